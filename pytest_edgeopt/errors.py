@@ -1,0 +1,27 @@
+"""The plugin's exception and warning types.
+
+A measurement that cannot be made is a property of the user's input (a corrupt file, a wrong
+shape), not a bug in the plugin: the test fails with the one line these carry, never a traceback.
+"""
+from __future__ import annotations
+
+import pytest
+
+
+class EdgeOptError(Exception):
+    """Bad input or a failed measurement; the message is the whole report, so it names the fix."""
+
+
+class MissingDependency(EdgeOptError):
+    """An optional package is absent; tests that need it are skipped with the install hint."""
+
+    def __init__(self, *, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{package} is not installed ({purpose}): pip install \"pytest-edgeopt[{extra}]\""
+        )
+
+
+class EdgeOptWarning(pytest.PytestWarning):
+    """The one warning class of pytest-edgeopt, so users can filter all of ours at once."""

@@ -1,0 +1,208 @@
+"""EdgeModel: what a test hands to the runner, whatever the model came from.
+
+The model carries its own evaluation and calibration data because accuracy drop and INT8
+calibration are only meaningful on data that fits the model; the runner never guesses it.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from pytest_edgeopt.errors import EdgeOptError
+
+ArrayLike = Any  # numpy array or torch tensor
+EvalData = Union[ArrayLike, Tuple[ArrayLike, ArrayLike]]
+
+SYNTHETIC_EVAL_COUNT = 32
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeModel:
+    """A model plus the data it is judged on.
+
+    Build it with `from_torch` or `from_onnx`; the zoo builds its entries the same way.
+    `eval_labels` is None for label-free models: then agreement with FP32 is the accuracy signal.
+    """
+
+    name: str
+    kind: str  # "torch" or "onnx"
+    eval_inputs: np.ndarray
+    eval_labels: Optional[np.ndarray] = None
+    calibration_inputs: Optional[np.ndarray] = None
+    module: Any = None
+    example_input: Optional[np.ndarray] = None
+    path: Optional[Path] = None
+    notes: Tuple[str, ...] = ()
+    has_pretrained_weights: bool = True
+    _digest: list = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_torch(
+        cls,
+        module: Any,
+        *,
+        name: str,
+        example_input: ArrayLike,
+        eval_data: Optional[EvalData] = None,
+        calibration_data: Optional[ArrayLike] = None,
+        notes: Sequence[str] = (),
+        pretrained: bool = True,
+    ) -> "EdgeModel":
+        """Wrap a torch.nn.Module; it is exported to ONNX (dynamo exporter) when first measured."""
+        example = _as_array(example_input, what="example_input")
+        inputs, labels = _split_eval_data(eval_data, example=example, name=name)
+        _check_input_shape(inputs, example.shape[1:], name=name, what="eval_data")
+        module.eval()
+        return cls(
+            name=name, kind="torch", module=module, example_input=example,
+            eval_inputs=inputs, eval_labels=labels,
+            calibration_inputs=_calibration(calibration_data, example.shape[1:], name=name),
+            notes=tuple(notes) + _synthetic_note(eval_data), has_pretrained_weights=pretrained,
+        )
+
+    @classmethod
+    def from_onnx(
+        cls,
+        path: Union[str, Path],
+        *,
+        name: Optional[str] = None,
+        eval_data: Optional[EvalData] = None,
+        calibration_data: Optional[ArrayLike] = None,
+        notes: Sequence[str] = (),
+    ) -> "EdgeModel":
+        """Wrap an existing .onnx file; without eval_data it is timed on seeded random inputs."""
+        onnx_path = Path(path)
+        if not onnx_path.is_file():
+            raise EdgeOptError(f"ONNX file not found: {onnx_path}")
+        shape = _onnx_input_shape(onnx_path) if eval_data is None else None
+        example = _synthetic_inputs(shape, count=1) if shape is not None else None
+        inputs, labels = _split_eval_data(eval_data, example=example, name=name or onnx_path.stem)
+        return cls(
+            name=name or onnx_path.stem, kind="onnx", path=onnx_path,
+            eval_inputs=inputs, eval_labels=labels,
+            calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=onnx_path.stem),
+            notes=tuple(notes) + _synthetic_note(eval_data),
+        )
+
+    @property
+    def labelled(self) -> bool:
+        return self.eval_labels is not None
+
+    @property
+    def calibration(self) -> np.ndarray:
+        """Calibration inputs; the eval inputs stand in (and the row says so) when none were given."""
+        return self.eval_inputs if self.calibration_inputs is None else self.calibration_inputs
+
+    def content_hash(self) -> str:
+        """Hash of the weights and graph identity, so caches key on content, not on names."""
+        if not self._digest:
+            self._digest.append(_module_hash(self) if self.kind == "torch" else _file_hash(self.path))
+        return self._digest[0]
+
+    def data_hash(self, which: str) -> str:
+        array = self.eval_inputs if which == "eval" else self.calibration
+        return array_hash(array)
+
+
+def array_hash(array: np.ndarray) -> str:
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _as_array(value: ArrayLike, *, what: str) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiub":
+        raise EdgeOptError(f"{what} must be numeric, got dtype {array.dtype}")
+    return array
+
+
+def _split_eval_data(
+    eval_data: Optional[EvalData], *, example: Optional[np.ndarray], name: str
+) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    if eval_data is None:
+        if example is None:
+            raise EdgeOptError(f"model {name!r} needs eval_data (inputs, or (inputs, labels))")
+        return _synthetic_inputs((None,) + tuple(example.shape[1:]), count=SYNTHETIC_EVAL_COUNT), None
+    if isinstance(eval_data, (tuple, list)) and len(eval_data) == 2:
+        inputs = _float_inputs(_as_array(eval_data[0], what="eval inputs"))
+        labels = _as_array(eval_data[1], what="eval labels").astype(np.int64).reshape(-1)
+        if len(labels) != len(inputs):
+            raise EdgeOptError(
+                f"model {name!r}: {len(inputs)} eval inputs but {len(labels)} labels; pass equal counts"
+            )
+    else:
+        inputs, labels = _float_inputs(_as_array(eval_data, what="eval inputs")), None
+    if len(inputs) == 0:
+        raise EdgeOptError(f"model {name!r}: the eval set is empty; pass at least one input")
+    return inputs, labels
+
+
+def _float_inputs(array: np.ndarray) -> np.ndarray:
+    """float64 (numpy's default) becomes float32, the dtype exported graphs take; ids stay ints."""
+    return array.astype(np.float32) if array.dtype == np.float64 else array
+
+
+def _calibration(data: Optional[ArrayLike], sample_shape: tuple, *, name: str) -> Optional[np.ndarray]:
+    if data is None:
+        return None
+    array = _float_inputs(_as_array(data, what="calibration_data"))
+    _check_input_shape(array, sample_shape, name=name, what="calibration_data")
+    if len(array) == 0:
+        raise EdgeOptError(f"model {name!r}: calibration_data is empty")
+    return array
+
+
+def _check_input_shape(array: np.ndarray, sample_shape: tuple, *, name: str, what: str) -> None:
+    if tuple(array.shape[1:]) != tuple(sample_shape):
+        raise EdgeOptError(
+            f"model {name!r}: {what} samples have shape {tuple(array.shape[1:])} but the model "
+            f"input is {tuple(sample_shape)} (batch axis first)"
+        )
+
+
+def _synthetic_inputs(shape: Sequence[Optional[int]], *, count: int) -> np.ndarray:
+    dims = [count] + [d if isinstance(d, int) and d > 0 else 1 for d in list(shape)[1:]]
+    return np.random.default_rng(0).standard_normal(dims).astype(np.float32)
+
+
+def _synthetic_note(eval_data: Optional[EvalData]) -> Tuple[str, ...]:
+    return () if eval_data is not None else ("no eval data: seeded random inputs, agreement only",)
+
+
+def _onnx_input_shape(path: Path) -> Tuple[Optional[int], ...]:
+    from pytest_edgeopt.optimize.onnx_io import load_onnx
+
+    graph = load_onnx(path).graph
+    initializers = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise EdgeOptError(
+            f"{path.name}: models with {len(inputs)} inputs are not supported yet; wrap them to one input"
+        )
+    dims = inputs[0].type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+
+
+def _module_hash(model: EdgeModel) -> str:
+    digest = hashlib.sha256(repr(model.module).encode())
+    digest.update(type(model.module).__qualname__.encode())
+    for key, tensor in model.module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(str(model.example_input.shape).encode())
+    return digest.hexdigest()[:16]
+
+
+def _file_hash(path: Optional[Path]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Optimize stage (host): export, convert and quantize models into cached artifact files."""

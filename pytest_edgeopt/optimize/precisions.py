@@ -1,0 +1,46 @@
+"""The precisions a test can ask for, and the bit-width label each one puts in the table."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    weights: str  # bit-width label of the stored weights
+    activations: str  # bit-width label of the activations at run time
+    summary: str
+
+    @property
+    def bitwidth(self) -> str:
+        return f"{self.weights}/{self.activations}"
+
+
+PRECISIONS: Dict[str, Precision] = {
+    p.name: p
+    for p in (
+        Precision("fp32", "FP32", "FP32", "full precision reference"),
+        Precision("fp16", "FP16", "FP16", "float16 weights and activations, float32 I/O"),
+        Precision("int8", "INT8", "INT8",
+                  "static QDQ, per-channel int8 weights, activation type chosen for the target CPU"),
+        Precision("int8-u8s8", "INT8", "INT8", "static QDQ, uint8 activations, int8 per-channel weights"),
+        Precision("int8-s8s8", "INT8", "INT8", "static QDQ, int8 activations, int8 per-channel weights"),
+        Precision("int8-dynamic", "INT8", "FP32",
+                  "dynamic: int8 weights, activations quantized at run time (for Linear/MatMul models)"),
+    )
+}
+
+REFERENCE = "fp32"
+
+
+def precision_names() -> Tuple[str, ...]:
+    return tuple(PRECISIONS)
+
+
+def get_precision(name: str) -> Precision:
+    """Look a precision up; the KeyError text lists the valid names for the UsageError."""
+    try:
+        return PRECISIONS[name]
+    except KeyError:
+        raise KeyError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}") from None
