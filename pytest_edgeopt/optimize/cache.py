@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping
+from typing import Any, Callable, Dict, Mapping
+
+from pytest_edgeopt.locking import file_lock
 
 Builder = Callable[[Path], Dict[str, Any]]
 
@@ -34,7 +35,7 @@ class ArtifactCache:
         key = cache_key(parts)
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
         self.root.mkdir(parents=True, exist_ok=True)
-        with _locked(self.root / f"{key}.lock"):
+        with file_lock(self.root / f"{key}.lock"):
             if not (path.exists() and meta.exists()):
                 info = _build_atomically(path, build)
                 atomic_write_text(meta, json.dumps({"parts": dict(parts), "info": info}, default=str))
@@ -65,18 +66,3 @@ def atomic_write_text(path: Path, text: str) -> None:
         os.replace(tmp_name, path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
-
-
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # Windows: no cross-process lock; builds are still atomic.
-        yield
-        return
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,145 @@
+"""Measurement results: what the judge compares and the report renders, units in the names.
+
+Dataclasses with from_values / to_dict / from_dict (optimum-benchmark's trackers), so a result
+crosses process boundaries (xdist workers, a device over SSH, a baseline file) unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pytest_edgeopt.errors import EdgeOptError
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Summary of per-inference samples in milliseconds (pytest-benchmark's Stats + numpy)."""
+
+    median_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    stddev_ms: float
+    iqr_ms: float
+    p90_ms: float
+    p99_ms: float
+    rounds: int
+
+    @classmethod
+    def from_values(cls, samples_ms: Sequence[float]) -> "LatencyStats":
+        from pytest_benchmark.stats import Stats
+
+        if not samples_ms:
+            raise EdgeOptError("no latency samples were taken")
+        stats = Stats()
+        for value in samples_ms:
+            stats.update(float(value))
+        p90, p99 = np.percentile(np.asarray(samples_ms, dtype=np.float64), [90, 99])
+        return cls(median_ms=stats.median, mean_ms=stats.mean, min_ms=stats.min, max_ms=stats.max,
+                   stddev_ms=stats.stddev, iqr_ms=stats.iqr, p90_ms=float(p90), p99_ms=float(p99),
+                   rounds=stats.rounds)
+
+    @property
+    def cv(self) -> float:
+        return self.stddev_ms / self.mean_ms if self.mean_ms else 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "LatencyStats":
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One model at one precision on one runtime and platform, measured by the agent."""
+
+    model: str
+    precision: str
+    bitwidth: str
+    quantization: Dict[str, Any]
+    runtime: str
+    runtime_version: str
+    platform: str
+    device: str
+    compute_unit: str
+    batch: int
+    threads: int
+    params: int
+    size_mb: float
+    storage_mb: float
+    gflops: float
+    latency: LatencyStats
+    cpu_latency: LatencyStats
+    load_ms: float
+    first_inference_ms: float
+    peak_rss_mb: float
+    eval_count: int
+    top1: Optional[float]
+    reference_top1: Optional[float]
+    agreement: float
+    top5_agreement: float
+    artifact_sha: str
+    fingerprint: Dict[str, Any]
+    foreign_cores: Optional[float] = None
+    energy_w: Optional[float] = None
+    notes: Tuple[str, ...] = ()
+    samples_ms: Tuple[float, ...] = field(default=(), repr=False)
+    cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
+    nodeid: str = ""
+
+    @property
+    def latency_ms(self) -> float:
+        """The median wall-clock latency of one inference at the measured batch size."""
+        return self.latency.median_ms
+
+    @property
+    def throughput(self) -> float:
+        """Inferences (samples) per second at the measured batch size."""
+        return self.batch * 1000.0 / self.latency.median_ms if self.latency.median_ms else 0.0
+
+    @property
+    def gflops_per_s(self) -> float:
+        return self.gflops * 1000.0 / self.latency.median_ms if self.latency.median_ms else 0.0
+
+    @property
+    def accuracy_drop(self) -> float:
+        """Top-1 percentage points lost against the FP32 reference measured in this session."""
+        if self.top1 is None or self.reference_top1 is None:
+            raise EdgeOptError(
+                f"accuracy_drop needs labelled eval data and model {self.model!r} has none: "
+                "gate on m.agreement (top-1 agreement with FP32) instead")
+        return (self.reference_top1 - self.top1) * 100.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["latency"], data["cpu_latency"] = self.latency.to_dict(), self.cpu_latency.to_dict()
+        data["notes"], data["samples_ms"] = list(self.notes), list(self.samples_ms)
+        data["cpu_samples_ms"] = list(self.cpu_samples_ms)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Measurement":
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values["latency"] = LatencyStats.from_dict(data["latency"])
+        values["cpu_latency"] = LatencyStats.from_dict(data["cpu_latency"])
+        for name in ("notes", "samples_ms", "cpu_samples_ms"):
+            values[name] = tuple(data.get(name, ()))
+        return cls(**values)
+
+
+def top1_accuracy(predictions: List[List[int]], labels: Optional[np.ndarray]) -> Optional[float]:
+    if labels is None:
+        return None
+    top1 = np.asarray([p[0] for p in predictions])
+    return float(np.mean(top1 == np.asarray(labels)))
+
+
+def agreement(predictions: List[List[int]], reference: List[List[int]]) -> Tuple[float, float]:
+    """(top-1 agreement, share of samples whose reference top-1 is in this top-5)."""
+    same = [p[0] == r[0] for p, r in zip(predictions, reference)]
+    within = [r[0] in p[:5] for p, r in zip(predictions, reference)]
+    return float(np.mean(same)), float(np.mean(within))

@@ -1,0 +1,65 @@
+"""Transports carry one agent job to the device and bring its JSON result back.
+
+`local` runs the agent in a child process: its memory and threads are its own, so peak RSS and
+thread settings mean what they say. A lock per machine keeps xdist workers from timing two
+latency cases on the same cores at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Protocol
+
+import pytest_edgeopt
+from pytest_edgeopt.locking import file_lock
+
+
+class Transport(Protocol):
+    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]: ...
+
+
+class LocalTransport:
+    """The agent as `python -m pytest_edgeopt.agent` with this interpreter."""
+
+    def __init__(self, *, lock_dir: Path, python: Optional[str] = None) -> None:
+        self.lock_path = Path(lock_dir) / "host-latency.lock"
+        self.python = python or sys.executable
+
+    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+        with file_lock(self.lock_path):
+            try:
+                done = subprocess.run(
+                    [self.python, "-m", "pytest_edgeopt.agent"], input=json.dumps(job),
+                    capture_output=True, text=True, timeout=timeout_s, env=_agent_env())
+            except subprocess.TimeoutExpired:
+                return _failure("timeout", f"the agent did not finish within {timeout_s:.0f} s "
+                                           "(raise --edge-timeout)")
+        return parse_agent_output(done.stdout, done.stderr, done.returncode)
+
+
+def parse_agent_output(stdout: str, stderr: str, returncode: int) -> Dict[str, Any]:
+    """The last stdout line is the result; anything else means the agent died (a crash, a kill)."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    if lines:
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            pass
+    last = next((l for l in reversed(stderr.splitlines()) if l.strip()), "no output")
+    return _failure("agent-died", f"the agent exited with code {returncode}: {last.strip()[:300]}")
+
+
+def _failure(kind: str, message: str) -> Dict[str, Any]:
+    return {"ok": False, "kind": kind, "error": message}
+
+
+def _agent_env() -> Dict[str, str]:
+    """Make this copy of the package importable by the child even when it is not installed."""
+    env = dict(os.environ)
+    root = str(Path(pytest_edgeopt.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env

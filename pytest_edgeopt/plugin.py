@@ -1,0 +1,222 @@
+"""pytest hooks and fixtures of pytest-edgeopt; the work happens in EdgeSession and EdgeRunner."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Generator, List, Optional
+
+import pytest
+
+from pytest_edgeopt import hookspecs
+from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.zoo import ZOO, unknown_model_message
+from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.platforms.profiles import HOST, Platform, platform_table
+from pytest_edgeopt.platforms.transport import LocalTransport, Transport
+from pytest_edgeopt.report.table import table_lines
+from pytest_edgeopt.runner import EdgeRunner, resolve_model
+from pytest_edgeopt.session import ROWS_KEY, EdgeSession, session_key
+from pytest_edgeopt.settings import (
+    INI_OPTIONS, Settings, non_negative_float, parse_name_list, positive_float, positive_int)
+
+MARKERS = (
+    "edge_models(*names): measure the test for each zoo model name or .onnx path (edge_model fixture)",
+    "edge_precisions(*names): run the test for each precision, e.g. fp32, int8 (edge_precision fixture)",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("edgeopt", "edge-AI optimization budgets (pytest-edgeopt)")
+    group.addoption("--edge-platform", metavar="NAME", default=None,
+                    help="platform profile to measure on (default: host)")
+    group.addoption("--edge-precision", metavar="LIST", type=parse_name_list, default=None,
+                    help="only run these precisions, e.g. int8,fp32")
+    group.addoption("--edge-threads", metavar="N", type=positive_int, default=None,
+                    help="inference threads (default: the platform's, 1 on host)")
+    group.addoption("--edge-cache-dir", metavar="DIR", default=None,
+                    help="artifact cache (default .edgeopt_cache under the rootdir; or $EDGEOPT_CACHE_DIR)")
+    group.addoption("--edge-min-runs", metavar="N", type=positive_int, default=None,
+                    help="minimum timed inferences per case")
+    group.addoption("--edge-min-time", metavar="S", type=non_negative_float, default=None,
+                    help="minimum seconds of timed inferences per case")
+    group.addoption("--edge-max-time", metavar="S", type=positive_float, default=None,
+                    help="cap on seconds of timed inferences per case")
+    group.addoption("--edge-warmup-runs", metavar="N", type=int, default=None,
+                    help="minimum warm-up inferences")
+    group.addoption("--edge-warmup-time", metavar="S", type=non_negative_float, default=None,
+                    help="minimum warm-up seconds")
+    group.addoption("--edge-quick", action="store_true", default=False,
+                    help="short sampling (5 runs, 2 s cap): smoke runs, not numbers to keep")
+    group.addoption("--edge-timeout", metavar="S", type=positive_float, default=None,
+                    help="seconds one measurement may take before the agent is killed")
+    group.addoption("--no-edge-table", dest="edge_table", action="store_false", default=True,
+                    help="do not print the comparison table")
+    for name, (text, default) in INI_OPTIONS.items():
+        parser.addini(name, text, default=default)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    settings = Settings.from_config(config)
+    _check_precision_filter(settings)
+    platform = _platform(config, settings)
+    transport = config.hook.pytest_edgeopt_make_transport(config=config, platform=platform)
+    if transport is None:
+        raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
+    config.stash[session_key] = EdgeSession(settings=settings, platform=platform, transport=transport)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_edgeopt_platforms(config: pytest.Config) -> List[Platform]:
+    return [HOST]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_edgeopt_make_transport(config: pytest.Config, platform: Platform) -> Optional[Transport]:
+    if platform.transport != "local":
+        return None
+    return LocalTransport(lock_dir=config.stash[_settings_key].cache_dir)
+
+
+_settings_key = pytest.StashKey[Settings]()
+
+
+def _platform(config: pytest.Config, settings: Settings) -> Platform:
+    config.stash[_settings_key] = settings
+    table = platform_table(config.hook.pytest_edgeopt_platforms(config=config))
+    if settings.platform not in table:
+        raise pytest.UsageError(
+            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}")
+    return table[settings.platform]
+
+
+def _check_precision_filter(settings: Settings) -> None:
+    for name in (settings.precisions or ()) + settings.default_precisions:
+        if name not in PRECISIONS:
+            raise pytest.UsageError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    session = metafunc.config.stash[session_key]
+    if "edge_model" in metafunc.fixturenames:
+        _parametrize_models(metafunc, session)
+    if "edge_precision" in metafunc.fixturenames:
+        _parametrize_precisions(metafunc, session)
+
+
+def _parametrize_models(metafunc: pytest.Metafunc, session: EdgeSession) -> None:
+    marker = metafunc.definition.get_closest_marker("edge_models")
+    if marker is None:
+        return
+    base = Path(str(metafunc.definition.fspath)).parent
+    models = [_model_param(name, base, session, metafunc.definition.nodeid) for name in marker.args]
+    metafunc.parametrize("edge_model", models, indirect=True, ids=[_model_id(m) for m in models])
+
+
+def _model_param(name: Any, base: Path, session: EdgeSession, nodeid: str) -> Any:
+    if isinstance(name, EdgeModel) or name in ZOO:
+        return name
+    if isinstance(name, (str, Path)) and str(name).endswith(".onnx"):
+        return base / name
+    session.usage_errors.append(f"{nodeid}: @pytest.mark.edge_models: {unknown_model_message(str(name))}")
+    return name
+
+
+def _model_id(model: Any) -> str:
+    return model.name if isinstance(model, EdgeModel) else Path(model).stem if isinstance(model, Path) else str(model)
+
+
+def _parametrize_precisions(metafunc: pytest.Metafunc, session: EdgeSession) -> None:
+    marker = metafunc.definition.get_closest_marker("edge_precisions")
+    names = marker.args if marker else session.settings.default_precisions
+    for name in names:
+        if name not in PRECISIONS:
+            session.usage_errors.append(
+                f"{metafunc.definition.nodeid}: @pytest.mark.edge_precisions: unknown precision "
+                f"{name!r}; choose from {', '.join(PRECISIONS)}")
+    metafunc.parametrize("edge_precision", list(names), ids=[str(n) for n in names])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    session = config.stash[session_key]
+    if session.usage_errors:
+        raise pytest.UsageError("\n".join(dict.fromkeys(session.usage_errors)))
+    wanted = session.settings.precisions
+    if wanted is None:
+        return
+    keep, drop = [], []
+    for item in items:
+        precision = getattr(getattr(item, "callspec", None), "params", {}).get("edge_precision")
+        (drop if precision is not None and precision not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def edge_model(request: pytest.FixtureRequest) -> EdgeModel:
+    """The model of this test case, from `@pytest.mark.edge_models(...)`."""
+    if not hasattr(request, "param"):
+        pytest.fail("edge_model needs @pytest.mark.edge_models('digits-cnn', ...) on the test", pytrace=False)
+    try:
+        return resolve_model(request.param)
+    except MissingDependency as missing:
+        pytest.skip(str(missing))
+
+
+@pytest.fixture
+def edge_precision(request: pytest.FixtureRequest) -> str:
+    """The precision of this test case, from `@pytest.mark.edge_precisions(...)` or the ini default."""
+    return request.param
+
+
+@pytest.fixture
+def edge_runner(request: pytest.FixtureRequest, record_property: Any) -> EdgeRunner:
+    """Measures models on the session's platform (`--edge-platform`); one per test."""
+    session = request.config.stash[session_key]
+    return EdgeRunner(session, nodeid=request.node.nodeid, record=record_property)
+
+
+@pytest.fixture(scope="session")
+def edge_platform(pytestconfig: pytest.Config) -> Platform:
+    """The platform profile this run measures on."""
+    return pytestconfig.stash[session_key].platform
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, Any, None]:
+    """EdgeOptError is the user's input, not our bug: show its one line instead of a traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(EdgeOptError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[ROWS_KEY] = session.config.stash[session_key].rows_payload()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect the rows each worker measured."""
+    payload = getattr(node, "workeroutput", {}).get(ROWS_KEY)
+    if payload:
+        node.config.stash[session_key].merge_rows(payload)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    session = config.stash.get(session_key, None)
+    if session is None or not session.settings.table or hasattr(config, "workerinput"):
+        return
+    lines = table_lines(session.rows)
+    if lines:
+        terminalreporter.section("pytest-edgeopt: comparison table")
+        for line in lines:
+            terminalreporter.write_line(line)
