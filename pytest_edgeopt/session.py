@@ -35,30 +35,29 @@ class EdgeSession:
         self.cache = ArtifactCache(settings.cache_dir)
         self.rows: List[Measurement] = []
         self.usage_errors: List[str] = []
-        self._references: Dict[Tuple[Any, ...], Reference] = {}
+        self._measurements: Dict[Tuple[Any, ...], Reference] = {}
 
     def measure(self, model: EdgeModel, *, precision: str, runtime: str, batch: int, nodeid: str) -> Measurement:
-        reference = self.reference(model, runtime=runtime, batch=batch)
-        if precision == REFERENCE:
-            measurement = _with_nodeid(reference[0], nodeid)
-        else:
-            artifact = self._artifact(model, precision, batch)
-            result = self._run(artifact, model, runtime=runtime, batch=batch)
-            measurement = assemble(result, model=model, artifact=artifact, platform=self.platform,
-                                   reference=reference, nodeid=nodeid)
+        """Measure once per session per (model content, precision, runtime, batch); reuse after."""
+        measured = self._measured(model, precision=precision, runtime=runtime, batch=batch)[0]
+        measurement = replace(measured, nodeid=nodeid)
         self.rows.append(measurement)
         return measurement
 
     def reference(self, model: EdgeModel, *, runtime: str, batch: int) -> Reference:
-        """The FP32 measurement of `model`, made once per session and keyed by content."""
-        key = (model.content_hash(), model.data_hash("eval"), runtime, batch)
-        if key not in self._references:
-            artifact = self._artifact(model, REFERENCE, batch)
+        """The FP32 measurement of `model` and its predictions, the yardstick of every precision."""
+        return self._measured(model, precision=REFERENCE, runtime=runtime, batch=batch)
+
+    def _measured(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Reference:
+        key = (model.content_hash(), model.data_hash("eval"), precision, runtime, batch)
+        if key not in self._measurements:
+            reference = None if precision == REFERENCE else self.reference(model, runtime=runtime, batch=batch)
+            artifact = self._artifact(model, precision, batch)
             result = self._run(artifact, model, runtime=runtime, batch=batch)
             measured = assemble(result, model=model, artifact=artifact, platform=self.platform,
-                                reference=None, nodeid="")
-            self._references[key] = (measured, result["top_k"])
-        return self._references[key]
+                                reference=reference, nodeid="")
+            self._measurements[key] = (measured, result["top_k"])
+        return self._measurements[key]
 
     def merge_rows(self, payload: str) -> None:
         self.rows.extend(Measurement.from_dict(row) for row in json.loads(payload))
@@ -88,7 +87,3 @@ class EdgeSession:
             "inputs": str(eval_inputs_file(model, self.cache)), "plan": asdict(self.settings.plan),
             "topk": 5,
         }
-
-
-def _with_nodeid(measurement: Measurement, nodeid: str) -> Measurement:
-    return replace(measurement, nodeid=nodeid)

@@ -53,5 +53,5 @@ def _notes(result: Dict[str, Any], model: EdgeModel, artifact: Artifact) -> Tupl
         notes.append(f"timing stopped at the time cap after {len(result['wall_ms'])} runs")
     foreign = result.get("foreign_cores")
     if foreign is not None and foreign > BUSY_MACHINE_CORES:
-        notes.append(f"other processes kept {foreign:.1f} cores busy while timing: wall time is inflated")
+        notes.append("other processes used the CPU while timing: wall time is inflated, CPU time is not")
     return tuple(dict.fromkeys(notes))

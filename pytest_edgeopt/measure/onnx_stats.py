@@ -1,0 +1,360 @@
+"""What an ONNX artifact costs: the Params, Size (MB), Storage (MB) and GFLOPs table columns.
+
+Everything is read from the graph, never from a run, so an FP32 model and its FP16 / int8 versions
+are described by the same rules and their rows compare: the parameter count stays put while the
+weight bytes shrink with the precision, and FLOPs count the same convolutions and matrix products
+whether they appear as Conv, as Conv fed by DequantizeLinear (QDQ) or as ConvInteger (dynamic).
+FLOPs follow torch.utils.flop_counter: a multiply-add is 2 FLOPs, biases and element-wise ops are free.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
+
+Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
+Shapes = Dict[str, Shape]
+FlopCount = Tuple[int, bool]  # (flops, every dimension was known)
+
+
+@dataclass(frozen=True)
+class ArtifactStats:
+    params: int  # weight elements, at any precision (scales and zero points excluded)
+    weight_bytes: int  # weights at their stored type, plus quantization scales and zero points
+    storage_bytes: int  # the .onnx file and every external-data file it references
+    flops: int  # per inference, multiply-add = 2
+    weight_types: Tuple[str, ...]  # sorted distinct element types of the weights
+    flops_exact: bool  # False when a counted op had a symbolic or unknown dimension (taken as 1)
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["weight_types"] = list(self.weight_types)  # JSON has no tuples
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ArtifactStats:
+        return cls(
+            params=int(data["params"]), weight_bytes=int(data["weight_bytes"]),
+            storage_bytes=int(data["storage_bytes"]), flops=int(data["flops"]),
+            weight_types=tuple(str(t) for t in data["weight_types"]),
+            flops_exact=bool(data["flops_exact"]),
+        )
+
+
+def artifact_stats(path: Path) -> ArtifactStats:
+    """Describe an ONNX file without loading its weight data, so multi-GB models stay cheap."""
+    path = Path(path)
+    model = _load_graph(path)
+    storage_bytes = _storage_bytes(model, path)  # before _model_flops inlines small external tensors
+    params, weight_bytes, weight_types = _weight_totals(_classified_tensors(model.graph))
+    flops, exact = _model_flops(model, base_dir=path.parent)
+    return ArtifactStats(
+        params=params, weight_bytes=weight_bytes, storage_bytes=storage_bytes,
+        flops=flops, weight_types=weight_types, flops_exact=exact,
+    )
+
+
+def _load_graph(path: Path) -> Any:
+    """Protobuf parses many non-ONNX byte strings without complaint; an empty graph means one did."""
+    model = load_onnx(path, load_external_data=False)
+    if model.ir_version <= 0 or not model.graph.node:
+        raise EdgeOptError(f"{path.name} is not an ONNX model (no graph in it)")
+    return model
+
+
+# ---------------------------------------------------------------------------------------- tensors
+
+_TYPE_BITS: Dict[str, int] = {
+    "float64": 64, "float32": 32, "float16": 16, "bfloat16": 16,
+    "float8e4m3fn": 8, "float8e4m3fnuz": 8, "float8e5m2": 8, "float8e5m2fnuz": 8, "float4e2m1": 4,
+    "int64": 64, "uint64": 64, "int32": 32, "uint32": 32, "int16": 16, "uint16": 16,
+    "int8": 8, "uint8": 8, "int4": 4, "uint4": 4, "bool": 8,
+}
+# Types a learned weight is stored in; int32/int64 tensors are shapes and indices...
+_WEIGHT_TYPES = frozenset(_TYPE_BITS) - {"int64", "uint64", "int32", "uint32", "bool"}
+# ...except int32 biases that quantizers store for DequantizeLinear, QLinearConv and QGemm.
+_QUANTIZED_BIAS_INPUTS: Dict[str, Set[int]] = {"DequantizeLinear": {0}, "QLinearConv": {8}, "QGemm": {6}}
+
+# Scale and zero-point operands: stored precision metadata, not weights.
+_QUANT_PARAM_INPUTS: Dict[str, Set[int]] = {
+    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2},
+    "ConvInteger": {2, 3}, "MatMulInteger": {2, 3},
+    "QLinearConv": {1, 2, 4, 5, 6, 7}, "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+    "QLinearAdd": {1, 2, 4, 5, 6, 7}, "QLinearMul": {1, 2, 4, 5, 6, 7}, "QGemm": {1, 2, 4, 5, 7, 8},
+    "DynamicQuantizeMatMul": {2, 3}, "MatMulIntegerToFloat": {2, 3, 4, 5},
+}
+# Float operands that configure an op rather than weigh anything (Resize scales, Clip bounds).
+_SETTING_INPUTS: Dict[str, Set[int]] = {"Resize": {1, 2, 3}, "Upsample": {1}, "Pad": {1, 2, 3},
+                                        "Clip": {1, 2}}
+
+_WEIGHT, _QUANT_PARAM, _OTHER = "weight", "quant_param", "other"
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    type_name: str
+    elements: int
+
+    @property
+    def nbytes(self) -> int:
+        return math.ceil(self.elements * _TYPE_BITS.get(self.type_name, 32) / 8)
+
+
+@dataclass(frozen=True)
+class _Use:
+    op_type: str
+    index: int
+    node: Any
+
+
+def _weight_totals(classified: Iterable[Tuple[_Tensor, str]]) -> Tuple[int, int, Tuple[str, ...]]:
+    params, nbytes, types = 0, 0, set()
+    for tensor, role in classified:
+        if role == _WEIGHT:
+            params += tensor.elements
+            types.add(tensor.type_name)
+        if role in (_WEIGHT, _QUANT_PARAM):
+            nbytes += tensor.nbytes
+    return params, nbytes, tuple(sorted(types))
+
+
+def _classified_tensors(graph: Any) -> Iterator[Tuple[_Tensor, str]]:
+    uses = _uses(graph)
+    scales = _dynamic_scales(graph)
+    for tensor in _stored_tensors(graph):
+        yield tensor, _role(tensor, uses.get(tensor.name, []), scales)
+
+
+def _role(tensor: _Tensor, uses: List[_Use], scales: Set[str]) -> str:
+    """Quantization metadata is told apart by where it is consumed, since its dtypes overlap weights'."""
+    if not uses:
+        return _OTHER  # dead initializers take no part in inference
+    if all(_is_quant_param_use(use, scales) for use in uses):
+        return _QUANT_PARAM
+    if all(use.index in _SETTING_INPUTS.get(use.op_type, ()) for use in uses):
+        return _OTHER
+    if tensor.elements < 2:
+        return _OTHER  # folded scalars (an epsilon, Hardswish's 3 and 6) are constants, not learned
+    return _WEIGHT if _is_weight_type(tensor, uses) else _OTHER
+
+
+def _is_weight_type(tensor: _Tensor, uses: List[_Use]) -> bool:
+    if tensor.type_name in _WEIGHT_TYPES:
+        return True
+    return tensor.type_name == "int32" and any(
+        use.index in _QUANTIZED_BIAS_INPUTS.get(use.op_type, ()) for use in uses)
+
+
+def _is_quant_param_use(use: _Use, scales: Set[str]) -> bool:
+    """Dynamic quantization multiplies the weight scale by the run-time input scale in a plain Mul."""
+    if use.index in _QUANT_PARAM_INPUTS.get(use.op_type, ()):
+        return True
+    return use.op_type == "Mul" and any(name in scales for name in use.node.input)
+
+
+def _dynamic_scales(graph: Any) -> Set[str]:
+    return {node.output[1] for node in _all_nodes(graph)
+            if node.op_type == "DynamicQuantizeLinear" and len(node.output) > 1}
+
+
+def _uses(graph: Any) -> Dict[str, List[_Use]]:
+    uses: Dict[str, List[_Use]] = {}
+    for node in _all_nodes(graph):
+        for index, name in enumerate(node.input):
+            if name:
+                uses.setdefault(name, []).append(_Use(node.op_type, index, node))
+    return uses
+
+
+def _stored_tensors(graph: Any) -> Iterator[_Tensor]:
+    """Initializers and Constant-node tensors, subgraphs included: both are where weights live."""
+    for sub in _all_graphs(graph):
+        for init in sub.initializer:
+            yield _tensor(init.name, init)
+        for node in sub.node:
+            value = _constant_value(node)
+            if value is not None:
+                yield _tensor(node.output[0], value)
+
+
+def _constant_value(node: Any) -> Optional[Any]:
+    if node.op_type != "Constant" or node.domain not in ("", "ai.onnx"):
+        return None
+    return next((attr.t for attr in node.attribute if attr.name == "value"), None)
+
+
+def _tensor(name: str, proto: Any) -> _Tensor:
+    return _Tensor(name=name, type_name=_type_name(proto.data_type), elements=math.prod(proto.dims))
+
+
+def _type_name(data_type: int) -> str:
+    """numpy's names, so the table says float32 where ONNX says FLOAT."""
+    name = require_onnx().TensorProto.DataType.Name(data_type).lower()
+    return {"float": "float32", "double": "float64"}.get(name, name)
+
+
+def _all_graphs(graph: Any) -> Iterator[Any]:
+    yield graph
+    for node in graph.node:
+        for sub in _subgraphs(node):
+            yield from _all_graphs(sub)
+
+
+def _all_nodes(graph: Any) -> Iterator[Any]:
+    for sub in _all_graphs(graph):
+        yield from sub.node
+
+
+def _subgraphs(node: Any) -> List[Any]:
+    graphs = [attr.g for attr in node.attribute if attr.HasField("g")]
+    return graphs + [g for attr in node.attribute for g in attr.graphs]
+
+
+# ---------------------------------------------------------------------------------------- storage
+
+def _storage_bytes(model: Any, path: Path) -> int:
+    """What copying the artifact to a device costs: weights above 2 GB live in side files."""
+    files = {path.parent / location for location in _external_locations(model.graph)}
+    missing = sorted(str(f.name) for f in files if not f.is_file())
+    if missing:
+        raise EdgeOptError(f"{path.name} references external data that is missing: {', '.join(missing)}")
+    return path.stat().st_size + sum(f.stat().st_size for f in files)
+
+
+def _external_locations(graph: Any) -> Set[str]:
+    return {entry.value for tensor in _tensor_protos(graph) if _is_external(tensor)
+            for entry in tensor.external_data if entry.key == "location"}
+
+
+def _tensor_protos(graph: Any) -> Iterator[Any]:
+    for sub in _all_graphs(graph):
+        yield from sub.initializer
+        yield from (sparse.values for sparse in sub.sparse_initializer)
+        yield from (attr.t for node in sub.node for attr in node.attribute if attr.HasField("t"))
+        yield from (t for node in sub.node for attr in node.attribute for t in attr.tensors)
+
+
+def _is_external(tensor: Any) -> bool:
+    return tensor.data_location == require_onnx().TensorProto.EXTERNAL
+
+
+# ------------------------------------------------------------------------------------------ FLOPs
+
+def _model_flops(model: Any, *, base_dir: Path) -> FlopCount:
+    """Counts the top-level graph; ops inside If/Loop bodies run an unknown number of times."""
+    shapes = _inferred_shapes(model, base_dir=base_dir)
+    total, exact = 0, not any(_subgraphs(node) for node in model.graph.node)
+    for node in model.graph.node:
+        counter = _FLOP_COUNTERS.get(node.op_type)
+        if counter is not None:
+            flops, known = counter(node, shapes)
+            total, exact = total + flops, exact and known
+    return total, exact
+
+
+def _inferred_shapes(model: Any, *, base_dir: Path) -> Shapes:
+    """A model that shape inference rejects still gets the shapes it declares (flagged inexact)."""
+    onnx = require_onnx()
+    _load_small_external(model, base_dir=base_dir)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # inference errors on models ORT still runs (custom domains): degrade, don't fail
+        pass
+    return _declared_shapes(model.graph)
+
+
+def _load_small_external(model: Any, *, base_dir: Path) -> None:
+    """Reshape targets must be readable for inference to see past them; weights can stay on disk."""
+    from onnx.external_data_helper import load_external_data_for_tensor
+
+    onnx = require_onnx()
+    for tensor in model.graph.initializer:
+        if _is_external(tensor) and tensor.data_type == onnx.TensorProto.INT64 and math.prod(tensor.dims) <= 64:
+            load_external_data_for_tensor(tensor, str(base_dir))
+            tensor.data_location = onnx.TensorProto.DEFAULT
+            del tensor.external_data[:]
+
+
+def _declared_shapes(graph: Any) -> Shapes:
+    shapes: Shapes = {}
+    for value in (*graph.input, *graph.value_info, *graph.output):
+        shape = _value_shape(value)
+        if shape is not None:
+            shapes[value.name] = shape
+    shapes.update(_stored_shapes(graph))  # stored dims are exact even where inference gave up
+    return shapes
+
+
+def _stored_shapes(graph: Any) -> Shapes:
+    shapes: Shapes = {init.name: tuple(init.dims) for init in graph.initializer}
+    for node in graph.node:
+        value = _constant_value(node)
+        if value is not None:
+            shapes[node.output[0]] = tuple(value.dims)
+    return shapes
+
+
+def _value_shape(value: Any) -> Optional[Shape]:
+    tensor_type = value.type.tensor_type
+    if not value.type.HasField("tensor_type") or not tensor_type.HasField("shape"):
+        return None  # rank unknown: nothing can be counted
+    return tuple(dim.dim_value if dim.HasField("dim_value") else None for dim in tensor_type.shape.dim)
+
+
+def _doubled(dims: Sequence[Optional[int]]) -> FlopCount:
+    """2 x the product of the dims; a symbolic dim (a dynamic batch, say) counts as 1."""
+    return 2 * math.prod(d for d in dims if d is not None), all(d is not None for d in dims)
+
+
+def _conv_flops(node: Any, shapes: Shapes, *, weight_at: int, transposed: bool) -> FlopCount:
+    """2 * N * spatial * prod(W): W is [Cout, Cin/groups, k...], so groups need no special case.
+
+    A transposed conv's W is [Cin, Cout/groups, k...] and runs once per input pixel (as torch counts).
+    """
+    spatial_from = shapes.get(node.input[0]) if transposed else shapes.get(node.output[0])
+    weight = shapes.get(node.input[weight_at]) if len(node.input) > weight_at else None
+    if not spatial_from or not weight:
+        return 0, False
+    return _doubled(spatial_from[:1] + spatial_from[2:] + weight)
+
+
+def _gemm_flops(node: Any, shapes: Shapes, *, a_at: int) -> FlopCount:
+    out, a = shapes.get(node.output[0]), shapes.get(node.input[a_at])
+    if not out or not a or len(a) != 2:
+        return 0, False
+    k = a[0] if _int_attr(node, "transA") else a[1]
+    return _doubled(out + (k,))
+
+
+def _matmul_flops(node: Any, shapes: Shapes) -> FlopCount:
+    """2 * every output element * K; broadcast batch dims are in the output already."""
+    out, a = shapes.get(node.output[0]), shapes.get(node.input[0])
+    if out is None or not a:
+        return 0, False
+    return _doubled(out + a[-1:])
+
+
+def _int_attr(node: Any, name: str) -> int:
+    return next((attr.i for attr in node.attribute if attr.name == name), 0)
+
+
+_FLOP_COUNTERS: Dict[str, Callable[[Any, Shapes], FlopCount]] = {
+    "Conv": partial(_conv_flops, weight_at=1, transposed=False),
+    "ConvInteger": partial(_conv_flops, weight_at=1, transposed=False),
+    "FusedConv": partial(_conv_flops, weight_at=1, transposed=False),
+    "QLinearConv": partial(_conv_flops, weight_at=3, transposed=False),
+    "ConvTranspose": partial(_conv_flops, weight_at=1, transposed=True),
+    "Gemm": partial(_gemm_flops, a_at=0),
+    "QGemm": partial(_gemm_flops, a_at=0),
+    "MatMul": _matmul_flops,
+    "MatMulInteger": _matmul_flops,
+    "QLinearMatMul": _matmul_flops,
+    "DynamicQuantizeMatMul": _matmul_flops,
+    "MatMulIntegerToFloat": _matmul_flops,
+}

@@ -1,0 +1,24 @@
+"""ImageNet classifiers, the seed table's headline rows: FP32 vs INT8 on the chosen platform.
+
+No labelled ImageNet images ship offline, so these gate on agreement with FP32 on crops of the
+photos scikit-learn and scikit-image ship. resnet50 and mobilenet_v2 use torchvision's pretrained
+weights when they are in the local torch hub cache, else random weights (the row says so).
+"""
+import pytest
+
+
+@pytest.mark.edge_models("efficientnet-lite0")
+@pytest.mark.edge_precisions("fp32", "int8")
+def test_efficientnet_lite0(edge_model, edge_precision, edge_runner):
+    m = edge_runner.measure(edge_model, precision=edge_precision)
+    assert m.top5_agreement >= 0.85
+    assert m.storage_mb < 20
+
+
+@pytest.mark.edge_models("resnet50", "mobilenet_v2")
+@pytest.mark.edge_precisions("fp32", "int8")
+def test_torchvision(edge_model, edge_precision, edge_runner):
+    m = edge_runner.measure(edge_model, precision=edge_precision)
+    if edge_precision == "int8":
+        fp32 = edge_runner.measure(edge_model, precision="fp32")
+        assert m.storage_mb < fp32.storage_mb / 3
