@@ -137,5 +137,7 @@ def _ini_number(config: pytest.Config, name: str, kind: Any) -> Any:
 def _cache_dir(config: pytest.Config) -> Path:
     """--edge-cache-dir, then $EDGEOPT_CACHE_DIR (share one cache across CI jobs), then the ini."""
     chosen = config.option.edge_cache_dir or os.environ.get("EDGEOPT_CACHE_DIR")
-    path = Path(chosen) if chosen else Path(config.getini("edgeopt_cache_dir"))
+    if chosen:
+        return Path(chosen).resolve()
+    path = Path(config.getini("edgeopt_cache_dir"))
     return path if path.is_absolute() else Path(config.rootpath) / path

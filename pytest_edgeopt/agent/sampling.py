@@ -30,7 +30,6 @@ class SamplingPlan:
 class Samples:
     wall_ms: List[float]
     cpu_ms: List[float]
-    warmup_runs: int
     capped: bool  # stopped by max_s before min_runs/min_s were both met
 
 
@@ -53,12 +52,12 @@ def sample(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], plan
     for batch in cycle(batches):
         elapsed = time.perf_counter() - start
         if len(wall) >= plan.min_runs and elapsed >= plan.min_s:
-            return Samples(wall, cpu, 0, capped=False)
+            return Samples(wall, cpu, capped=False)
         if wall and elapsed >= plan.max_s:
-            return Samples(wall, cpu, 0, capped=True)
+            return Samples(wall, cpu, capped=True)
         cpu0, wall0 = time.process_time_ns(), time.perf_counter_ns()
         run(batch)
         wall1, cpu1 = time.perf_counter_ns(), time.process_time_ns()
         wall.append((wall1 - wall0) / 1e6)
         cpu.append((cpu1 - cpu0) / 1e6)
-    return Samples(wall, cpu, 0, capped=False)
+    return Samples(wall, cpu, capped=False)

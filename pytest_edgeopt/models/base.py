@@ -6,7 +6,8 @@ calibration are only meaningful on data that fits the model; the runner never gu
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -38,7 +39,6 @@ class EdgeModel:
     path: Optional[Path] = None
     notes: Tuple[str, ...] = ()
     has_pretrained_weights: bool = True
-    _digest: list = field(default_factory=list, repr=False)
 
     @classmethod
     def from_torch(
@@ -99,9 +99,11 @@ class EdgeModel:
 
     def content_hash(self) -> str:
         """Hash of the weights and graph identity, so caches key on content, not on names."""
-        if not self._digest:
-            self._digest.append(_module_hash(self) if self.kind == "torch" else _file_hash(self.path))
-        return self._digest[0]
+        return self._content_hash
+
+    @cached_property
+    def _content_hash(self) -> str:
+        return _module_hash(self) if self.kind == "torch" else _file_hash(self.path)
 
     def data_hash(self, which: str) -> str:
         array = self.eval_inputs if which == "eval" else self.calibration

@@ -46,7 +46,7 @@ def _cells(row: Measurement, notes: Dict[str, int], *, show_model: bool) -> Tupl
         row.model if show_model else "", bitwidth_label(row), f"{row.runtime} {row.runtime_version}",
         f"{row.size_mb:.3f}", f"{row.params / 1e6:.3f}", _percent(row.top1), _agreement(row),
         f"{row.storage_mb:.3f}", _latency(row), f"{row.throughput:.1f}", _energy(row.energy_w),
-        f"{row.gflops:.3f}, {row.gflops_per_s:.1f} ({row.compute_unit})",
+        f"{row.gflops:.3g}, {row.gflops_per_s:.3g} ({row.compute_unit})",
         f"{row.platform}: {row.device}, {row.threads} thr", _note_refs(row, notes),
     )
 
