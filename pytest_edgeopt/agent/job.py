@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from pytest_edgeopt.agent import device
-from pytest_edgeopt.agent.sampling import SamplingPlan, sample, warm_up
+from pytest_edgeopt.agent.sampling import SamplingPlan, reference_workload, sample, warm_up
 from pytest_edgeopt.runtimes import RUNTIMES, RuntimeMissing, create_runtime
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError
 
@@ -47,7 +47,8 @@ def _run(job: Dict[str, Any]) -> Dict[str, Any]:
     plan = SamplingPlan.from_dict(job.get("plan", {}))
     warmups = warm_up(runtime.run, batches, plan)
     busy0, own0 = device.busy_cpu_seconds(), time.process_time()
-    samples = sample(runtime.run, batches, plan)
+    reference = reference_workload() if job.get("reference_workload", True) else None
+    samples = sample(runtime.run, batches, plan, reference)
     foreign = _foreign_cores(busy0, own0, sum(samples.wall_ms) / 1e3)
     info = runtime.info()
     runtime.close()
@@ -55,7 +56,8 @@ def _run(job: Dict[str, Any]) -> Dict[str, Any]:
         "ok": True, "version": RESULT_VERSION, "runtime": info, "threads": job.get("threads", 1),
         "batch": int(job.get("batch", 1)), "load_ms": load_ms, "first_inference_ms": first_ms,
         "warmup_runs": warmups, "wall_ms": samples.wall_ms, "cpu_ms": samples.cpu_ms,
-        "capped": samples.capped, "top_k": top_k, "eval_count": count,
+        "capped": samples.capped, "reference_wall_ms": samples.reference_wall_ms,
+        "reference_cpu_ms": samples.reference_cpu_ms, "top_k": top_k, "eval_count": count,
         "output_shape": list(outputs[0].shape[1:]), "peak_rss_mb": device.peak_rss_mb(),
         "foreign_cores": foreign, "fingerprint": device.fingerprint(),
     }

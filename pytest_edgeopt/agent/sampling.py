@@ -6,9 +6,9 @@ a 1-2% CV while other work on the same cores moved wall time by 9-33% (notes/onn
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import cycle
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -26,11 +26,34 @@ class SamplingPlan:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
+REFERENCE_INTERVAL_S = 0.05  # one reference-workload timing at most this often
+
+
 @dataclass
 class Samples:
     wall_ms: List[float]
     cpu_ms: List[float]
     capped: bool  # stopped by max_s before min_runs/min_s were both met
+    reference_wall_ms: List[float] = field(default_factory=list)
+    reference_cpu_ms: List[float] = field(default_factory=list)
+
+
+def reference_workload() -> Callable[[], Any]:
+    """A fixed float32 matmul timed between inferences: the machine's speed, measured in-run.
+
+    Host drift that nothing inside the VM shows (MobileNetV2 7-12% slower an hour later on a quiet
+    machine) slows this too, so latency divided by it compares across runs.
+    """
+    rng = np.random.default_rng(0)
+    left, right = (rng.standard_normal((128, 128)).astype(np.float32) for _ in range(2))
+
+    def run() -> Any:
+        out = left
+        for _ in range(2):
+            out = np.tanh(out @ right)
+        return out
+
+    return run
 
 
 def warm_up(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], plan: SamplingPlan) -> int:
@@ -44,20 +67,31 @@ def warm_up(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], pla
     return count
 
 
-def sample(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], plan: SamplingPlan) -> Samples:
+def sample(
+    run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], plan: SamplingPlan,
+    reference: Optional[Callable[[], Any]] = None,
+) -> Samples:
     """Cycle through the eval batches (reusing one input flatters caches) until the plan is met."""
-    wall: List[float] = []
-    cpu: List[float] = []
-    start = time.perf_counter()
+    out = Samples([], [], capped=False)
+    start = last_reference = time.perf_counter()
     for batch in cycle(batches):
         elapsed = time.perf_counter() - start
-        if len(wall) >= plan.min_runs and elapsed >= plan.min_s:
-            return Samples(wall, cpu, capped=False)
-        if wall and elapsed >= plan.max_s:
-            return Samples(wall, cpu, capped=True)
-        cpu0, wall0 = time.process_time_ns(), time.perf_counter_ns()
-        run(batch)
-        wall1, cpu1 = time.perf_counter_ns(), time.process_time_ns()
-        wall.append((wall1 - wall0) / 1e6)
-        cpu.append((cpu1 - cpu0) / 1e6)
-    return Samples(wall, cpu, capped=False)
+        if len(out.wall_ms) >= plan.min_runs and elapsed >= plan.min_s:
+            return out
+        if out.wall_ms and elapsed >= plan.max_s:
+            out.capped = True
+            return out
+        _timed(lambda: run(batch), out.wall_ms, out.cpu_ms)
+        if reference is not None and (time.perf_counter() - last_reference >= REFERENCE_INTERVAL_S
+                                      or not out.reference_wall_ms):
+            _timed(reference, out.reference_wall_ms, out.reference_cpu_ms)
+            last_reference = time.perf_counter()
+    return out
+
+
+def _timed(call: Callable[[], Any], wall: List[float], cpu: List[float]) -> None:
+    cpu0, wall0 = time.process_time_ns(), time.perf_counter_ns()
+    call()
+    wall1, cpu1 = time.perf_counter_ns(), time.process_time_ns()
+    wall.append((wall1 - wall0) / 1e6)
+    cpu.append((cpu1 - cpu0) / 1e6)

@@ -36,7 +36,9 @@ def assemble(
         reference_top1=reference[0].top1 if reference else top1, agreement=agree, top5_agreement=agree5,
         artifact_sha=artifact.key, fingerprint={**result["fingerprint"], "runtime": runtime},
         foreign_cores=result.get("foreign_cores"), notes=_notes(result, model, artifact),
-        samples_ms=tuple(result["wall_ms"]), cpu_samples_ms=tuple(result["cpu_ms"]), nodeid=nodeid,
+        samples_ms=tuple(result["wall_ms"]), cpu_samples_ms=tuple(result["cpu_ms"]),
+        reference_wall_ms=tuple(result.get("reference_wall_ms", ())),
+        reference_cpu_ms=tuple(result.get("reference_cpu_ms", ())), nodeid=nodeid,
     )
 
 

@@ -89,6 +89,8 @@ class Measurement:
     notes: Tuple[str, ...] = ()
     samples_ms: Tuple[float, ...] = field(default=(), repr=False)
     cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
+    reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
+    reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
     nodeid: str = ""
 
     @property
@@ -117,8 +119,8 @@ class Measurement:
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["latency"], data["cpu_latency"] = self.latency.to_dict(), self.cpu_latency.to_dict()
-        data["notes"], data["samples_ms"] = list(self.notes), list(self.samples_ms)
-        data["cpu_samples_ms"] = list(self.cpu_samples_ms)
+        for name in _TUPLES:
+            data[name] = list(getattr(self, name))
         return data
 
     @classmethod
@@ -126,9 +128,12 @@ class Measurement:
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["latency"] = LatencyStats.from_dict(data["latency"])
         values["cpu_latency"] = LatencyStats.from_dict(data["cpu_latency"])
-        for name in ("notes", "samples_ms", "cpu_samples_ms"):
+        for name in _TUPLES:
             values[name] = tuple(data.get(name, ()))
         return cls(**values)
+
+
+_TUPLES = ("notes", "samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms")
 
 
 def top1_accuracy(predictions: List[List[int]], labels: Optional[np.ndarray]) -> Optional[float]:

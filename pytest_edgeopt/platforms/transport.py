@@ -61,5 +61,5 @@ def _agent_env() -> Dict[str, str]:
     env = dict(os.environ)
     root = str(Path(pytest_edgeopt.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env.setdefault("OMP_NUM_THREADS", "1")
+    env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
     return env

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from pytest_edgeopt.agent.sampling import SamplingPlan, sample, warm_up
+from pytest_edgeopt.agent.sampling import SamplingPlan, reference_workload, sample, warm_up
 
 BATCHES = [np.zeros((1, 4), np.float32), np.ones((1, 4), np.float32)]
 
@@ -43,3 +43,11 @@ def test_warm_up_by_count() -> None:
 def test_sleeping_run_costs_wall_not_cpu_time() -> None:
     samples = sample(lambda b: time.sleep(0.005), BATCHES, SamplingPlan(min_runs=5, min_s=0.0))
     assert np.median(samples.wall_ms) > 4 * np.median(samples.cpu_ms)
+
+
+def test_reference_workload_is_timed_between_inferences() -> None:
+    plan = SamplingPlan(min_runs=20, min_s=0.2, max_s=5.0)
+    samples = sample(lambda b: time.sleep(0.001), BATCHES, plan, reference_workload())
+    assert 2 <= len(samples.reference_cpu_ms) < len(samples.wall_ms)
+    assert len(samples.reference_cpu_ms) == len(samples.reference_wall_ms)
+    assert min(samples.reference_cpu_ms) > 0
