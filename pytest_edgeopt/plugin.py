@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Generator, List, Optional
+from typing import Any, Dict, Generator, List, Optional
 
 import pytest
 
@@ -13,15 +13,20 @@ from pytest_edgeopt.models.zoo import ZOO, unknown_model_message
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.platforms.profiles import HOST, Platform, platform_table
 from pytest_edgeopt.platforms.transport import LocalTransport, Transport
-from pytest_edgeopt.report.table import table_lines
+from pytest_edgeopt.budgets import validate_budgets
+from pytest_edgeopt.report.files import write_report
+from pytest_edgeopt.report.table import baseline_lines, table_lines
 from pytest_edgeopt.runner import EdgeRunner, resolve_model
-from pytest_edgeopt.session import ROWS_KEY, EdgeSession, session_key
+from pytest_edgeopt.session import EdgeSession, session_key
 from pytest_edgeopt.settings import (
-    INI_OPTIONS, Settings, non_negative_float, parse_name_list, positive_float, positive_int)
+    INI_OPTIONS, Settings, inconclusive_policy, non_negative_float, parse_name_list, positive_float, positive_int,
+    tool_budgets, update_mode)
 
 MARKERS = (
     "edge_models(*names): measure the test for each zoo model name or .onnx path (edge_model fixture)",
     "edge_precisions(*names): run the test for each precision, e.g. fp32, int8 (edge_precision fixture)",
+    "edge_budget(**budgets): budgets checked after every edge_runner.measure in the test, "
+    "e.g. max_storage_mb=5, max_latency_regression='10%'",
 )
 
 
@@ -55,6 +60,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds one measurement may take before the agent is killed")
     group.addoption("--no-edge-table", dest="edge_table", action="store_false", default=True,
                     help="do not print the comparison table")
+    group.addoption("--update-baselines", nargs="?", const="all", default=None, type=update_mode,
+                    metavar="all|new", help="write new and changed baseline entries of the tests that ran "
+                    "and drop stale ones (=new: only add missing entries)")
+    group.addoption("--edge-baselines-dir", metavar="DIR", default=None,
+                    help="baseline directory (default: baselines/ under the rootdir)")
+    group.addoption("--edge-inconclusive", metavar="warn|fail", default=None, type=inconclusive_policy,
+                    help="what a latency verdict that stays inconclusive does (default: warn)")
+    group.addoption("--edge-remeasure", metavar="N", type=int, default=None,
+                    help="re-measurements of an inconclusive latency (default 2)")
+    group.addoption("--edge-report", metavar="PATH", default=None,
+                    help="also write the table to PATH: .md (fits $GITHUB_STEP_SUMMARY), .json or .html")
     for name, (text, default) in INI_OPTIONS.items():
         parser.addini(name, text, default=default)
 
@@ -65,10 +81,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     _check_precision_filter(settings)
     platform = _platform(config, settings)
+    settings = settings.with_budgets(tool_budgets(config, platform.name))
     transport = config.hook.pytest_edgeopt_make_transport(config=config, platform=platform)
     if transport is None:
         raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
-    config.stash[session_key] = EdgeSession(settings=settings, platform=platform, transport=transport)
+    session = EdgeSession(settings=settings, platform=platform, transport=transport)
+    config.stash[session_key] = session
+    config.pluginmanager.register(_OutcomeRecorder(session), "edgeopt-outcomes")
 
 
 @pytest.hookimpl(trylast=True)
@@ -144,6 +163,8 @@ def _parametrize_precisions(metafunc: pytest.Metafunc, session: EdgeSession) -> 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     session = config.stash[session_key]
+    for item in items:
+        _check_budget_marker(item, session)
     if session.usage_errors:
         raise pytest.UsageError("\n".join(dict.fromkeys(session.usage_errors)))
     wanted = session.settings.precisions
@@ -156,6 +177,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _check_budget_marker(item: pytest.Item, session: EdgeSession) -> None:
+    where = f"{item.nodeid}: @pytest.mark.edge_budget"
+    if any(mark.args for mark in item.iter_markers("edge_budget")):
+        session.usage_errors.append(f"{where} takes keyword budgets only, e.g. edge_budget(max_storage_mb=5)")
+        return
+    try:
+        validate_budgets(marker_budgets(item), where=where)
+    except EdgeOptError as error:
+        session.usage_errors.append(str(error))
+
+
+def marker_budgets(item: pytest.Item) -> Dict[str, Any]:
+    """All edge_budget markers of the item; the closest (the function's) wins per budget."""
+    budgets: Dict[str, Any] = {}
+    for mark in reversed(list(item.iter_markers("edge_budget"))):
+        budgets.update(mark.kwargs)
+    return budgets
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    edge = session.config.stash[session_key]
+    selected = {item.nodeid for item in session.items}
+    for nodeid in edge.collected_nodeids:
+        edge.note_collected(nodeid, selected=nodeid in selected)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    item.config.stash[session_key].collected_nodeids.append(item.nodeid)
+
+
+class _OutcomeRecorder:
+    """Test outcomes decide which baseline entries are stale (reports reach the xdist controller too)."""
+
+    def __init__(self, session: EdgeSession) -> None:
+        self._session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.outcome != "passed":
+            self._session.note_outcome(report.nodeid, report.outcome)
 
 
 @pytest.fixture
@@ -181,7 +244,7 @@ def edge_runner(request: pytest.FixtureRequest) -> EdgeRunner:
     session = request.config.stash[session_key]
     # user_properties directly, as record_property does: that fixture warns on every test under
     # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
-    return EdgeRunner(session, nodeid=request.node.nodeid,
+    return EdgeRunner(session, nodeid=request.node.nodeid, budgets=marker_budgets(request.node),
                       record=lambda name, value: request.node.user_properties.append((name, value)))
 
 
@@ -201,25 +264,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Workers hand their rows to the controller; the controller alone writes baselines and reports."""
+    edge = session.config.stash.get(session_key, None)
+    if edge is None:
+        return
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
-        workeroutput[ROWS_KEY] = session.config.stash[session_key].rows_payload()
+        workeroutput.update(edge.worker_payload())
+        return
+    edge.write_baselines()
+    if edge.settings.report is not None:
+        write_report(edge.settings.report, edge.rows, platform=edge.platform.name)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """xdist controller: collect the rows each worker measured."""
-    payload = getattr(node, "workeroutput", {}).get(ROWS_KEY)
+    """xdist controller: collect the rows and the collection each worker saw."""
+    payload = getattr(node, "workeroutput", None)
     if payload:
-        node.config.stash[session_key].merge_rows(payload)
+        node.config.stash[session_key].merge_worker(payload)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    session = config.stash.get(session_key, None)
-    if session is None or not session.settings.table or hasattr(config, "workerinput"):
+    edge = config.stash.get(session_key, None)
+    if edge is None or hasattr(config, "workerinput"):
         return
-    lines = table_lines(session.rows)
-    if lines:
-        terminalreporter.section("pytest-edgeopt: comparison table")
-        for line in lines:
-            terminalreporter.write_line(line)
+    sections = [("pytest-edgeopt: comparison table", table_lines(edge.rows) if edge.settings.table else []),
+                ("pytest-edgeopt: baselines", baseline_lines(edge.updates, edge.stale_report(),
+                                                             updating=edge.settings.update_baselines))]
+    if edge.settings.report is not None and edge.rows:
+        sections.append(("pytest-edgeopt: report", [f"wrote {edge.settings.report}"]))
+    for title, lines in sections:
+        if lines:
+            terminalreporter.section(title)
+            for line in lines:
+                terminalreporter.write_line(line)

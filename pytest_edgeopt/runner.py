@@ -5,12 +5,16 @@ and turns a missing optional package into a skip that names the install command.
 """
 from __future__ import annotations
 
+import warnings
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 import pytest
 
-from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.budgets import Row, check, raise_if_failed
+from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
+from pytest_edgeopt.measure.compare import INCONCLUSIVE
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
@@ -23,10 +27,11 @@ Recorder = Callable[[str, Any], None]
 
 
 class EdgeRunner:
-    def __init__(self, session: Any, *, nodeid: str, record: Recorder) -> None:
+    def __init__(self, session: Any, *, nodeid: str, record: Recorder, budgets: Optional[Dict[str, Any]] = None) -> None:
         self._session = session
         self._nodeid = nodeid
         self._record = record
+        self._budgets = {**session.settings.budgets, **(budgets or {})}
 
     @property
     def platform(self) -> Platform:
@@ -39,13 +44,14 @@ class EdgeRunner:
         try:
             edge_model = resolve_model(model)
             _check_arguments(precision, runtime, batch)
-            measurement = self._session.measure(
-                edge_model, precision=precision, runtime=runtime or self.platform.runtime,
-                batch=batch, nodeid=self._nodeid)
+            row = self._session.measure(edge_model, precision=precision, batch=batch, nodeid=self._nodeid,
+                                        runtime=runtime or self.platform.runtime)
         except MissingDependency as missing:
             pytest.skip(str(missing))
+        checker = _Checker(self._session, row, edge_model)
+        measurement = replace(row.measurement, _checker=checker)
         self._record_properties(measurement)
-        return measurement
+        return checker(measurement, self._budgets)
 
     def _record_properties(self, m: Measurement) -> None:
         prefix = f"edgeopt.{m.model}.{m.precision}"
@@ -53,6 +59,31 @@ class EdgeRunner:
                             ("size_mb", m.size_mb), ("storage_mb", m.storage_mb),
                             ("peak_rss_mb", m.peak_rss_mb), ("throughput", m.throughput)):
             self._record(f"{prefix}.{name}", value)
+
+
+class _Checker:
+    """Judges a measurement against budgets and the baseline, and records the verdict in its row."""
+
+    def __init__(self, session: Any, row: Row, model: EdgeModel) -> None:
+        self._session, self._row, self._model = session, row, model
+
+    def __call__(self, m: Measurement, budgets: Dict[str, Any]) -> Measurement:
+        context = self._session.context(m, reference=self._reference(m), remeasure=self._remeasure(m))
+        judged, judgement = check(m, budgets, context)
+        self._row.merge(replace(judged, _checker=None), judgement)
+        if judgement.verdict == INCONCLUSIVE and self._session.settings.inconclusive == "warn":
+            warnings.warn(EdgeOptWarning(f"{m.nodeid}: latency verdict inconclusive after "
+                                         f"{context.attempts} re-measurements: {'; '.join(judgement.violations)}"))
+        raise_if_failed(judged, judgement, inconclusive_fails=self._session.settings.inconclusive == "fail")
+        return replace(judged, _checker=self)
+
+    def _reference(self, m: Measurement) -> Callable[[str], Measurement]:
+        def measure(precision: str) -> Measurement:
+            return self._session.measure_quietly(self._model, precision=precision, runtime=m.runtime, batch=m.batch)
+        return measure
+
+    def _remeasure(self, m: Measurement) -> Callable[[], Measurement]:
+        return lambda: self._session.remeasure(self._model, precision=m.precision, runtime=m.runtime, batch=m.batch)
 
 
 def resolve_model(model: ModelRef) -> EdgeModel:

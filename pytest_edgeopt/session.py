@@ -1,16 +1,20 @@
-"""EdgeSession: the state of one pytest run: platform, cache, FP32 references and the table rows.
+"""EdgeSession: the state of one pytest run: platform, cache, measurements, baselines and rows.
 
 The plugin module wires hooks to it; everything that persists across tests lives here, in
-`config.stash`, and crosses xdist as JSON (workers send rows, the controller renders the table).
+`config.stash`, and crosses xdist as JSON (workers send rows and what they collected, the
+controller renders the table and is the only process that writes baselines).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 
+from pytest_edgeopt.baselines.entry import case_key, changed, entry_from_measurement, mismatch_reason, module_of, test_name
+from pytest_edgeopt.baselines.store import BaselineStore, Update
+from pytest_edgeopt.budgets import Context, Row
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.measure.assemble import Reference, assemble
 from pytest_edgeopt.measure.result import Measurement
@@ -25,6 +29,7 @@ from pytest_edgeopt.settings import Settings
 
 session_key = pytest.StashKey["EdgeSession"]()
 ROWS_KEY = "edgeopt_rows"
+COLLECTED_KEY = "edgeopt_collected"
 
 
 class EdgeSession:
@@ -33,37 +38,50 @@ class EdgeSession:
         self.platform = platform
         self.transport = transport
         self.cache = ArtifactCache(settings.cache_dir)
-        self.rows: List[Measurement] = []
+        self.store = BaselineStore(root=settings.baselines_dir, platform=platform.name)
+        self.rows: List[Row] = []
         self.usage_errors: List[str] = []
+        self.collected_nodeids: List[str] = []
+        self.collected: Dict[str, Set[str]] = {}  # module -> test names collected
+        self.selected: Dict[str, Set[str]] = {}  # module -> test names that were to run
+        self.outcomes: Dict[str, str] = {}  # nodeid -> passed / failed / skipped
+        self.updates: List[Update] = []
         self._measurements: Dict[Tuple[Any, ...], Reference] = {}
 
-    def measure(self, model: EdgeModel, *, precision: str, runtime: str, batch: int, nodeid: str) -> Measurement:
+    # -- measuring ---------------------------------------------------------------------------
+
+    def measure(self, model: EdgeModel, *, precision: str, runtime: str, batch: int, nodeid: str) -> Row:
         """Measure once per session per (model content, precision, runtime, batch); reuse after."""
         measured = self._measured(model, precision=precision, runtime=runtime, batch=batch)[0]
-        measurement = replace(measured, nodeid=nodeid)
-        self.rows.append(measurement)
-        return measurement
+        row = Row(measurement=replace(measured, nodeid=nodeid))
+        self.rows.append(row)
+        return row
+
+    def measure_quietly(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Measurement:
+        """A measurement for a paired gate (e.g. vs fp32) without adding a row to the table."""
+        return self._measured(model, precision=precision, runtime=runtime, batch=batch)[0]
 
     def reference(self, model: EdgeModel, *, runtime: str, batch: int) -> Reference:
         """The FP32 measurement of `model` and its predictions, the yardstick of every precision."""
         return self._measured(model, precision=REFERENCE, runtime=runtime, batch=batch)
 
+    def remeasure(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Measurement:
+        """A fresh run of the same artifact, for an inconclusive latency verdict."""
+        return self._fresh(model, precision=precision, runtime=runtime, batch=batch)[0]
+
     def _measured(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Reference:
         key = (model.content_hash(), model.data_hash("eval"), precision, runtime, batch)
         if key not in self._measurements:
-            reference = None if precision == REFERENCE else self.reference(model, runtime=runtime, batch=batch)
-            artifact = self._artifact(model, precision, batch)
-            result = self._run(artifact, model, runtime=runtime, batch=batch)
-            measured = assemble(result, model=model, artifact=artifact, platform=self.platform,
-                                reference=reference, nodeid="")
-            self._measurements[key] = (measured, result["top_k"])
+            self._measurements[key] = self._fresh(model, precision=precision, runtime=runtime, batch=batch)
         return self._measurements[key]
 
-    def merge_rows(self, payload: str) -> None:
-        self.rows.extend(Measurement.from_dict(row) for row in json.loads(payload))
-
-    def rows_payload(self) -> str:
-        return json.dumps([row.to_dict() for row in self.rows])
+    def _fresh(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Reference:
+        reference = None if precision == REFERENCE else self.reference(model, runtime=runtime, batch=batch)
+        artifact = self._artifact(model, precision, batch)
+        result = self._run(artifact, model, runtime=runtime, batch=batch)
+        measured = assemble(result, model=model, artifact=artifact, platform=self.platform,
+                            reference=reference, nodeid="")
+        return measured, result["top_k"]
 
     def _artifact(self, model: EdgeModel, precision: str, batch: int) -> Artifact:
         return build_artifact(model, precision=get_precision(precision), batch=batch,
@@ -87,3 +105,108 @@ class EdgeSession:
             "inputs": str(eval_inputs_file(model, self.cache)), "plan": asdict(self.settings.plan),
             "topk": 5,
         }
+
+    # -- baselines ---------------------------------------------------------------------------
+
+    def context(self, m: Measurement, *, reference: Callable[[str], Measurement],
+                remeasure: Callable[[], Measurement]) -> Context:
+        """The stored entry to judge `m` against, or why there is none."""
+        common = {"reference": reference, "remeasure": remeasure, "attempts": self.settings.remeasure}
+        if self.settings.update_baselines == "all":
+            return Context(baseline=None, note="baseline being rewritten (--update-baselines)", **common)
+        module, key = module_of(m.nodeid), case_key(m.nodeid, m)
+        entry = self._entry(module, key)
+        if entry is None:
+            if self.settings.update_baselines == "new":
+                return Context(baseline=None, note="new baseline entry (--update-baselines=new)", **common)
+            missing = (f"no baseline for {key} on {self.platform.name} in {self.store.path_for(module)}: "
+                       "run with --update-baselines")
+            return Context(baseline=None, missing=missing, **common)
+        reason = mismatch_reason(entry, m)
+        return Context(baseline=None if reason else entry, note=reason, **common)
+
+    def _entry(self, module: str, key: str) -> Optional[Dict[str, Any]]:
+        try:
+            return self.store.entry(module, key)
+        except EdgeOptError:
+            if self.settings.update_baselines:
+                return None
+            raise
+
+    def write_baselines(self) -> List[Update]:
+        """Controller only, at the end: new/changed entries of what ran, stale ones per syrupy's rule."""
+        mode = self.settings.update_baselines
+        if mode is None:
+            return []
+        for module, entries in sorted(self._pending().items()):
+            remove = self.stale(module) if mode == "all" else set()
+            update = self.store.write(module, new=entries, remove=remove)
+            if not update.empty:
+                self.updates.append(update)
+        return self.updates
+
+    def _pending(self) -> Dict[str, Dict[str, Dict[str, Any]]]:
+        pending: Dict[str, Dict[str, Dict[str, Any]]] = {}
+        for row in self.rows:
+            m = row.measurement
+            module, key = module_of(m.nodeid), case_key(m.nodeid, m)
+            old = self._entry(module, key)
+            if old is not None and self.settings.update_baselines == "new":
+                continue
+            new = entry_from_measurement(m)
+            if old is None or changed(old, new):
+                pending.setdefault(module, {})[key] = new
+        for module in self.selected:  # modules with only stale entries still get cleaned
+            pending.setdefault(module, {})
+        return pending
+
+    def stale(self, module: str) -> Set[str]:
+        """Entries whose test is gone or no longer measures them; only for modules that ran whole."""
+        if not self._ran_whole(module):
+            return set()
+        try:
+            stored = self.store.entries(module)
+        except EdgeOptError:
+            return set()
+        produced = {case_key(r.measurement.nodeid, r.measurement) for r in self.rows
+                    if module_of(r.measurement.nodeid) == module}
+        return {key for key in stored if key not in produced and self._entry_unused(module, key)}
+
+    def stale_report(self) -> Dict[str, Set[str]]:
+        return {m: keys for m in sorted(self.selected) if (keys := self.stale(m))}
+
+    def _entry_unused(self, module: str, key: str) -> bool:
+        name = key.rsplit("::", 1)[0]
+        if name not in self.collected.get(module, set()):
+            return True
+        return self.outcomes.get(f"{module}::{name}") == "passed"
+
+    def _ran_whole(self, module: str) -> bool:
+        collected, selected = self.collected.get(module, set()), self.selected.get(module, set())
+        if not collected or collected != selected:
+            return False
+        return all(f"{module}::{name}" in self.outcomes for name in selected)
+
+    # -- collection and xdist ----------------------------------------------------------------
+
+    def note_collected(self, nodeid: str, *, selected: bool) -> None:
+        self.collected.setdefault(module_of(nodeid), set()).add(test_name(nodeid))
+        if selected:
+            self.selected.setdefault(module_of(nodeid), set()).add(test_name(nodeid))
+
+    def note_outcome(self, nodeid: str, outcome: str) -> None:
+        if self.outcomes.get(nodeid) in (None, "passed"):
+            self.outcomes[nodeid] = outcome
+
+    def worker_payload(self) -> Dict[str, str]:
+        collection = {"collected": {m: sorted(v) for m, v in self.collected.items()},
+                      "selected": {m: sorted(v) for m, v in self.selected.items()}}
+        return {ROWS_KEY: json.dumps([row.to_dict() for row in self.rows]),
+                COLLECTED_KEY: json.dumps(collection)}
+
+    def merge_worker(self, payload: Dict[str, Any]) -> None:
+        self.rows.extend(Row.from_dict(row) for row in json.loads(payload.get(ROWS_KEY, "[]")))
+        collection = json.loads(payload.get(COLLECTED_KEY, "{}"))
+        for kind, target in (("collected", self.collected), ("selected", self.selected)):
+            for module, names in collection.get(kind, {}).items():
+                target.setdefault(module, set()).update(names)

@@ -9,7 +9,7 @@ import argparse
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import pytest
 
@@ -28,7 +28,12 @@ INI_OPTIONS = {
     "edgeopt_warmup_runs": ("minimum warm-up inferences before timing", "5"),
     "edgeopt_warmup_time": ("minimum warm-up seconds before timing", "0.2"),
     "edgeopt_timeout": ("seconds one agent job may take before it is killed", "900"),
+    "edgeopt_baselines_dir": ("baseline directory, relative to the rootdir", "baselines"),
+    "edgeopt_inconclusive": ("what an inconclusive latency verdict does: warn or fail", "warn"),
+    "edgeopt_remeasure": ("re-measurements of an inconclusive latency before reporting it", "2"),
 }
+UPDATE_MODES = ("all", "new")
+REPORT_SUFFIXES = (".md", ".json", ".html")
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,16 @@ class Settings:
     plan: SamplingPlan
     timeout_s: float
     table: bool
-
+    baselines_dir: Path
+    update_baselines: Optional[str]  # None, "all" or "new"
+    inconclusive: str  # "warn" or "fail"
+    remeasure: int
+    report: Optional[Path]
+    budgets: Dict[str, Any]  # [tool.edgeopt.budgets] merged with the platform's
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
         option = config.option
-        plan = QUICK_PLAN if option.edge_quick else _plan(config)
+        plan = _plan(config)
         return cls(
             platform=option.edge_platform or config.getini("edgeopt_platform"),
             precisions=option.edge_precision,
@@ -55,10 +65,57 @@ class Settings:
             plan=plan,
             timeout_s=_ini_float(config, option.edge_timeout, "edgeopt_timeout"),
             table=option.edge_table,
+            baselines_dir=_dir(config, option.edge_baselines_dir, "edgeopt_baselines_dir"),
+            update_baselines=option.update_baselines,
+            inconclusive=_choice(option.edge_inconclusive or config.getini("edgeopt_inconclusive"),
+                                 ("warn", "fail"), "--edge-inconclusive"),
+            remeasure=_ini_int(config, option.edge_remeasure, "edgeopt_remeasure", minimum=0),
+            report=_report_path(option.edge_report),
+            budgets={},
         )
 
-    def with_platform(self, name: str) -> "Settings":
-        return replace(self, platform=name)
+    def with_budgets(self, budgets: Dict[str, Any]) -> "Settings":
+        return replace(self, budgets=budgets)
+
+
+def tool_budgets(config: pytest.Config, platform: str) -> Dict[str, Any]:
+    """`[tool.edgeopt.budgets]` overlaid with `[tool.edgeopt.platforms.<platform>.budgets]`."""
+    path = Path(config.rootpath) / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    tool = _read_toml(path).get("tool", {}).get("edgeopt", {})
+    merged = dict(tool.get("budgets", {}))
+    merged.update(tool.get("platforms", {}).get(platform, {}).get("budgets", {}))
+    from pytest_edgeopt.budgets import validate_budgets
+    from pytest_edgeopt.errors import EdgeOptError
+
+    try:
+        return validate_budgets(merged, where=f"{path} [tool.edgeopt]")
+    except EdgeOptError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _read_toml(path: Path) -> Dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise pytest.UsageError(f"{path}: cannot read it as TOML ({error})") from None
+
+
+def update_mode(text: str) -> str:
+    """argparse type= for --update-baselines[=all|new]; a path here means the flag ate it."""
+    if text not in UPDATE_MODES:
+        raise argparse.ArgumentTypeError(
+            f"takes 'all' or 'new', got {text!r}: write --update-baselines=new, or put test paths before the flag")
+    return text
+
+
+def inconclusive_policy(text: str) -> str:
+    return _choice(text, ("warn", "fail"), "--edge-inconclusive", error=argparse.ArgumentTypeError)
 
 
 def parse_name_list(text: str) -> Tuple[str, ...]:
@@ -98,18 +155,26 @@ def _number(text: str, kind: Any) -> Any:
 
 
 def _plan(config: pytest.Config) -> SamplingPlan:
+    """The ini values, --edge-quick's preset in their place; an option given explicitly beats both."""
     option = config.option
+    quick = QUICK_PLAN if option.edge_quick else None
     plan = SamplingPlan(
-        warmup_runs=_ini_int(config, option.edge_warmup_runs, "edgeopt_warmup_runs", minimum=0),
-        warmup_s=_ini_float(config, option.edge_warmup_time, "edgeopt_warmup_time", minimum=0.0),
-        min_runs=_ini_int(config, option.edge_min_runs, "edgeopt_min_runs", minimum=1),
-        min_s=_ini_float(config, option.edge_min_time, "edgeopt_min_time", minimum=0.0),
-        max_s=_ini_float(config, option.edge_max_time, "edgeopt_max_time", minimum=0.0),
+        warmup_runs=_ini_int(config, _given(option.edge_warmup_runs, quick, "warmup_runs"),
+                             "edgeopt_warmup_runs", minimum=0),
+        warmup_s=_ini_float(config, _given(option.edge_warmup_time, quick, "warmup_s"),
+                            "edgeopt_warmup_time", minimum=0.0),
+        min_runs=_ini_int(config, _given(option.edge_min_runs, quick, "min_runs"), "edgeopt_min_runs", minimum=1),
+        min_s=_ini_float(config, _given(option.edge_min_time, quick, "min_s"), "edgeopt_min_time", minimum=0.0),
+        max_s=_ini_float(config, _given(option.edge_max_time, quick, "max_s"), "edgeopt_max_time", minimum=0.0),
     )
     if plan.max_s < plan.min_s:
         raise pytest.UsageError(
             f"--edge-max-time ({plan.max_s} s) is below --edge-min-time ({plan.min_s} s): raise the maximum")
     return plan
+
+
+def _given(cli: Any, quick: Optional[SamplingPlan], field: str) -> Any:
+    return cli if cli is not None or quick is None else getattr(quick, field)
 
 
 def _ini_int(config: pytest.Config, cli: Optional[int], name: str, *, minimum: int) -> int:
@@ -132,6 +197,28 @@ def _ini_number(config: pytest.Config, name: str, kind: Any) -> Any:
         return kind(raw)
     except (TypeError, ValueError):
         raise pytest.UsageError(f"ini option {name} = {raw!r} is not a number; fix it in your pytest config") from None
+
+
+def _choice(value: str, choices: Tuple[str, ...], name: str, *, error: Any = pytest.UsageError) -> str:
+    if value not in choices:
+        raise error(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _dir(config: pytest.Config, cli: Optional[str], ini: str) -> Path:
+    if cli:
+        return Path(cli).resolve()
+    path = Path(config.getini(ini))
+    return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+def _report_path(text: Optional[str]) -> Optional[Path]:
+    if text is None:
+        return None
+    path = Path(text)
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        raise pytest.UsageError(f"--edge-report {text}: the file name must end in {', '.join(REPORT_SUFFIXES)}")
+    return path.resolve()
 
 
 def _cache_dir(config: pytest.Config) -> Path:

@@ -5,8 +5,8 @@ crosses process boundaries (xdist workers, a device over SSH, a baseline file) u
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -92,6 +92,8 @@ class Measurement:
     reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
     reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
     nodeid: str = ""
+    _checker: Optional[Callable[["Measurement", Dict[str, Any]], Any]] = field(
+        default=None, repr=False, compare=False)
 
     @property
     def latency_ms(self) -> float:
@@ -116,8 +118,17 @@ class Measurement:
                 "gate on m.agreement (top-1 agreement with FP32) instead")
         return (self.reference_top1 - self.top1) * 100.0
 
+    def check(self, **budgets: Any) -> "Measurement":
+        """Fail the test unless every budget holds, e.g. `m.check(max_storage_mb=5,
+        max_latency_regression="10%")`; an inconclusive latency is re-measured first."""
+        if self._checker is None:
+            raise EdgeOptError("this measurement was not made by the edge_runner fixture: "
+                               "use edge_runner.measure(...) to get budget checks")
+        return self._checker(self, budgets)
+
     def to_dict(self) -> Dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, _checker=None))
+        del data["_checker"]
         data["latency"], data["cpu_latency"] = self.latency.to_dict(), self.cpu_latency.to_dict()
         for name in _TUPLES:
             data[name] = list(getattr(self, name))
@@ -125,7 +136,7 @@ class Measurement:
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> "Measurement":
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "_checker"}
         values["latency"] = LatencyStats.from_dict(data["latency"])
         values["cpu_latency"] = LatencyStats.from_dict(data["cpu_latency"])
         for name in _TUPLES:

@@ -66,8 +66,11 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache) -> Art
              "tools": tool_versions()}
     path, info = cache.get_or_build(parts, suffix=".onnx", build=lambda dest: _root(model, dest, batch))
     stats = info["stats"]
+    flops = info.get("flops") or stats["flops"]
+    if model.kind == "torch":  # exported at a fixed `batch`: counted per batch; Artifact.flops is per sample
+        flops //= batch
     return Artifact(path=path, precision=_fp32(), key=path.stem, quantization={}, stats=stats,
-                    params=info.get("params") or stats["params"], flops=info.get("flops") or stats["flops"],
+                    params=info.get("params") or stats["params"], flops=flops,
                     notes=tuple(info.get("notes", ())))
 
 

@@ -1,34 +1,52 @@
 """The seed document's comparison table: rows in, lines out (the plugin writes them).
 
 A pure function, like syrupy's report lines(): pytest-benchmark writing straight to the terminal
-reporter forced shims in its CLI, and the same rows also feed markdown and JSON reports.
+reporter forced shims in its CLI, and the same cells also feed the markdown and HTML reports.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from tabulate import tabulate
 
+from pytest_edgeopt.budgets import Row
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 
 HEADERS = (
     "Model", "Bit-width (W/A)", "Runtime", "Size (MB)", "Params (M)", "Top-1 (%)", "Agreement (%)",
-    "Storage (MB)", "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)",
-    "Compute (GFLOPs, GFLOP/s)", "Platform", "Notes",
+    "Storage (MB)", "Latency (ms, p50)", "Throughput (inf/s)", "Peak RSS (MB)", "Energy (W)",
+    "Compute (GFLOPs, GFLOP/s)", "Platform", "Baseline (ms)", "Delta", "Verdict", "Notes",
 )
+FAIL_MARK = " !"
+# which column a broken budget marks
+_BUDGET_COLUMN = {
+    "max_accuracy_drop": "Top-1 (%)", "min_top1": "Top-1 (%)", "max_top1_regression": "Top-1 (%)",
+    "min_agreement": "Agreement (%)", "min_top5_agreement": "Agreement (%)",
+    "max_agreement_regression": "Agreement (%)", "max_size_mb": "Size (MB)", "max_size_regression": "Size (MB)",
+    "max_storage_mb": "Storage (MB)", "max_storage_regression": "Storage (MB)", "max_params": "Params (M)",
+    "max_peak_rss_mb": "Peak RSS (MB)", "max_peak_rss_regression": "Peak RSS (MB)",
+    "max_latency_ms": "Latency (ms, p50)", "max_latency_regression": "Latency (ms, p50)",
+    "max_latency_ratio_vs": "Latency (ms, p50)", "min_throughput": "Throughput (inf/s)",
+}
 _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
 
-def table_lines(rows: Sequence[Measurement], *, tablefmt: str = "simple") -> List[str]:
+def table_lines(rows: Sequence[Row], *, tablefmt: str = "simple") -> List[str]:
     """The table plus numbered notes; empty when nothing was measured."""
-    ordered = _unique(sorted(rows, key=_order))
-    if not ordered:
+    headers, body, notes = table_cells(rows)
+    if not body:
         return []
+    lines = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True).splitlines()
+    return lines + [f"[{number}] {note}" for note, number in notes.items()]
+
+
+def table_cells(rows: Sequence[Row]) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]], Dict[str, int]]:
+    """Headers, one tuple of cells per measured case (grouped by model) and the numbered notes."""
+    ordered = _unique(sorted(rows, key=lambda r: _order(r.measurement)))
     notes = _note_numbers(ordered)
     body = [_cells(row, notes, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
-    lines = tabulate(body, headers=HEADERS, tablefmt=tablefmt, disable_numparse=True).splitlines()
-    return lines + [f"[{number}] {note}" for note, number in notes.items()]
+    return HEADERS, body, notes
 
 
 def bitwidth_label(row: Measurement) -> str:
@@ -41,59 +59,121 @@ def bitwidth_label(row: Measurement) -> str:
     return row.bitwidth
 
 
-def _cells(row: Measurement, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, ...]:
-    return (
-        row.model if show_model else "", bitwidth_label(row), f"{row.runtime} {row.runtime_version}",
-        f"{row.size_mb:.3f}", f"{row.params / 1e6:.3f}", _percent(row.top1), _agreement(row),
-        f"{row.storage_mb:.3f}", _latency(row), f"{row.throughput:.1f}", _energy(row.energy_w),
-        f"{row.gflops:.3g}, {row.gflops_per_s:.3g} ({row.compute_unit})",
-        f"{row.platform}: {row.device}, {row.threads} thr", _note_refs(row, notes),
-    )
+def baseline_lines(updates: Sequence[Any], stale: Mapping[str, Set[str]], *, updating: Optional[str]) -> List[str]:
+    """The old -> new table of an update, and the stale entries a plain run found."""
+    lines: List[str] = []
+    body = [change for update in updates for change in _update_rows(update)]
+    if body:
+        lines += tabulate(body, headers=("File", "Entry", "Change", "Latency (ms)", "Size (MB)", "Top-1 (%)"),
+                          tablefmt="simple", disable_numparse=True).splitlines()
+    if stale and not updating:
+        count = sum(len(keys) for keys in stale.values())
+        lines.append(f"{count} stale baseline entr{'y' if count == 1 else 'ies'} (their tests are gone or no "
+                     "longer measure them); --update-baselines removes them:")
+        lines += [f"  {module}: {key}" for module, keys in stale.items() for key in sorted(keys)]
+    return lines
 
 
-def _latency(row: Measurement) -> str:
-    return f"{row.latency.median_ms:.3f}" if row.latency.median_ms < 10 else f"{row.latency.median_ms:.1f}"
+def _update_rows(update: Any) -> List[Tuple[str, ...]]:
+    name = str(update.path)
+    rows = [(name, key, "added", "", "", "") for key in update.added]
+    rows += [(name, key, "changed", _arrow(old, new, "latency_ms"), _arrow(old, new, "size_mb"),
+              _arrow(old, new, "top1", scale=100)) for key, old, new in update.changed]
+    return rows + [(name, key, "removed", "", "", "") for key in update.removed]
+
+
+def _arrow(old: Dict[str, Any], new: Dict[str, Any], metric: str, *, scale: float = 1.0) -> str:
+    before, after = old["metrics"].get(metric), new["metrics"].get(metric)
+    if before is None or after is None:
+        return f"{before} -> {after}"
+    return f"{before * scale:.4g} -> {after * scale:.4g}"
+
+
+def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, ...]:
+    m, judgement = row.measurement, row.judgement
+    cells = {
+        "Model": m.model if show_model else "", "Bit-width (W/A)": bitwidth_label(m),
+        "Runtime": f"{m.runtime} {m.runtime_version}", "Size (MB)": f"{m.size_mb:.3f}",
+        "Params (M)": f"{m.params / 1e6:.3f}", "Top-1 (%)": _percent(m.top1), "Agreement (%)": _agreement(m),
+        "Storage (MB)": f"{m.storage_mb:.3f}", "Latency (ms, p50)": _ms(m.latency.median_ms),
+        "Throughput (inf/s)": f"{m.throughput:.1f}", "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}",
+        "Energy (W)": _energy(m.energy_w),
+        "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {m.gflops_per_s:.3g} ({m.compute_unit})",
+        "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
+        "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
+        "Delta": _delta(row), "Verdict": judgement.verdict, "Notes": _note_refs(row, notes),
+    }
+    for column in _failing_columns(row):
+        cells[column] += FAIL_MARK
+    return tuple(cells[h] for h in HEADERS)
+
+
+def _failing_columns(row: Row) -> Set[str]:
+    names = {violation.split(":", 1)[0] for violation in row.judgement.violations}
+    return {_BUDGET_COLUMN[n] for n in names if n in _BUDGET_COLUMN}
+
+
+def _delta(row: Row) -> str:
+    latency, base = row.judgement.latency, row.judgement.baseline_latency_ms
+    if latency is not None:
+        return f"{(latency.ratio - 1) * 100:+.1f}% ({latency.signal})"
+    if base:
+        return f"{(row.measurement.latency.median_ms / base - 1) * 100:+.1f}% (wall)"
+    return "-"
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
 def _percent(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value * 100:.2f}"
 
 
-def _agreement(row: Measurement) -> str:
-    return "ref" if row.precision == "fp32" else f"{row.agreement * 100:.1f}"
+def _agreement(m: Measurement) -> str:
+    return "ref" if m.precision == "fp32" else f"{m.agreement * 100:.1f}"
 
 
 def _energy(watts: Optional[float]) -> str:
     return "-" if watts is None else f"{watts:.2f}"
 
 
-def _note_numbers(rows: Iterable[Measurement]) -> Dict[str, int]:
+def _row_notes(row: Row) -> Tuple[str, ...]:
+    extra = (row.judgement.baseline_note,) if row.judgement.baseline_note else ()
+    return row.measurement.notes + extra
+
+
+def _note_numbers(rows: Iterable[Row]) -> Dict[str, int]:
     numbers: Dict[str, int] = {}
     for row in rows:
-        for note in row.notes:
+        for note in _row_notes(row):
             numbers.setdefault(note, len(numbers) + 1)
     return numbers
 
 
-def _note_refs(row: Measurement, notes: Dict[str, int]) -> str:
-    return ",".join(str(notes[n]) for n in row.notes)
+def _note_refs(row: Row, notes: Dict[str, int]) -> str:
+    return ",".join(str(notes[n]) for n in _row_notes(row))
 
 
-def _order(row: Measurement) -> Tuple[object, ...]:
-    return (row.model, row.platform, row.runtime, row.batch, _PRECISION_ORDER.get(row.precision, 99))
+def _order(m: Measurement) -> Tuple[object, ...]:
+    return (m.model, m.platform, m.runtime, m.batch, _PRECISION_ORDER.get(m.precision, 99))
 
 
-def _unique(rows: List[Measurement]) -> List[Measurement]:
-    """One row per measured case: a reused FP32 reference measured by two tests shows once."""
-    seen, unique = set(), []
+def _unique(rows: List[Row]) -> List[Row]:
+    """One row per measured case: a case measured by two tests shows once, with the worst verdict."""
+    unique: Dict[Tuple[Any, ...], Row] = {}
     for row in rows:
-        key = (row.model, row.precision, row.runtime, row.platform, row.batch, row.artifact_sha,
-               row.latency.median_ms)
-        if key not in seen:
-            seen.add(key)
-            unique.append(row)
-    return unique
+        m = row.measurement
+        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha, m.latency.median_ms)
+        if key not in unique or _worse(row, unique[key]):
+            unique[key] = row
+    return list(unique.values())
 
 
-def _first_of_model(rows: List[Measurement], index: int) -> bool:
-    return index == 0 or rows[index - 1].model != rows[index].model
+def _worse(row: Row, other: Row) -> bool:
+    order = ("-", "pass", "inconclusive", "regressed", "fail")
+    return order.index(row.judgement.verdict) > order.index(other.judgement.verdict)
+
+
+def _first_of_model(rows: List[Row], index: int) -> bool:
+    return index == 0 or rows[index - 1].measurement.model != rows[index].measurement.model

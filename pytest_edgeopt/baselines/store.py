@@ -1,0 +1,135 @@
+"""BaselineStore: `baselines/<platform>/<test module path>.json`, loaded once, validated, written
+atomically and only by the xdist controller.
+
+A damaged file is reported with its path, the JSON path of the problem and the flag that
+regenerates it, and it is never overwritten unless `--update-baselines` was given.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.optimize.cache import atomic_write_text
+
+SCHEMA_VERSION = 1
+REGENERATE = "regenerate it with --update-baselines"
+
+
+class BaselineFileError(EdgeOptError):
+    """A baseline file that cannot be trusted: not JSON, or not valid against the schema."""
+
+
+@dataclass
+class Update:
+    """What one module's file write did, for the old -> new table."""
+
+    path: Path
+    added: List[str] = field(default_factory=list)
+    changed: List[Tuple[str, Dict[str, Any], Dict[str, Any]]] = field(default_factory=list)
+    removed: List[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+class BaselineStore:
+    def __init__(self, *, root: Path, platform: str) -> None:
+        self.root = Path(root)
+        self.platform = platform
+        self._files: Dict[str, Dict[str, Any]] = {}
+        self._errors: Dict[str, str] = {}
+
+    def path_for(self, module: str) -> Path:
+        """`suites/test_digits.py` -> `baselines/host/suites/test_digits.json`."""
+        return self.root / self.platform / Path(module).with_suffix(".json")
+
+    def entries(self, module: str) -> Dict[str, Any]:
+        """The module's entries ({} when it has no file); raises BaselineFileError when damaged."""
+        if module not in self._files and module not in self._errors:
+            self._load(module)
+        if module in self._errors:
+            raise BaselineFileError(self._errors[module])
+        return self._files[module]["entries"]
+
+    def entry(self, module: str, key: str) -> Optional[Dict[str, Any]]:
+        return self.entries(module).get(key)
+
+    def write(self, module: str, *, new: Dict[str, Dict[str, Any]], remove: Set[str]) -> Update:
+        """Merge `new` into the module's file and drop `remove`; untouched entries stay as they are."""
+        try:
+            entries = dict(self.entries(module))
+        except BaselineFileError:
+            entries = {}  # --update-baselines regenerates a damaged file
+        update = Update(path=self.path_for(module))
+        for key, entry in sorted(new.items()):
+            (update.changed.append((key, entries[key], entry)) if key in entries else update.added.append(key))
+            entries[key] = entry
+        for key in sorted(remove & set(entries)):
+            update.removed.append(key)
+            del entries[key]
+        if not update.empty:
+            self._save(module, entries)
+        return update
+
+    def _load(self, module: str) -> None:
+        path = self.path_for(module)
+        if not path.exists():
+            self._files[module] = {"entries": {}}
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            self._errors[module] = f"{path}: unreadable ({error}); {REGENERATE}"
+            return
+        except json.JSONDecodeError as error:
+            self._errors[module] = f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
+            return
+        problem = validate(data)
+        if problem:
+            self._errors[module] = f"{path}: {problem}; {REGENERATE}"
+        else:
+            self._files[module] = data
+
+    def _save(self, module: str, entries: Dict[str, Any]) -> None:
+        data = {"schema_version": SCHEMA_VERSION, "platform": self.platform, "module": module, "entries": entries}
+        atomic_write_text(self.path_for(module), dumps(data))
+        self._files[module] = data
+        self._errors.pop(module, None)
+
+
+_NUMBER_LIST = re.compile(r"\[\s*([-+0-9.eE,\s]+?)\s*\]")
+
+
+def dumps(data: Dict[str, Any]) -> str:
+    """Sorted keys, two-space indent, each number list on one line: stable, reviewable git diffs."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+    return _NUMBER_LIST.sub(lambda match: "[" + " ".join(match.group(1).split()) + "]", text) + "\n"
+
+
+def validate(data: Any) -> Optional[str]:
+    """The first schema violation as `at $.entries['k'].metrics: 'top1' is a required property`."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+    if error is None:
+        return None
+    return f"schema violation at {_json_path(error.absolute_path)}: {error.message}"
+
+
+def _json_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if str(part).isidentifier() else f"[{part!r}]"
+    return path
+
+
+def _schema() -> Dict[str, Any]:
+    text = resources.files("pytest_edgeopt").joinpath("schemas/baseline.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)

@@ -1,0 +1,301 @@
+"""Budgets: declared limits, checked one-sided (an improvement never fails), reported with numbers.
+
+Three kinds: absolute (`max_storage_mb=5`), relative to the stored baseline
+(`max_latency_regression="10%"`) and paired with the FP32 reference of the same session
+(`max_latency_ratio_vs="fp32"`), which cancels the machine's speed. Latency is judged from
+samples (measure/compare.py): pass, regressed or inconclusive; everything else is deterministic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.measure.compare import (
+    INCONCLUSIVE, PASS, REGRESSED, LatencyVerdict, choose_signal, judge_latency, optional_scale, parse_percent)
+from pytest_edgeopt.measure.result import Measurement
+
+
+@dataclass(frozen=True)
+class Metric:
+    attribute: str
+    unit: str
+    upper: bool  # True: the value must stay at or below the limit
+
+
+ABSOLUTE: Dict[str, Metric] = {
+    "max_accuracy_drop": Metric("accuracy_drop", "pp", True),
+    "min_top1": Metric("top1", "", False),
+    "min_agreement": Metric("agreement", "", False),
+    "min_top5_agreement": Metric("top5_agreement", "", False),
+    "max_size_mb": Metric("size_mb", "MB", True),
+    "max_storage_mb": Metric("storage_mb", "MB", True),
+    "max_params": Metric("params", "", True),
+    "max_peak_rss_mb": Metric("peak_rss_mb", "MB", True),
+    "max_latency_ms": Metric("latency_ms", "ms", True),
+    "min_throughput": Metric("throughput", "inf/s", False),
+}
+RELATIVE: Dict[str, Metric] = {  # limits are fractions of the baseline value ("10%")
+    "max_latency_regression": Metric("latency_ms", "ms", True),
+    "max_size_regression": Metric("size_mb", "MB", True),
+    "max_storage_regression": Metric("storage_mb", "MB", True),
+    "max_peak_rss_regression": Metric("peak_rss_mb", "MB", True),
+}
+POINT_REGRESSIONS: Dict[str, str] = {  # limits in percentage points below the baseline
+    "max_top1_regression": "top1",
+    "max_agreement_regression": "agreement",
+}
+PAIRED = ("max_latency_ratio_vs",)
+BUDGET_NAMES: Tuple[str, ...] = tuple(ABSOLUTE) + tuple(RELATIVE) + tuple(POINT_REGRESSIONS) + PAIRED
+
+
+class BudgetExceeded(EdgeOptError):
+    """At least one budget is broken; the message lists every violation with its numbers."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    budget: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.budget}: {self.text}"
+
+
+@dataclass
+class Judgement:
+    """The outcome of the budgets on one measurement, as the table and reports show it."""
+
+    verdict: str = "-"  # "-" (no budget), pass, regressed, inconclusive, fail
+    violations: Tuple[str, ...] = ()
+    latency: Optional[LatencyVerdict] = None
+    baseline_latency_ms: Optional[float] = None
+    baseline_note: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"verdict": self.verdict, "violations": list(self.violations),
+                "latency": self.latency.to_dict() if self.latency else None,
+                "baseline_latency_ms": self.baseline_latency_ms, "baseline_note": self.baseline_note}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Judgement":
+        latency = LatencyVerdict.from_dict(data["latency"]) if data.get("latency") else None
+        return cls(verdict=data["verdict"], violations=tuple(data["violations"]), latency=latency,
+                   baseline_latency_ms=data.get("baseline_latency_ms"), baseline_note=data.get("baseline_note"))
+
+
+@dataclass
+class Row:
+    """One measured case in the table: the measurement and what its budgets said (mutable: a
+    test may call m.check(...) several times after measuring)."""
+
+    measurement: Measurement
+    judgement: Judgement = field(default_factory=Judgement)
+
+    def merge(self, measurement: Measurement, judgement: Judgement) -> None:
+        """Keep the worst verdict and every violation of all checks made on this row."""
+        previous = self.judgement
+        worst = max((previous, judgement), key=lambda j: _SEVERITY.get(j.verdict, 0))
+        self.measurement = measurement
+        self.judgement = Judgement(
+            verdict=worst.verdict, violations=previous.violations + judgement.violations,
+            latency=judgement.latency or previous.latency,
+            baseline_latency_ms=judgement.baseline_latency_ms or previous.baseline_latency_ms,
+            baseline_note=judgement.baseline_note or previous.baseline_note)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"measurement": self.measurement.to_dict(), "judgement": self.judgement.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "Row":
+        return cls(measurement=Measurement.from_dict(data["measurement"]),
+                   judgement=Judgement.from_dict(data["judgement"]))
+
+
+_SEVERITY = {"-": 0, PASS: 1, INCONCLUSIVE: 2, REGRESSED: 3, "fail": 4}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check needs beyond the measurement itself."""
+
+    baseline: Optional[Dict[str, Any]]  # the comparable stored entry, or None
+    missing: Optional[str] = None  # "no baseline for ...": fails relative budgets
+    note: Optional[str] = None  # why a stored entry is not compared (shown, never fails)
+    reference: Optional[Callable[[str], Measurement]] = None  # precision -> same-session measurement
+    remeasure: Optional[Callable[[], Measurement]] = None
+    attempts: int = 2
+
+
+def validate_budgets(budgets: Mapping[str, Any], *, where: str) -> Dict[str, Any]:
+    """Reject unknown names and malformed values up front, naming where they came from."""
+    unknown = sorted(set(budgets) - set(BUDGET_NAMES))
+    if unknown:
+        raise EdgeOptError(f"{where}: unknown budget {', '.join(unknown)}; known: {', '.join(BUDGET_NAMES)}")
+    for name, value in budgets.items():
+        _limit(name, value)
+    return dict(budgets)
+
+
+def check(m: Measurement, budgets: Mapping[str, Any], context: Context) -> Tuple[Measurement, Judgement]:
+    """Judge `m`; an inconclusive latency is re-measured (pooling samples) up to `attempts` times."""
+    validate_budgets(budgets, where=f"{m.model} [{m.precision}]")
+    judgement = _judge(m, budgets, context)
+    for _ in range(context.attempts):
+        if judgement.verdict != INCONCLUSIVE or context.remeasure is None:
+            break
+        m = pooled(m, context.remeasure())
+        judgement = _judge(m, budgets, context)
+    return m, judgement
+
+
+def raise_if_failed(m: Measurement, judgement: Judgement, *, inconclusive_fails: bool) -> None:
+    failing = judgement.verdict in ("fail", REGRESSED) or (judgement.verdict == INCONCLUSIVE and inconclusive_fails)
+    if failing:
+        lines = "\n".join(f"  {v}" for v in judgement.violations)
+        raise BudgetExceeded(f"{m.model} [{m.precision}, {m.runtime}] on {m.platform} broke "
+                             f"{len(judgement.violations)} budget(s):\n{lines}")
+
+
+def pooled(first: Measurement, second: Measurement) -> Measurement:
+    """One measurement from two runs of the same artifact: all samples count."""
+    from dataclasses import replace
+
+    from pytest_edgeopt.measure.result import LatencyStats
+
+    wall, cpu = first.samples_ms + second.samples_ms, first.cpu_samples_ms + second.cpu_samples_ms
+    return replace(first, samples_ms=wall, cpu_samples_ms=cpu, latency=LatencyStats.from_values(wall),
+                   cpu_latency=LatencyStats.from_values(cpu),
+                   reference_cpu_ms=first.reference_cpu_ms + second.reference_cpu_ms,
+                   reference_wall_ms=first.reference_wall_ms + second.reference_wall_ms)
+
+
+def _judge(m: Measurement, budgets: Mapping[str, Any], context: Context) -> Judgement:
+    violations: List[str] = []
+    latency: Optional[LatencyVerdict] = None
+    for name, value in budgets.items():
+        found, verdict = _check_one(m, name, value, context)
+        violations += [f"{name}: {text}" for text in found]
+        latency = verdict or latency
+    base = context.baseline["latency"]["wall"]["median_ms"] if context.baseline else None
+    return Judgement(verdict=_overall(violations, latency, bool(budgets)), violations=tuple(violations),
+                     latency=latency, baseline_latency_ms=base, baseline_note=context.note)
+
+
+def _overall(violations: Sequence[str], latency: Optional[LatencyVerdict], any_budget: bool) -> str:
+    if not any_budget:
+        return "-"
+    only_latency = latency is not None and all(v.startswith(("max_latency_regression", "max_latency_ratio_vs",
+                                                             "max_latency_ms")) for v in violations)
+    if violations and latency is not None and latency.verdict == INCONCLUSIVE and only_latency:
+        return INCONCLUSIVE
+    if violations:
+        return REGRESSED if only_latency else "fail"
+    return PASS
+
+
+def _check_one(m: Measurement, name: str, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
+    if name == "max_latency_ms":
+        return _absolute_latency(m, float(value))
+    if name in ABSOLUTE:
+        return _absolute(m, ABSOLUTE[name], float(value)), None
+    if name == "max_latency_ratio_vs":
+        return _paired_latency(m, value, context)
+    if context.baseline is None:
+        return ([context.missing] if context.missing else []), None
+    if name == "max_latency_regression":
+        return _baseline_latency(m, parse_percent(value, name=name), context.baseline)
+    if name in RELATIVE:
+        return _relative(m, RELATIVE[name], parse_percent(value, name=name), context.baseline), None
+    return _points(m, POINT_REGRESSIONS[name], float(value), context.baseline), None
+
+
+def _absolute(m: Measurement, metric: Metric, limit: float) -> List[str]:
+    measured = getattr(m, metric.attribute)
+    if measured is None:
+        return [f"{metric.attribute} is not available (the eval set has no labels): gate on agreement"]
+    broken = measured > limit if metric.upper else measured < limit
+    sign = "<=" if metric.upper else ">="
+    return [f"measured {_fmt(measured)} {metric.unit}, limit {sign} {_fmt(limit)} {metric.unit}".replace("  ", " ")] if broken else []
+
+
+def _relative(m: Measurement, metric: Metric, fraction: float, baseline: Dict[str, Any]) -> List[str]:
+    before, now = baseline["metrics"][metric.attribute], getattr(m, metric.attribute)
+    if before is None or now is None:
+        return []
+    if now <= before * (1.0 + fraction) + 1e-12:
+        return []
+    delta = (now / before - 1.0) * 100.0 if before else float("inf")
+    return [f"measured {_fmt(now)} {metric.unit}, baseline {_fmt(before)} {metric.unit} ({delta:+.1f}%), "
+            f"limit +{fraction * 100:g}%"]
+
+
+def _points(m: Measurement, attribute: str, points: float, baseline: Dict[str, Any]) -> List[str]:
+    before, now = baseline["metrics"].get(attribute), getattr(m, attribute)
+    if before is None or now is None or (before - now) * 100.0 <= points + 1e-9:
+        return []
+    return [f"measured {now * 100:.2f}%, baseline {before * 100:.2f}% ({(now - before) * 100:+.2f} pp), "
+            f"limit -{points:g} pp"]
+
+
+def _absolute_latency(m: Measurement, limit_ms: float) -> Tuple[List[str], Optional[LatencyVerdict]]:
+    """Median wall latency against a fixed limit, with the median's bootstrap interval."""
+    verdict = judge_latency(m.samples_ms, [limit_ms], limit=1.0, signal="wall")
+    if verdict.verdict == PASS:
+        return [], None
+    return [f"median {m.latency.median_ms:.3f} ms (99% CI {verdict.low * limit_ms:.3f}..{verdict.high * limit_ms:.3f}), "
+            f"limit <= {limit_ms:g} ms: {verdict.verdict}"], verdict
+
+
+def _baseline_latency(m: Measurement, fraction: float, baseline: Dict[str, Any]) -> Tuple[List[str], LatencyVerdict]:
+    signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms))
+    stored = baseline["samples"]["cpu_ms" if signal == "cpu" else "wall_ms"]
+    current = m.cpu_samples_ms if signal == "cpu" else m.samples_ms
+    scales = _scales(m, baseline, signal)
+    verdict = judge_latency(current, stored, limit=1.0 + fraction, signal=signal,
+                            current_scale=scales[0], baseline_scale=scales[1])
+    return _latency_text(verdict, float(np.median(stored)), float(np.median(current)), "baseline"), verdict
+
+
+def _paired_latency(m: Measurement, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
+    target, ratio = (value, 1.0) if isinstance(value, str) else next(iter(dict(value).items()))
+    if context.reference is None or target == m.precision:
+        return [], None
+    other = context.reference(target)
+    signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms and other.cpu_samples_ms))
+    mine = m.cpu_samples_ms if signal == "cpu" else m.samples_ms
+    theirs = other.cpu_samples_ms if signal == "cpu" else other.samples_ms
+    verdict = judge_latency(mine, theirs, limit=float(ratio), signal=signal)
+    return _latency_text(verdict, float(np.median(theirs)), float(np.median(mine)), target), verdict
+
+
+def _scales(m: Measurement, baseline: Dict[str, Any], signal: str) -> Tuple[float, float]:
+    """Divide by the in-run reference workload when both runs timed it (CPU signal only)."""
+    stored = baseline["samples"].get("reference_ms") or []
+    if signal != "cpu" or not stored or not m.reference_cpu_ms:
+        return 1.0, 1.0
+    return optional_scale(m.reference_cpu_ms), optional_scale(stored)
+
+
+def _latency_text(verdict: LatencyVerdict, before: float, now: float, against: str) -> List[str]:
+    if verdict.verdict == PASS:
+        return []
+    return [f"{verdict.signal} time {now:.3f} ms vs {against} {before:.3f} ms: ratio {verdict.ratio:.3f} "
+            f"(99% CI {verdict.low:.3f}..{verdict.high:.3f}), limit {verdict.limit:.3f}: {verdict.verdict}"]
+
+
+def _limit(name: str, value: Any) -> float:
+    if name == "max_latency_ratio_vs":
+        if isinstance(value, str) or (isinstance(value, Mapping) and len(value) == 1):
+            return 1.0
+        raise EdgeOptError(f"max_latency_ratio_vs={value!r}: expected a precision name like 'fp32' or {{'fp32': 0.8}}")
+    try:
+        return parse_percent(value, name=name) if name in RELATIVE else float(value)
+    except (TypeError, ValueError) as error:
+        raise EdgeOptError(str(error) if name in RELATIVE else f"{name}={value!r}: expected a number") from None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
