@@ -7,15 +7,20 @@ samples (measure/compare.py): pass, regressed or inconclusive; everything else i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.compare import (
-    INCONCLUSIVE, PASS, REGRESSED, LatencyVerdict, choose_signal, judge_latency, optional_scale, parse_percent)
-from pytest_edgeopt.measure.result import Measurement
+    INCONCLUSIVE, PASS, REGRESSED, LatencyVerdict, choose_signal, judge_latency, parse_percent)
+from pytest_edgeopt.measure.result import LatencyStats, Measurement
+
+# A stored baseline is one process from another time: unchanged models measured in separate
+# processes here differed by up to 10%, so a regression must clear the limit by this much more
+# before it counts (short of that it is inconclusive, never a silent pass).
+STORED_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,21 @@ class Context:
     note: Optional[str] = None  # why a stored entry is not compared (shown, never fails)
     reference: Optional[Callable[[str], Measurement]] = None  # precision -> same-session measurement
     remeasure: Optional[Callable[[], Measurement]] = None
+    rerun_baseline: Optional[Callable[[], Optional[Measurement]]] = None  # the baseline's artifact, now
     attempts: int = 2
+
+
+@dataclass
+class Runs:
+    """Agent processes behind one verdict: the current artifact's and, when the baseline's own
+    artifact is still in the cache, that artifact measured now, interleaved (None: not tried)."""
+
+    current: List[Measurement]
+    baseline: Optional[List[Measurement]] = None
+
+    @property
+    def pooled(self) -> Measurement:
+        return pooled(self.current)
 
 
 def validate_budgets(budgets: Mapping[str, Any], *, where: str) -> Dict[str, Any]:
@@ -140,15 +159,16 @@ def validate_budgets(budgets: Mapping[str, Any], *, where: str) -> Dict[str, Any
 
 
 def check(m: Measurement, budgets: Mapping[str, Any], context: Context) -> Tuple[Measurement, Judgement]:
-    """Judge `m`; an inconclusive latency is re-measured (pooling samples) up to `attempts` times."""
+    """Judge `m`; an inconclusive latency gets more processes (both sides) up to `attempts` times."""
     validate_budgets(budgets, where=f"{m.model} [{m.precision}]")
-    judgement = _judge(m, budgets, context)
+    runs = Runs(current=[m])
+    judgement = _judge(runs, budgets, context)
     for _ in range(context.attempts):
         if judgement.verdict != INCONCLUSIVE or context.remeasure is None:
             break
-        m = pooled(m, context.remeasure())
-        judgement = _judge(m, budgets, context)
-    return m, judgement
+        _measure_more(runs, context)
+        judgement = _judge(runs, budgets, context)
+    return runs.pooled, judgement
 
 
 def raise_if_failed(m: Measurement, judgement: Judgement, *, inconclusive_fails: bool) -> None:
@@ -159,24 +179,31 @@ def raise_if_failed(m: Measurement, judgement: Judgement, *, inconclusive_fails:
                              f"{len(judgement.violations)} budget(s):\n{lines}")
 
 
-def pooled(first: Measurement, second: Measurement) -> Measurement:
-    """One measurement from two runs of the same artifact: all samples count."""
-    from dataclasses import replace
-
-    from pytest_edgeopt.measure.result import LatencyStats
-
-    wall, cpu = first.samples_ms + second.samples_ms, first.cpu_samples_ms + second.cpu_samples_ms
+def pooled(runs: Sequence[Measurement]) -> Measurement:
+    """One measurement from several processes of the same artifact: all samples count."""
+    first = runs[0]
+    if len(runs) == 1:
+        return first
+    wall = tuple(s for r in runs for s in r.samples_ms)
+    cpu = tuple(s for r in runs for s in r.cpu_samples_ms)
     return replace(first, samples_ms=wall, cpu_samples_ms=cpu, latency=LatencyStats.from_values(wall),
                    cpu_latency=LatencyStats.from_values(cpu),
-                   reference_cpu_ms=first.reference_cpu_ms + second.reference_cpu_ms,
-                   reference_wall_ms=first.reference_wall_ms + second.reference_wall_ms)
+                   reference_cpu_ms=tuple(s for r in runs for s in r.reference_cpu_ms),
+                   reference_wall_ms=tuple(s for r in runs for s in r.reference_wall_ms))
 
 
-def _judge(m: Measurement, budgets: Mapping[str, Any], context: Context) -> Judgement:
+def _measure_more(runs: Runs, context: Context) -> None:
+    runs.current.append(context.remeasure())
+    if runs.baseline:
+        runs.baseline.append(context.rerun_baseline())
+
+
+def _judge(runs: Runs, budgets: Mapping[str, Any], context: Context) -> Judgement:
+    m = runs.pooled
     violations: List[str] = []
     latency: Optional[LatencyVerdict] = None
     for name, value in budgets.items():
-        found, verdict = _check_one(m, name, value, context)
+        found, verdict = _check_one(runs, name, value, context)
         violations += [f"{name}: {text}" for text in found]
         latency = verdict or latency
     base = context.baseline["latency"]["wall"]["median_ms"] if context.baseline else None
@@ -196,17 +223,18 @@ def _overall(violations: Sequence[str], latency: Optional[LatencyVerdict], any_b
     return PASS
 
 
-def _check_one(m: Measurement, name: str, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
+def _check_one(runs: Runs, name: str, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
+    m = runs.pooled
     if name == "max_latency_ms":
         return _absolute_latency(m, float(value))
     if name in ABSOLUTE:
         return _absolute(m, ABSOLUTE[name], float(value)), None
     if name == "max_latency_ratio_vs":
-        return _paired_latency(m, value, context)
+        return _versus_precision(runs, value, context)
     if context.baseline is None:
         return ([context.missing] if context.missing else []), None
     if name == "max_latency_regression":
-        return _baseline_latency(m, parse_percent(value, name=name), context.baseline)
+        return _baseline_latency(runs, parse_percent(value, name=name), context)
     if name in RELATIVE:
         return _relative(m, RELATIVE[name], parse_percent(value, name=name), context.baseline), None
     return _points(m, POINT_REGRESSIONS[name], float(value), context.baseline), None
@@ -242,48 +270,72 @@ def _points(m: Measurement, attribute: str, points: float, baseline: Dict[str, A
 
 def _absolute_latency(m: Measurement, limit_ms: float) -> Tuple[List[str], Optional[LatencyVerdict]]:
     """Median wall latency against a fixed limit, with the median's bootstrap interval."""
-    verdict = judge_latency(m.samples_ms, [limit_ms], limit=1.0, signal="wall")
+    verdict = judge_latency([m.samples_ms], [[limit_ms]], limit=1.0, signal="wall")
     if verdict.verdict == PASS:
         return [], None
     return [f"median {m.latency.median_ms:.3f} ms (99% CI {verdict.low * limit_ms:.3f}..{verdict.high * limit_ms:.3f}), "
             f"limit <= {limit_ms:g} ms: {verdict.verdict}"], verdict
 
 
-def _baseline_latency(m: Measurement, fraction: float, baseline: Dict[str, Any]) -> Tuple[List[str], LatencyVerdict]:
+def _baseline_latency(runs: Runs, fraction: float, context: Context) -> Tuple[List[str], LatencyVerdict]:
+    """Against the baseline's own artifact re-measured now when it is cached (machine drift
+    cancels), else against the stored samples with a margin for between-process spread."""
+    m = runs.current[0]
     signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms))
-    stored = baseline["samples"]["cpu_ms" if signal == "cpu" else "wall_ms"]
-    current = m.cpu_samples_ms if signal == "cpu" else m.samples_ms
-    scales = _scales(m, baseline, signal)
-    verdict = judge_latency(current, stored, limit=1.0 + fraction, signal=signal,
-                            current_scale=scales[0], baseline_scale=scales[1])
-    return _latency_text(verdict, float(np.median(stored)), float(np.median(current)), "baseline"), verdict
+    if runs.baseline is None:
+        _start_pairing(runs, context)
+    if runs.baseline:
+        base_groups = [_signal(b, signal) for b in runs.baseline]
+        label = f"{signal}, vs baseline artifact re-run"
+        margin = 0.0
+    else:
+        base_groups = [context.baseline["samples"]["cpu_ms" if signal == "cpu" else "wall_ms"]]
+        label, margin = f"{signal}, vs stored samples", STORED_MARGIN
+    current = [_signal(r, signal) for r in runs.current]
+    verdict = judge_latency(current, base_groups, limit=1.0 + fraction, signal=label, margin=margin)
+    before, now = _median_of_medians(base_groups), _median_of_medians(current)
+    return _latency_text(verdict, before, now, "baseline"), verdict
 
 
-def _paired_latency(m: Measurement, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
+def _start_pairing(runs: Runs, context: Context) -> None:
+    """A B A B: the baseline artifact, the current one again, the baseline again."""
+    first = context.rerun_baseline() if context.rerun_baseline else None
+    if first is None:
+        runs.baseline = []
+        return
+    runs.baseline = [first]
+    if context.remeasure is not None:
+        runs.current.append(context.remeasure())
+        runs.baseline.append(context.rerun_baseline())
+
+
+def _versus_precision(runs: Runs, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
+    """The in-run paired gate: this precision against another one measured in this session."""
+    m = runs.current[0]
     target, ratio = (value, 1.0) if isinstance(value, str) else next(iter(dict(value).items()))
     if context.reference is None or target == m.precision:
         return [], None
     other = context.reference(target)
     signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms and other.cpu_samples_ms))
-    mine = m.cpu_samples_ms if signal == "cpu" else m.samples_ms
-    theirs = other.cpu_samples_ms if signal == "cpu" else other.samples_ms
-    verdict = judge_latency(mine, theirs, limit=float(ratio), signal=signal)
-    return _latency_text(verdict, float(np.median(theirs)), float(np.median(mine)), target), verdict
+    current, theirs = [_signal(r, signal) for r in runs.current], [_signal(other, signal)]
+    verdict = judge_latency(current, theirs, limit=float(ratio), signal=f"{signal}, vs {target}")
+    return _latency_text(verdict, _median_of_medians(theirs), _median_of_medians(current), target), verdict
 
 
-def _scales(m: Measurement, baseline: Dict[str, Any], signal: str) -> Tuple[float, float]:
-    """Divide by the in-run reference workload when both runs timed it (CPU signal only)."""
-    stored = baseline["samples"].get("reference_ms") or []
-    if signal != "cpu" or not stored or not m.reference_cpu_ms:
-        return 1.0, 1.0
-    return optional_scale(m.reference_cpu_ms), optional_scale(stored)
+def _signal(m: Measurement, signal: str) -> Tuple[float, ...]:
+    return m.cpu_samples_ms if signal == "cpu" else m.samples_ms
+
+
+def _median_of_medians(groups: Sequence[Sequence[float]]) -> float:
+    return float(np.median([np.median(g) for g in groups]))
 
 
 def _latency_text(verdict: LatencyVerdict, before: float, now: float, against: str) -> List[str]:
     if verdict.verdict == PASS:
         return []
-    return [f"{verdict.signal} time {now:.3f} ms vs {against} {before:.3f} ms: ratio {verdict.ratio:.3f} "
-            f"(99% CI {verdict.low:.3f}..{verdict.high:.3f}), limit {verdict.limit:.3f}: {verdict.verdict}"]
+    return [f"{now:.3f} ms vs {against} {before:.3f} ms ({verdict.signal}, {verdict.processes} process(es)): "
+            f"ratio {verdict.ratio:.3f} (99% CI {verdict.low:.3f}..{verdict.high:.3f}), limit {verdict.limit:.3f}: "
+            f"{verdict.verdict}"]
 
 
 def _limit(name: str, value: Any) -> float:

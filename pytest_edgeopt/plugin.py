@@ -271,6 +271,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput.update(edge.worker_payload())
+        workeroutput[_USAGE_ERRORS_KEY] = list(dict.fromkeys(edge.usage_errors))
         return
     edge.write_baselines()
     if edge.settings.report is not None:
@@ -281,8 +282,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist controller: collect the rows and the collection each worker saw."""
     payload = getattr(node, "workeroutput", None)
+    if payload and payload.get(_USAGE_ERRORS_KEY):
+        # the worker's UsageError never reaches the user: xdist only sees a worker that collected
+        # items and ran none, and ends the run with an INTERNALERROR; raise it here instead
+        raise pytest.UsageError("\n".join(payload[_USAGE_ERRORS_KEY]))
     if payload:
         node.config.stash[session_key].merge_worker(payload)
+
+
+_USAGE_ERRORS_KEY = "edgeopt_usage_errors"
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

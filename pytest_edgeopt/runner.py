@@ -68,7 +68,7 @@ class _Checker:
         self._session, self._row, self._model = session, row, model
 
     def __call__(self, m: Measurement, budgets: Dict[str, Any]) -> Measurement:
-        context = self._session.context(m, reference=self._reference(m), remeasure=self._remeasure(m))
+        context = self._session.context(m, self._model, reference=self._reference(m), remeasure=self._remeasure(m))
         judged, judgement = check(m, budgets, context)
         self._row.merge(replace(judged, _checker=None), judgement)
         if judgement.verdict == INCONCLUSIVE and self._session.settings.inconclusive == "warn":

@@ -18,8 +18,8 @@ from pytest_edgeopt.budgets import Context, Row
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.measure.assemble import Reference, assemble
 from pytest_edgeopt.measure.result import Measurement
-from pytest_edgeopt.models.base import EdgeModel
-from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, eval_inputs_file
+from pytest_edgeopt.models.base import EdgeModel, array_hash
+from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
 from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
 from pytest_edgeopt.platforms.profiles import Platform
@@ -70,7 +70,7 @@ class EdgeSession:
         return self._fresh(model, precision=precision, runtime=runtime, batch=batch)[0]
 
     def _measured(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Reference:
-        key = (model.content_hash(), model.data_hash("eval"), precision, runtime, batch)
+        key = _measurement_key(model, precision=precision, runtime=runtime, batch=batch)
         if key not in self._measurements:
             self._measurements[key] = self._fresh(model, precision=precision, runtime=runtime, batch=batch)
         return self._measurements[key]
@@ -108,7 +108,7 @@ class EdgeSession:
 
     # -- baselines ---------------------------------------------------------------------------
 
-    def context(self, m: Measurement, *, reference: Callable[[str], Measurement],
+    def context(self, m: Measurement, model: EdgeModel, *, reference: Callable[[str], Measurement],
                 remeasure: Callable[[], Measurement]) -> Context:
         """The stored entry to judge `m` against, or why there is none."""
         common = {"reference": reference, "remeasure": remeasure, "attempts": self.settings.remeasure}
@@ -123,7 +123,21 @@ class EdgeSession:
                        "run with --update-baselines")
             return Context(baseline=None, missing=missing, **common)
         reason = mismatch_reason(entry, m)
-        return Context(baseline=None if reason else entry, note=reason, **common)
+        rerun = self._baseline_rerun(entry, m, model)
+        return Context(baseline=None if reason else entry, note=reason, rerun_baseline=rerun, **common)
+
+    def _baseline_rerun(self, entry: Dict[str, Any], m: Measurement, model: EdgeModel) -> Callable[[], Optional[Measurement]]:
+        """Measure the baseline's own artifact now, if the cache still holds it."""
+        sha = entry["fingerprint"]["info"].get("artifact_sha")
+
+        def rerun() -> Optional[Measurement]:
+            artifact = cached_artifact(sha, precision=get_precision(m.precision), cache=self.cache) if sha else None
+            if artifact is None:
+                return None
+            result = self._run(artifact, model, runtime=m.runtime, batch=m.batch)
+            return assemble(result, model=model, artifact=artifact, platform=self.platform, reference=None, nodeid="")
+
+        return rerun
 
     def _entry(self, module: str, key: str) -> Optional[Dict[str, Any]]:
         try:
@@ -210,3 +224,12 @@ class EdgeSession:
         for kind, target in (("collected", self.collected), ("selected", self.selected)):
             for module, names in collection.get(kind, {}).items():
                 target.setdefault(module, set()).update(names)
+
+
+def _measurement_key(model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Tuple[Any, ...]:
+    """All that shapes a Measurement, so reuse never hands one model's row to another: the name
+    and labels go into the row, the calibration data into every quantized artifact."""
+    labels = None if model.eval_labels is None else array_hash(model.eval_labels)
+    calibration = None if precision == REFERENCE else model.data_hash("calibration")
+    return (model.name, model.content_hash(), model.data_hash("eval"), labels, calibration, precision,
+            runtime, batch)

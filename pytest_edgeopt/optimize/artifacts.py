@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -48,6 +48,17 @@ def build_artifact(
     notes = root.notes + tuple(info.get("notes", ())) + _calibration_note(model, precision)
     return Artifact(path=path, precision=precision, key=path.stem, quantization=info["quantization"],
                     stats=info["stats"], params=root.params, flops=root.flops, notes=notes)
+
+
+def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache) -> Optional[Artifact]:
+    """The artifact a baseline was measured on, if this cache still holds it (to re-measure it now)."""
+    found = cache.lookup(key, suffix=".onnx")
+    if found is None:
+        return None
+    path, info = found
+    stats = info["stats"]
+    return Artifact(path=path, precision=precision, key=key, quantization=info.get("quantization", {}),
+                    stats=stats, params=stats["params"], flops=stats["flops"])
 
 
 def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:

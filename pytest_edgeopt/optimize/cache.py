@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from pytest_edgeopt.locking import file_lock
 
@@ -40,6 +40,14 @@ class ArtifactCache:
                 info = _build_atomically(path, build)
                 atomic_write_text(meta, json.dumps({"parts": dict(parts), "info": info}, default=str))
             return path, json.loads(meta.read_text())["info"]
+
+
+    def lookup(self, key: str, *, suffix: str) -> Optional[Tuple[Path, Dict[str, Any]]]:
+        """An existing entry by key (e.g. the artifact a baseline names), or None."""
+        path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
+        if not (path.exists() and meta.exists()):
+            return None
+        return path, json.loads(meta.read_text())["info"]
 
 
 def _build_atomically(path: Path, build: Builder) -> Dict[str, Any]:

@@ -35,7 +35,7 @@ class LocalTransport:
                     [self.python, "-m", "pytest_edgeopt.agent"], input=json.dumps(job),
                     capture_output=True, text=True, timeout=timeout_s, env=_agent_env())
             except subprocess.TimeoutExpired:
-                return _failure("timeout", f"the agent did not finish within {timeout_s:.0f} s "
+                return _failure("timeout", f"the agent did not finish within {timeout_s:g} s "
                                            "(raise --edge-timeout)")
         return parse_agent_output(done.stdout, done.stderr, done.returncode)
 
