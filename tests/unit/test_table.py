@@ -3,18 +3,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pytest_edgeopt.report.table import HEADERS, bitwidth_label, table_lines
+from pytest_edgeopt.budgets import Judgement, Row
+from pytest_edgeopt.measure.compare import LatencyVerdict
+from pytest_edgeopt.report.table import HEADERS, baseline_lines, bitwidth_label, table_lines
 from tests.unit.test_result import make_measurement
 
 SEED_COLUMNS = ("Model", "Bit-width (W/A)", "Size (MB)", "Params (M)", "Top-1 (%)", "Storage (MB)",
                 "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Compute", "Platform")
 
 
-def test_headers_carry_the_seed_columns() -> None:
-    header = table_lines([make_measurement()])[0]
-    for column in SEED_COLUMNS:
+def rows(*measurements: object) -> list:
+    return [Row(measurement=m) for m in measurements]  # type: ignore[arg-type]
+
+
+def test_headers_carry_the_seed_columns_and_the_verdict() -> None:
+    header = table_lines(rows(make_measurement()))[0]
+    for column in SEED_COLUMNS + ("Baseline (ms)", "Delta", "Verdict"):
         assert column in header
-    assert len(HEADERS) == 14
+    assert len(HEADERS) == 18
 
 
 def test_no_rows_no_lines() -> None:
@@ -25,23 +31,36 @@ def test_rows_grouped_by_model_in_precision_order() -> None:
     fp32 = make_measurement(precision="fp32", bitwidth="FP32/FP32", quantization={}, artifact_sha="f")
     int8 = make_measurement()
     other = make_measurement(model="a-model", artifact_sha="z")
-    lines = table_lines([int8, other, fp32])
+    lines = table_lines(rows(int8, other, fp32))
     body = [line for line in lines[2:] if not line.startswith("[")]
     assert body[0].startswith("a-model")
     assert body[1].startswith("m ") and "FP32/FP32" in body[1]
     assert body[2].startswith(" ") and "INT8/INT8 (U8S8)" in body[2]
 
 
-def test_identical_cases_show_once_and_notes_are_numbered() -> None:
+def test_identical_cases_show_once_with_the_worst_verdict_and_notes_are_numbered() -> None:
     m = make_measurement(notes=("first", "second"))
-    lines = table_lines([m, replace(m, nodeid="other::test")])
+    failing = Row(measurement=replace(m, nodeid="other::test"), judgement=Judgement(verdict="fail"))
+    lines = table_lines([Row(measurement=m), failing])
     assert sum("INT8/INT8" in line for line in lines) == 1
+    assert " fail " in lines[2]
     assert lines[-2:] == ["[1] first", "[2] second"]
 
 
 def test_label_free_top1_and_missing_energy() -> None:
-    line = table_lines([make_measurement(top1=None)])[2]
+    line = table_lines(rows(make_measurement(top1=None)))[2]
     assert " n/a " in line and " - " in line
+
+
+def test_failing_cells_are_marked_and_delta_names_the_signal() -> None:
+    verdict = LatencyVerdict(verdict="regressed", signal="cpu, vs stored samples", ratio=1.25, low=1.2,
+                             high=1.3, limit=1.1)
+    judgement = Judgement(verdict="fail", latency=verdict, baseline_latency_ms=3.2,
+                          violations=("max_storage_mb: measured 0.6 MB, limit <= 0.5 MB",
+                                      "max_latency_regression: ... regressed"))
+    line = table_lines([Row(measurement=make_measurement(), judgement=judgement)])[2]
+    assert "0.600 !" in line and "4.000 !" in line
+    assert "+25.0% (cpu, vs stored samples)" in line and "3.200" in line
 
 
 def test_bitwidth_labels() -> None:
@@ -49,3 +68,18 @@ def test_bitwidth_labels() -> None:
     assert bitwidth_label(make_measurement(quantization={"activation_type": "int8", "format": "QDQ"})) == "INT8/INT8 (S8S8)"
     dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"})
     assert bitwidth_label(dynamic) == "INT8/FP32 (dynamic)"
+
+
+def test_baseline_lines_show_updates_and_stale_entries() -> None:
+    class Update:
+        path = "baselines/host/t.json"
+        added = ["t::a/fp32/onnxruntime/b1"]
+        changed = [("t::a/int8/onnxruntime/b1", {"metrics": {"latency_ms": 2.0, "size_mb": 1.0, "top1": 0.9}},
+                    {"metrics": {"latency_ms": 2.5, "size_mb": 1.0, "top1": 0.91}})]
+        removed = ["t::gone/fp32/onnxruntime/b1"]
+
+    lines = baseline_lines([Update()], {}, updating="all")
+    text = "\n".join(lines)
+    assert "added" in text and "removed" in text and "2 -> 2.5" in text and "90 -> 91" in text
+    stale = baseline_lines([], {"t.py": {"t::gone/fp32/onnxruntime/b1"}}, updating=None)
+    assert stale[0].startswith("1 stale baseline entry") and "--update-baselines" in stale[0]
