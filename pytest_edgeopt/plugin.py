@@ -19,8 +19,8 @@ from pytest_edgeopt.report.table import baseline_lines, table_lines
 from pytest_edgeopt.runner import EdgeRunner, resolve_model
 from pytest_edgeopt.session import EdgeSession, session_key
 from pytest_edgeopt.settings import (
-    INI_OPTIONS, Settings, inconclusive_policy, non_negative_float, parse_name_list, positive_float, positive_int,
-    tool_budgets, update_mode)
+    INI_OPTIONS, Settings, inconclusive_policy, non_negative_float, non_negative_int, parse_name_list,
+    positive_float, positive_int, tool_budgets, update_mode)
 
 MARKERS = (
     "edge_models(*names): measure the test for each zoo model name or .onnx path (edge_model fixture)",
@@ -50,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="minimum seconds of timed inferences per case")
     group.addoption("--edge-max-time", metavar="S", type=positive_float, default=None,
                     help="cap on seconds of timed inferences per case")
-    group.addoption("--edge-warmup-runs", metavar="N", type=int, default=None,
+    group.addoption("--edge-warmup-runs", metavar="N", type=non_negative_int, default=None,
                     help="minimum warm-up inferences")
     group.addoption("--edge-warmup-time", metavar="S", type=non_negative_float, default=None,
                     help="minimum warm-up seconds")
@@ -67,7 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="baseline directory (default: baselines/ under the rootdir)")
     group.addoption("--edge-inconclusive", metavar="warn|fail", default=None, type=inconclusive_policy,
                     help="what a latency verdict that stays inconclusive does (default: warn)")
-    group.addoption("--edge-remeasure", metavar="N", type=int, default=None,
+    group.addoption("--edge-remeasure", metavar="N", type=non_negative_int, default=None,
                     help="re-measurements of an inconclusive latency (default 2)")
     group.addoption("--edge-report", metavar="PATH", default=None,
                     help="also write the table to PATH: .md (fits $GITHUB_STEP_SUMMARY), .json or .html")

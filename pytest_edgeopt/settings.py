@@ -133,6 +133,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     value = _number(text, float)
     if value <= 0:
@@ -187,7 +194,7 @@ def _ini_int(config: pytest.Config, cli: Optional[int], name: str, *, minimum: i
 def _ini_float(config: pytest.Config, cli: Optional[float], name: str, *, minimum: float = 1e-9) -> float:
     value = cli if cli is not None else _ini_number(config, name, float)
     if value < minimum:
-        raise pytest.UsageError(f"{name} must be >= {minimum:g}, got {value}")
+        raise pytest.UsageError(f"{name} must be {'>= 0' if minimum == 0 else '> 0'}, got {value}")
     return value
 
 
