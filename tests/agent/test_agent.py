@@ -1,0 +1,155 @@
+"""`python -m pytest_edgeopt.agent` as the transport runs it: a JSON job on stdin, one JSON line out.
+
+The artifact is the real digits CNN exported by the plugin's own optimize stage, run by the real
+ONNX Runtime; the jobs are written here by hand, as a device-side caller would.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("torch")
+
+EVAL_COUNT = 24
+FAST_PLAN = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 5, "min_s": 0.0, "max_s": 30.0}
+
+# Runs the agent exactly as `-m` does, then reports which heavy packages the process imported.
+IMPORT_PROBE = """
+import runpy, sys
+code = 0
+try:
+    runpy.run_module("pytest_edgeopt.agent", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+sys.stderr.write(repr(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "pytest", "_pytest"))))
+sys.exit(code)
+"""
+
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Tuple[Path, Path]:
+    """(the FP32 digits .onnx, an inputs .npz with key "inputs") for hand-written jobs."""
+    from pytest_edgeopt.models.zoo import load_zoo_model
+    from pytest_edgeopt.optimize.artifacts import build_artifact
+    from pytest_edgeopt.optimize.cache import ArtifactCache
+    from pytest_edgeopt.optimize.precisions import get_precision
+
+    model = load_zoo_model("digits-cnn")
+    artifact = build_artifact(model, precision=get_precision("fp32"), batch=1, arch=platform.machine(),
+                              cache=ArtifactCache(shared_cache))
+    inputs = tmp_path_factory.mktemp("agent-inputs") / "inputs.npz"
+    np.savez(inputs, inputs=model.eval_inputs[:EVAL_COUNT])
+    return artifact.path, inputs
+
+
+def job(artifact: Path, inputs: Path, **changes: Any) -> Dict[str, Any]:
+    base = {"artifact": str(artifact), "runtime": "onnxruntime", "batch": 1, "threads": 1,
+            "options": {"providers": ["CPUExecutionProvider"]}, "inputs": str(inputs),
+            "plan": dict(FAST_PLAN), "topk": 5}
+    return {**base, **changes}
+
+
+def run_agent(stdin: str, *, argv: Optional[list] = None) -> Tuple[Dict[str, Any], int, str]:
+    """(result, exit code, stderr); the result is the one JSON line on stdout."""
+    done = subprocess.run(argv or [sys.executable, "-m", "pytest_edgeopt.agent"], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stdout + done.stderr
+    return json.loads(lines[0]), done.returncode, done.stderr
+
+
+def test_a_job_returns_raw_samples_predictions_memory_and_device(digits_files: Tuple[Path, Path]) -> None:
+    result, code, _ = run_agent(json.dumps(job(*digits_files)))
+    assert code == 0 and result["ok"] is True, result
+    assert len(result["wall_ms"]) == len(result["cpu_ms"]) >= FAST_PLAN["min_runs"]
+    assert all(value > 0 for value in result["wall_ms"])
+    assert result["eval_count"] == EVAL_COUNT and len(result["top_k"]) == EVAL_COUNT
+    assert all(len(row) == 5 and len(set(row)) == 5 for row in result["top_k"])
+    assert result["output_shape"] == [10]
+    assert result["load_ms"] > 0 and result["first_inference_ms"] > 0
+    assert result["peak_rss_mb"] > 0
+    assert result["fingerprint"]["arch"] == platform.machine()
+    assert result["runtime"]["name"] == "onnxruntime" and result["runtime"]["version"]
+    assert (result["batch"], result["threads"], result["capped"]) == (1, 1, False)
+
+
+def test_top1_predictions_match_the_labels(digits_files: Tuple[Path, Path]) -> None:
+    from pytest_edgeopt.models.zoo import load_zoo_model
+
+    result, _, _ = run_agent(json.dumps(job(*digits_files)))
+    labels = load_zoo_model("digits-cnn").eval_labels[:EVAL_COUNT]
+    top1 = np.asarray([row[0] for row in result["top_k"]])
+    assert np.mean(top1 == labels) >= 0.9
+
+
+def test_a_non_json_job_is_a_bad_job_with_exit_code_1() -> None:
+    result, code, _ = run_agent("artifact=model.onnx\n")
+    assert code == 1
+    assert result["ok"] is False and result["kind"] == "bad-job"
+    assert "not JSON" in result["error"] and "\n" not in result["error"]
+
+
+def test_a_missing_artifact_is_a_bad_artifact(digits_files: Tuple[Path, Path], tmp_path: Path) -> None:
+    _, inputs = digits_files
+    result, code, _ = run_agent(json.dumps(job(tmp_path / "gone.onnx", inputs)))
+    assert code == 1
+    assert result["ok"] is False and result["kind"] == "bad-artifact"
+    assert result["error"].startswith("cannot load gone.onnx") and "\n" not in result["error"]
+
+
+def test_an_unknown_runtime_is_a_bad_job(digits_files: Tuple[Path, Path]) -> None:
+    result, code, _ = run_agent(json.dumps(job(*digits_files, runtime="tensorrt")))
+    assert code == 1 and result["kind"] == "bad-job" and "tensorrt" in result["error"]
+
+
+def test_the_agent_never_imports_torch_or_pytest(digits_files: Tuple[Path, Path]) -> None:
+    result, code, stderr = run_agent(json.dumps(job(*digits_files)), argv=[sys.executable, "-c", IMPORT_PROBE])
+    assert code == 0 and result["ok"] is True, result
+    assert stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_min_runs_with_no_minimum_time_takes_exactly_that_many_samples(digits_files: Tuple[Path, Path]) -> None:
+    plan = {**FAST_PLAN, "min_runs": 40, "min_s": 0.0}
+    result, _, _ = run_agent(json.dumps(job(*digits_files, plan=plan)))
+    assert len(result["wall_ms"]) == len(result["cpu_ms"]) == 40
+    assert result["capped"] is False
+
+
+def test_max_time_caps_the_loop_and_says_so(digits_files: Tuple[Path, Path]) -> None:
+    plan = {**FAST_PLAN, "min_runs": 10**7, "min_s": 0.0, "max_s": 0.05}
+    result, code, _ = run_agent(json.dumps(job(*digits_files, plan=plan)))
+    assert code == 0 and result["ok"] is True
+    assert result["capped"] is True
+    assert 1 <= len(result["wall_ms"]) < 10**7
+
+
+def test_batches_pad_the_last_one_and_drop_its_outputs(shared_cache: Path, tmp_path: Path) -> None:
+    """23 inputs at batch 4: six runs, the last padded, and exactly 23 predictions back."""
+    from pytest_edgeopt.models.zoo import load_zoo_model
+    from pytest_edgeopt.optimize.artifacts import build_artifact
+    from pytest_edgeopt.optimize.cache import ArtifactCache
+    from pytest_edgeopt.optimize.precisions import get_precision
+
+    model = load_zoo_model("digits-cnn")
+    artifact = build_artifact(model, precision=get_precision("fp32"), batch=4, arch=platform.machine(),
+                              cache=ArtifactCache(shared_cache))
+    np.savez(tmp_path / "inputs.npz", inputs=model.eval_inputs[:23])
+    result, code, _ = run_agent(json.dumps(job(artifact.path, tmp_path / "inputs.npz", batch=4)))
+    assert code == 0 and result["ok"] is True, result
+    assert result["batch"] == 4 and result["eval_count"] == 23 and len(result["top_k"]) == 23
+
+
+def test_inputs_of_the_wrong_shape_are_bad_input(digits_files: Tuple[Path, Path], tmp_path: Path) -> None:
+    artifact, _ = digits_files
+    np.savez(tmp_path / "inputs.npz", inputs=np.zeros((3, 64), np.float32))
+    result, code, _ = run_agent(json.dumps(job(artifact, tmp_path / "inputs.npz")))
+    assert code == 1 and result["kind"] == "bad-input"
+    assert result["error"] == "the model takes input shape (1, 1, 8, 8) but the eval data gives (1, 64) at batch 1"

@@ -1,0 +1,228 @@
+"""The content-addressed artifact cache: build once, never half a file, and reuse across runs."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import textwrap
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from pytest_edgeopt.optimize.cache import ArtifactCache, atomic_write_text, cache_key
+
+QUICK = ("--edge-quick", "-p", "no:cacheprovider")
+
+
+class CountingBuilder:
+    """A builder that writes `payload` and counts its calls."""
+
+    def __init__(self, payload: bytes = b"artifact") -> None:
+        self.payload = payload
+        self.calls: List[Path] = []
+
+    def __call__(self, dest: Path) -> Dict[str, Any]:
+        self.calls.append(dest)
+        dest.write_bytes(self.payload)
+        return {"size": len(self.payload)}
+
+
+def listing(root: Path) -> List[str]:
+    return sorted(os.listdir(root))
+
+
+def test_builds_once_then_returns_the_cached_entry(tmp_path: Path) -> None:
+    cache, build = ArtifactCache(tmp_path), CountingBuilder()
+    first = cache.get_or_build({"stage": "fp32", "model": "abc"}, suffix=".onnx", build=build)
+    second = cache.get_or_build({"model": "abc", "stage": "fp32"}, suffix=".onnx", build=build)
+    assert len(build.calls) == 1
+    assert first == second
+    path, info = first
+    assert path == tmp_path / f"{cache_key({'stage': 'fp32', 'model': 'abc'})}.onnx"
+    assert path.read_bytes() == b"artifact" and info == {"size": 8}
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta == {"parts": {"stage": "fp32", "model": "abc"}, "info": {"size": 8}}
+
+
+def test_a_new_cache_object_on_the_same_directory_reuses_the_entry(tmp_path: Path) -> None:
+    build = CountingBuilder()
+    ArtifactCache(tmp_path).get_or_build({"k": 1}, suffix=".onnx", build=build)
+    ArtifactCache(tmp_path).get_or_build({"k": 1}, suffix=".onnx", build=build)
+    assert len(build.calls) == 1
+
+
+def test_the_builder_writes_a_temporary_name_in_the_cache_directory(tmp_path: Path) -> None:
+    build = CountingBuilder()
+    path, _ = ArtifactCache(tmp_path).get_or_build({"k": 1}, suffix=".onnx", build=build)
+    (dest,) = build.calls
+    assert dest.parent == tmp_path and dest != path and dest.name.endswith(".tmp")
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize("changed", [
+    {"stage": "int8"}, {"model": "other"}, {"calibration": "c2"}, {"tools": {"onnx": "9.9"}}, {"batch": 4},
+])
+def test_any_different_key_part_is_a_different_file(tmp_path: Path, changed: Dict[str, Any]) -> None:
+    base = {"stage": "fp32", "model": "abc", "calibration": "c1", "tools": {"onnx": "1.0"}, "batch": 1}
+    cache = ArtifactCache(tmp_path)
+    one, _ = cache.get_or_build(base, suffix=".onnx", build=CountingBuilder(b"one"))
+    two, _ = cache.get_or_build({**base, **changed}, suffix=".onnx", build=CountingBuilder(b"two"))
+    assert one != two
+    assert (one.read_bytes(), two.read_bytes()) == (b"one", b"two")
+
+
+def test_the_suffix_does_not_share_a_key_with_another_entry(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path)
+    onnx, _ = cache.get_or_build({"stage": "fp32"}, suffix=".onnx", build=CountingBuilder())
+    npz, _ = cache.get_or_build({"stage": "eval-inputs"}, suffix=".npz", build=CountingBuilder())
+    assert onnx.stem != npz.stem
+
+
+def test_a_builder_that_raises_leaves_nothing_behind(tmp_path: Path) -> None:
+    def failing(dest: Path) -> Dict[str, Any]:
+        dest.write_bytes(b"half a model")
+        raise RuntimeError("quantization failed")
+
+    cache = ArtifactCache(tmp_path)
+    with pytest.raises(RuntimeError, match="quantization failed"):
+        cache.get_or_build({"k": "bad"}, suffix=".onnx", build=failing)
+    key = cache_key({"k": "bad"})
+    assert [name for name in listing(tmp_path) if not name.endswith(".lock")] == []
+    assert not (tmp_path / f"{key}.onnx").exists() and not (tmp_path / f"{key}.json").exists()
+    # and the next attempt builds afresh instead of finding a stale entry
+    build = CountingBuilder()
+    path, _ = cache.get_or_build({"k": "bad"}, suffix=".onnx", build=build)
+    assert len(build.calls) == 1 and path.read_bytes() == b"artifact"
+
+
+def test_an_artifact_without_its_metadata_is_rebuilt(tmp_path: Path) -> None:
+    cache, build = ArtifactCache(tmp_path), CountingBuilder()
+    path, _ = cache.get_or_build({"k": 1}, suffix=".onnx", build=build)
+    path.with_suffix(".json").unlink()  # a crash between the rename and the metadata write
+    cache.get_or_build({"k": 1}, suffix=".onnx", build=build)
+    assert len(build.calls) == 2 and path.with_suffix(".json").exists()
+
+
+def test_atomic_write_text_replaces_the_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "baseline.json"
+    atomic_write_text(target, "x" * 10_000)
+    atomic_write_text(target, "short")
+    assert target.read_text() == "short"
+    assert listing(target.parent) == ["baseline.json"]
+
+
+def test_atomic_write_text_leaves_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "baseline.json"
+    atomic_write_text(target, "old")
+    with pytest.raises(UnicodeEncodeError):
+        atomic_write_text(target, "new \udcff")  # a lone surrogate cannot be encoded
+    assert target.read_text() == "old"
+    assert listing(tmp_path) == ["baseline.json"]
+
+
+# across pytest runs -----------------------------------------------------------------------------
+
+CALIBRATED = """
+    import os
+
+    import pytest
+
+    from pytest_edgeopt import EdgeModel
+    from pytest_edgeopt.models.zoo import load_zoo_model
+
+    DIGITS = load_zoo_model("digits-cnn")
+    STARTS = [int(s) for s in os.environ["CALIBRATION_STARTS"].split(",")]
+
+
+    def wrapped(start):
+        return EdgeModel.from_torch(
+            DIGITS.module, name=f"digits-calib-{start}", example_input=DIGITS.example_input,
+            eval_data=(DIGITS.eval_inputs, DIGITS.eval_labels),
+            calibration_data=DIGITS.calibration_inputs[start:start + 64])
+
+
+    SEEN = {}
+
+
+    @pytest.mark.parametrize("start", STARTS)
+    def test_int8(edge_runner, start):
+        m = edge_runner.measure(wrapped(start), precision="int8")
+        assert m.model == f"digits-calib-{start}"
+        assert m.quantization["calibration_samples"] == 64
+        assert m.agreement >= 0.95
+        assert m.artifact_sha not in {seen.artifact_sha for seen in SEEN.values()}
+        SEEN[start] = m
+"""
+
+
+@pytest.fixture(scope="module")
+def native_modules_loaded(shared_cache: Path) -> None:
+    """Export and quantize once in this process before any pytester run: pytester restores
+    sys.modules after each in-process run, and onnx's C extension aborts the process (SIGABRT)
+    when it is imported a second time."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    import onnx  # noqa: F401
+    import onnxruntime.quantization  # noqa: F401
+
+    from pytest_edgeopt.models.zoo import load_zoo_model
+    from pytest_edgeopt.optimize.artifacts import build_artifact
+    from pytest_edgeopt.optimize.precisions import get_precision
+
+    for name in ("fp32", "int8"):
+        build_artifact(load_zoo_model("digits-cnn"), precision=get_precision(name), batch=1,
+                       arch=platform.machine(), cache=ArtifactCache(shared_cache))
+
+
+def artifacts_by_stage(cache_dir: Path) -> Dict[str, Dict[Path, int]]:
+    """stage -> {artifact path: mtime_ns}, from the metadata each entry keeps."""
+    stages: Dict[str, Dict[Path, int]] = {}
+    for meta in sorted(cache_dir.glob("*.json")):
+        artifact = meta.with_suffix(".onnx")
+        if artifact.exists():
+            stage = json.loads(meta.read_text())["parts"]["stage"]
+            stages.setdefault(stage, {})[artifact] = artifact.stat().st_mtime_ns
+    return stages
+
+
+def run_calibrated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cache_dir: Path,
+                   starts: str) -> pytest.RunResult:
+    monkeypatch.setenv("CALIBRATION_STARTS", starts)
+    result = pytester.runpytest(*QUICK, "--edge-cache-dir", str(cache_dir))
+    result.assert_outcomes(passed=len(starts.split(",")))
+    return result
+
+
+@pytest.mark.usefixtures("native_modules_loaded")
+def test_a_second_run_over_the_same_cache_rebuilds_nothing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_dir = pytester.path / "edge-cache"
+    pytester.makepyfile(test_calibrated=textwrap.dedent(CALIBRATED))
+
+    run_calibrated(pytester, monkeypatch, cache_dir, "0")
+    first = artifacts_by_stage(cache_dir)
+    assert {stage: len(files) for stage, files in first.items()} == {"fp32": 1, "int8": 1}
+    before = listing(cache_dir)
+
+    run_calibrated(pytester, monkeypatch, cache_dir, "0")
+    assert artifacts_by_stage(cache_dir) == first
+    assert listing(cache_dir) == before
+
+
+@pytest.mark.usefixtures("native_modules_loaded")
+def test_new_calibration_data_builds_a_new_int8_artifact_and_reuses_fp32(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_dir = pytester.path / "edge-cache"
+    pytester.makepyfile(test_calibrated=textwrap.dedent(CALIBRATED))
+    run_calibrated(pytester, monkeypatch, cache_dir, "0")
+    first = artifacts_by_stage(cache_dir)
+
+    # another run, and within it two models that differ only in their calibration data
+    run_calibrated(pytester, monkeypatch, cache_dir, "0,64")
+    after = artifacts_by_stage(cache_dir)
+    assert after["fp32"] == first["fp32"]  # same file, not rewritten
+    assert set(first["int8"]).issubset(after["int8"]) and len(after["int8"]) == 2
+    assert all(after["int8"][path] == mtime for path, mtime in first["int8"].items())
