@@ -54,6 +54,7 @@ def _build_atomically(path: Path, build: Builder) -> Dict[str, Any]:
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     tmp = Path(tmp_name)
+    _shareable(tmp)
     try:
         info = build(tmp)
         os.replace(tmp, path)
@@ -62,10 +63,19 @@ def _build_atomically(path: Path, build: Builder) -> Dict[str, Any]:
     return info
 
 
+def _shareable(path: Path) -> None:
+    """mkstemp creates 0600; give the file the mode a plain open() would (a cache or a baseline
+    directory is often shared between users or CI steps)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _shareable(Path(tmp_name))
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)

@@ -8,7 +8,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_edgeopt.models.zoo import load_zoo_model  # noqa: E402
 
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 
@@ -29,17 +28,6 @@ from pytest_edgeopt import Platform
 def pytest_edgeopt_platforms(config):
     return [Platform(name="host-2t", description="this machine, 2 threads", threads=2)]
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _export_once_outside_pytester(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """pytester's in-process runs drop the modules first imported inside them, and torch's export
-    modules cannot be imported twice in one process: import them all here, before any inner run."""
-    from pytest_edgeopt.optimize.export import export_torch
-
-    model = load_zoo_model("digits-cnn")
-    export_torch(model.module, model.example_input, batch=1,
-                 dest=tmp_path_factory.mktemp("export-once") / "digits.onnx")
 
 
 def _cpu_model() -> str:

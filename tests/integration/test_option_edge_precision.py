@@ -5,7 +5,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_edgeopt.models.zoo import load_zoo_model  # noqa: E402
 from pytest_edgeopt.optimize.precisions import PRECISIONS  # noqa: E402
 
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
@@ -22,19 +21,6 @@ def test_x(edge_model, edge_precision, edge_runner):
 def test_plain():
     pass
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _export_once_outside_pytester(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """pytester's in-process runs drop the modules first imported inside them, and torch's export
-    modules cannot be imported twice in one process: import them all here, before any inner run."""
-    import onnxruntime.quantization  # noqa: F401
-
-    from pytest_edgeopt.optimize.export import export_torch
-
-    model = load_zoo_model("digits-cnn")
-    export_torch(model.module, model.example_input, batch=1,
-                 dest=tmp_path_factory.mktemp("export-once") / "digits.onnx")
 
 
 def test_one_precision_runs_only_its_cases_and_deselects_the_rest(pytester: pytest.Pytester) -> None:

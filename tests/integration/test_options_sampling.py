@@ -11,7 +11,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_edgeopt.models.zoo import load_zoo_model  # noqa: E402
 
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 
@@ -27,17 +26,6 @@ def test_x(edge_model, edge_precision, edge_runner):
     print("NOTES", m.notes)
     {check}
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _export_once_outside_pytester(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """pytester's in-process runs drop the modules first imported inside them, and torch's export
-    modules cannot be imported twice in one process: import them all here, before any inner run."""
-    from pytest_edgeopt.optimize.export import export_torch
-
-    model = load_zoo_model("digits-cnn")
-    export_torch(model.module, model.example_input, batch=1,
-                 dest=tmp_path_factory.mktemp("export-once") / "digits.onnx")
 
 
 def _measuring_test(pytester: pytest.Pytester, check: str = "") -> None:
@@ -180,7 +168,7 @@ def test_quick_preset_beats_the_ini_and_explicit_options_beat_the_preset(pyteste
     ("edgeopt_min_runs = 0", "*edgeopt_min_runs must be >= 1, got 0*"),
     ("edgeopt_warmup_runs = -1", "*edgeopt_warmup_runs must be >= 0, got -1*"),
     ("edgeopt_min_time = 1\nedgeopt_max_time = 0.5", "*below*min-time*"),
-    ("edgeopt_timeout = 0", "*edgeopt_timeout must be >= *, got 0*"),
+    ("edgeopt_timeout = 0", "*edgeopt_timeout must be > 0, got 0*"),
 ], ids=["not-a-number", "zero-runs", "negative-warmup", "max-below-min", "zero-timeout"])
 def test_bad_ini_values_are_usage_errors(pytester: pytest.Pytester, ini: str, message: str) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
