@@ -16,11 +16,15 @@ from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.compare import (
     INCONCLUSIVE, PASS, REGRESSED, LatencyVerdict, choose_signal, judge_latency, parse_percent)
 from pytest_edgeopt.measure.result import LatencyStats, Measurement
+from pytest_edgeopt.optimize.precisions import PRECISIONS
 
 # A stored baseline is one process from another time: unchanged models measured in separate
 # processes here differed by up to 10%, so a regression must clear the limit by this much more
 # before it counts (short of that it is inconclusive, never a silent pass).
 STORED_MARGIN = 0.05
+# Baseline files keep 6 decimals (baselines/entry.py): an unchanged top1 of 0.98055555 is stored
+# as 0.980556, so comparisons with a stored value allow that rounding.
+STORED_ROUNDING = 1e-6
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,10 @@ def validate_budgets(budgets: Mapping[str, Any], *, where: str) -> Dict[str, Any
     if unknown:
         raise EdgeOptError(f"{where}: unknown budget {', '.join(unknown)}; known: {', '.join(BUDGET_NAMES)}")
     for name, value in budgets.items():
-        _limit(name, value)
+        try:
+            _limit(name, value)
+        except EdgeOptError as error:
+            raise EdgeOptError(f"{where}: {error}") from None
     return dict(budgets)
 
 
@@ -195,7 +202,13 @@ def pooled(runs: Sequence[Measurement]) -> Measurement:
 def _measure_more(runs: Runs, context: Context) -> None:
     runs.current.append(context.remeasure())
     if runs.baseline:
-        runs.baseline.append(context.rerun_baseline())
+        _append(runs.baseline, context.rerun_baseline())
+
+
+def _append(measurements: List[Measurement], measured: Optional[Measurement]) -> None:
+    """A baseline artifact re-run can fail (None); the runs that worked still count."""
+    if measured is not None:
+        measurements.append(measured)
 
 
 def _judge(runs: Runs, budgets: Mapping[str, Any], context: Context) -> Judgement:
@@ -246,14 +259,15 @@ def _absolute(m: Measurement, metric: Metric, limit: float) -> List[str]:
         return [f"{metric.attribute} is not available (the eval set has no labels): gate on agreement"]
     broken = measured > limit if metric.upper else measured < limit
     sign = "<=" if metric.upper else ">="
-    return [f"measured {_fmt(measured)} {metric.unit}, limit {sign} {_fmt(limit)} {metric.unit}".replace("  ", " ")] if broken else []
+    unit = f" {metric.unit}" if metric.unit else ""
+    return [f"measured {_fmt(measured)}{unit}, limit {sign} {_fmt(limit)}{unit}"] if broken else []
 
 
 def _relative(m: Measurement, metric: Metric, fraction: float, baseline: Dict[str, Any]) -> List[str]:
     before, now = baseline["metrics"][metric.attribute], getattr(m, metric.attribute)
     if before is None or now is None:
         return []
-    if now <= before * (1.0 + fraction) + 1e-12:
+    if now <= before * (1.0 + fraction) + STORED_ROUNDING:
         return []
     delta = (now / before - 1.0) * 100.0 if before else float("inf")
     return [f"measured {_fmt(now)} {metric.unit}, baseline {_fmt(before)} {metric.unit} ({delta:+.1f}%), "
@@ -262,7 +276,7 @@ def _relative(m: Measurement, metric: Metric, fraction: float, baseline: Dict[st
 
 def _points(m: Measurement, attribute: str, points: float, baseline: Dict[str, Any]) -> List[str]:
     before, now = baseline["metrics"].get(attribute), getattr(m, attribute)
-    if before is None or now is None or (before - now) * 100.0 <= points + 1e-9:
+    if before is None or now is None or before - now <= points / 100.0 + STORED_ROUNDING:
         return []
     return [f"measured {now * 100:.2f}%, baseline {before * 100:.2f}% ({(now - before) * 100:+.2f} pp), "
             f"limit -{points:g} pp"]
@@ -306,7 +320,7 @@ def _start_pairing(runs: Runs, context: Context) -> None:
     runs.baseline = [first]
     if context.remeasure is not None:
         runs.current.append(context.remeasure())
-        runs.baseline.append(context.rerun_baseline())
+        _append(runs.baseline, context.rerun_baseline())
 
 
 def _versus_precision(runs: Runs, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
@@ -340,13 +354,27 @@ def _latency_text(verdict: LatencyVerdict, before: float, now: float, against: s
 
 def _limit(name: str, value: Any) -> float:
     if name == "max_latency_ratio_vs":
-        if isinstance(value, str) or (isinstance(value, Mapping) and len(value) == 1):
-            return 1.0
-        raise EdgeOptError(f"max_latency_ratio_vs={value!r}: expected a precision name like 'fp32' or {{'fp32': 0.8}}")
+        return _ratio_limit(value)
     try:
         return parse_percent(value, name=name) if name in RELATIVE else float(value)
     except (TypeError, ValueError) as error:
         raise EdgeOptError(str(error) if name in RELATIVE else f"{name}={value!r}: expected a number") from None
+
+
+def _ratio_limit(value: Any) -> float:
+    """'fp32' or {'fp32': 0.8}: a precision this plugin knows and a ratio above zero."""
+    usage = f"max_latency_ratio_vs={value!r}: expected a precision name like 'fp32' or {{'fp32': 0.8}}"
+    if isinstance(value, str):
+        target, ratio = value, 1.0
+    elif isinstance(value, Mapping) and len(value) == 1:
+        target, ratio = next(iter(value.items()))
+    else:
+        raise EdgeOptError(usage)
+    if target not in PRECISIONS:
+        raise EdgeOptError(f"max_latency_ratio_vs: unknown precision {target!r}; choose from {', '.join(PRECISIONS)}")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+        raise EdgeOptError(f"{usage}; the ratio must be a number above 0, got {ratio!r}")
+    return float(ratio)
 
 
 def _fmt(value: float) -> str:

@@ -1,8 +1,9 @@
 """pytest hooks and fixtures of pytest-edgeopt; the work happens in EdgeSession and EdgeRunner."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Dict, Generator, List, Optional
+from typing import Any, Dict, Generator, List, Optional, Set
 
 import pytest
 
@@ -86,6 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if transport is None:
         raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
     session = EdgeSession(settings=settings, platform=platform, transport=transport)
+    session.narrowed = _modules_named_by_node_id(config)
     config.stash[session_key] = session
     config.pluginmanager.register(_OutcomeRecorder(session), "edgeopt-outcomes")
 
@@ -103,6 +105,18 @@ def pytest_edgeopt_make_transport(config: pytest.Config, platform: Platform) -> 
 
 
 _settings_key = pytest.StashKey[Settings]()
+
+
+def _modules_named_by_node_id(config: pytest.Config) -> Set[str]:
+    """Module node ids of `path::name` arguments: only some of their tests are collected, so their
+    other baseline entries are neither stale nor to be removed."""
+    root, here = Path(config.rootpath), Path(config.invocation_params.dir)
+    modules = set()
+    for arg in config.args:
+        if "::" in arg:
+            path = os.path.abspath(here / arg.split("::", 1)[0])  # as pytest does: no symlink resolution
+            modules.add(Path(os.path.relpath(path, root)).as_posix())
+    return modules
 
 
 def _platform(config: pytest.Config, settings: Settings) -> Platform:

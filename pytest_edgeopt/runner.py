@@ -55,10 +55,15 @@ class EdgeRunner:
 
     def _record_properties(self, m: Measurement) -> None:
         prefix = f"edgeopt.{m.model}.{m.precision}"
+        labelled = m.top1 is not None and m.reference_top1 is not None
         for name, value in (("latency_ms", m.latency_ms), ("top1", m.top1), ("agreement", m.agreement),
-                            ("size_mb", m.size_mb), ("storage_mb", m.storage_mb),
+                            ("top5_agreement", m.top5_agreement), ("size_mb", m.size_mb),
+                            ("storage_mb", m.storage_mb), ("params", m.params), ("gflops", m.gflops),
                             ("peak_rss_mb", m.peak_rss_mb), ("throughput", m.throughput)):
             self._record(f"{prefix}.{name}", value)
+        for name, value in (("accuracy_drop", m.accuracy_drop if labelled else None), ("energy_w", m.energy_w)):
+            if value is not None:  # only what this measurement has
+                self._record(f"{prefix}.{name}", value)
 
 
 class _Checker:

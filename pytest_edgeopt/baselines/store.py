@@ -98,12 +98,20 @@ class BaselineStore:
 
     def _save(self, module: str, entries: Dict[str, Any]) -> None:
         data = {"schema_version": SCHEMA_VERSION, "platform": self.platform, "module": module, "entries": entries}
-        atomic_write_text(self.path_for(module), dumps(data))
+        path = self.path_for(module)
+        _remove_orphans(path)
+        atomic_write_text(path, dumps(data))
         self._files[module] = data
         self._errors.pop(module, None)
 
 
 _NUMBER_LIST = re.compile(r"\[\s*([-+0-9.eE,\s]+?)\s*\]")
+
+
+def _remove_orphans(path: Path) -> None:
+    """Temp files a killed writer left beside `path`; only the controller writes, so none is live."""
+    for orphan in path.parent.glob(f".{path.name}.*.tmp"):
+        orphan.unlink(missing_ok=True)
 
 
 def dumps(data: Dict[str, Any]) -> str:

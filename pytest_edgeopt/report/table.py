@@ -5,6 +5,7 @@ reporter forced shims in its CLI, and the same cells also feed the markdown and 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from tabulate import tabulate
@@ -160,13 +161,19 @@ def _order(m: Measurement) -> Tuple[object, ...]:
 
 
 def _unique(rows: List[Row]) -> List[Row]:
-    """One row per measured case: a case measured by two tests shows once, with the worst verdict."""
+    """One row per measured case: a case measured by two tests shows once, with the worst verdict
+    and the broken budgets of both (each test may gate a different column)."""
     unique: Dict[Tuple[Any, ...], Row] = {}
     for row in rows:
         m = row.measurement
-        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha, m.latency.median_ms)
-        if key not in unique or _worse(row, unique[key]):
-            unique[key] = row
+        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha)
+        kept = unique.setdefault(key, row)
+        if kept is not row:
+            worst, other = (row, kept) if _worse(row, kept) else (kept, row)
+            violations = tuple(dict.fromkeys(worst.judgement.violations + other.judgement.violations))
+            latency = worst.judgement.latency or other.judgement.latency
+            unique[key] = Row(measurement=worst.measurement,
+                              judgement=replace(worst.judgement, violations=violations, latency=latency))
     return list(unique.values())
 
 

@@ -9,8 +9,9 @@ from typing import Any, Dict
 
 import pytest
 
+from pytest_edgeopt.baselines import entry as entry_module  # its test_name() must not be collected
 from pytest_edgeopt.baselines.entry import (
-    MUST_MATCH, case_key, changed, entry_from_measurement, mismatch_reason, module_of, must_match, test_name)
+    MUST_MATCH, case_key, changed, entry_from_measurement, mismatch_reason, module_of, must_match)
 from pytest_edgeopt.baselines.store import SCHEMA_VERSION, BaselineFileError, BaselineStore, dumps, validate
 from pytest_edgeopt.budgets import (
     BUDGET_NAMES, BudgetExceeded, Context, Judgement, Row, check, pooled, raise_if_failed, validate_budgets)
@@ -64,10 +65,16 @@ def test_unknown_budget_names_where_it_came_from_and_every_known_name() -> None:
     ({"max_size_regression": "ten%"}, "max_size_regression='ten%': expected a percentage like '10%'"),
     ({"max_latency_ratio_vs": 0.8}, "max_latency_ratio_vs=0.8: expected a precision name like 'fp32'"),
     ({"max_latency_ratio_vs": {"fp32": 0.8, "fp16": 1.0}}, "max_latency_ratio_vs="),
+    ({"max_latency_ratio_vs": "fp64"}, "max_latency_ratio_vs: unknown precision 'fp64'; choose from fp32, fp16, "),
+    ({"max_latency_ratio_vs": {"int4": 2.0}}, "max_latency_ratio_vs: unknown precision 'int4'; choose from "),
+    ({"max_latency_ratio_vs": {"fp32": 0}}, "the ratio must be a number above 0, got 0"),
+    ({"max_latency_ratio_vs": {"fp32": "fast"}}, "the ratio must be a number above 0, got 'fast'"),
 ])
-def test_malformed_budget_values_say_what_is_expected(budgets: Dict[str, Any], expected: str) -> None:
-    with pytest.raises(EdgeOptError, match=re.escape(expected)):
-        validate_budgets(budgets, where="here")
+def test_malformed_budget_values_say_where_and_what_is_expected(budgets: Dict[str, Any], expected: str) -> None:
+    with pytest.raises(EdgeOptError) as raised:
+        validate_budgets(budgets, where="test_x.py::t: @pytest.mark.edge_budget")
+    assert str(raised.value).startswith("test_x.py::t: @pytest.mark.edge_budget: ")
+    assert expected in str(raised.value)
 
 
 # -- check: absolute, relative, points ----------------------------------------------------------------
@@ -132,6 +139,19 @@ def test_point_regressions_are_percentage_points() -> None:
     assert judgement.verdict == PASS
     _, judgement = check(measurement(top1=0.99), {"max_top1_regression": 0.0}, Context(baseline=stored))
     assert judgement.verdict == PASS
+
+
+def test_an_unchanged_measurement_passes_zero_tolerance_against_its_rounded_baseline() -> None:
+    """The file keeps 6 decimals: 0.98055555 is stored as 0.980556, which must not read as a drop."""
+    m = measurement(top1=353 / 360, agreement=359 / 360, peak_rss_mb=66.12890625, size_mb=0.1531284)
+    stored = json.loads(dumps(baseline_file(m)))["entries"][case_key(m.nodeid, m)]
+    assert stored["metrics"]["top1"] != m.top1  # rounded
+    budgets = {"max_top1_regression": 0.0, "max_agreement_regression": 0, "max_peak_rss_regression": "0%",
+               "max_size_regression": "0%"}
+    _, judgement = check(m, budgets, Context(baseline=stored))
+    assert (judgement.verdict, judgement.violations) == (PASS, ())
+    _, judgement = check(replace(m, top1=352 / 360), budgets, Context(baseline=stored))
+    assert judgement.violations == ("max_top1_regression: measured 97.78%, baseline 98.06% (-0.28 pp), limit -0 pp",)
 
 
 def test_latency_regression_against_stored_samples() -> None:
@@ -247,7 +267,7 @@ def test_case_key_names_test_and_case() -> None:
     m = measurement()
     assert case_key(NODEID, m) == "test_a[int8]::m/int8/onnxruntime/b2"
     assert case_key("t.py::TestK::test_b", m) == "TestK::test_b::m/int8/onnxruntime/b2"
-    assert (module_of(NODEID), test_name(NODEID)) == ("suites/test_x.py", "test_a[int8]")
+    assert (module_of(NODEID), entry_module.test_name(NODEID)) == ("suites/test_x.py", "test_a[int8]")
 
 
 def test_must_match_is_the_fingerprint_that_makes_numbers_comparable() -> None:
@@ -261,7 +281,8 @@ def test_mismatch_reason_names_each_difference() -> None:
     entry = entry_from_measurement(measurement())
     assert mismatch_reason(entry, measurement()) is None
     other_cpu = measurement(fingerprint={**FINGERPRINT, "cpu_model": "Other CPU"})
-    assert mismatch_reason(entry, other_cpu) == "baseline measured under a different cpu_model 'Test CPU' -> 'Other CPU'"
+    assert mismatch_reason(entry, other_cpu) == \
+        "baseline measured under a different cpu_model 'Test CPU' -> 'Other CPU'"
     reason = mismatch_reason(entry, measurement(threads=4, runtime_version="2.0",
                                                 fingerprint={**FINGERPRINT, "runtime": {"version": "2.0"}}))
     assert reason == "baseline measured under a different runtime_version '1.0' -> '2.0', threads 1 -> 4"
@@ -316,13 +337,16 @@ def test_validate_names_the_json_path_of_the_first_problem(damage: Any, where: s
 
 
 def test_dumps_sorts_keys_keeps_number_lists_on_one_line_and_round_trips() -> None:
-    data = baseline_file(with_samples(measurement(), (1.5, 2.25, 1e-05, 3.0)),
+    data = baseline_file(with_samples(measurement(), (1.5, 2.25, 0.0001, 3.0)),
                          measurement(nodeid="suites/test_x.py::test_p[1-2]"))
+    data["entries"]["test_a[int8]::m/int8/onnxruntime/b2"]["samples"]["reference_ms"] = [1e-05, 2.5e+20]
     text = dumps(data)
     assert text.endswith("}\n")
     assert json.loads(text) == data
-    assert '"wall_ms": [1.5, 2.25, 1e-05, 3.0]' in text
+    assert '"wall_ms": [1.5, 2.25, 0.0001, 3.0]' in text
+    assert '"reference_ms": [1e-05, 2.5e+20]' in text
     assert '"reference_ms": []' in text
+    assert '"cpu_flags": null' in text
     assert '"test_p[1-2]::m/int8/onnxruntime/b2"' in text
 
     def keys_sorted(node: Any) -> bool:
@@ -352,7 +376,8 @@ def test_store_writes_merges_and_removes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ('{"schema_version": 1,\n  "entries": {', r"not valid JSON \(line 2, column 15: .*\); regenerate it with --update-baselines"),
+    ('{"schema_version": 1,\n  "entries": {',
+     r"not valid JSON \(line 2, column 15: .*\); regenerate it with --update-baselines"),
     ('{"schema_version": 2, "platform": "host", "module": "m.py", "entries": {}}',
      r"schema violation at \$\.schema_version: 1 was expected; regenerate it with --update-baselines"),
 ])
@@ -367,3 +392,17 @@ def test_a_damaged_file_raises_with_path_and_fix_and_update_replaces_it(tmp_path
     assert path.read_text() == text
     store.write("m.py", new=baseline_file(measurement())["entries"], remove=set())
     assert validate(json.loads(path.read_text())) is None
+
+
+def test_a_case_gated_by_two_tests_shows_once_with_both_broken_cells_marked() -> None:
+    from pytest_edgeopt.report.table import table_cells
+
+    m = measurement()
+    storage = Row(measurement=m, judgement=Judgement(verdict="fail", violations=("max_storage_mb: too big",)))
+    top1 = Row(measurement=replace(m, nodeid="suites/test_x.py::test_b"),
+               judgement=Judgement(verdict="fail", violations=("min_top1: too low",)))
+    headers, body, _ = table_cells([storage, top1, Row(measurement=m)])
+    [cells] = body
+    row = dict(zip(headers, cells))
+    assert row["Storage (MB)"].endswith(" !") and row["Top-1 (%)"].endswith(" !")
+    assert row["Verdict"] == "fail" and not row["Size (MB)"].endswith("!")
