@@ -8,7 +8,7 @@ from typing import Any, Dict, Generator, List, Optional, Set
 import pytest
 
 from pytest_edgeopt import hookspecs
-from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, unknown_model_message
 from pytest_edgeopt.optimize.precisions import PRECISIONS
@@ -273,7 +273,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Gener
     """EdgeOptError is the user's input, not our bug: show its one line instead of a traceback."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(EdgeOptError):
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance((EdgeOptError, EdgeOptWarning)):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
 
 

@@ -2,21 +2,26 @@
 
 No labelled ImageNet images ship offline, so these gate on agreement with FP32 on crops of the
 photos scikit-learn and scikit-image ship. resnet50 and mobilenet_v2 use torchvision's pretrained
-weights when they are in the local torch hub cache, else random weights (the row says so).
+weights when they are in the local torch hub cache, else random weights (the row says so, and
+agreement of a random network means little).
 """
 import pytest
 
 
 @pytest.mark.edge_models("efficientnet-lite0")
 @pytest.mark.edge_precisions("fp32", "int8")
+@pytest.mark.edge_budget(min_top5_agreement=0.85, max_storage_mb=20, max_storage_regression="0%",
+                         max_latency_regression="25%")
 def test_efficientnet_lite0(edge_model, edge_precision, edge_runner):
     m = edge_runner.measure(edge_model, precision=edge_precision)
-    assert m.top5_agreement >= 0.85
-    assert m.storage_mb < 20
+    # INT8 is not faster on every CPU (on the 2-core AVX2 VM this was written on it ran at 1.1x the
+    # FP32 time), but it must never fall into the 3x slowdown of a badly quantized graph
+    m.check(max_latency_ratio_vs={"fp32": 1.5})
 
 
 @pytest.mark.edge_models("resnet50", "mobilenet_v2")
 @pytest.mark.edge_precisions("fp32", "int8")
+@pytest.mark.edge_budget(max_storage_regression="0%", max_latency_regression="25%")
 def test_torchvision(edge_model, edge_precision, edge_runner):
     m = edge_runner.measure(edge_model, precision=edge_precision)
     if edge_precision == "int8":
