@@ -126,32 +126,22 @@ def parse_name_list(text: str) -> Tuple[str, ...]:
     return names
 
 
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _bounded(kind: Any, *, minimum: float, strict: bool, what: str) -> Any:
+    """An argparse type= parser for numbers with a lower bound; the error says what was expected."""
+
+    def parse(text: str) -> Any:
+        value = _number(text, kind)
+        if value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+positive_int = _bounded(int, minimum=1, strict=False, what="a whole number >= 1")
+non_negative_int = _bounded(int, minimum=0, strict=False, what="a whole number >= 0")
+positive_float = _bounded(float, minimum=0.0, strict=True, what="a number > 0")
+non_negative_float = _bounded(float, minimum=0.0, strict=False, what="a number >= 0")
 
 
 def _number(text: str, kind: Any) -> Any:
