@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,11 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+DELTA = re.compile(r"mobilenet_v2 .*? ([+-][\d.]+)% \(cpu")  # the table's Delta column
 
 EDGEOPT_TEST = '''
 import os
+import re
 import numpy as np
 import pytest
 from pytest_edgeopt import EdgeModel
@@ -43,6 +46,7 @@ def test_gate(edge_runner):
 
 BENCHMARK_TEST = '''
 import os
+import re
 import numpy as np
 import onnxruntime as ort
 
@@ -84,12 +88,12 @@ def burners(count: int) -> List[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def run_pytest(project: Path, test: str, env: Dict[str, str], args: List[str]) -> Tuple[int, float]:
+def run_pytest(project: Path, test: str, env: Dict[str, str], args: List[str]) -> Tuple[int, float, str]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", *args],
                           cwd=project, env=env, capture_output=True, text=True)
     (project / "last.log").write_text(done.stdout + done.stderr)
-    return done.returncode, time.perf_counter() - start
+    return done.returncode, time.perf_counter() - start, done.stdout
 
 
 def tool_args(tool: str) -> List[str]:
@@ -107,14 +111,16 @@ def cell(project: Path, tool: str, env: Dict[str, str], runs: int, busy: bool) -
         for hog in hogs:
             hog.terminate()
             hog.wait()
-    codes = [code for code, _ in results]
+    codes = [code for code, _, _ in results]
+    deltas = [float(found.group(1)) for _, _, out in results if (found := DELTA.search(out))]
     return {"failed": sum(c != 0 for c in codes), "runs": runs, "codes": sorted(set(codes)),
-            "seconds_per_run": round(float(np.median([s for _, s in results])), 1)}
+            "seconds_per_run": round(float(np.median([s for _, s, _ in results])), 1),
+            "median_delta_percent": round(float(np.median(deltas)), 1) if deltas else None}
 
 
 def baseline(project: Path, tool: str, env: Dict[str, str]) -> None:
     args = ["--update-baselines"] if tool == "edgeopt" else ["--benchmark-storage", "bench", "--benchmark-save=base"]
-    code, _ = run_pytest(project, f"test_{tool}.py", env, args + (["-p", "no:benchmark"] if tool == "edgeopt" else []))
+    code, _, _ = run_pytest(project, f"test_{tool}.py", env, args + (["-p", "no:benchmark"] if tool == "edgeopt" else []))
     if code != 0:
         raise SystemExit(f"{tool} baseline run failed:\n{(project / 'last.log').read_text()[-3000:]}")
 
@@ -122,7 +128,7 @@ def baseline(project: Path, tool: str, env: Dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--extra-blocks", type=int, default=6, help="copies of features[16] in the slow model")
+    parser.add_argument("--extra-blocks", type=int, default=5, help="copies of features[16] in the slow model")
     parser.add_argument("--tools", default="edgeopt,benchmark")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
@@ -142,8 +148,10 @@ def main() -> None:
             result = cell(project, tool, {**env, "GATE_MODEL": str(model)}, args.runs, busy)
             figures[f"{tool}: {name}"] = result
             kind = "detections" if model == slow else "false alarms"
+            shift = result["median_delta_percent"]
+            delta = "" if shift is None else f", median latency delta {shift:+.1f}%"
             print(f"{tool:9} {name:22} {kind:13} {result['failed']}/{result['runs']}  "
-                  f"(exit codes {result['codes']}, {result['seconds_per_run']} s per run)", flush=True)
+                  f"(exit codes {result['codes']}, {result['seconds_per_run']} s per run{delta})", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 
