@@ -216,7 +216,7 @@ def _judge(runs: Runs, budgets: Mapping[str, Any], context: Context) -> Judgemen
     violations: List[str] = []
     latency: Optional[LatencyVerdict] = None
     for name, value in budgets.items():
-        found, verdict = _check_one(runs, name, value, context)
+        found, verdict = _check_one(runs, m, name, value, context)
         violations += [f"{name}: {text}" for text in found]
         latency = verdict or latency
     base = context.baseline["latency"]["wall"]["median_ms"] if context.baseline else None
@@ -236,8 +236,10 @@ def _overall(violations: Sequence[str], latency: Optional[LatencyVerdict], any_b
     return PASS
 
 
-def _check_one(runs: Runs, name: str, value: Any, context: Context) -> Tuple[List[str], Optional[LatencyVerdict]]:
-    m = runs.pooled
+def _check_one(
+    runs: Runs, m: Measurement, name: str, value: Any, context: Context
+) -> Tuple[List[str], Optional[LatencyVerdict]]:
+    """`m` is `runs` pooled: deterministic budgets read it, latency budgets read the processes."""
     if name == "max_latency_ms":
         return _absolute_latency(m, float(value))
     if name in ABSOLUTE:

@@ -41,10 +41,6 @@ class LatencyStats:
                    stddev_ms=stats.stddev, iqr_ms=stats.iqr, p90_ms=float(p90), p99_ms=float(p99),
                    rounds=stats.rounds)
 
-    @property
-    def cv(self) -> float:
-        return self.stddev_ms / self.mean_ms if self.mean_ms else 0.0
-
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 

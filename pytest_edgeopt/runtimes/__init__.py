@@ -17,10 +17,6 @@ class RuntimeMissing(Exception):
     """The runtime's package cannot be imported where the agent runs."""
 
 
-def runtime_names() -> Tuple[str, ...]:
-    return tuple(RUNTIMES)
-
-
 def install_hint(name: str) -> str:
     _, _, package, extra = RUNTIMES[name]
     return f"{package} is not installed: pip install \"pytest-edgeopt[{extra}]\" (or pip install {package})"
