@@ -77,9 +77,9 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache) -> Art
              "tools": tool_versions()}
     path, info = cache.get_or_build(parts, suffix=".onnx", build=lambda dest: _root(model, dest, batch))
     stats = info["stats"]
-    flops = info.get("flops") or stats["flops"]
-    if model.kind == "torch":  # exported at a fixed `batch`: counted per batch; Artifact.flops is per sample
-        flops //= batch
+    # counted on the graph at its own batch size; Artifact.flops is per sample
+    graph_batch = info.get("graph_batch", batch if model.kind == "torch" else 1)
+    flops = (info.get("flops") or stats["flops"]) // max(graph_batch, 1)
     return Artifact(path=path, precision=_fp32(), key=path.stem, quantization={}, stats=stats,
                     params=info.get("params") or stats["params"], flops=flops,
                     notes=tuple(info.get("notes", ())))
@@ -89,7 +89,7 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
     if model.kind == "torch":
         from pytest_edgeopt.optimize.export import export_torch
 
-        info = export_torch(model.module, model.example_input, batch=batch, dest=dest)
+        info = {**export_torch(model.module, model.example_input, batch=batch, dest=dest), "graph_batch": batch}
     else:
         info = _copy_onnx(model.path, dest)
     return {**info, "stats": _stats(dest)}
@@ -99,8 +99,17 @@ def _copy_onnx(src: Path, dest: Path) -> Dict[str, Any]:
     """Save a self-contained copy (external data inlined) so storage and hashing see one file."""
     from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
 
-    require_onnx().save(load_onnx(src), str(dest))
-    return {}
+    graph = load_onnx(src)
+    require_onnx().save(graph, str(dest))
+    return {"graph_batch": _fixed_batch(graph)}
+
+
+def _fixed_batch(model: Any) -> int:
+    """The first input's fixed batch dimension; 1 when it is symbolic (counted as one sample)."""
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    dims = inputs[0].type.tensor_type.shape.dim if inputs else []
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else 1
 
 
 def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Dict[str, Any]) -> Dict[str, Any]:

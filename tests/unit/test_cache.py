@@ -226,3 +226,25 @@ def test_new_calibration_data_builds_a_new_int8_artifact_and_reuses_fp32(
     assert after["fp32"] == first["fp32"]  # same file, not rewritten
     assert set(first["int8"]).issubset(after["int8"]) and len(after["int8"]) == 2
     assert all(after["int8"][path] == mtime for path, mtime in first["int8"].items())
+
+
+def test_flops_of_a_fixed_batch_onnx_file_are_per_sample(tmp_path: Path) -> None:
+    """A user's .onnx exported at batch 4 counts its graph once per sample, like a batch-1 export."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from pytest_edgeopt.models.base import EdgeModel
+    from pytest_edgeopt.optimize.artifacts import build_artifact
+    from pytest_edgeopt.optimize.cache import ArtifactCache
+    from pytest_edgeopt.optimize.precisions import get_precision
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+    flops = {}
+    for batch in (1, 4):
+        path = tmp_path / f"b{batch}.onnx"
+        torch.onnx.export(net, (torch.zeros(batch, 1, 8, 8),), str(path), dynamo=True, external_data=False)
+        model = EdgeModel.from_onnx(path, eval_data=np.zeros((8, 1, 8, 8), np.float32))
+        artifact = build_artifact(model, precision=get_precision("fp32"), batch=batch, arch="x86_64",
+                                  cache=ArtifactCache(tmp_path / "cache"))
+        flops[batch] = artifact.flops
+    assert flops[1] == flops[4] == 2 * 64 * 10
