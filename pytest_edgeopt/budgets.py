@@ -310,7 +310,20 @@ def _baseline_latency(runs: Runs, fraction: float, context: Context) -> Tuple[Li
     current = [_signal(r, signal) for r in runs.current]
     verdict = judge_latency(current, base_groups, limit=1.0 + fraction, signal=label, margin=margin)
     before, now = _median_of_medians(base_groups), _median_of_medians(current)
-    return _latency_text(verdict, before, now, "baseline"), verdict
+    texts = _latency_text(verdict, before, now, "baseline")
+    if texts and not runs.baseline:
+        texts = [texts[0] + _machine_speed(runs, context.baseline)]
+    return texts, verdict
+
+
+def _machine_speed(runs: Runs, baseline: Dict[str, Any]) -> str:
+    """The fixed reference workload timed beside the model, now vs at baseline time: a hint
+    whether the machine or the model changed when only stored samples could be compared."""
+    stored = baseline["samples"].get("reference_ms") or []
+    now = [s for r in runs.current for s in r.reference_cpu_ms]
+    if not stored or not now:
+        return ""
+    return f"; the reference workload ran {(np.median(now) / np.median(stored) - 1) * 100:+.1f}% vs baseline time"
 
 
 def _start_pairing(runs: Runs, context: Context) -> None:

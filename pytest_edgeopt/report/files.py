@@ -9,7 +9,7 @@ import datetime as _dt
 import html
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 from tabulate import tabulate
 

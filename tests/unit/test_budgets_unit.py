@@ -406,3 +406,13 @@ def test_a_case_gated_by_two_tests_shows_once_with_both_broken_cells_marked() ->
     row = dict(zip(headers, cells))
     assert row["Storage (MB)"].endswith(" !") and row["Top-1 (%)"].endswith(" !")
     assert row["Verdict"] == "fail" and not row["Size (MB)"].endswith("!")
+
+
+def test_a_stored_sample_regression_says_how_the_machine_itself_moved() -> None:
+    base = replace(with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))),
+                   reference_cpu_ms=(1.0,) * 20)
+    slow = replace(with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200))),
+                   reference_cpu_ms=(1.5,) * 20)
+    _, judgement = check(slow, {"max_latency_regression": "10%"}, Context(baseline=entry_from_measurement(base)))
+    assert judgement.verdict == REGRESSED
+    assert judgement.violations[0].endswith(": regressed; the reference workload ran +50.0% vs baseline time")
