@@ -68,8 +68,14 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
     return path
 
 
+# Bumped whenever the way artifacts are built changes without a tool version changing, so a
+# cache filled by the old recipe is not reused (2: exporter stack traces stripped).
+RECIPE = "2"
+
+
 def tool_versions() -> Dict[str, str]:
-    return {name: _version(name) for name in ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt")}
+    versions = {name: _version(name) for name in ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt")}
+    return {**versions, "recipe": RECIPE}
 
 
 def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache) -> Artifact:

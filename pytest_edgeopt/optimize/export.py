@@ -35,8 +35,42 @@ def export_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) ->
             )
     except Exception as error:
         raise EdgeOptError(f"ONNX export failed: {_first_line(error)}") from None
+    strip_source_paths(dest)
     return {"params": int(sum(p.numel() for p in module.parameters())),
             "flops": torch_flops(module, sample), "opset": OPSET}
+
+
+def strip_source_paths(path: Path) -> None:
+    """Drop the exporter's per-node Python stack traces: they embed the absolute paths of the
+    venv and the user's source, so the same model exported from another checkout (CI) changed
+    size and broke a storage-regression budget with no change to the deployed graph."""
+    from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
+
+    onnx = require_onnx()
+    proto = load_onnx(path)
+    if _strip_graph(proto.graph) + sum(_strip_nodes(f.node) for f in proto.functions):
+        onnx.save(proto, str(path))
+
+
+def _strip_graph(graph: Any) -> int:
+    return _strip_nodes(graph.node)
+
+
+def _strip_nodes(nodes: Any) -> int:
+    removed = 0
+    for node in nodes:
+        kept = [prop for prop in node.metadata_props if prop.key not in _PATH_KEYS]
+        if len(kept) != len(node.metadata_props):
+            removed += len(node.metadata_props) - len(kept)
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+        for attribute in node.attribute:
+            subgraphs = ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
+            removed += sum(_strip_graph(graph) for graph in subgraphs)
+    return removed
+
+
+_PATH_KEYS = frozenset({"pkg.torch.onnx.stack_trace"})
 
 
 def torch_flops(module: Any, sample: Any) -> int:
