@@ -219,9 +219,21 @@ def _judge(runs: Runs, budgets: Mapping[str, Any], context: Context) -> Judgemen
         found, verdict = _check_one(runs, m, name, value, context)
         violations += [f"{name}: {text}" for text in found]
         latency = verdict or latency
+    violations += _parity_violations(m)
     base = context.baseline["latency"]["wall"]["median_ms"] if context.baseline else None
-    return Judgement(verdict=_overall(violations, latency, bool(budgets)), violations=tuple(violations),
+    return Judgement(verdict=_overall(violations, latency, bool(budgets) or bool(violations)),
+                     violations=tuple(violations),
                      latency=latency, baseline_latency_ms=base, baseline_note=context.note)
+
+
+def _parity_violations(m: Measurement) -> List[str]:
+    """Not a budget a test opts into: a converted FP32 model that computes another function
+    makes every number in its row meaningless."""
+    if not m.parity or m.parity.get("ok", True):
+        return []
+    from pytest_edgeopt.measure.assemble import parity_text
+
+    return [f"parity: {parity_text(m.parity)}"]
 
 
 def _overall(violations: Sequence[str], latency: Optional[LatencyVerdict], any_budget: bool) -> str:

@@ -16,7 +16,7 @@ from pytest_edgeopt.baselines.entry import case_key, changed, entry_from_measure
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.budgets import Context, Row
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
-from pytest_edgeopt.measure.assemble import Reference, assemble
+from pytest_edgeopt.measure.assemble import Reference, assemble, parity, parity_text
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel, array_hash
 from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
@@ -24,11 +24,12 @@ from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport
-from pytest_edgeopt.runtimes import RUNTIMES
+from pytest_edgeopt.runtimes import RUNTIMES, artifact_format
 from pytest_edgeopt.settings import Settings
 
 session_key = pytest.StashKey["EdgeSession"]()
 ROWS_KEY = "edgeopt_rows"
+PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
 COLLECTED_KEY = "edgeopt_collected"
 
 
@@ -78,25 +79,42 @@ class EdgeSession:
 
     def _fresh(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Reference:
         reference = None if precision == REFERENCE else self.reference(model, runtime=runtime, batch=batch)
-        artifact = self._artifact(model, precision, batch)
+        artifact = self._artifact(model, precision, batch, runtime)
         result = self._run(artifact, model, runtime=runtime, batch=batch)
         measured = assemble(result, model=model, artifact=artifact, platform=self.platform,
                             reference=reference, nodeid="")
+        if precision == REFERENCE and artifact_format(runtime) != PARITY_FORMAT:
+            checked = self._parity(model, result, batch=batch)
+            if checked is not None:
+                measured = replace(measured, parity=checked, notes=measured.notes + (parity_text(checked),))
         return measured, result["top_k"]
 
-    def _artifact(self, model: EdgeModel, precision: str, batch: int) -> Artifact:
-        return build_artifact(model, precision=get_precision(precision), batch=batch,
-                              arch=self.platform.target_arch, cache=self.cache)
+    def _parity(self, model: EdgeModel, result: Dict[str, Any], *, batch: int) -> Optional[Dict[str, Any]]:
+        """The same FP32 model on ONNX Runtime, value by value: a converter that changed the
+        function shows up here before any precision is blamed for it."""
+        if model.kind != "torch":  # a user's .tflite has no ONNX twin to compare with
+            return None
+        try:
+            artifact = self._artifact(model, REFERENCE, batch, PARITY_RUNTIME)
+            twin = self._run(artifact, model, runtime=PARITY_RUNTIME, batch=batch, evaluate_only=True)
+        except (MissingDependency, EdgeOptError) as why:  # parity informs a row; it never fails one
+            return {"runtime": PARITY_RUNTIME, "skipped": str(why).splitlines()[0]}
+        return parity(result, twin, runtime=PARITY_RUNTIME)
 
-    def _run(self, artifact: Artifact, model: EdgeModel, *, runtime: str, batch: int) -> Dict[str, Any]:
-        job = self._job(artifact, model, runtime=runtime, batch=batch)
+    def _artifact(self, model: EdgeModel, precision: str, batch: int, runtime: str) -> Artifact:
+        return build_artifact(model, precision=get_precision(precision), batch=batch,
+                              arch=self.platform.target_arch, cache=self.cache, fmt=artifact_format(runtime))
+
+    def _run(self, artifact: Artifact, model: EdgeModel, *, runtime: str, batch: int,
+             evaluate_only: bool = False) -> Dict[str, Any]:
+        job = {**self._job(artifact, model, runtime=runtime, batch=batch), "evaluate_only": evaluate_only}
         result = self.transport.run(job, timeout_s=self.settings.timeout_s)
         if result.get("ok"):
             return result
         if result.get("kind") == "missing-runtime":
-            _, _, package, extra = RUNTIMES[runtime]
-            raise MissingDependency(package=package, extra=extra, purpose=f"the {runtime} runtime")
-        raise EdgeOptError(f"{model.name} [{artifact.precision.name}]: {result.get('error')}")
+            spec = RUNTIMES[runtime]
+            raise MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
+        raise EdgeOptError(f"{model.name} [{artifact.precision.name}, {runtime}]: {result.get('error')}")
 
     def _job(self, artifact: Artifact, model: EdgeModel, *, runtime: str, batch: int) -> Dict[str, Any]:
         return {
@@ -132,7 +150,8 @@ class EdgeSession:
         sha = entry["fingerprint"]["info"].get("artifact_sha")
 
         def rerun() -> Optional[Measurement]:
-            artifact = cached_artifact(sha, precision=get_precision(m.precision), cache=self.cache) if sha else None
+            artifact = cached_artifact(sha, precision=get_precision(m.precision), cache=self.cache,
+                                       fmt=artifact_format(m.runtime)) if sha else None
             if artifact is None:
                 return None
             try:

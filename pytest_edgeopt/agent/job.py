@@ -16,6 +16,8 @@ from pytest_edgeopt.runtimes import RUNTIMES, RuntimeMissing, create_runtime
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError
 
 RESULT_VERSION = 1
+HEAD_SAMPLES = 16
+NEAR_TOP_CAP = 10
 
 
 class JobError(Exception):
@@ -44,21 +46,25 @@ def _run(job: Dict[str, Any]) -> Dict[str, Any]:
     batches, count = _eval_batches(runtime, job)
     first_ms, outputs = _evaluate(runtime, batches)
     top_k = _top_k(outputs, count, int(job.get("topk", 5)))
+    info = runtime.info()
+    evaluated = {"top_k": top_k, "eval_count": count, "output_shape": list(outputs[0].shape[1:]),
+                 "outputs_head": _head(outputs, count), "near_top1": _near_top1(outputs, count, info)}
+    if job.get("evaluate_only"):
+        runtime.close()
+        return {"ok": True, "version": RESULT_VERSION, "runtime": info, **evaluated}
     plan = SamplingPlan.from_dict(job.get("plan", {}))
     warmups = warm_up(runtime.run, batches, plan)
     busy0, own0 = device.busy_cpu_seconds(), time.process_time()
     reference = reference_workload() if job.get("reference_workload", True) else None
     samples = sample(runtime.run, batches, plan, reference)
     foreign = _foreign_cores(busy0, own0, sum(samples.wall_ms) / 1e3)
-    info = runtime.info()
     runtime.close()
     return {
         "ok": True, "version": RESULT_VERSION, "runtime": info, "threads": job.get("threads", 1),
         "batch": int(job.get("batch", 1)), "load_ms": load_ms, "first_inference_ms": first_ms,
         "warmup_runs": warmups, "wall_ms": samples.wall_ms, "cpu_ms": samples.cpu_ms,
         "capped": samples.capped, "reference_wall_ms": samples.reference_wall_ms,
-        "reference_cpu_ms": samples.reference_cpu_ms, "top_k": top_k, "eval_count": count,
-        "output_shape": list(outputs[0].shape[1:]), "peak_rss_mb": device.peak_rss_mb(),
+        "reference_cpu_ms": samples.reference_cpu_ms, **evaluated, "peak_rss_mb": device.peak_rss_mb(),
         "foreign_cores": foreign, "fingerprint": device.fingerprint(),
     }
 
@@ -119,6 +125,23 @@ def _top_k(outputs: List[np.ndarray], count: int, k: int) -> List[List[int]]:
     k = min(k, flat.shape[1])
     order = np.argsort(-flat, axis=1, kind="stable")[:, :k]
     return order.tolist()
+
+
+def _head(outputs: List[np.ndarray], count: int) -> List[List[float]]:
+    """The first outputs in full, so the host can compare runtimes value by value (parity)."""
+    flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs[:HEAD_SAMPLES]])
+    return flat[:min(count, HEAD_SAMPLES)].astype(np.float32).tolist()
+
+
+def _near_top1(outputs: List[np.ndarray], count: int, info: Dict[str, Any]) -> Any:
+    """With quantized outputs, classes within one output step of the maximum are indistinguishable
+    to the model; the host counts the reference top-1 among them as agreement, and says so."""
+    step = info.get("output_step")
+    if not step:
+        return None
+    flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs])[:count]
+    near = flat >= flat.max(axis=1, keepdims=True) - step * 1.001
+    return [np.flatnonzero(row)[:NEAR_TOP_CAP].tolist() for row in near]
 
 
 def _foreign_cores(busy0: Any, own0: float, wall_s: float) -> Any:

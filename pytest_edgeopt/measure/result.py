@@ -82,6 +82,8 @@ class Measurement:
     fingerprint: Dict[str, Any]
     foreign_cores: Optional[float] = None
     energy_w: Optional[float] = None
+    agreement_rule: str = "top-1"  # or "top-1 within 1 output step" for quantized outputs
+    parity: Optional[Dict[str, Any]] = None  # FP32 of another format vs ONNX Runtime, value by value
     notes: Tuple[str, ...] = ()
     samples_ms: Tuple[float, ...] = field(default=(), repr=False)
     cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
@@ -150,8 +152,15 @@ def top1_accuracy(predictions: List[List[int]], labels: Optional[np.ndarray]) ->
     return float(np.mean(top1 == np.asarray(labels)))
 
 
-def agreement(predictions: List[List[int]], reference: List[List[int]]) -> Tuple[float, float]:
-    """(top-1 agreement, share of samples whose reference top-1 is in this top-5)."""
-    same = [p[0] == r[0] for p, r in zip(predictions, reference)]
+def agreement(
+    predictions: List[List[int]], reference: List[List[int]], near_top1: Optional[List[List[int]]] = None
+) -> Tuple[float, float]:
+    """(top-1 agreement, share of samples whose reference top-1 is in this top-5). With `near_top1`
+    (classes within one output quantization step of the maximum) a tie the quantized model cannot
+    break counts as agreement: strict argmax over tied int8 values picks by index, not by model."""
+    if near_top1 is not None:
+        same = [r[0] in near for near, r in zip(near_top1, reference)]
+    else:
+        same = [p[0] == r[0] for p, r in zip(predictions, reference)]
     within = [r[0] in p[:5] for p, r in zip(predictions, reference)]
     return float(np.mean(same)), float(np.mean(within))

@@ -25,12 +25,14 @@ SYNTHETIC_EVAL_COUNT = 32
 class EdgeModel:
     """A model plus the data it is judged on.
 
-    Build it with `from_torch` or `from_onnx`; the zoo builds its entries the same way.
+    Build it with `from_torch`, `from_onnx` or `from_tflite`; the zoo builds its entries the same way.
+    `tflite_path` on a torch model is a shipped conversion of it (the zoo's digits-cnn), used for
+    runtime="tflite" at batch 1 so that path needs no converter.
     `eval_labels` is None for label-free models: then agreement with FP32 is the accuracy signal.
     """
 
     name: str
-    kind: str  # "torch" or "onnx"
+    kind: str  # "torch", "onnx" or "tflite"
     eval_inputs: np.ndarray
     eval_labels: Optional[np.ndarray] = None
     calibration_inputs: Optional[np.ndarray] = None
@@ -39,6 +41,7 @@ class EdgeModel:
     path: Optional[Path] = None
     notes: Tuple[str, ...] = ()
     has_pretrained_weights: bool = True
+    tflite_path: Optional[Path] = None
 
     @classmethod
     def from_torch(
@@ -88,6 +91,37 @@ class EdgeModel:
             notes=tuple(notes) + _synthetic_note(eval_data),
         )
 
+    @classmethod
+    def from_tflite(
+        cls,
+        path: Union[str, Path],
+        *,
+        name: Optional[str] = None,
+        eval_data: Optional[EvalData] = None,
+        calibration_data: Optional[ArrayLike] = None,
+        notes: Sequence[str] = (),
+    ) -> "EdgeModel":
+        """Wrap an existing .tflite file (runtime="tflite"). Eval data must be in the file's own
+        layout (NHWC for most converters); without it the model is timed on seeded random inputs.
+        Its fp16/int8 precisions are derived from it with ai-edge-quantizer, so it should be FP32."""
+        tflite_path = Path(path)
+        if not tflite_path.is_file():
+            raise EdgeOptError(f"TFLite file not found: {tflite_path}")
+        label = name or tflite_path.stem
+        shape = None
+        if eval_data is None:
+            from pytest_edgeopt.measure.tflite_stats import input_shape
+
+            shape = input_shape(tflite_path)
+        example = _synthetic_inputs(shape, count=1) if shape is not None else None
+        inputs, labels = _split_eval_data(eval_data, example=example, name=label)
+        return cls(
+            name=label, kind="tflite", path=tflite_path, tflite_path=tflite_path,
+            eval_inputs=inputs, eval_labels=labels,
+            calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=label),
+            notes=tuple(notes) + _synthetic_note(eval_data),
+        )
+
     @property
     def labelled(self) -> bool:
         return self.eval_labels is not None
@@ -104,6 +138,9 @@ class EdgeModel:
     @cached_property
     def _content_hash(self) -> str:
         return _module_hash(self) if self.kind == "torch" else _file_hash(self.path)
+
+    def shipped_tflite_hash(self) -> str:
+        return _file_hash(self.tflite_path)
 
     def data_hash(self, which: str) -> str:
         array = self.eval_inputs if which == "eval" else self.calibration

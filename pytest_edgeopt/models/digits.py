@@ -8,6 +8,7 @@ The weights and split are produced by scripts/train_digits_cnn.py; retrain there
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Tuple
@@ -21,6 +22,7 @@ NAME = "digits-cnn"
 DATA_DIR = Path(__file__).parent / "data"
 WEIGHTS_PATH = DATA_DIR / "digits_cnn.pt"
 SPLIT_PATH = DATA_DIR / "digits_split.npz"
+TFLITE_PATH = DATA_DIR / "digits_cnn.tflite"  # scripts/convert_digits_tflite.py; batch 1, NCHW input
 PIXEL_MAX = 16.0  # load_digits pixels are counts 0..16; stored raw as uint8 to keep the file small
 NUM_CLASSES = 10
 
@@ -100,7 +102,8 @@ def load_digits_cnn() -> EdgeModel:
     """The zoo entry: trained weights plus the held-out test split and train-split calibration."""
     module = _load_weights(_build_module())
     x_test, y_test, x_calib = _load_split()
-    return EdgeModel.from_torch(
+    model = EdgeModel.from_torch(
         module, name=NAME, example_input=x_test[:1],
         eval_data=(x_test, y_test), calibration_data=x_calib,
     )
+    return replace(model, tflite_path=TFLITE_PATH) if TFLITE_PATH.is_file() else model

@@ -1,10 +1,11 @@
-"""Build the artifact file for a model at a precision, through the content-addressed cache.
+"""Build the artifact file for a model at a precision and format, through the content-addressed cache.
 
-The FP32 ONNX file is the root of every precision: int8 and fp16 files are derived from it, so
-their cache keys name its hash, the calibration data and the versions of the tools that made them.
+The FP32 file of a format (.onnx or .tflite) is the root of its precisions: int8 and fp16 files are
+derived from it, so their cache keys name its hash, the calibration data and the tool versions.
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -13,6 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache
@@ -33,32 +35,57 @@ class Artifact:
     flops: int
     notes: Tuple[str, ...] = ()
 
+    @property
+    def bitwidth(self) -> str:
+        """A format may store a precision differently (a FP16 .tflite computes in FP32)."""
+        return str(self.quantization.get("bitwidth") or self.precision.bitwidth)
+
 
 def build_artifact(
-    model: EdgeModel, *, precision: Precision, batch: int, arch: str, cache: ArtifactCache
+    model: EdgeModel, *, precision: Precision, batch: int, arch: str, cache: ArtifactCache, fmt: str = "onnx"
 ) -> Artifact:
-    root = _fp32_artifact(model, batch=batch, cache=cache)
+    _check_format(model, precision, fmt)
+    root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
     if precision.name == REFERENCE:
         return root
-    parts = {"stage": precision.name, "source": root.key, "batch": batch, "tools": tool_versions()}
+    parts = {"stage": precision.name, "source": root.key, "batch": batch, "tools": tool_versions(fmt)}
     if precision.name.startswith("int8") and precision.name != "int8-dynamic":
-        parts.update(activation=_activation(precision.name, arch), calibration=model.data_hash("calibration"))
+        parts.update(calibration=model.data_hash("calibration"))
+        if fmt == "onnx":
+            parts.update(activation=_activation(precision.name, arch))
+    derive = _derive if fmt == "onnx" else _derive_tflite
     path, info = cache.get_or_build(
-        parts, suffix=".onnx", build=lambda dest: _derive(root.path, dest, precision.name, model, parts))
+        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts))
     notes = root.notes + tuple(info.get("notes", ())) + _calibration_note(model, precision)
     return Artifact(path=path, precision=precision, key=path.stem, quantization=info["quantization"],
                     stats=info["stats"], params=root.params, flops=root.flops, notes=notes)
 
 
-def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache) -> Optional[Artifact]:
+def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx") -> Optional[Artifact]:
     """The artifact a baseline was measured on, if this cache still holds it (to re-measure it now)."""
-    found = cache.lookup(key, suffix=".onnx")
+    found = cache.lookup(key, suffix=SUFFIXES[fmt])
     if found is None:
         return None
     path, info = found
     stats = info["stats"]
     return Artifact(path=path, precision=precision, key=key, quantization=info.get("quantization", {}),
                     stats=stats, params=stats["params"], flops=stats["flops"])
+
+
+SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
+ONNX_ONLY_PRECISIONS = ("int8-u8s8", "int8-s8s8")
+
+
+def _check_format(model: EdgeModel, precision: Precision, fmt: str) -> None:
+    """Refuse the combinations no tool here can build, naming what to do instead."""
+    if fmt == "onnx" and model.kind == "tflite":
+        raise EdgeOptError(f"{model.name} is a .tflite model: measure it with runtime='tflite'")
+    if fmt == "tflite" and model.kind == "onnx":
+        raise EdgeOptError(
+            f"{model.name} is an ONNX model and there is no supported ONNX -> TFLite converter (onnx2tf "
+            "pins TensorFlow, numpy and pytest): pass the torch.nn.Module (EdgeModel.from_torch) or a .tflite file")
+    if fmt == "tflite" and precision.name in ONNX_ONLY_PRECISIONS:
+        raise EdgeOptError(f"{precision.name} is an ONNX Runtime precision: use int8 with runtime='tflite'")
 
 
 def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
@@ -73,15 +100,24 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
 RECIPE = "2"
 
 
-def tool_versions() -> Dict[str, str]:
-    versions = {name: _version(name) for name in ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt")}
+TOOLS = {"onnx": ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt"),
+         "tflite": ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "pytest-edgeopt")}
+
+
+def tool_versions(fmt: str = "onnx") -> Dict[str, str]:
+    versions = {name: _version(name) for name in TOOLS[fmt]}
     return {**versions, "recipe": RECIPE}
 
 
-def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache) -> Artifact:
+def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: str) -> Artifact:
     parts = {"stage": "fp32", "model": model.content_hash(), "kind": model.kind, "batch": batch,
-             "tools": tool_versions()}
-    path, info = cache.get_or_build(parts, suffix=".onnx", build=lambda dest: _root(model, dest, batch))
+             "tools": tool_versions(fmt)}
+    if fmt != "onnx":
+        parts["format"] = fmt
+        if model.kind == "torch" and model.tflite_path is not None and batch == 1:
+            parts["shipped"] = model.shipped_tflite_hash()
+    root = _root if fmt == "onnx" else _root_tflite
+    path, info = cache.get_or_build(parts, suffix=SUFFIXES[fmt], build=lambda dest: root(model, dest, batch))
     stats = info["stats"]
     # counted on the graph at its own batch size; Artifact.flops is per sample
     graph_batch = info.get("graph_batch", batch if model.kind == "torch" else 1)
@@ -99,6 +135,49 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
     else:
         info = _copy_onnx(model.path, dest)
     return {**info, "stats": _stats(dest)}
+
+
+def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
+    """The user's own file, the zoo's shipped conversion, or a litert-torch conversion."""
+    shipped = model.tflite_path if model.kind == "tflite" or batch == 1 else None
+    if shipped is not None:
+        shutil.copyfile(shipped, dest)
+        stats = _tflite_stats(dest)
+        info = {"graph_batch": _tflite_batch(dest), "converter": "shipped" if model.kind == "torch" else "user"}
+        if model.kind == "torch":  # the zoo ships the conversion; torch still counts what it computes
+            info.update(_torch_counts(model))
+        return {**info, "stats": stats}
+    from pytest_edgeopt.optimize.tflite import convert_torch
+
+    info = {**convert_torch(model.module, model.example_input, batch=batch, dest=dest), "graph_batch": batch}
+    return {**info, "stats": _tflite_stats(dest)}
+
+
+def _torch_counts(model: EdgeModel) -> Dict[str, Any]:
+    from pytest_edgeopt.optimize.export import require_torch, torch_flops
+
+    torch = require_torch()
+    sample = torch.from_numpy(np.ascontiguousarray(model.example_input[:1]))
+    return {"params": int(sum(p.numel() for p in model.module.parameters())),
+            "flops": torch_flops(model.module, sample)}
+
+
+def _tflite_batch(path: Path) -> int:
+    from pytest_edgeopt.measure.tflite_stats import input_batch
+
+    return input_batch(path)
+
+
+def _derive_tflite(src: Path, dest: Path, name: str, model: EdgeModel, parts: Dict[str, Any]) -> Dict[str, Any]:
+    from pytest_edgeopt.optimize import tflite
+
+    if name == "fp16":
+        info = {**tflite.to_fp16(src, dest), "bitwidth": "FP16/FP32"}
+    elif name == "int8-dynamic":
+        info = tflite.to_int8_dynamic(src, dest)
+    else:
+        info = tflite.to_int8_static(src, dest, calibration=model.calibration, batch=parts["batch"])
+    return {"quantization": info, "notes": [], "stats": _tflite_stats(dest)}
 
 
 def _copy_onnx(src: Path, dest: Path) -> Dict[str, Any]:
@@ -151,6 +230,12 @@ def _calibration_note(model: EdgeModel, precision: Precision) -> Tuple[str, ...]
 
 def _stats(path: Path) -> Dict[str, Any]:
     from pytest_edgeopt.measure.onnx_stats import artifact_stats
+
+    return artifact_stats(path).to_dict()
+
+
+def _tflite_stats(path: Path) -> Dict[str, Any]:
+    from pytest_edgeopt.measure.tflite_stats import artifact_stats
 
     return artifact_stats(path).to_dict()
 

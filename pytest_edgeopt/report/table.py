@@ -94,7 +94,7 @@ def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, .
     m, judgement = row.measurement, row.judgement
     cells = {
         "Model": m.model if show_model else "", "Bit-width (W/A)": bitwidth_label(m),
-        "Runtime": f"{m.runtime} {m.runtime_version}", "Size (MB)": f"{m.size_mb:.3f}",
+        "Runtime": _runtime(m), "Size (MB)": f"{m.size_mb:.3f}",
         "Params (M)": f"{m.params / 1e6:.3f}", "Top-1 (%)": _percent(m.top1), "Agreement (%)": _agreement(m),
         "Storage (MB)": f"{m.storage_mb:.3f}", "Latency (ms, p50)": _ms(m.latency.median_ms),
         "Throughput (inf/s)": f"{m.throughput:.1f}", "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}",
@@ -132,7 +132,17 @@ def _percent(value: Optional[float]) -> str:
 
 
 def _agreement(m: Measurement) -> str:
-    return "ref" if m.precision == "fp32" else f"{m.agreement * 100:.1f}"
+    if m.precision == "fp32":
+        return "ref"
+    within_step = " (+-1 step)" if m.agreement_rule != "top-1" else ""
+    return f"{m.agreement * 100:.1f}{within_step}"
+
+
+def _runtime(m: Measurement) -> str:
+    """`tflite 2.3.0 (XNNPACK)`: whether the delegate took the graph changes latency 3-4x."""
+    runtime = m.fingerprint.get("runtime", {}) if isinstance(m.fingerprint, dict) else {}
+    label = f"{m.runtime} {m.runtime_version}"
+    return f"{label} (XNNPACK)" if runtime.get("xnnpack") and not runtime.get("reference_kernels") else label
 
 
 def _energy(watts: Optional[float]) -> str:

@@ -5,11 +5,24 @@ This package runs inside the device agent: stdlib, numpy and the runtime itself,
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, NamedTuple
 
-# name -> (module, class, pip package, pytest-edgeopt extra)
-RUNTIMES: Dict[str, Tuple[str, str, str, str]] = {
-    "onnxruntime": ("pytest_edgeopt.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", "onnx"),
+
+class RuntimeSpec(NamedTuple):
+    module: str
+    cls: str
+    package: str  # what to pip install where the agent runs
+    extra: str  # the pytest-edgeopt extra that brings it
+    format: str  # the artifact format it loads: "onnx" or "tflite"
+
+
+RUNTIMES: Dict[str, RuntimeSpec] = {
+    "onnxruntime": RuntimeSpec("pytest_edgeopt.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", "onnx", "onnx"),
+    "tflite": RuntimeSpec("pytest_edgeopt.runtimes.tflite", "LiteRT", "ai-edge-litert", "tflite", "tflite"),
+    "tflite-reference": RuntimeSpec("pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert", "tflite",
+                                    "tflite"),
+    "tflite-runtime": RuntimeSpec("pytest_edgeopt.runtimes.tflite", "LegacyTfliteRuntime", "tflite-runtime",
+                                  "tflite-legacy", "tflite"),
 }
 
 
@@ -18,14 +31,18 @@ class RuntimeMissing(Exception):
 
 
 def install_hint(name: str) -> str:
-    _, _, package, extra = RUNTIMES[name]
-    return f"{package} is not installed: pip install \"pytest-edgeopt[{extra}]\" (or pip install {package})"
+    spec = RUNTIMES[name]
+    return f"{spec.package} is not installed: pip install \"pytest-edgeopt[{spec.extra}]\" (or pip install {spec.package})"
+
+
+def artifact_format(name: str) -> str:
+    return RUNTIMES[name].format
 
 
 def create_runtime(name: str) -> Any:
-    module_name, class_name, _, _ = RUNTIMES[name]
+    spec = RUNTIMES[name]
     try:
-        module = import_module(module_name)
-        return getattr(module, class_name)()
+        module = import_module(spec.module)
+        return getattr(module, spec.cls)()
     except ImportError:
         raise RuntimeMissing(install_hint(name)) from None

@@ -1,0 +1,150 @@
+"""LiteRT (ai-edge-litert) behind the Runtime protocol; tflite-runtime only as an explicit fallback.
+
+Threads are always passed (the interpreter's default is 1 thread, ORT's is all cores, and the
+two must be compared at the same count). Integer I/O is (de)quantized here from the tensors'
+own scale and zero point, inside the timed call, as the application on the device must do it.
+"""
+from __future__ import annotations
+
+from importlib import import_module, metadata
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from pytest_edgeopt.runtimes.base import ArtifactError, InputError
+
+LEGACY_NOTE = ("tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
+               "returns wrong results for some dynamic-INT8 models; prefer runtime='tflite' (ai-edge-litert)")
+
+
+class LiteRT:
+    """`runtime="tflite"`: the maintained LiteRT interpreter with XNNPACK on by default."""
+
+    name = "tflite"
+    package = "ai-edge-litert"
+    module = "ai_edge_litert.interpreter"
+    reference_kernels = False
+
+    def __init__(self) -> None:
+        self._api = import_module(self.module)  # ImportError -> RuntimeMissing with the install hint
+        self._interpreter: Any = None
+        self._input: Dict[str, Any] = {}
+        self._output: Dict[str, Any] = {}
+
+    def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None:
+        resolver = (self._api.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if self.reference_kernels
+                    else self._api.OpResolverType.AUTO)
+        try:
+            self._interpreter = self._api.Interpreter(
+                model_path=artifact, num_threads=int(threads), experimental_op_resolver_type=resolver)
+            self._interpreter.allocate_tensors()
+        except Exception as error:  # ValueError (not a flatbuffer), RuntimeError (op missing, prepare failed)
+            raise ArtifactError(_first_line(error)) from None
+        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
+        if len(inputs) != 1:
+            raise ArtifactError(f"the model has {len(inputs)} inputs; only single-input models are supported")
+        self._input, self._output = inputs[0], outputs[0]
+
+    def input_spec(self) -> Tuple[Tuple[Optional[int], ...], np.dtype]:
+        """The file's own layout (NCHW or NHWC is never assumed); integer inputs take float data,
+        which `run` quantizes, so eval data is the same for every precision."""
+        signature = self._input.get("shape_signature", self._input["shape"])
+        shape = tuple(int(d) if int(d) >= 0 else None for d in signature)
+        dtype = np.dtype(self._input["dtype"])
+        return shape, np.dtype(np.float32) if _quantized(self._input) else dtype
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        it = self._interpreter
+        try:
+            if tuple(batch.shape) != tuple(self._input["shape"]):
+                it.resize_tensor_input(self._input["index"], list(batch.shape))
+                it.allocate_tensors()
+                self._input = it.get_input_details()[0]
+            it.set_tensor(self._input["index"], _quantize(batch, self._input))
+            it.invoke()
+            return _dequantize(it.get_tensor(self._output["index"]), self._output)
+        except Exception as error:
+            raise InputError(_first_line(error)) from None
+
+    def info(self) -> Dict[str, Any]:
+        return {"name": self.name, "version": _version(self.package), "xnnpack": self._delegated(),
+                "reference_kernels": self.reference_kernels, "io": _io_label(self._input, self._output),
+                "output_step": _step(self._output)}
+
+    def close(self) -> None:
+        self._interpreter = None
+
+    def _delegated(self) -> Optional[bool]:
+        """Whether XNNPACK took (part of) the graph; the private ops list is the only per-model
+        signal (the C++ log line is printed once per process)."""
+        try:
+            ops: List[Dict[str, Any]] = self._interpreter._get_ops_details()
+        except Exception:
+            return None
+        return any(op.get("op_name") == "DELEGATE" for op in ops)
+
+
+class LiteRTReference(LiteRT):
+    """`runtime="tflite-reference"`: TFLite's builtin kernels without XNNPACK, the numerical
+    reference a delegate is checked against (3-4x slower on CPU)."""
+
+    name = "tflite-reference"
+    reference_kernels = True
+
+
+class LegacyTfliteRuntime(LiteRT):
+    """`runtime="tflite-runtime"`: old Raspberry Pi OS images that cannot install ai-edge-litert."""
+
+    name = "tflite-runtime"
+    package = "tflite-runtime"
+    module = "tflite_runtime.interpreter"
+
+    def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None:
+        if int(np.__version__.split(".")[0]) >= 2:  # it imports fine, then fails inside Interpreter()
+            raise ArtifactError(f"tflite-runtime needs numpy<2 (numpy {np.__version__} is installed): "
+                                "pip install \"numpy<2\", or use runtime='tflite' (ai-edge-litert)")
+        super().load(artifact, threads=threads, options=options)
+
+    def info(self) -> Dict[str, Any]:
+        return {**super().info(), "warning": LEGACY_NOTE}
+
+
+def _quantized(detail: Dict[str, Any]) -> bool:
+    return np.dtype(detail["dtype"]).kind in "iu" and _step(detail) is not None
+
+
+def _step(detail: Dict[str, Any]) -> Optional[float]:
+    scale, _ = detail.get("quantization", (0.0, 0))
+    return float(scale) if scale else None
+
+
+def _quantize(batch: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
+    if not _quantized(detail):
+        return np.ascontiguousarray(batch, dtype=detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    q = np.clip(np.round(batch / scale + zero_point), info.min, info.max)
+    return q.astype(detail["dtype"])
+
+
+def _dequantize(output: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
+    if not _quantized(detail):
+        return np.array(output, copy=True)
+    scale, zero_point = detail["quantization"]
+    return ((output.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def _io_label(inp: Dict[str, Any], out: Dict[str, Any]) -> str:
+    return f"{np.dtype(inp['dtype']).name} in, {np.dtype(out['dtype']).name} out"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _first_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:300] if text else type(error).__name__
