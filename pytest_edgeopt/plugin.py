@@ -17,7 +17,8 @@ from pytest_edgeopt.platforms.transport import LocalTransport, Transport
 from pytest_edgeopt.budgets import validate_budgets
 from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import baseline_lines, table_lines
-from pytest_edgeopt.runner import EdgeRunner, resolve_model
+from pytest_edgeopt.runner import MODEL_FILE_SUFFIXES, EdgeRunner, resolve_model
+from pytest_edgeopt.runtimes import RUNTIMES
 from pytest_edgeopt.session import EdgeSession, session_key
 from pytest_edgeopt.settings import (
     INI_OPTIONS, Settings, inconclusive_policy, non_negative_float, non_negative_int, parse_name_list,
@@ -26,6 +27,8 @@ from pytest_edgeopt.settings import (
 MARKERS = (
     "edge_models(*names): measure the test for each zoo model name or .onnx path (edge_model fixture)",
     "edge_precisions(*names): run the test for each precision, e.g. fp32, int8 (edge_precision fixture)",
+    "edge_runtimes(*names): run the test for each runtime, e.g. onnxruntime, tflite (edge_runtime fixture; "
+    "edge_runner.measure uses it unless given runtime=)",
     "edge_budget(**budgets): budgets checked after every edge_runner.measure in the test, "
     "e.g. max_storage_mb=5, max_latency_regression='10%'",
 )
@@ -41,6 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="platform profile to measure on (default: host)")
     group.addoption("--edge-precision", metavar="LIST", type=parse_name_list, default=None,
                     help="only run these precisions, e.g. int8,fp32")
+    group.addoption("--edge-runtime", metavar="LIST", type=parse_name_list, default=None,
+                    help="only run these runtimes, e.g. tflite,onnxruntime")
     group.addoption("--edge-threads", metavar="N", type=positive_int, default=None,
                     help="inference threads (default: the platform's, 1 on host)")
     group.addoption("--edge-cache-dir", metavar="DIR", default=None,
@@ -132,6 +137,9 @@ def _check_precision_filter(settings: Settings) -> None:
     for name in (settings.precisions or ()) + settings.default_precisions:
         if name not in PRECISIONS:
             raise pytest.UsageError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+    for name in settings.runtimes or ():
+        if name not in RUNTIMES:
+            raise pytest.UsageError(f"--edge-runtime: unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -140,6 +148,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         _parametrize_models(metafunc, session)
     if "edge_precision" in metafunc.fixturenames:
         _parametrize_precisions(metafunc, session)
+    if "edge_runtime" in metafunc.fixturenames:
+        _parametrize_runtimes(metafunc, session)
 
 
 def _parametrize_models(metafunc: pytest.Metafunc, session: EdgeSession) -> None:
@@ -154,7 +164,7 @@ def _parametrize_models(metafunc: pytest.Metafunc, session: EdgeSession) -> None
 def _model_param(name: Any, base: Path, session: EdgeSession, nodeid: str) -> Any:
     if isinstance(name, EdgeModel) or name in ZOO:
         return name
-    if isinstance(name, (str, Path)) and str(name).endswith(".onnx"):
+    if isinstance(name, (str, Path)) and str(name).endswith(MODEL_FILE_SUFFIXES):
         return base / name
     session.usage_errors.append(f"{nodeid}: @pytest.mark.edge_models: {unknown_model_message(str(name))}")
     return name
@@ -175,19 +185,32 @@ def _parametrize_precisions(metafunc: pytest.Metafunc, session: EdgeSession) -> 
     metafunc.parametrize("edge_precision", list(names), ids=[str(n) for n in names])
 
 
+def _parametrize_runtimes(metafunc: pytest.Metafunc, session: EdgeSession) -> None:
+    """Without the marker the fixture is the platform's runtime and the ids stay as they were."""
+    marker = metafunc.definition.get_closest_marker("edge_runtimes")
+    if marker is None:
+        return
+    for name in marker.args:
+        if name not in RUNTIMES:
+            session.usage_errors.append(
+                f"{metafunc.definition.nodeid}: @pytest.mark.edge_runtimes: unknown runtime "
+                f"{name!r}; choose from {', '.join(RUNTIMES)}")
+    metafunc.parametrize("edge_runtime", list(marker.args), ids=[str(n) for n in marker.args])
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     session = config.stash[session_key]
     for item in items:
         _check_budget_marker(item, session)
     if session.usage_errors:
         raise pytest.UsageError("\n".join(dict.fromkeys(session.usage_errors)))
-    wanted = session.settings.precisions
-    if wanted is None:
-        return
+    filters = {"edge_precision": session.settings.precisions, "edge_runtime": session.settings.runtimes}
     keep, drop = [], []
     for item in items:
-        precision = getattr(getattr(item, "callspec", None), "params", {}).get("edge_precision")
-        (drop if precision is not None and precision not in wanted else keep).append(item)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        unwanted = any(wanted is not None and name in params and params[name] not in wanted
+                       for name, wanted in filters.items())
+        (drop if unwanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -253,12 +276,20 @@ def edge_precision(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def edge_runtime(request: pytest.FixtureRequest) -> str:
+    """The runtime of this test case, from `@pytest.mark.edge_runtimes(...)`, else the platform's."""
+    return getattr(request, "param", None) or request.config.stash[session_key].platform.runtime
+
+
+@pytest.fixture
 def edge_runner(request: pytest.FixtureRequest) -> EdgeRunner:
     """Measures models on the session's platform (`--edge-platform`); one per test."""
     session = request.config.stash[session_key]
+    runtime = getattr(getattr(request.node, "callspec", None), "params", {}).get("edge_runtime")
     # user_properties directly, as record_property does: that fixture warns on every test under
     # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
     return EdgeRunner(session, nodeid=request.node.nodeid, budgets=marker_budgets(request.node),
+                      runtime=runtime,
                       record=lambda name, value: request.node.user_properties.append((name, value)))
 
 

@@ -23,12 +23,15 @@ from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.runtimes import RUNTIMES
 
 ModelRef = Union[str, Path, EdgeModel]
+MODEL_FILE_SUFFIXES = (".onnx", ".tflite")
 Recorder = Callable[[str, Any], None]
 
 
 class EdgeRunner:
-    def __init__(self, session: Any, *, nodeid: str, record: Recorder, budgets: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, session: Any, *, nodeid: str, record: Recorder, budgets: Optional[Dict[str, Any]] = None,
+                 runtime: Optional[str] = None) -> None:
         self._session = session
+        self._runtime = runtime  # the test's edge_runtime parameter, if it has one
         self._nodeid = nodeid
         self._record = record
         self._budgets = {**session.settings.budgets, **(budgets or {})}
@@ -45,7 +48,7 @@ class EdgeRunner:
             edge_model = resolve_model(model)
             _check_arguments(precision, runtime, batch)
             row = self._session.measure(edge_model, precision=precision, batch=batch, nodeid=self._nodeid,
-                                        runtime=runtime or self.platform.runtime)
+                                        runtime=runtime or self._runtime or self.platform.runtime)
         except MissingDependency as missing:
             pytest.skip(str(missing))
         checker = _Checker(self._session, row, edge_model)
@@ -94,13 +97,14 @@ class _Checker:
 def resolve_model(model: ModelRef) -> EdgeModel:
     if isinstance(model, EdgeModel):
         return model
-    if isinstance(model, Path) or (isinstance(model, str) and model.endswith(".onnx")):
-        return EdgeModel.from_onnx(model)
+    if isinstance(model, Path) or (isinstance(model, str) and model.endswith(MODEL_FILE_SUFFIXES)):
+        return EdgeModel.from_tflite(model) if str(model).endswith(".tflite") else EdgeModel.from_onnx(model)
     if isinstance(model, str):
         if model not in ZOO:
             raise EdgeOptError(unknown_model_message(model))
         return load_zoo_model(model)
-    raise EdgeOptError(f"cannot measure a {type(model).__name__}: pass a zoo name, an EdgeModel or a .onnx path")
+    raise EdgeOptError(f"cannot measure a {type(model).__name__}: pass a zoo name, an EdgeModel, "
+                       "or a .onnx or .tflite path")
 
 
 def _check_arguments(precision: str, runtime: Optional[str], batch: int) -> None:

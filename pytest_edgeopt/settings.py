@@ -40,6 +40,7 @@ REPORT_SUFFIXES = (".md", ".json", ".html")
 class Settings:
     platform: str
     precisions: Optional[Tuple[str, ...]]  # --edge-precision filter; None = no filter
+    runtimes: Optional[Tuple[str, ...]]  # --edge-runtime filter; None = no filter
     default_precisions: Tuple[str, ...]
     cache_dir: Path
     threads: Optional[int]
@@ -59,6 +60,7 @@ class Settings:
         return cls(
             platform=option.edge_platform or config.getini("edgeopt_platform"),
             precisions=option.edge_precision,
+            runtimes=option.edge_runtime,
             default_precisions=parse_name_list(config.getini("edgeopt_precisions")),
             cache_dir=_cache_dir(config),
             threads=option.edge_threads,

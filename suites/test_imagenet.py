@@ -3,13 +3,16 @@
 No labelled ImageNet images ship offline, so these gate on agreement with FP32 on crops of the
 photos scikit-learn and scikit-image ship. resnet50 and mobilenet_v2 use torchvision's pretrained
 weights when they are in the local torch hub cache, else random weights (the row says so, and
-agreement of a random network means little).
+agreement of a random network means little). EfficientNet-Lite0 runs on ONNX Runtime and on
+LiteRT (converted by litert-torch when the tflite-torch extra is installed, else skipped with the
+install command).
 """
 import pytest
 
 
 @pytest.mark.edge_models("efficientnet-lite0")
 @pytest.mark.edge_precisions("fp32", "int8")
+@pytest.mark.edge_runtimes("onnxruntime", "tflite")
 @pytest.mark.edge_budget(min_top5_agreement=0.85, max_storage_mb=20, max_storage_regression="0%",
                          max_latency_regression="25%")
 def test_efficientnet_lite0(edge_model, edge_precision, edge_runner):

@@ -416,3 +416,22 @@ def test_a_stored_sample_regression_says_how_the_machine_itself_moved() -> None:
     _, judgement = check(slow, {"max_latency_regression": "10%"}, Context(baseline=entry_from_measurement(base)))
     assert judgement.verdict == REGRESSED
     assert judgement.violations[0].endswith(": regressed; the reference workload ran +50.0% vs baseline time")
+
+
+def _with_reference(m: Measurement, reference_ms: float) -> Measurement:
+    return replace(m, reference_cpu_ms=tuple(reference_ms + 0.01 * (i % 5) for i in range(20)))
+
+
+def test_a_stored_sample_regression_the_machine_explains_is_inconclusive_not_a_failure() -> None:
+    """The reference workload ran 2x slower too: the machine, not the model, may be the cause."""
+    base = _with_reference(with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))), 1.0)
+    stored = entry_from_measurement(base)
+    slow = with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200)))
+    _, on_a_slow_machine = check(_with_reference(slow, 2.0), {"max_latency_regression": "25%"}, Context(baseline=stored))
+    assert on_a_slow_machine.verdict == INCONCLUSIVE
+    assert "the reference workload ran +98.0% vs baseline time" in on_a_slow_machine.violations[0]
+    _, same_machine = check(_with_reference(slow, 1.0), {"max_latency_regression": "25%"}, Context(baseline=stored))
+    assert same_machine.verdict == REGRESSED
+    much_slower = with_samples(measurement(), tuple(8.0 + 0.01 * (i % 7) for i in range(200)))
+    _, beyond = check(_with_reference(much_slower, 2.0), {"max_latency_regression": "25%"}, Context(baseline=stored))
+    assert beyond.verdict == REGRESSED  # 4x slower on a machine only 2x slower: still the model
