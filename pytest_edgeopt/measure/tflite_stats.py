@@ -1,0 +1,151 @@
+"""Static facts of a .tflite file (params, weight bytes, storage, FLOPs), read from its flatbuffer.
+
+The same ArtifactStats as for ONNX, so a LiteRT row and an ONNX Runtime row of one model are
+compared column by column. Read with the schema LiteRT ships, without building an interpreter.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.measure.onnx_stats import ArtifactStats
+
+# element sizes by schema.TensorType value, named as numpy names them
+_TYPES: Dict[int, Tuple[str, float]] = {
+    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
+    6: ("bool", 1), 7: ("int16", 2), 9: ("int8", 1), 10: ("float64", 8), 12: ("uint64", 8),
+    15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 0.5), 18: ("bfloat16", 2),
+}
+_COUNTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV")
+
+
+def artifact_stats(path: Path) -> ArtifactStats:
+    path = Path(path)
+    model, schema = _parse(path)
+    params, weight_bytes, types = 0, 0.0, set()
+    flops, exact = 0, True
+    names = _op_names(model, schema)
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for t in range(graph.TensorsLength()):
+            tensor = graph.Tensors(t)
+            if not _constant(model, tensor):
+                continue
+            count = _elements(_shape(tensor))
+            name, size = _TYPES.get(tensor.Type(), (f"type{tensor.Type()}", 1))
+            params += count
+            weight_bytes += count * size + _quantization_bytes(tensor)
+            types.add(name)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            if names[op.OpcodeIndex()] in _COUNTED:
+                counted, known = _op_flops(names[op.OpcodeIndex()], graph, op)
+                flops, exact = flops + counted, exact and known
+    return ArtifactStats(params=params, weight_bytes=int(weight_bytes), storage_bytes=path.stat().st_size,
+                         flops=flops, weight_types=tuple(sorted(types)), flops_exact=exact)
+
+
+def input_shape(path: Path) -> Tuple[Optional[int], ...]:
+    """The single input's shape, None where dynamic; what eval data must match (layout included)."""
+    model, _ = _parse(Path(path))
+    graph = model.Subgraphs(0)
+    if graph.InputsLength() != 1:
+        raise EdgeOptError(f"{Path(path).name}: models with {graph.InputsLength()} inputs are not "
+                           "supported yet; wrap them to one input")
+    tensor = graph.Tensors(graph.Inputs(0))
+    signature = _signature(tensor)
+    return tuple(None if d < 0 else d for d in signature)
+
+
+def input_batch(path: Path) -> int:
+    """The fixed batch of the input, 1 when dynamic (FLOPs are per sample of that batch)."""
+    first = input_shape(path)[:1]
+    return first[0] if first and first[0] else 1
+
+
+def _parse(path: Path) -> Tuple[Any, Any]:
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        raise MissingDependency(package="ai-edge-litert", extra="tflite", purpose="reading .tflite models") from None
+    data = path.read_bytes()
+    try:
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ValueError("no TFL3 file identifier")
+        model = schema.Model.GetRootAs(data, 0)
+        if model.SubgraphsLength() < 1:
+            raise ValueError("no subgraph")
+        _op_names(model, schema)
+        for g in range(model.SubgraphsLength()):  # touch every table once: truncation shows here
+            graph = model.Subgraphs(g)
+            for t in range(graph.TensorsLength()):
+                _shape(graph.Tensors(t))
+    except Exception as error:
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise EdgeOptError(f"{path.name} is not a readable TFLite model ({reason})") from None
+    return model, schema
+
+
+def _op_names(model: Any, schema: Any) -> List[str]:
+    by_code = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    names = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())  # the schema's rule
+        names.append(by_code.get(builtin, f"CUSTOM:{code.CustomCode()!r}"))
+    return names
+
+
+def _constant(model: Any, tensor: Any) -> bool:
+    index = tensor.Buffer()
+    if index <= 0 or index >= model.BuffersLength():  # buffer 0 is the empty sentinel
+        return False
+    buffer = model.Buffers(index)
+    return buffer.DataLength() > 0 or buffer.Size() > 0  # Size/Offset: data stored after the flatbuffer
+
+
+def _quantization_bytes(tensor: Any) -> int:
+    q = tensor.Quantization()
+    return 0 if q is None else q.ScaleLength() * 4 + q.ZeroPointLength() * 8
+
+
+def _shape(tensor: Any) -> Tuple[int, ...]:
+    return tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+
+
+def _signature(tensor: Any) -> Tuple[int, ...]:
+    if tensor.ShapeSignatureLength():
+        return tuple(int(d) for d in tensor.ShapeSignatureAsNumpy())
+    return _shape(tensor)
+
+
+def _elements(shape: Sequence[int]) -> int:
+    count = 1
+    for d in shape:
+        count *= max(int(d), 1)
+    return count
+
+
+def _op_flops(name: str, graph: Any, op: Any) -> Tuple[int, bool]:
+    """Multiply-adds x 2 from the shapes; False when a dimension was dynamic (taken as 1)."""
+    tensors = [graph.Tensors(op.Inputs(i)) if op.Inputs(i) >= 0 else None for i in range(op.InputsLength())]
+    if len(tensors) < 2 or tensors[0] is None or tensors[1] is None or op.OutputsLength() < 1:
+        return 0, False
+    out = graph.Tensors(op.Outputs(0))
+    shapes = [_signature(tensors[0]), _signature(tensors[1]), _signature(out)]
+    known = all(d >= 0 for s in shapes for d in s) and all(shapes)
+    x, w, y = (tuple(max(d, 1) for d in s) for s in shapes)
+    if name == "CONV_2D" and len(w) == 4:  # weights O, H, W, I (I = input channels per group)
+        return 2 * _elements(y) * w[1] * w[2] * w[3], known
+    if name == "DEPTHWISE_CONV_2D" and len(w) == 4:  # weights 1, H, W, O
+        return 2 * _elements(y) * w[1] * w[2], known
+    if name == "FULLY_CONNECTED" and len(w) == 2:  # weights units, in_features
+        return 2 * _elements(y) * w[1], known
+    if name == "BATCH_MATMUL" and len(x) >= 2:  # y = (..., M, N); K = last dim of x
+        return 2 * _elements(y) * x[-1], known
+    if name == "TRANSPOSE_CONV" and len(tensors) >= 3 and tensors[2] is not None:
+        w = tuple(max(d, 1) for d in _signature(tensors[1]))  # inputs: output_shape, weights O,H,W,I, x
+        x = tuple(max(d, 1) for d in _signature(tensors[2]))
+        return (2 * _elements(x) * w[0] * w[1] * w[2], known) if len(w) == 4 else (0, False)
+    return 0, False
