@@ -282,14 +282,14 @@ def edge_runtime(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def edge_runner(request: pytest.FixtureRequest) -> EdgeRunner:
-    """Measures models on the session's platform (`--edge-platform`); one per test."""
+def edge_runner(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRunner:
+    """Measures models on the session's platform (`--edge-platform`); one per test. It depends on
+    `edge_runtime` so `@pytest.mark.edge_runtimes` expands a test that only asks for the runner."""
     session = request.config.stash[session_key]
-    runtime = getattr(getattr(request.node, "callspec", None), "params", {}).get("edge_runtime")
     # user_properties directly, as record_property does: that fixture warns on every test under
     # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
     return EdgeRunner(session, nodeid=request.node.nodeid, budgets=marker_budgets(request.node),
-                      runtime=runtime,
+                      runtime=edge_runtime,
                       record=lambda name, value: request.node.user_properties.append((name, value)))
 
 
