@@ -97,7 +97,18 @@ def _check_shape(given: Tuple[int, ...], expected: Tuple[Any, ...], batch: int) 
     if not fits:
         shown = tuple("?" if e is None else e for e in expected)
         raise JobError("bad-input", f"the model takes input shape {shown} but the eval data gives "
-                                    f"{want} at batch {batch}")
+                                    f"{want} at batch {batch}{_layout_hint(want, expected)}")
+
+
+def _layout_hint(given: Tuple[int, ...], expected: Tuple[Any, ...]) -> str:
+    """NCHW data for an NHWC file (or the reverse) is the usual cause with .tflite models."""
+    if len(given) != 4 or len(expected) != 4 or None in expected[1:]:
+        return ""
+    for order, hint in (((2, 3, 1), "NCHW and the model NHWC: pass x.transpose(0, 2, 3, 1)"),
+                        ((3, 1, 2), "NHWC and the model NCHW: pass x.transpose(0, 3, 1, 2)")):
+        if tuple(given[i] for i in order) == tuple(expected[1:]):
+            return f"; the data looks {hint}"
+    return ""
 
 
 def _evaluate(runtime: Any, batches: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:

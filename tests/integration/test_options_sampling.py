@@ -108,7 +108,7 @@ def test_timeout_fails_the_measurement_with_one_line(pytester: pytest.Pytester) 
     result = pytester.runpytest(*QUICK, "--edge-timeout=0.001")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*EdgeOptError: digits-cnn [[]fp32[]]: the agent did not finish within 0.001 s (raise --edge-timeout)"])
+        "*EdgeOptError: digits-cnn [[]fp32, onnxruntime[]]: the agent did not finish within 0.001 s (raise --edge-timeout)"])
     assert "Traceback" not in result.stdout.str()
     assert "pytest-edgeopt: comparison table" not in result.stdout.str()
 

@@ -52,7 +52,7 @@ def test_markdown_report_has_the_table_and_the_broken_budgets(pytester: pytest.P
     rows = [line for line in lines if line.startswith("| digits-cnn") or line.startswith("|  ")]
     assert len(rows) == 2
     assert "FP32/FP32" in rows[0] and "INT8/INT8" in rows[1]
-    assert "0.054 !" in rows[1] and " fail " in rows[1]
+    assert re.search(r"\| 0\.0\d\d ! +\|", rows[1]) and " fail " in rows[1]  # the broken storage cell
     assert "### Broken budgets" in lines
     assert re.search(r"^- `test_x.py::test_int8`: max_storage_mb: measured [\d.]+ MB, limit <= 0\.001 MB$", text,
                      re.MULTILINE)
@@ -82,7 +82,7 @@ def test_html_report_is_one_page_with_the_table(pytester: pytest.Pytester) -> No
     assert "<title>pytest-edgeopt on host</title>" in text
     assert "<table>" in text and "digits-cnn" in text and "FP32/FP32" in text
     assert re.search(r"<th[^>]*>\s*Verdict\s*</th>", text)
-    assert "0.054 !" in text
+    assert re.search(r"0\.0\d\d !", text)
 
 
 def test_json_report_under_xdist_has_every_row(pytester: pytest.Pytester) -> None:
