@@ -45,7 +45,8 @@ def convert_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -
     from pytest_edgeopt.optimize.export import _batched, require_torch, torch_flops
 
     torch = require_torch()
-    litert_torch = require_litert_torch()
+    with _quiet():  # importing it logs torch pytree deprecations on stderr
+        litert_torch = require_litert_torch()
     sample = torch.from_numpy(_batched(example, batch))
     try:
         with _quiet(), torch.no_grad():
