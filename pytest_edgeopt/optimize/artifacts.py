@@ -141,8 +141,8 @@ def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
     """The user's own file, the zoo's shipped conversion, or a litert-torch conversion."""
     shipped = model.tflite_path if model.kind == "tflite" or batch == 1 else None
     if shipped is not None:
+        stats = _tflite_stats(shipped)  # a broken file is named as the user knows it, not as cached
         shutil.copyfile(shipped, dest)
-        stats = _tflite_stats(dest)
         info = {"graph_batch": _tflite_batch(dest), "converter": "shipped" if model.kind == "torch" else "user"}
         if model.kind == "torch":  # the zoo ships the conversion; torch still counts what it computes
             info.update(_torch_counts(model))
