@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import pytest
@@ -18,8 +17,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
+from tests.agent.agent_helpers import FAST_PLAN, run_agent  # noqa: E402
+
 EVAL_COUNT = 24
-FAST_PLAN = {"warmup_runs": 1, "warmup_s": 0.0, "min_runs": 5, "min_s": 0.0, "max_s": 30.0}
 
 # Runs the agent exactly as `-m` does, then reports which heavy packages the process imported.
 IMPORT_PROBE = """
@@ -55,15 +55,6 @@ def job(artifact: Path, inputs: Path, **changes: Any) -> Dict[str, Any]:
             "options": {"providers": ["CPUExecutionProvider"]}, "inputs": str(inputs),
             "plan": dict(FAST_PLAN), "topk": 5}
     return {**base, **changes}
-
-
-def run_agent(stdin: str, *, argv: Optional[list] = None) -> Tuple[Dict[str, Any], int, str]:
-    """(result, exit code, stderr); the result is the one JSON line on stdout."""
-    done = subprocess.run(argv or [sys.executable, "-m", "pytest_edgeopt.agent"], input=stdin,
-                          capture_output=True, text=True, timeout=120)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stdout + done.stderr
-    return json.loads(lines[0]), done.returncode, done.stderr
 
 
 def test_a_job_returns_raw_samples_predictions_memory_and_device(digits_files: Tuple[Path, Path]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 
@@ -17,7 +17,7 @@ pytest.importorskip("onnxruntime")
 
 from pytest_edgeopt.budgets import BUDGET_NAMES  # noqa: E402
 from pytest_edgeopt.optimize.precisions import PRECISIONS  # noqa: E402
-from tests.pytester_helpers import QUICK, SECTION, assert_gate_failed, failures, notes, table  # noqa: E402,F401
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table  # noqa: E402
 
 # latency verdicts that depend on this machine may be inconclusive: a warning, not an error here
 WARNINGS_SHOWN = ("-W", "always::pytest.PytestWarning")

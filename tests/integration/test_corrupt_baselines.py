@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.integration.test_budgets import QUICK, assert_gate_failed, failures  # noqa: E402
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures  # noqa: E402
 from tests.integration.test_update_baselines import (  # noqa: E402
     KEY_A, KEY_B, baseline_file, edit, load, schema_errors)
 

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.integration.test_budgets import QUICK, SECTION, assert_gate_failed, table  # noqa: E402
+from tests.pytester_helpers import QUICK, SECTION, assert_gate_failed, table  # noqa: E402
 
 GATED = """
 import pytest

@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.integration.test_budgets import (  # noqa: E402
-    QUICK, USER_MODEL, WARNINGS_SHOWN, assert_gate_failed, failures, notes, table)
+from tests.integration.test_budgets import USER_MODEL, WARNINGS_SHOWN  # noqa: E402
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, notes, table  # noqa: E402
 
 BASELINES = "pytest-edgeopt: baselines"
 

@@ -1,0 +1,62 @@
+"""Cross-runtime parity of an FP32 model, and how a failed parity fails the row."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+
+from pytest_edgeopt.budgets import Context, check
+from pytest_edgeopt.measure.assemble import parity, parity_text
+from tests.unit.test_result import make_measurement
+
+
+def result(outputs: np.ndarray, top1: List[int]) -> Dict[str, Any]:
+    return {"outputs_head": outputs.tolist(), "top_k": [[c] for c in top1]}
+
+
+LOGITS = np.random.default_rng(0).normal(size=(16, 10))
+TOP1 = LOGITS.argmax(1).tolist()
+
+
+def test_identical_and_reassociated_outputs_agree() -> None:
+    assert parity(result(LOGITS, TOP1), result(LOGITS, TOP1), runtime="onnxruntime")["ok"]
+    close = parity(result(LOGITS + 1e-6, TOP1), result(LOGITS, TOP1), runtime="onnxruntime")
+    assert close["ok"] and close["top1"] == 1.0 and close["max_abs"] < 2e-6
+    assert parity_text(close).startswith("parity vs onnxruntime: top-1 100.0%, max |diff| 1e-06")
+
+
+def test_a_changed_function_fails_even_when_top1_holds() -> None:
+    checked = parity(result(LOGITS + 0.5, TOP1), result(LOGITS, TOP1), runtime="onnxruntime")
+    assert not checked["ok"] and checked["top1"] == 1.0 and checked["max_abs"] == pytest.approx(0.5)
+    assert parity_text(checked).startswith("PARITY FAILED vs onnxruntime: top-1 100.0%, max |diff| 0.5")
+
+
+def test_top1_disagreement_alone_fails() -> None:
+    flipped = [t if i % 10 else (t + 1) % 10 for i, t in enumerate(TOP1 * 4)]  # 10% flipped
+    ours = {"outputs_head": LOGITS.tolist(), "top_k": [[c] for c in flipped]}
+    theirs = {"outputs_head": LOGITS.tolist(), "top_k": [[c] for c in TOP1 * 4]}
+    checked = parity(ours, theirs, runtime="onnxruntime")
+    assert not checked["ok"] and checked["top1"] == 57 / 64 and checked["max_abs"] == 0.0
+
+
+def test_different_output_shapes_fail_with_the_reason() -> None:
+    checked = parity(result(LOGITS[:, :5], TOP1), result(LOGITS, TOP1), runtime="onnxruntime")
+    assert not checked["ok"]
+    assert parity_text(checked) == "PARITY FAILED vs onnxruntime: output shapes differ: [16, 5] vs [16, 10]"
+
+
+def test_a_skipped_parity_says_why() -> None:
+    text = parity_text({"runtime": "onnxruntime", "skipped": "onnxruntime is not installed"})
+    assert text == "parity vs onnxruntime not checked: onnxruntime is not installed"
+
+
+def test_failed_parity_fails_the_row_without_any_budget() -> None:
+    failed = parity(result(LOGITS + 0.5, TOP1), result(LOGITS, TOP1), runtime="onnxruntime")
+    m = replace(make_measurement(precision="fp32", runtime="tflite"), parity=failed)
+    _, judgement = check(m, {}, Context(baseline=None))
+    assert judgement.verdict == "fail"
+    assert judgement.violations[0].startswith("parity: PARITY FAILED vs onnxruntime")
+    ok = replace(m, parity=parity(result(LOGITS, TOP1), result(LOGITS, TOP1), runtime="onnxruntime"))
+    assert check(ok, {}, Context(baseline=None))[1].verdict == "-"
