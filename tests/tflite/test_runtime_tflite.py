@@ -251,7 +251,8 @@ def test_missing_quantizer_and_legacy_runtime_skip_with_their_extras(pytester: p
         pytest.skip("tflite-runtime is installed here")
     copy_fixtures(pytester)
     pytester.makepyfile(test_x=MISSING_EXTRAS)
-    result = pytester.runpytest(*QUICK, "-rs")
+    # an own cache: a cached FP16 file from another test would (rightly) need no quantizer
+    result = pytester.runpytest(*QUICK, "-rs", "--edge-cache-dir", str(pytester.path / "cache"))
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines([
         '*ai-edge-quantizer*pip install "pytest-edgeopt[[]tflite-quant[]]"*',
