@@ -58,6 +58,36 @@ def input_shape(path: Path) -> Tuple[Optional[int], ...]:
     return tuple(None if d < 0 else d for d in signature)
 
 
+def stored_bitwidth(path: Path) -> str:
+    """`INT8/INT8`, `INT8/FP32` (dynamic range), `FP16/FP32` or `FP32/FP32`, from what the file
+    holds: the weight type of its conv and matmul ops, and whether activations are quantized
+    (integer input or a QUANTIZE op). A user's file may already be quantized."""
+    model, schema = _parse(Path(path))
+    names = _op_names(model, schema)
+    graph = model.Subgraphs(0)
+    weights, quantized = set(), graph.Tensors(graph.Inputs(0)).Type() in (3, 9)  # uint8, int8
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        name = names[op.OpcodeIndex()]
+        quantized = quantized or name == "QUANTIZE"
+        if name in _COUNTED and op.InputsLength() > 1 and op.Inputs(1) >= 0:
+            weights.add(_weight_type(model, graph, op.Inputs(1), names))
+    w = "INT8" if "int8" in weights else "FP16" if "float16" in weights else "FP32"
+    return f"{w}/{'INT8' if quantized else 'FP32'}"
+
+
+def _weight_type(model: Any, graph: Any, index: int, names: List[str]) -> str:
+    """A weight's stored type; FP16 weights reach the op through a DEQUANTIZE of a constant."""
+    tensor = graph.Tensors(index)
+    if _constant(model, tensor):
+        return _TYPES.get(tensor.Type(), ("other", 0))[0]
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        if names[op.OpcodeIndex()] == "DEQUANTIZE" and op.OutputsLength() and op.Outputs(0) == index:
+            return _TYPES.get(graph.Tensors(op.Inputs(0)).Type(), ("other", 0))[0]
+    return "float32"
+
+
 def input_batch(path: Path) -> int:
     """The fixed batch of the input, 1 when dynamic (FLOPs are per sample of that batch)."""
     first = input_shape(path)[:1]

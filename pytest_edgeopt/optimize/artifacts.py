@@ -48,6 +48,10 @@ def build_artifact(
     root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
     if precision.name == REFERENCE:
         return root
+    if root.quantization.get("as_given"):
+        raise EdgeOptError(
+            f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
+            f"precision='fp32', or pass its FP32 file to derive {precision.name}")
     parts = {"stage": precision.name, "source": root.key, "batch": batch, "tools": tool_versions(fmt)}
     if precision.name.startswith("int8") and precision.name != "int8-dynamic":
         parts.update(calibration=model.data_hash("calibration"))
@@ -122,8 +126,8 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
     # counted on the graph at its own batch size; Artifact.flops is per sample
     graph_batch = info.get("graph_batch", batch if model.kind == "torch" else 1)
     flops = (info.get("flops") or stats["flops"]) // max(graph_batch, 1)
-    return Artifact(path=path, precision=_fp32(), key=path.stem, quantization={}, stats=stats,
-                    params=info.get("params") or stats["params"], flops=flops,
+    return Artifact(path=path, precision=_fp32(), key=path.stem, quantization=info.get("quantization", {}),
+                    stats=stats, params=info.get("params") or stats["params"], flops=flops,
                     notes=tuple(info.get("notes", ())))
 
 
@@ -146,11 +150,22 @@ def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
         info = {"graph_batch": _tflite_batch(dest), "converter": "shipped" if model.kind == "torch" else "user"}
         if model.kind == "torch":  # the zoo ships the conversion; torch still counts what it computes
             info.update(_torch_counts(model))
-        return {**info, "stats": stats}
+        return {**info, **_as_given(dest), "stats": stats}
     from pytest_edgeopt.optimize.tflite import convert_torch
 
     info = {**convert_torch(model.module, model.example_input, batch=batch, dest=dest), "graph_batch": batch}
     return {**info, "stats": _tflite_stats(dest)}
+
+
+def _as_given(path: Path) -> Dict[str, Any]:
+    """A user's .tflite may already be FP16 or INT8: its row says so instead of FP32/FP32."""
+    from pytest_edgeopt.measure.tflite_stats import stored_bitwidth
+
+    bitwidth = stored_bitwidth(path)
+    if bitwidth == "FP32/FP32":
+        return {}
+    return {"quantization": {"bitwidth": bitwidth, "as_given": True},
+            "notes": [f"measured as given: the file is already quantized ({bitwidth})"]}
 
 
 def _torch_counts(model: EdgeModel) -> Dict[str, Any]:

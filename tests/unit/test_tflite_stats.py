@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("ai_edge_litert")
 
 from pytest_edgeopt.errors import EdgeOptError  # noqa: E402
-from pytest_edgeopt.measure.tflite_stats import artifact_stats, input_batch, input_shape  # noqa: E402
+from pytest_edgeopt.measure.tflite_stats import (  # noqa: E402
+    artifact_stats, input_batch, input_shape, stored_bitwidth)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "tflite"
 # the torch model's 38,282 weights plus 10 int32 shape constants the converter adds (RESHAPE, TRANSPOSE)
@@ -31,6 +32,12 @@ def test_every_precision_counts_the_same_weights_at_its_own_width(name: str, typ
     assert stats.weight_bytes == weight_bytes
     assert stats.storage_bytes == path.stat().st_size
     assert (stats.flops, stats.flops_exact) == (FLOPS, True)
+
+
+@pytest.mark.parametrize("name, bitwidth", [
+    ("fp32", "FP32/FP32"), ("fp16", "FP16/FP32"), ("int8", "INT8/INT8"), ("int8_dynamic", "INT8/FP32")])
+def test_stored_bitwidth_is_what_the_file_holds(name: str, bitwidth: str) -> None:
+    assert stored_bitwidth(DATA / f"digits_{name}.tflite") == bitwidth
 
 
 def test_input_shape_is_the_files_own_layout() -> None:
