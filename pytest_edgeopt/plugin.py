@@ -25,7 +25,7 @@ from pytest_edgeopt.settings import (
     positive_float, positive_int, tool_budgets, update_mode)
 
 MARKERS = (
-    "edge_models(*names): measure the test for each zoo model name or .onnx path (edge_model fixture)",
+    "edge_models(*names): measure the test for each zoo model name or .onnx/.tflite path (edge_model fixture)",
     "edge_precisions(*names): run the test for each precision, e.g. fp32, int8 (edge_precision fixture)",
     "edge_runtimes(*names): run the test for each runtime, e.g. onnxruntime, tflite (edge_runtime fixture; "
     "edge_runner.measure uses it unless given runtime=)",
