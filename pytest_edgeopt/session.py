@@ -80,10 +80,11 @@ class EdgeSession:
     def _fresh(self, model: EdgeModel, *, precision: str, runtime: str, batch: int) -> Reference:
         reference = None if precision == REFERENCE else self.reference(model, runtime=runtime, batch=batch)
         artifact = self._artifact(model, precision, batch, runtime)
-        result = self._run(artifact, model, runtime=runtime, batch=batch)
+        needs_parity = precision == REFERENCE and artifact_format(runtime) != PARITY_FORMAT
+        result = self._run(artifact, model, runtime=runtime, batch=batch, keep_outputs=needs_parity)
         measured = assemble(result, model=model, artifact=artifact, platform=self.platform,
                             reference=reference, nodeid="")
-        if precision == REFERENCE and artifact_format(runtime) != PARITY_FORMAT:
+        if needs_parity:
             checked = self._parity(model, result, batch=batch)
             if checked is not None:
                 measured = replace(measured, parity=checked, notes=measured.notes + (parity_text(checked),))
@@ -96,7 +97,8 @@ class EdgeSession:
             return None
         try:
             artifact = self._artifact(model, REFERENCE, batch, PARITY_RUNTIME)
-            twin = self._run(artifact, model, runtime=PARITY_RUNTIME, batch=batch, evaluate_only=True)
+            twin = self._run(artifact, model, runtime=PARITY_RUNTIME, batch=batch, evaluate_only=True,
+                             keep_outputs=True)
         except (MissingDependency, EdgeOptError) as why:  # parity informs a row; it never fails one
             return {"runtime": PARITY_RUNTIME, "skipped": str(why).splitlines()[0]}
         return parity(result, twin, runtime=PARITY_RUNTIME)
@@ -106,8 +108,9 @@ class EdgeSession:
                               arch=self.platform.target_arch, cache=self.cache, fmt=artifact_format(runtime))
 
     def _run(self, artifact: Artifact, model: EdgeModel, *, runtime: str, batch: int,
-             evaluate_only: bool = False) -> Dict[str, Any]:
-        job = {**self._job(artifact, model, runtime=runtime, batch=batch), "evaluate_only": evaluate_only}
+             evaluate_only: bool = False, keep_outputs: bool = False) -> Dict[str, Any]:
+        job = {**self._job(artifact, model, runtime=runtime, batch=batch), "evaluate_only": evaluate_only,
+               "keep_outputs": keep_outputs}
         result = self.transport.run(job, timeout_s=self.settings.timeout_s)
         if result.get("ok"):
             return result

@@ -17,6 +17,7 @@ from pytest_edgeopt.runtimes.base import ArtifactError, InputError
 
 RESULT_VERSION = 1
 HEAD_SAMPLES = 16
+HEAD_VALUES = 4096
 NEAR_TOP_CAP = 10
 
 
@@ -48,7 +49,8 @@ def _run(job: Dict[str, Any]) -> Dict[str, Any]:
     top_k = _top_k(outputs, count, int(job.get("topk", 5)))
     info = runtime.info()
     evaluated = {"top_k": top_k, "eval_count": count, "output_shape": list(outputs[0].shape[1:]),
-                 "outputs_head": _head(outputs, count), "near_top1": _near_top1(outputs, count, info)}
+                 "outputs_head": _head(outputs, count) if job.get("keep_outputs") else None,
+                 "near_top1": _near_top1(outputs, count, info)}
     if job.get("evaluate_only"):
         runtime.close()
         return {"ok": True, "version": RESULT_VERSION, "runtime": info, **evaluated}
@@ -139,9 +141,10 @@ def _top_k(outputs: List[np.ndarray], count: int, k: int) -> List[List[int]]:
 
 
 def _head(outputs: List[np.ndarray], count: int) -> List[List[float]]:
-    """The first outputs in full, so the host can compare runtimes value by value (parity)."""
+    """The first outputs, so the host can compare runtimes value by value (parity); capped per
+    sample so a segmentation map does not turn the result into hundreds of MB of JSON."""
     flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs[:HEAD_SAMPLES]])
-    return flat[:min(count, HEAD_SAMPLES)].astype(np.float32).tolist()
+    return flat[:min(count, HEAD_SAMPLES), :HEAD_VALUES].astype(np.float32).tolist()
 
 
 def _near_top1(outputs: List[np.ndarray], count: int, info: Dict[str, Any]) -> Any:
