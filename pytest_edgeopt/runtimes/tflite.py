@@ -30,6 +30,7 @@ class LiteRT:
         self._interpreter: Any = None
         self._input: Dict[str, Any] = {}
         self._output: Dict[str, Any] = {}
+        self._shape: Tuple[int, ...] = ()
 
     def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None:
         resolver = (self._api.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if self.reference_kernels
@@ -44,6 +45,7 @@ class LiteRT:
         if len(inputs) != 1:
             raise ArtifactError(f"the model has {len(inputs)} inputs; only single-input models are supported")
         self._input, self._output = inputs[0], outputs[0]
+        self._shape = tuple(int(d) for d in self._input["shape"])
 
     def input_spec(self) -> Tuple[Tuple[Optional[int], ...], np.dtype]:
         """The file's own layout (NCHW or NHWC is never assumed); integer inputs take float data,
@@ -56,10 +58,11 @@ class LiteRT:
     def run(self, batch: np.ndarray) -> np.ndarray:
         it = self._interpreter
         try:
-            if tuple(batch.shape) != tuple(self._input["shape"]):
+            if batch.shape != self._shape:
                 it.resize_tensor_input(self._input["index"], list(batch.shape))
                 it.allocate_tensors()
                 self._input = it.get_input_details()[0]
+                self._shape = tuple(int(d) for d in self._input["shape"])
             it.set_tensor(self._input["index"], _quantize(batch, self._input))
             it.invoke()
             return _dequantize(it.get_tensor(self._output["index"]), self._output)
@@ -129,7 +132,7 @@ def _quantize(batch: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
 
 def _dequantize(output: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
     if not _quantized(detail):
-        return np.array(output, copy=True)
+        return output  # get_tensor already returns a copy
     scale, zero_point = detail["quantization"]
     return ((output.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
