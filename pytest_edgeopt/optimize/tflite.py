@@ -17,7 +17,7 @@ import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 
-# ai-edge-quantizer's static recipe calibrates on whole passes; more samples add time, not range.
+# Calibration runs the float model once per sample: this bounds its time on big calibration sets.
 MAX_CALIBRATION_SAMPLES = 256
 
 
