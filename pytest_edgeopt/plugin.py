@@ -286,10 +286,11 @@ def edge_runner(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRunner
     """Measures models on the session's platform (`--edge-platform`); one per test. It depends on
     `edge_runtime` so `@pytest.mark.edge_runtimes` expands a test that only asks for the runner."""
     session = request.config.stash[session_key]
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
     # user_properties directly, as record_property does: that fixture warns on every test under
     # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
     return EdgeRunner(session, nodeid=request.node.nodeid, budgets=marker_budgets(request.node),
-                      runtime=edge_runtime,
+                      runtime=edge_runtime if "edge_runtime" in params else None,
                       record=lambda name, value: request.node.user_properties.append((name, value)))
 
 

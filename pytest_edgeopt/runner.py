@@ -20,7 +20,7 @@ from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.platforms.profiles import Platform
-from pytest_edgeopt.runtimes import RUNTIMES
+from pytest_edgeopt.runtimes import RUNTIMES, artifact_format
 
 ModelRef = Union[str, Path, EdgeModel]
 MODEL_FILE_SUFFIXES = (".onnx", ".tflite")
@@ -31,7 +31,7 @@ class EdgeRunner:
     def __init__(self, session: Any, *, nodeid: str, record: Recorder, budgets: Optional[Dict[str, Any]] = None,
                  runtime: Optional[str] = None) -> None:
         self._session = session
-        self._runtime = runtime  # the test's edge_runtime parameter, if it has one
+        self._runtime = runtime  # the test's @pytest.mark.edge_runtimes parameter, if it has one
         self._nodeid = nodeid
         self._record = record
         self._budgets = {**session.settings.budgets, **(budgets or {})}
@@ -48,13 +48,20 @@ class EdgeRunner:
             edge_model = resolve_model(model)
             _check_arguments(precision, runtime, batch)
             row = self._session.measure(edge_model, precision=precision, batch=batch, nodeid=self._nodeid,
-                                        runtime=runtime or self._runtime or self.platform.runtime)
+                                        runtime=runtime or self._runtime or self._default_runtime(edge_model))
         except MissingDependency as missing:
             pytest.skip(str(missing))
         checker = _Checker(self._session, row, edge_model)
         measurement = replace(row.measurement, _checker=checker)
         self._record_properties(measurement)
         return checker(measurement, self._budgets)
+
+    def _default_runtime(self, model: EdgeModel) -> str:
+        """The platform's runtime, unless the model is a .tflite file it cannot load: a user who
+        hands over a .tflite file and names no runtime means LiteRT."""
+        if model.kind == "tflite" and artifact_format(self.platform.runtime) != "tflite":
+            return "tflite"
+        return self.platform.runtime
 
     def _record_properties(self, m: Measurement) -> None:
         prefix = f"edgeopt.{m.model}.{m.precision}"

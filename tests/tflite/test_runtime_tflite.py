@@ -37,8 +37,13 @@ def test_committed(edge_runner, name):
 
 
 def test_marker_path_without_eval_data(edge_runner):
-    m = edge_runner.measure("digits_fp32.tflite", precision="fp32", runtime="tflite")
-    assert m.top1 is None and m.eval_count == 32
+    m = edge_runner.measure("digits_fp32.tflite", precision="fp32")  # a .tflite file means LiteRT
+    assert m.top1 is None and m.eval_count == 32 and m.runtime == "tflite"
+
+
+@pytest.mark.edge_models("digits_fp32.tflite")
+def test_marker_file(edge_model, edge_runner):
+    assert edge_runner.measure(edge_model, precision="fp32").runtime == "tflite"
 
 
 def test_reference_kernels(edge_runner):
@@ -57,10 +62,10 @@ def test_committed_files_run_on_litert_and_the_row_shows_how(pytester: pytest.Py
     copy_fixtures(pytester)
     pytester.makepyfile(test_x=COMMITTED)
     result = pytester.runpytest(*QUICK)
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
     rows = {row["Model"] or "": row for row in table(result)}
     runtimes = [row["Runtime"] for row in table(result)]
-    assert len([r for r in runtimes if r.startswith("tflite ") and r.endswith(" (XNNPACK)")]) == 4
+    assert len([r for r in runtimes if r.startswith("tflite ") and r.endswith(" (XNNPACK)")]) == 4  # one row per case
     assert len([r for r in runtimes if r.startswith("tflite-reference ") and "XNNPACK" not in r]) == 1
     assert rows["digits-int8"]["Storage (MB)"] == "0.047"  # 47,264 bytes: int8 weights, int8 I/O
     # files that are already quantized are labelled by what they hold, not by precision="fp32"
@@ -180,7 +185,7 @@ def test_a_missing_litert_skips_with_the_install_command(pytester: pytest.Pytest
     copy_fixtures(pytester)
     pytester.makepyfile(test_x=COMMITTED)
     result = pytester.runpytest_subprocess(*QUICK, "-rs")
-    result.assert_outcomes(skipped=5)
+    result.assert_outcomes(skipped=6)
     result.stdout.fnmatch_lines(['*ai-edge-litert is not installed*pip install "pytest-edgeopt[[]tflite[]]"*'])
     assert "Traceback" not in result.stdout.str()
 
