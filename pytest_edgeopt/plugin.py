@@ -18,7 +18,7 @@ from pytest_edgeopt.budgets import validate_budgets
 from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import baseline_lines, table_lines
 from pytest_edgeopt.runner import MODEL_FILE_SUFFIXES, EdgeRunner, resolve_model
-from pytest_edgeopt.runtimes import RUNTIMES
+from pytest_edgeopt.runtimes import RUNTIMES, artifact_format
 from pytest_edgeopt.session import EdgeSession, session_key
 from pytest_edgeopt.settings import (
     INI_OPTIONS, Settings, inconclusive_policy, non_negative_float, non_negative_int, parse_name_list,
@@ -277,8 +277,14 @@ def edge_precision(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def edge_runtime(request: pytest.FixtureRequest) -> str:
-    """The runtime of this test case, from `@pytest.mark.edge_runtimes(...)`, else the platform's."""
-    return getattr(request, "param", None) or request.config.stash[session_key].platform.runtime
+    """The runtime of this test case, from `@pytest.mark.edge_runtimes(...)`, else the one
+    `edge_runner.measure` picks for the case's model (LiteRT for a .tflite file, else the platform's)."""
+    if getattr(request, "param", None):
+        return request.param
+    platform = request.config.stash[session_key].platform
+    model = getattr(getattr(request.node, "callspec", None), "params", {}).get("edge_model")
+    tflite = (isinstance(model, EdgeModel) and model.kind == "tflite") or str(model).endswith(".tflite")
+    return "tflite" if tflite and artifact_format(platform.runtime) != "tflite" else platform.runtime
 
 
 @pytest.fixture

@@ -96,6 +96,9 @@ def _eval_batches(runtime: Any, job: Dict[str, Any]) -> Tuple[List[np.ndarray], 
 def _check_shape(given: Tuple[int, ...], expected: Tuple[Any, ...], batch: int) -> None:
     want = (batch,) + tuple(given[1:])
     fits = len(want) == len(expected) and all(e is None or e == w for e, w in zip(expected, want))
+    if not fits and expected and expected[0] not in (None, batch) and tuple(expected[1:]) == tuple(given[1:]):
+        raise JobError("bad-input", f"the model file has a fixed batch of {expected[0]}: measure it with "
+                                    f"batch={expected[0]}, or export it with that batch")
     if not fits:
         shown = tuple("?" if e is None else e for e in expected)
         raise JobError("bad-input", f"the model takes input shape {shown} but the eval data gives "
@@ -154,8 +157,10 @@ def _near_top1(outputs: List[np.ndarray], count: int, info: Dict[str, Any]) -> A
     if not step:
         return None
     flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs])[:count]
-    near = flat >= flat.max(axis=1, keepdims=True) - step * 1.001
-    return [np.flatnonzero(row)[:NEAR_TOP_CAP].tolist() for row in near]
+    order = np.argsort(-flat, axis=1, kind="stable")[:, :NEAR_TOP_CAP]  # closest to the maximum first
+    best = np.take_along_axis(flat, order, axis=1)
+    near = best >= best[:, :1] - step * 1.001
+    return [row[keep].tolist() for row, keep in zip(order, near)]
 
 
 def _foreign_cores(busy0: Any, own0: float, wall_s: float) -> Any:

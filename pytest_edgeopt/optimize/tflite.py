@@ -84,11 +84,10 @@ def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int
     require_quantizer()
     from ai_edge_quantizer import recipe
 
-    _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()),
-              calibration=_batches(calibration, batch))
+    batches = _batches(calibration, batch)
+    _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()), calibration=batches)
     return {"weight_type": "int8", "activation_type": "int8", "io_type": "int8",
-            "calibration_samples": int(min(len(calibration), MAX_CALIBRATION_SAMPLES)),
-            "tool": "ai-edge-quantizer"}
+            "calibration_samples": len(batches) * batch, "tool": "ai-edge-quantizer"}
 
 
 def _quantize(src: Path, dest: Path, configure: Callable[[Any], None], *, calibration: Any) -> None:
@@ -122,7 +121,7 @@ def _batches(calibration: np.ndarray, batch: int) -> List[np.ndarray]:
     data = np.asarray(calibration, dtype=np.float32)[:MAX_CALIBRATION_SAMPLES]
     usable = len(data) - len(data) % batch if len(data) >= batch else 0
     if usable == 0:
-        raise EdgeOptError(f"calibration needs at least {batch} samples at batch {batch}; got {len(data)}")
+        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
     return [np.ascontiguousarray(data[i:i + batch]) for i in range(0, usable, batch)]
 
 

@@ -3,6 +3,7 @@ evaluation-only jobs and a corrupt file, as a device-side caller sees them (torc
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -71,3 +72,40 @@ def test_a_corrupt_file_is_a_one_line_bad_artifact(inputs: Path, tmp_path: Path)
     result, code, _ = run_agent(json.dumps({**job("fp32", inputs), "artifact": str(corrupt)}))
     assert code == 1 and result["ok"] is False and result["kind"] == "bad-artifact"
     assert result["error"].startswith("cannot load corrupt.tflite: ") and "\n" not in result["error"]
+
+
+def test_nhwc_inputs_for_an_nchw_file_are_a_bad_input_naming_the_transpose(tmp_path: Path) -> None:
+    nhwc = tmp_path / "nhwc.npz"
+    np.savez(nhwc, inputs=_load_split()[0][:8].transpose(0, 2, 3, 1))
+    result, code, _ = run_agent(json.dumps(job("fp32", nhwc)))
+    assert code == 1 and result["ok"] is False and result["kind"] == "bad-input"
+    assert result["error"] == ("the model takes input shape (1, 1, 8, 8) but the eval data gives (1, 8, 8, 1) "
+                               "at batch 1; the data looks NHWC and the model NCHW: pass x.transpose(0, 3, 1, 2)")
+
+
+def test_a_missing_litert_is_reported_with_the_install_command(inputs: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    shadow = tmp_path / "shadow" / "ai_edge_litert"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("fake missing")\n')
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(shadow.parent), os.environ.get("PYTHONPATH")])))
+    result, _, _ = run_agent(json.dumps(job("fp32", inputs)))
+    assert result["ok"] is False and result["kind"] == "missing-runtime"
+    assert 'pip install "pytest-edgeopt[tflite]"' in result["error"] and "\n" not in result["error"]
+
+
+def test_near_top1_keeps_the_maximum_when_more_than_the_cap_are_tied() -> None:
+    """1000 classes, 11 within one step of the maximum at index 500: the cap keeps the closest."""
+    from pytest_edgeopt.agent.job import NEAR_TOP_CAP, _near_top1
+
+    out = np.full((1, 1000), -1.0, np.float32)
+    out[0, :11] = 0.0
+    out[0, 500] = 1 / 256
+    near = _near_top1([out], 1, {"output_step": 1 / 256})
+    assert near[0][0] == 500 and len(near[0]) == NEAR_TOP_CAP
+
+
+def test_a_fixed_batch_file_at_another_batch_names_the_batch_to_use(inputs: Path) -> None:
+    result, code, _ = run_agent(json.dumps(job("fp32", inputs, batch=4)))
+    assert code == 1 and result["kind"] == "bad-input"
+    assert result["error"] == "the model file has a fixed batch of 1: measure it with batch=1, or export it with that batch"

@@ -33,6 +33,20 @@ def test_a_changed_function_fails_even_when_top1_holds() -> None:
     assert parity_text(checked).startswith("PARITY FAILED vs onnxruntime: top-1 100.0%, max |diff| 0.5")
 
 
+def test_the_tolerance_grows_with_the_output_magnitude() -> None:
+    """1e-4 + 1e-3 x max|output|: 0.5 apart is float noise on logits of 1000, a bug on logits of 1."""
+    big = LOGITS * 1000
+    checked = parity(result(big + 0.5, TOP1), result(big, TOP1), runtime="onnxruntime")
+    assert checked["ok"] and checked["tolerance"] == pytest.approx(1e-4 + 1e-3 * np.abs(big).max())
+    assert not parity(result(big + 5.0, TOP1), result(big, TOP1), runtime="onnxruntime")["ok"]
+
+
+def test_non_finite_outputs_never_pass() -> None:
+    nan = LOGITS.copy()
+    nan[3, 4] = np.nan
+    assert not parity(result(nan, TOP1), result(LOGITS, TOP1), runtime="onnxruntime")["ok"]
+
+
 def test_top1_disagreement_alone_fails() -> None:
     flipped = [t if i % 10 else (t + 1) % 10 for i, t in enumerate(TOP1 * 4)]  # 10% flipped
     ours = {"outputs_head": LOGITS.tolist(), "top_k": [[c] for c in flipped]}
