@@ -5,8 +5,9 @@ compared column by column. Read with the schema LiteRT ships, without building a
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.measure.onnx_stats import ArtifactStats
@@ -18,8 +19,29 @@ _TYPES: Dict[int, Tuple[str, float]] = {
     15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 0.5), 18: ("bfloat16", 2),
 }
 _COUNTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV")
+_T = TypeVar("_T")
 
 
+def _one_line(read: Callable[[Path], _T]) -> Callable[[Path], _T]:
+    """Flatbuffers reads lazily, so a corrupt offset surfaces wherever a field is first touched,
+    not only in _parse: every public reader turns it into the same one-line error."""
+    @functools.wraps(read)
+    def wrapper(path: Path) -> _T:
+        try:
+            return read(path)
+        except (EdgeOptError, OSError):
+            raise  # already one line, or a missing file the caller reports as such
+        except Exception as error:
+            raise _unreadable(Path(path), error) from None
+    return wrapper
+
+
+def _unreadable(path: Path, error: Exception) -> EdgeOptError:
+    reason = " ".join(str(error).split())[:200] or type(error).__name__
+    return EdgeOptError(f"{path.name} is not a readable TFLite model ({reason})")
+
+
+@_one_line
 def artifact_stats(path: Path) -> ArtifactStats:
     path = Path(path)
     model, schema = _parse(path)
@@ -46,6 +68,7 @@ def artifact_stats(path: Path) -> ArtifactStats:
                          flops=flops, weight_types=tuple(sorted(types)), flops_exact=exact)
 
 
+@_one_line
 def input_shape(path: Path) -> Tuple[Optional[int], ...]:
     """The single input's shape, None where dynamic; what eval data must match (layout included)."""
     model, _ = _parse(Path(path))
@@ -58,6 +81,7 @@ def input_shape(path: Path) -> Tuple[Optional[int], ...]:
     return tuple(None if d < 0 else d for d in signature)
 
 
+@_one_line
 def stored_bitwidth(path: Path) -> str:
     """`INT8/INT8`, `INT8/FP32` (dynamic range), `FP16/FP32` or `FP32/FP32`, from what the file
     holds: the weight type of its conv and matmul ops, and whether activations are quantized
@@ -112,8 +136,7 @@ def _parse(path: Path) -> Tuple[Any, Any]:
             for t in range(graph.TensorsLength()):
                 _shape(graph.Tensors(t))
     except Exception as error:
-        reason = " ".join(str(error).split())[:200] or type(error).__name__
-        raise EdgeOptError(f"{path.name} is not a readable TFLite model ({reason})") from None
+        raise _unreadable(path, error) from None
     return model, schema
 
 
@@ -157,6 +180,18 @@ def _elements(shape: Sequence[int]) -> int:
     return count
 
 
+def _adj_x(op: Any) -> bool:
+    """BATCH_MATMUL's adj_x transposes the lhs, moving K to its second-to-last dim."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    table = op.BuiltinOptions()
+    if op.BuiltinOptionsType() != schema.BuiltinOptions.BatchMatMulOptions or table is None:
+        return False
+    options = schema.BatchMatMulOptions()
+    options.Init(table.Bytes, table.Pos)
+    return bool(options.AdjX())
+
+
 def _op_flops(name: str, graph: Any, op: Any) -> Tuple[int, bool]:
     """Multiply-adds x 2 from the shapes; False when a dimension was dynamic (taken as 1)."""
     tensors = [graph.Tensors(op.Inputs(i)) if op.Inputs(i) >= 0 else None for i in range(op.InputsLength())]
@@ -172,8 +207,8 @@ def _op_flops(name: str, graph: Any, op: Any) -> Tuple[int, bool]:
         return 2 * _elements(y) * w[1] * w[2], known
     if name == "FULLY_CONNECTED" and len(w) == 2:  # weights units, in_features
         return 2 * _elements(y) * w[1], known
-    if name == "BATCH_MATMUL" and len(x) >= 2:  # y = (..., M, N); K = last dim of x
-        return 2 * _elements(y) * x[-1], known
+    if name == "BATCH_MATMUL" and len(x) >= 2:  # y = (..., M, N); K = last dim of x, or x[-2] if adj_x
+        return 2 * _elements(y) * x[-2 if _adj_x(op) else -1], known
     if name == "TRANSPOSE_CONV" and len(tensors) >= 3 and tensors[2] is not None:
         w = tuple(max(d, 1) for d in _signature(tensors[1]))  # inputs: output_shape, weights O,H,W,I, x
         x = tuple(max(d, 1) for d in _signature(tensors[2]))

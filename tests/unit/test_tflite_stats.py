@@ -60,3 +60,53 @@ def test_a_truncated_file_is_one_line_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(EdgeOptError, match=r"^cut\.tflite is not a readable TFLite model \(") as error:
         input_shape(path)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("read", [artifact_stats, stored_bitwidth, input_shape])
+def test_a_corrupt_byte_anywhere_in_the_tables_is_one_line(tmp_path: Path, read) -> None:
+    """Flatbuffers reads lazily: a bad offset surfaces wherever a field is first touched, not at parse."""
+    data = (DATA / "digits_fp32.tflite").read_bytes()
+    path = tmp_path / "bent.tflite"
+    for offset in range(1024):  # the header and the tables before the weight data
+        bent = bytearray(data)
+        bent[offset] ^= 0xFF
+        path.write_bytes(bytes(bent))
+        try:
+            read(path)
+        except EdgeOptError as error:
+            assert str(error).startswith("bent.tflite") and "\n" not in str(error)  # or a bent input count
+
+
+def _batch_matmul(path: Path, *, adj_x: bool) -> Path:
+    """A one-op model: (1, 3, 4) @ (1, 4, 5), the lhs stored as (1, 4, 3) when adj_x transposes it."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    def tensor(shape: list, buffer: int) -> object:
+        t = schema.TensorT()
+        t.shape, t.type, t.buffer, t.name = shape, schema.TensorType.FLOAT32, buffer, f"t{buffer}".encode()
+        return t
+
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.BATCH_MATMUL
+    options = schema.BatchMatMulOptionsT()
+    options.adjX = adj_x
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0, 1], [2]
+    op.builtinOptionsType, op.builtinOptions = schema.BuiltinOptions.BatchMatMulOptions, options
+    graph = schema.SubGraphT()
+    graph.tensors = [tensor([1, 4, 3] if adj_x else [1, 3, 4], 1), tensor([1, 4, 5], 2), tensor([1, 3, 5], 3)]
+    graph.inputs, graph.outputs, graph.operators = [0, 1], [2], [op]
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, [code], [graph]
+    model.buffers = [schema.BufferT() for _ in range(4)]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(builder.Output())
+    return path
+
+
+@pytest.mark.parametrize("adj_x", [False, True])
+def test_batch_matmul_counts_k_whichever_side_it_is_stored_on(tmp_path: Path, adj_x: bool) -> None:
+    stats = artifact_stats(_batch_matmul(tmp_path / "bmm.tflite", adj_x=adj_x))
+    assert (stats.flops, stats.flops_exact, stats.params) == (2 * 3 * 4 * 5, True, 0)
