@@ -184,12 +184,26 @@ def _adj_x(op: Any) -> bool:
     """BATCH_MATMUL's adj_x transposes the lhs, moving K to its second-to-last dim."""
     from ai_edge_litert import schema_py_generated as schema
 
-    table = op.BuiltinOptions()
-    if op.BuiltinOptionsType() != schema.BuiltinOptions.BatchMatMulOptions or table is None:
+    if op.BuiltinOptionsType() != schema.BuiltinOptions.BatchMatMulOptions:
+        return False
+    table = _builtin_options(op)
+    if table is None:
         return False
     options = schema.BatchMatMulOptions()
     options.Init(table.Bytes, table.Pos)
     return bool(options.AdjX())
+
+
+def _builtin_options(op: Any) -> Any:
+    """Operator.BuiltinOptions() without its `from flatbuffers.table import Table` at call time:
+    once sys.modules has been restored (pytester does it after every in-process run) that import
+    can return a second copy of the class and flatbuffers' `type(t) is Table` check fails."""
+    offset = op._tab.Offset(12)  # the Operator table's builtin_options slot (schema field 4)
+    if not offset:
+        return None
+    table = type(op._tab)(bytearray(), 0)
+    op._tab.Union(table, offset)
+    return table
 
 
 def _op_flops(name: str, graph: Any, op: Any) -> Tuple[int, bool]:
