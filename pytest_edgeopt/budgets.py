@@ -45,6 +45,8 @@ ABSOLUTE: Dict[str, Metric] = {
     "max_peak_rss_mb": Metric("peak_rss_mb", "MB", True),
     "max_latency_ms": Metric("latency_ms", "ms", True),
     "min_throughput": Metric("throughput", "inf/s", False),
+    "max_energy_w": Metric("energy_w", "W", True),
+    "max_energy_mj": Metric("energy_mj", "mJ/inf", True),
 }
 RELATIVE: Dict[str, Metric] = {  # limits are fractions of the baseline value ("10%")
     "max_latency_regression": Metric("latency_ms", "ms", True),
@@ -220,6 +222,8 @@ def _judge(runs: Runs, budgets: Mapping[str, Any], context: Context) -> Judgemen
         violations += [f"{name}: {text}" for text in found]
         latency = verdict or latency
     violations += _parity_violations(m)
+    if m.invalid:
+        violations.append(f"invalid: {m.invalid}")
     base = context.baseline["latency"]["wall"]["median_ms"] if context.baseline else None
     return Judgement(verdict=_overall(violations, latency, bool(budgets) or bool(violations)),
                      violations=tuple(violations),
@@ -269,6 +273,9 @@ def _check_one(
 
 def _absolute(m: Measurement, metric: Metric, limit: float) -> List[str]:
     measured = getattr(m, metric.attribute)
+    if measured is None and metric.attribute.startswith("energy"):
+        return [f"{metric.attribute} is not available: the platform {m.platform} has no power meter "
+                f"(set power = {{kind = ...}} in [tool.edgeopt.platforms.{m.platform}])"]
     if measured is None:
         return [f"{metric.attribute} is not available (the eval set has no labels): gate on agreement"]
     broken = measured > limit if metric.upper else measured < limit

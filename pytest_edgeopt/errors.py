@@ -25,3 +25,20 @@ class MissingDependency(EdgeOptError):
 
 class EdgeOptWarning(pytest.PytestWarning):
     """The one warning class of pytest-edgeopt, so users can filter all of ours at once."""
+
+
+class MissingOnDevice(EdgeOptError):
+    """The device lacks a package the agent needs there; its tests skip with what to install."""
+
+    def __init__(self, *, package: str, device: str, python: str = "python3", message: str = "") -> None:
+        self.package = package
+        super().__init__(message or f"{package} is not installed on the device {device}: there, run "
+                                    f"{python} -m pip install {package}")
+
+
+class DeviceUnreachable(EdgeOptError):
+    """Connecting to the device failed; `skip` when the platform's on_unreachable policy says so."""
+
+    def __init__(self, message: str, *, skip: bool) -> None:
+        self.skip = skip
+        super().__init__(message)

@@ -12,16 +12,17 @@ from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependenc
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, unknown_model_message
 from pytest_edgeopt.optimize.precisions import PRECISIONS
-from pytest_edgeopt.platforms.profiles import HOST, Platform, platform_table
-from pytest_edgeopt.platforms.transport import LocalTransport, Transport
+from pytest_edgeopt.platforms.profiles import BUILTIN, Platform, platform_table
+from pytest_edgeopt.platforms.select import choose_platform, make_transport
+from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.budgets import validate_budgets
 from pytest_edgeopt.report.files import write_report
-from pytest_edgeopt.report.table import baseline_lines, table_lines
+from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines
 from pytest_edgeopt.runner import MODEL_FILE_SUFFIXES, EdgeRunner, resolve_model
 from pytest_edgeopt.runtimes import RUNTIMES, artifact_format
 from pytest_edgeopt.session import EdgeSession, session_key
 from pytest_edgeopt.settings import (
-    INI_OPTIONS, Settings, inconclusive_policy, non_negative_float, non_negative_int, parse_name_list,
+    INI_OPTIONS, Settings, device_address, inconclusive_policy, non_negative_float, non_negative_int, parse_name_list,
     positive_float, positive_int, tool_budgets, update_mode)
 
 MARKERS = (
@@ -42,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("edgeopt", "edge-AI optimization budgets (pytest-edgeopt)")
     group.addoption("--edge-platform", metavar="NAME", default=None,
                     help="platform profile to measure on (default: host)")
+    group.addoption("--edge-device", metavar="URL", action="append", type=device_address, default=None,
+                    help="measure on this device: ssh://USER@HOST[:PORT], or local (pytest runs on the "
+                    "device); repeat it with -n N for a fleet, one device per worker")
+    group.addoption("--edge-on-host", action="store_true", default=False,
+                    help="measure a device profile (e.g. pi) on this machine: its runtime and threads, "
+                    "not its hardware; rows say so")
     group.addoption("--edge-precision", metavar="LIST", type=parse_name_list, default=None,
                     help="only run these precisions, e.g. int8,fp32")
     group.addoption("--edge-runtime", metavar="LIST", type=parse_name_list, default=None,
@@ -87,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     _check_precision_filter(settings)
     platform = _platform(config, settings)
-    settings = settings.with_budgets(tool_budgets(config, platform.name))
+    settings = settings.with_budgets(tool_budgets(config, platform))
     transport = config.hook.pytest_edgeopt_make_transport(config=config, platform=platform)
     if transport is None:
         raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
@@ -99,14 +106,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_edgeopt_platforms(config: pytest.Config) -> List[Platform]:
-    return [HOST]
+    return list(BUILTIN)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_edgeopt_make_transport(config: pytest.Config, platform: Platform) -> Optional[Transport]:
-    if platform.transport != "local":
-        return None
-    return LocalTransport(lock_dir=config.stash[_settings_key].cache_dir)
+    return make_transport(platform, lock_dir=config.stash[_settings_key].cache_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    edge = config.stash.get(session_key, None)
+    if edge is not None:
+        edge.transport.close()
 
 
 _settings_key = pytest.StashKey[Settings]()
@@ -127,10 +138,7 @@ def _modules_named_by_node_id(config: pytest.Config) -> Set[str]:
 def _platform(config: pytest.Config, settings: Settings) -> Platform:
     config.stash[_settings_key] = settings
     table = platform_table(config.hook.pytest_edgeopt_platforms(config=config))
-    if settings.platform not in table:
-        raise pytest.UsageError(
-            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}")
-    return table[settings.platform]
+    return choose_platform(table, settings, config)
 
 
 def _check_precision_filter(settings: Settings) -> None:
@@ -350,6 +358,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if edge is None or hasattr(config, "workerinput"):
         return
     sections = [("pytest-edgeopt: comparison table", table_lines(edge.rows) if edge.settings.table else []),
+                ("pytest-edgeopt: devices", device_lines(edge.rows) if edge.platform.remote or edge.platform.fingerprint else []),
                 ("pytest-edgeopt: baselines", baseline_lines(edge.updates, edge.stale_report(),
                                                              updating=edge.settings.update_baselines))]
     if edge.settings.report is not None and edge.rows:

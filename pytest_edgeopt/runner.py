@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Optional, Union
 import pytest
 
 from pytest_edgeopt.budgets import Row, check, raise_if_failed
-from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
+from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, EdgeOptWarning, MissingDependency, MissingOnDevice
 from pytest_edgeopt.measure.compare import INCONCLUSIVE
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
@@ -47,14 +47,26 @@ class EdgeRunner:
         try:
             edge_model = resolve_model(model)
             _check_arguments(precision, runtime, batch)
+            self._check_supported(precision)
             row = self._session.measure(edge_model, precision=precision, batch=batch, nodeid=self._nodeid,
                                         runtime=runtime or self._runtime or self._default_runtime(edge_model))
-        except MissingDependency as missing:
+        except (MissingDependency, MissingOnDevice) as missing:
             pytest.skip(str(missing))
+        except DeviceUnreachable as unreachable:
+            if unreachable.skip:
+                pytest.skip(str(unreachable))
+            raise
         checker = _Checker(self._session, row, edge_model)
         measurement = replace(row.measurement, _checker=checker)
         self._record_properties(measurement)
         return checker(measurement, self._budgets)
+
+    def _check_supported(self, precision: str) -> None:
+        """A precision the target cannot run (e.g. fp16 on a CPU without fp16 kernels) skips."""
+        allowed = self.platform.precisions
+        if allowed is not None and precision not in allowed:
+            pytest.skip(f"{precision} is not among the {self.platform.name} platform's precisions "
+                        f"({', '.join(allowed)})")
 
     def _default_runtime(self, model: EdgeModel) -> str:
         """The platform's runtime, unless the model is a .tflite file it cannot load: a user who
@@ -71,7 +83,8 @@ class EdgeRunner:
                             ("storage_mb", m.storage_mb), ("params", m.params), ("gflops", m.gflops),
                             ("peak_rss_mb", m.peak_rss_mb), ("throughput", m.throughput)):
             self._record(f"{prefix}.{name}", value)
-        for name, value in (("accuracy_drop", m.accuracy_drop if labelled else None), ("energy_w", m.energy_w)):
+        for name, value in (("accuracy_drop", m.accuracy_drop if labelled else None), ("energy_w", m.energy_w),
+                            ("energy_mj", m.energy_mj)):
             if value is not None:  # only what this measurement has
                 self._record(f"{prefix}.{name}", value)
 

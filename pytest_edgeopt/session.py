@@ -15,13 +15,14 @@ import pytest
 from pytest_edgeopt.baselines.entry import case_key, changed, entry_from_measurement, mismatch_reason, module_of, test_name
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.budgets import Context, Row
-from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
 from pytest_edgeopt.measure.assemble import Reference, assemble, parity, parity_text
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel, array_hash
 from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
 from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
+from pytest_edgeopt.platforms.fingerprint import device_facts, mismatches
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.runtimes import RUNTIMES, artifact_format
@@ -31,6 +32,7 @@ session_key = pytest.StashKey["EdgeSession"]()
 ROWS_KEY = "edgeopt_rows"
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
 COLLECTED_KEY = "edgeopt_collected"
+FINGERPRINT_MISMATCH = "fingerprint mismatch"
 
 
 class EdgeSession:
@@ -82,13 +84,27 @@ class EdgeSession:
         artifact = self._artifact(model, precision, batch, runtime)
         needs_parity = precision == REFERENCE and artifact_format(runtime) != PARITY_FORMAT
         result = self._run(artifact, model, runtime=runtime, batch=batch, keep_outputs=needs_parity)
-        measured = assemble(result, model=model, artifact=artifact, platform=self.platform,
-                            reference=reference, nodeid="")
+        measured = self._device_checked(assemble(result, model=model, artifact=artifact, platform=self.platform,
+                                                 reference=reference, nodeid=""))
         if needs_parity:
             checked = self._parity(model, result, batch=batch)
             if checked is not None:
                 measured = replace(measured, parity=checked, notes=measured.notes + (parity_text(checked),))
         return measured, result["top_k"]
+
+    def _device_checked(self, m: Measurement) -> Measurement:
+        """The device that answered against the profile's expected fingerprint, per its policy."""
+        if self.platform.on_host or not self.platform.fingerprint:
+            return m
+        problems = mismatches(self.platform.fingerprint, device_facts(m.fingerprint))
+        if not problems:
+            return m
+        if self.platform.fingerprint_policy == "fail":
+            raise EdgeOptError(
+                f"{m.device} is not the device the {self.platform.name} profile describes: {'; '.join(problems)}; "
+                f"name the right device, or set fingerprint_policy = \"warn\" in "
+                f"[tool.edgeopt.platforms.{self.platform.name}]")
+        return replace(m, notes=m.notes + (f"{FINGERPRINT_MISMATCH}: {'; '.join(problems)}",))
 
     def _parity(self, model: EdgeModel, result: Dict[str, Any], *, batch: int) -> Optional[Dict[str, Any]]:
         """The same FP32 model on ONNX Runtime, value by value: a converter that changed the
@@ -114,10 +130,25 @@ class EdgeSession:
         result = self.transport.run(job, timeout_s=self.settings.timeout_s)
         if result.get("ok"):
             return result
-        if result.get("kind") == "missing-runtime":
+        raise self._failure(result, f"{model.name} [{artifact.precision.name}, {runtime}]", runtime)
+
+    def _failure(self, result: Dict[str, Any], case: str, runtime: str) -> EdgeOptError:
+        """A failed job as the exception that fails or skips the test (policy: the platform's)."""
+        kind, device = result.get("kind"), result.get("device_address")
+        if kind == "missing-runtime" and device:
+            return MissingOnDevice(package=RUNTIMES[runtime].package, device=device,
+                                   python=self.platform.ssh.get("python", "python3"))
+        if kind == "missing-runtime":
             spec = RUNTIMES[runtime]
-            raise MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
-        raise EdgeOptError(f"{model.name} [{artifact.precision.name}, {runtime}]: {result.get('error')}")
+            return MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
+        if kind == "missing-package" and device:
+            return MissingOnDevice(package=result.get("package", "numpy"), device=device,
+                                   python=self.platform.ssh.get("python", "python3"))
+        if kind == "missing-python" and device:
+            return MissingOnDevice(package="python3", device=device, message=str(result.get("error")))
+        if kind == "unreachable":
+            return DeviceUnreachable(f"{case}: {result.get('error')}", skip=self.platform.on_unreachable == "skip")
+        return EdgeOptError(f"{case}: {result.get('error')}")
 
     def _job(self, artifact: Artifact, model: EdgeModel, *, runtime: str, batch: int) -> Dict[str, Any]:
         return {
@@ -125,7 +156,7 @@ class EdgeSession:
             "threads": self.settings.threads or self.platform.threads,
             "options": {"providers": list(self.platform.providers)},
             "inputs": str(eval_inputs_file(model, self.cache)), "plan": asdict(self.settings.plan),
-            "topk": 5,
+            "topk": 5, "power": self.platform.power or None,
         }
 
     # -- baselines ---------------------------------------------------------------------------
@@ -189,6 +220,8 @@ class EdgeSession:
         pending: Dict[str, Dict[str, Dict[str, Any]]] = {}
         for row in self.rows:
             m = row.measurement
+            if m.invalid:  # a throttled device's numbers must not become the yardstick
+                continue
             module, key = module_of(m.nodeid), case_key(m.nodeid, m)
             old = self._entry(module, key)
             if old is not None and self.settings.update_baselines == "new":

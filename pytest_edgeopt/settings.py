@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -53,6 +53,10 @@ class Settings:
     remeasure: int
     report: Optional[Path]
     budgets: Dict[str, Any]  # [tool.edgeopt.budgets] merged with the platform's
+    devices: Tuple[str, ...] = ()  # --edge-device, in the order given
+    on_host: bool = False  # --edge-on-host
+    platform_entries: Dict[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
+
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
         option = config.option
@@ -74,20 +78,23 @@ class Settings:
             remeasure=_ini_int(config, option.edge_remeasure, "edgeopt_remeasure", minimum=0),
             report=_report_path(option.edge_report),
             budgets={},
+            devices=tuple(option.edge_device or ()),
+            on_host=option.edge_on_host,
+            platform_entries=_platform_entries(config),
         )
 
     def with_budgets(self, budgets: Dict[str, Any]) -> "Settings":
         return replace(self, budgets=budgets)
 
 
-def tool_budgets(config: pytest.Config, platform: str) -> Dict[str, Any]:
-    """`[tool.edgeopt.budgets]` overlaid with `[tool.edgeopt.platforms.<platform>.budgets]`."""
+def tool_budgets(config: pytest.Config, platform: Any) -> Dict[str, Any]:
+    """`[tool.edgeopt.budgets]` overlaid with the platform's budgets (its profile's, which
+    `[tool.edgeopt.platforms.<platform>.budgets]` has already overlaid)."""
     path = Path(config.rootpath) / "pyproject.toml"
-    if not path.is_file():
+    tool = _tool_table(path)
+    merged = {**tool.get("budgets", {}), **platform.budgets}
+    if not merged:
         return {}
-    tool = _read_toml(path).get("tool", {}).get("edgeopt", {})
-    merged = dict(tool.get("budgets", {}))
-    merged.update(tool.get("platforms", {}).get(platform, {}).get("budgets", {}))
     from pytest_edgeopt.budgets import validate_budgets
     from pytest_edgeopt.errors import EdgeOptError
 
@@ -95,6 +102,32 @@ def tool_budgets(config: pytest.Config, platform: str) -> Dict[str, Any]:
         return validate_budgets(merged, where=f"{path} [tool.edgeopt]")
     except EdgeOptError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _platform_entries(config: pytest.Config) -> Dict[str, Any]:
+    platforms = _tool_table(Path(config.rootpath) / "pyproject.toml").get("platforms", {})
+    if not isinstance(platforms, dict) or not all(isinstance(v, dict) for v in platforms.values()):
+        raise pytest.UsageError("pyproject.toml: [tool.edgeopt.platforms] must hold one table per platform, "
+                                "e.g. [tool.edgeopt.platforms.mypi]")
+    return platforms
+
+
+def _tool_table(path: Path) -> Dict[str, Any]:
+    return _read_toml(path).get("tool", {}).get("edgeopt", {}) if path.is_file() else {}
+
+
+def device_address(text: str) -> str:
+    """argparse type= for --edge-device: `local` or ssh://USER@HOST[:PORT], checked here so a typo
+    is a usage error before anything is built."""
+    if text == "local":
+        return text
+    from pytest_edgeopt.platforms.ssh import SshAddress
+
+    try:
+        SshAddress.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _read_toml(path: Path) -> Dict[str, Any]:

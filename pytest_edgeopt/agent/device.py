@@ -4,6 +4,9 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shutil
+import struct
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -21,8 +24,24 @@ def fingerprint() -> Dict[str, Any]:
         "cpu_flags": sorted(f for f in flags if f in _INTERESTING_FLAGS),
         "device_model": _device_tree_model(), "os": platform.platform(),
         "hostname": platform.node(), "python": platform.python_version(), "numpy": np.__version__,
-        "loadavg_1m": _loadavg(),
+        "loadavg_1m": _loadavg(), "os_bits": struct.calcsize("P") * 8, "governor": _governor(),
+        "soc_temp_c": _soc_temp_c(),
     }
+
+
+def throttled() -> Optional[int]:
+    """`vcgencmd get_throttled` as a number (Raspberry Pi firmware); None where there is none."""
+    if shutil.which("vcgencmd") is None:
+        return None
+    try:
+        done = subprocess.run(["vcgencmd", "get_throttled"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    _, _, value = done.stdout.strip().partition("=")
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
 
 
 def peak_rss_mb() -> float:
@@ -67,6 +86,21 @@ def _device_tree_model() -> Optional[str]:
     try:
         return Path("/proc/device-tree/model").read_text().strip("\x00\n ")
     except OSError:
+        return None
+
+
+def _governor() -> Optional[str]:
+    """`powersave` or `ondemand` stretch latencies as the clock ramps; `performance` does not."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return None
+
+
+def _soc_temp_c() -> Optional[float]:
+    try:
+        return round(int(Path("/sys/class/thermal/thermal_zone0/temp").read_text().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
         return None
 
 

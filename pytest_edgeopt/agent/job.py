@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-from pytest_edgeopt.agent import device
+from pytest_edgeopt.agent import device, power
 from pytest_edgeopt.agent.sampling import SamplingPlan, reference_workload, sample, warm_up
 from pytest_edgeopt.runtimes import RUNTIMES, RuntimeMissing, create_runtime
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError
@@ -19,6 +19,7 @@ RESULT_VERSION = 1
 HEAD_SAMPLES = 16
 HEAD_VALUES = 4096
 NEAR_TOP_CAP = 10
+DEFAULT_IDLE_S = 1.0  # idle power sampled before the loop, subtracted from the loop's
 
 
 class JobError(Exception):
@@ -55,11 +56,14 @@ def _run(job: Dict[str, Any]) -> Dict[str, Any]:
         runtime.close()
         return {"ok": True, "version": RESULT_VERSION, "runtime": info, **evaluated}
     plan = SamplingPlan.from_dict(job.get("plan", {}))
+    meter = _meter(job.get("power"))
     warmups = warm_up(runtime.run, batches, plan)
+    throttled_before = device.throttled()
     busy0, own0 = device.busy_cpu_seconds(), time.process_time()
     reference = reference_workload() if job.get("reference_workload", True) else None
-    samples = sample(runtime.run, batches, plan, reference)
+    samples, reading = _timed(meter, lambda: sample(runtime.run, batches, plan, reference), job.get("power"))
     foreign = _foreign_cores(busy0, own0, sum(samples.wall_ms) / 1e3)
+    throttled_after = device.throttled()
     runtime.close()
     return {
         "ok": True, "version": RESULT_VERSION, "runtime": info, "threads": job.get("threads", 1),
@@ -68,7 +72,27 @@ def _run(job: Dict[str, Any]) -> Dict[str, Any]:
         "capped": samples.capped, "reference_wall_ms": samples.reference_wall_ms,
         "reference_cpu_ms": samples.reference_cpu_ms, **evaluated, "peak_rss_mb": device.peak_rss_mb(),
         "foreign_cores": foreign, "fingerprint": device.fingerprint(),
+        "throttled": {"before": throttled_before, "after": throttled_after},
+        "power": reading.to_dict() if reading else None,
     }
+
+
+def _meter(spec: Any) -> Any:
+    """Made before timing, so a misconfigured meter fails the job before minutes of sampling."""
+    try:
+        return power.make_meter(spec)
+    except power.PowerMeterError as error:
+        raise JobError("power", str(error)) from None
+
+
+def _timed(meter: Any, run: Any, spec: Any) -> Tuple[Any, Any]:
+    """The latency loop, inside the power meter's tracking when there is one (idle measured first)."""
+    if meter is None:
+        return run(), None
+    try:
+        return power.measure(meter, run, idle_s=float((spec or {}).get("idle_s", DEFAULT_IDLE_S)))
+    except power.PowerMeterError as error:
+        raise JobError("power", str(error)) from None
 
 
 def _timed_load(runtime: Any, job: Dict[str, Any]) -> float:

@@ -8,7 +8,8 @@ import numpy as np
 from pytest_edgeopt.measure.result import LatencyStats, Measurement, agreement, top1_accuracy
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.artifacts import Artifact
-from pytest_edgeopt.platforms.profiles import Platform
+from pytest_edgeopt.platforms.fingerprint import throttle_problem
+from pytest_edgeopt.platforms.profiles import GPU_PROVIDERS, Platform
 
 MB = 1e6
 BUSY_MACHINE_CORES = 0.5
@@ -33,8 +34,9 @@ def assemble(
     return Measurement(
         model=model.name, precision=artifact.precision.name, bitwidth=artifact.bitwidth,
         quantization=artifact.quantization, runtime=runtime["name"], runtime_version=runtime["version"],
-        platform=platform.name, device=device_label(result["fingerprint"]),
-        compute_unit=platform.compute_unit, batch=result["batch"], threads=result["threads"],
+        platform=platform.name, device=device_label(result["fingerprint"], address=result.get("device_address"),
+                                                    on_host=platform.on_host),
+        compute_unit=compute_unit(platform, runtime), batch=result["batch"], threads=result["threads"],
         params=artifact.params, size_mb=artifact.stats["weight_bytes"] / MB,
         storage_mb=artifact.stats["storage_bytes"] / MB, gflops=artifact.flops * result["batch"] / 1e9,
         latency=LatencyStats.from_values(result["wall_ms"]),
@@ -43,17 +45,46 @@ def assemble(
         peak_rss_mb=result["peak_rss_mb"], eval_count=result["eval_count"], top1=top1,
         reference_top1=reference[0].top1 if reference else top1, agreement=agree, top5_agreement=agree5,
         artifact_sha=artifact.key, fingerprint={**result["fingerprint"], "runtime": runtime},
-        foreign_cores=result.get("foreign_cores"), notes=_notes(result, model, artifact),
+        foreign_cores=result.get("foreign_cores"), notes=_notes(result, model, artifact, platform),
         agreement_rule=AGREEMENT_WITHIN_STEP if near is not None and reference else "top-1",
         samples_ms=tuple(result["wall_ms"]), cpu_samples_ms=tuple(result["cpu_ms"]),
         reference_wall_ms=tuple(result.get("reference_wall_ms", ())),
         reference_cpu_ms=tuple(result.get("reference_cpu_ms", ())), nodeid=nodeid,
+        invalid=throttle_problem(*_throttled(result)), **_energy(result),
     )
 
 
-def device_label(fingerprint: Dict[str, Any]) -> str:
+def device_label(fingerprint: Dict[str, Any], *, address: Optional[str] = None, on_host: bool = False) -> str:
+    """The real device: its model string (a Pi's device tree names the board), where it was reached."""
     name = fingerprint.get("device_model") or fingerprint.get("cpu_model") or "unknown CPU"
-    return f"{name} ({fingerprint.get('arch', '?')})"
+    label = f"{name} ({fingerprint.get('arch', '?')})"
+    if address:
+        label += f" at {address}"
+    return f"host running the profile: {label}" if on_host else label
+
+
+def compute_unit(platform: Platform, runtime: Dict[str, Any]) -> str:
+    """What ran the model, from the providers the runtime actually used, not what was asked for."""
+    used = runtime.get("providers")
+    if used is None or not any(p in GPU_PROVIDERS for p in platform.providers):
+        return platform.compute_unit
+    return "GPU" if any(p in GPU_PROVIDERS for p in used) else "CPU"
+
+
+def _throttled(result: Dict[str, Any]) -> Tuple[Optional[int], Optional[int]]:
+    throttled = result.get("throttled") or {}
+    return throttled.get("before"), throttled.get("after")
+
+
+def _energy(result: Dict[str, Any]) -> Dict[str, Any]:
+    """Power above idle and energy per inference (W x ms = mJ), labelled with the meter."""
+    power = result.get("power")
+    if not power:
+        return {}
+    per_inference_ms = float(np.median(result["wall_ms"])) / max(int(result["batch"]), 1)
+    source = f"{power['source']} est." if power.get("estimated") else power["source"]
+    return {"energy_w": power["active_w"], "energy_mj": power["active_w"] * per_inference_ms,
+            "energy_source": source}
 
 
 def parity(result: Dict[str, Any], twin: Dict[str, Any], *, runtime: str) -> Dict[str, Any]:
@@ -80,8 +111,8 @@ def parity_text(p: Dict[str, Any]) -> str:
             f"(tolerance {p['tolerance']:.2g})")
 
 
-def _notes(result: Dict[str, Any], model: EdgeModel, artifact: Artifact) -> Tuple[str, ...]:
-    notes = list(model.notes) + list(artifact.notes) + _runtime_notes(result["runtime"])
+def _notes(result: Dict[str, Any], model: EdgeModel, artifact: Artifact, platform: Platform) -> Tuple[str, ...]:
+    notes = list(model.notes) + list(artifact.notes) + _runtime_notes(result["runtime"], platform)
     if not model.has_pretrained_weights and not any("random weights" in n for n in notes):
         notes.append("accuracy n/a (random weights)")
     if result.get("capped"):
@@ -92,8 +123,12 @@ def _notes(result: Dict[str, Any], model: EdgeModel, artifact: Artifact) -> Tupl
     return tuple(dict.fromkeys(notes))
 
 
-def _runtime_notes(runtime: Dict[str, Any]) -> List[str]:
+def _runtime_notes(runtime: Dict[str, Any], platform: Platform) -> List[str]:
     notes = [runtime["warning"]] if runtime.get("warning") else []
+    asked_gpu = [p for p in platform.providers if p in GPU_PROVIDERS]
+    used = runtime.get("providers")
+    if asked_gpu and used is not None and not any(p in GPU_PROVIDERS for p in used):
+        notes.append(f"{' and '.join(asked_gpu)} not available on the device: ran on the CPU")
     if runtime.get("reference_kernels"):
         notes.append("reference kernels (XNNPACK off)")
     elif runtime.get("xnnpack") is False:

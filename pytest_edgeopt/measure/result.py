@@ -81,7 +81,10 @@ class Measurement:
     artifact_sha: str
     fingerprint: Dict[str, Any]
     foreign_cores: Optional[float] = None
-    energy_w: Optional[float] = None
+    energy_w: Optional[float] = None  # average power the inference added over idle
+    energy_mj: Optional[float] = None  # energy per inference (per sample at the measured batch)
+    energy_source: Optional[str] = None  # the meter: rapl, jetson (...), pi5-pmic, command, estimate
+    invalid: Optional[str] = None  # why the device's numbers cannot count (e.g. it throttled)
     agreement_rule: str = "top-1"  # or "top-1 within 1 output step" for quantized outputs
     parity: Optional[Dict[str, Any]] = None  # FP32 of another format vs ONNX Runtime, value by value
     notes: Tuple[str, ...] = ()

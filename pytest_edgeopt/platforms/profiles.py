@@ -1,12 +1,19 @@
-"""Platform profiles: which runtime, how many threads and which transport a target uses.
+"""Platform profiles: which runtime, threads, transport and device a target uses, and what the
+device must look like for its numbers to count.
 
-Only `host` ships now; other plugins add profiles through the `pytest_edgeopt_platforms` hook.
+Built in: `host`, `pi` and `jetson-nano`. Plugins add profiles through the
+`pytest_edgeopt_platforms` hook; users define or override them in pyproject.toml under
+`[tool.edgeopt.platforms.<name>]`, validated against `schemas/platform.schema.json`.
 """
 from __future__ import annotations
 
+import json
 import platform as _platform
-from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Tuple
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 @dataclass(frozen=True)
@@ -21,16 +28,48 @@ class Platform:
     compute_unit: str = "CPU"
     arch: Optional[str] = None
     transport: str = "local"
+    devices: Tuple[str, ...] = ()  # ssh://user@host[:port] addresses; several make a fleet
+    precisions: Optional[Tuple[str, ...]] = None  # what the target supports; None = all
+    fingerprint: Dict[str, Any] = field(default_factory=dict)  # expected facts of the device
+    fingerprint_policy: str = "warn"  # a device that does not match: "warn" (noted in its rows) or "fail"
+    power: Dict[str, Any] = field(default_factory=dict)  # the power meter's spec; {} = none
+    ssh: Dict[str, Any] = field(default_factory=dict)  # python, remote_dir, known_hosts, identity_file, ...
+    on_unreachable: str = "fail"  # a device that cannot be reached: "fail" or "skip" its tests
+    budgets: Dict[str, Any] = field(default_factory=dict)
+    on_host: bool = False  # the profile's settings measured on this machine, not on its device
 
     @property
     def target_arch(self) -> str:
         return self.arch or _platform.machine()
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.devices) and not self.on_host
 
 
 HOST = Platform(
     name="host",
     description="the machine pytest runs on, ONNX Runtime on the CPU, 1 thread (stable timings)",
 )
+
+PI = Platform(
+    name="pi",
+    description="Raspberry Pi 4/5 (aarch64, 64-bit OS), LiteRT on the CPU, 4 threads",
+    runtime="tflite", threads=4, arch="aarch64",
+    fingerprint={"arch": "aarch64", "device_model": "Raspberry Pi", "os_bits": 64},
+)
+
+JETSON_NANO = Platform(
+    name="jetson-nano",
+    description="NVIDIA Jetson Nano (aarch64), ONNX Runtime with TensorRT/CUDA when present, 4 threads",
+    runtime="onnxruntime", threads=4, arch="aarch64", compute_unit="GPU",
+    providers=GPU_PROVIDERS + ("CPUExecutionProvider",),
+    fingerprint={"arch": "aarch64", "device_model": "Jetson Nano"},
+    power={"kind": "jetson"},
+)
+
+BUILTIN = (HOST, PI, JETSON_NANO)
+_TUPLE_FIELDS = ("providers", "devices", "precisions")
 
 
 def platform_table(profiles: Iterable[Iterable[Platform]]) -> Dict[str, Platform]:
@@ -40,3 +79,56 @@ def platform_table(profiles: Iterable[Iterable[Platform]]) -> Dict[str, Platform
         for profile in group:
             table.setdefault(profile.name, profile)
     return table
+
+
+def apply_user_profiles(table: Dict[str, Platform], entries: Mapping[str, Any], *, where: str) -> Dict[str, Platform]:
+    """`[tool.edgeopt.platforms.<name>]` entries on top of the table: an entry named like an
+    existing profile overrides its fields, `extends = "pi"` starts a new one from another."""
+    merged = dict(table)
+    for name, entry in entries.items():
+        validate_profile(entry, where=f"{where} [tool.edgeopt.platforms.{name}]")
+        base_name = entry.get("extends", name if name in merged else "host")
+        if base_name not in merged:
+            raise ValueError(f"{where} [tool.edgeopt.platforms.{name}]: extends unknown platform "
+                             f"{base_name!r}; choose from {', '.join(merged)}")
+        merged[name] = _overlay(merged[base_name], name, entry)
+    return merged
+
+
+def _overlay(base: Platform, name: str, entry: Mapping[str, Any]) -> Platform:
+    known = {f.name for f in fields(Platform)}
+    values: Dict[str, Any] = {k: v for k, v in entry.items() if k in known}
+    for key in _TUPLE_FIELDS:
+        if key in values and values[key] is not None:
+            values[key] = tuple(values[key])
+    if name != base.name and "description" not in values:
+        values["description"] = f"{base.description} (as {name})"
+    profile = replace(base, name=name, **values)
+    if "device" in entry:
+        device = entry["device"]
+        profile = with_devices(profile, (device,) if isinstance(device, str) else tuple(device))
+    return profile
+
+
+def validate_profile(entry: Any, *, where: str) -> None:
+    """The schema's first error as one line naming the key, e.g. `threads: 0 is less than ...`."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(platform_schema())
+    errors = sorted(validator.iter_errors(entry), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(p) for p in error.absolute_path) or "(the table)"
+        raise ValueError(f"{where}: {key}: {' '.join(error.message.split())[:240]}")
+
+
+def platform_schema() -> Dict[str, Any]:
+    text = resources.files("pytest_edgeopt").joinpath("schemas/platform.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def with_devices(profile: Platform, devices: Tuple[str, ...]) -> Platform:
+    """--edge-device replaces the profile's devices; `local` means run here (pytest on the device)."""
+    if devices == ("local",):
+        return replace(profile, devices=(), transport="local")
+    return replace(profile, devices=devices, transport="ssh")

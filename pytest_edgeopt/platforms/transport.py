@@ -18,15 +18,26 @@ from pytest_edgeopt.locking import file_lock
 
 
 class Transport(Protocol):
+    """Carries one job to where the model runs; failures come back as {"ok": False, "kind", "error"}."""
+
+    label: str  # where jobs run, for messages and the table: "local" or "user@host:port"
+
     def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 class LocalTransport:
     """The agent as `python -m pytest_edgeopt.agent` with this interpreter."""
 
+    label = "local"
+
     def __init__(self, *, lock_dir: Path, python: Optional[str] = None) -> None:
         self.lock_path = Path(lock_dir) / "host-latency.lock"
         self.python = python or sys.executable
+
+    def close(self) -> None:
+        """Nothing stays open between jobs."""
 
     def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
         with file_lock(self.lock_path):
@@ -35,7 +46,7 @@ class LocalTransport:
                     [self.python, "-m", "pytest_edgeopt.agent"], input=json.dumps(job),
                     capture_output=True, text=True, timeout=timeout_s, env=_agent_env())
             except subprocess.TimeoutExpired:
-                return _failure("timeout", f"the agent did not finish within {timeout_s:g} s "
+                return failure("timeout", f"the agent did not finish within {timeout_s:g} s "
                                            "(raise --edge-timeout)")
         return parse_agent_output(done.stdout, done.stderr, done.returncode)
 
@@ -49,11 +60,11 @@ def parse_agent_output(stdout: str, stderr: str, returncode: int) -> Dict[str, A
         except ValueError:
             pass
     last = next((l for l in reversed(stderr.splitlines()) if l.strip()), "no output")
-    return _failure("agent-died", f"the agent exited with code {returncode}: {last.strip()[:300]}")
+    return failure("agent-died", f"the agent exited with code {returncode}: {last.strip()[:300]}")
 
 
-def _failure(kind: str, message: str) -> Dict[str, Any]:
-    return {"ok": False, "kind": kind, "error": message}
+def failure(kind: str, message: str, **extra: Any) -> Dict[str, Any]:
+    return {"ok": False, "kind": kind, "error": message, **extra}
 
 
 def _agent_env() -> Dict[str, str]:

@@ -16,7 +16,7 @@ from pytest_edgeopt.optimize.precisions import PRECISIONS
 
 HEADERS = (
     "Model", "Bit-width (W/A)", "Runtime", "Size (MB)", "Params (M)", "Top-1 (%)", "Agreement (%)",
-    "Storage (MB)", "Latency (ms, p50)", "Throughput (inf/s)", "Peak RSS (MB)", "Energy (W)",
+    "Storage (MB)", "Latency (ms, p50)", "Throughput (inf/s)", "Peak RSS (MB)", "Energy (W)", "Energy (mJ/inf)",
     "Compute (GFLOPs, GFLOP/s)", "Platform", "Baseline (ms)", "Delta", "Verdict", "Notes",
 )
 FAIL_MARK = " !"
@@ -29,6 +29,7 @@ _BUDGET_COLUMN = {
     "max_peak_rss_mb": "Peak RSS (MB)", "max_peak_rss_regression": "Peak RSS (MB)",
     "max_latency_ms": "Latency (ms, p50)", "max_latency_regression": "Latency (ms, p50)",
     "max_latency_ratio_vs": "Latency (ms, p50)", "min_throughput": "Throughput (inf/s)",
+    "max_energy_w": "Energy (W)", "max_energy_mj": "Energy (mJ/inf)",
 }
 _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
@@ -58,6 +59,18 @@ def bitwidth_label(row: Measurement) -> str:
     if row.precision == "int8-dynamic":
         return f"{row.bitwidth} (dynamic)"
     return row.bitwidth
+
+
+def device_lines(rows: Sequence[Row]) -> List[str]:
+    """Where each row was measured (a fleet spreads them over devices) and what did not match."""
+    counts: Dict[Tuple[str, str], int] = {}
+    for row in rows:
+        m = row.measurement
+        counts[(m.platform, m.device)] = counts.get((m.platform, m.device), 0) + 1
+    lines = [f"{platform}: {device}: {n} row{'s' if n != 1 else ''}" for (platform, device), n in sorted(counts.items())]
+    problems = sorted({f"{r.measurement.device}: {note}" for r in rows for note in r.measurement.notes
+                       if note.startswith("fingerprint mismatch")})
+    return lines + [f"WARNING {text}" for text in problems]
 
 
 def baseline_lines(updates: Sequence[Any], stale: Mapping[str, Set[str]], *, updating: Optional[str]) -> List[str]:
@@ -98,7 +111,7 @@ def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, .
         "Params (M)": f"{m.params / 1e6:.3f}", "Top-1 (%)": _percent(m.top1), "Agreement (%)": _agreement(m),
         "Storage (MB)": f"{m.storage_mb:.3f}", "Latency (ms, p50)": _ms(m.latency.median_ms),
         "Throughput (inf/s)": f"{m.throughput:.1f}", "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}",
-        "Energy (W)": _energy(m.energy_w),
+        "Energy (W)": _energy(m.energy_w, m.energy_source), "Energy (mJ/inf)": _energy(m.energy_mj, m.energy_source),
         "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {m.gflops_per_s:.3g} ({m.compute_unit})",
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
         "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
@@ -145,8 +158,11 @@ def _runtime(m: Measurement) -> str:
     return f"{label} (XNNPACK)" if runtime.get("xnnpack") and not runtime.get("reference_kernels") else label
 
 
-def _energy(watts: Optional[float]) -> str:
-    return "-" if watts is None else f"{watts:.2f}"
+def _energy(value: Optional[float], source: Optional[str]) -> str:
+    """`1.84 (rapl)`, `0.42 (estimate est.)`: every energy figure names where it came from."""
+    if value is None:
+        return "-"
+    return f"{value:.3g} ({source})" if source else f"{value:.3g}"
 
 
 def _row_notes(row: Row) -> Tuple[str, ...]:

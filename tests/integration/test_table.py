@@ -14,7 +14,7 @@ pytest.importorskip("xdist")
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 SECTION = "pytest-edgeopt: comparison table"
 SEED_COLUMNS = ("Model", "Bit-width (W/A)", "Size (MB)", "Params (M)", "Top-1 (%)", "Storage (MB)",
-                "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Compute", "Platform")
+                "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Energy (mJ/inf)", "Compute", "Platform")
 INT8_LABEL = "INT8/INT8 (U8S8)" if platform.machine().lower() in ("x86_64", "amd64") else "INT8/INT8 (S8S8)"
 
 FP32_AND_INT8 = """

@@ -9,7 +9,7 @@ from pytest_edgeopt.report.table import HEADERS, baseline_lines, bitwidth_label,
 from tests.unit.test_result import make_measurement
 
 SEED_COLUMNS = ("Model", "Bit-width (W/A)", "Size (MB)", "Params (M)", "Top-1 (%)", "Storage (MB)",
-                "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Compute", "Platform")
+                "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Energy (mJ/inf)", "Compute", "Platform")
 
 
 def rows(*measurements: object) -> list:
@@ -20,7 +20,7 @@ def test_headers_carry_the_seed_columns_and_the_verdict() -> None:
     header = table_lines(rows(make_measurement()))[0]
     for column in SEED_COLUMNS + ("Baseline (ms)", "Delta", "Verdict"):
         assert column in header
-    assert len(HEADERS) == 18
+    assert len(HEADERS) == 19
 
 
 def test_no_rows_no_lines() -> None:

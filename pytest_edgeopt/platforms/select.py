@@ -1,0 +1,70 @@
+"""Which platform and which device this run measures on, decided once at configure time.
+
+`--edge-platform=pi` must measure a Pi: on the Pi itself (local), on a named device
+(`--edge-device ssh://...`), or, only when the user opts in with `--edge-on-host`, on this machine
+with the pi profile's settings, saying so in every row. Anything else is a one-line UsageError.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pytest
+
+from pytest_edgeopt.platforms.fingerprint import local_facts, mismatches
+from pytest_edgeopt.platforms.profiles import Platform, apply_user_profiles, with_devices
+from pytest_edgeopt.platforms.transport import LocalTransport, Transport
+
+LOCAL_KEYS = ("arch", "device_model", "os_bits")  # what is known here without running the agent
+
+
+def choose_platform(table: Dict[str, Platform], settings: Any, config: pytest.Config) -> Platform:
+    try:
+        table = apply_user_profiles(table, settings.platform_entries, where="pyproject.toml")
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    if settings.platform not in table:
+        raise pytest.UsageError(
+            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}")
+    profile = table[settings.platform]
+    if settings.devices:
+        profile = with_devices(profile, settings.devices)
+    if settings.on_host:
+        return replace(profile, devices=(), transport="local", on_host=True)
+    if not profile.remote:
+        _check_here(profile)
+    return profile
+
+
+def _check_here(profile: Platform) -> None:
+    """A device profile with no device named runs here only if here is that device."""
+    expected = {k: v for k, v in profile.fingerprint.items() if k in LOCAL_KEYS}
+    facts = local_facts()
+    problems = mismatches(expected, facts)
+    if problems:
+        here = facts.get("device_model") or facts.get("cpu_model")
+        raise pytest.UsageError(
+            f"--edge-platform={profile.name}: no {profile.name} device is reachable: this machine is "
+            f"{here} ({facts['arch']}) and no device is named; pass --edge-device ssh://USER@HOST[:PORT] "
+            f"(or set device in [tool.edgeopt.platforms.{profile.name}]), run pytest on the device itself, "
+            f"or add --edge-on-host to measure the {profile.name} profile on this machine")
+
+
+def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
+    """Our transports: local and ssh (one device, or a fleet of them); others come from plugins."""
+    if profile.transport == "local" and not profile.remote:
+        return LocalTransport(lock_dir=lock_dir)
+    if profile.transport != "ssh" or not profile.devices:
+        return None
+    try:
+        import paramiko  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError('paramiko is not installed (measuring over SSH): pip install '
+                                '"pytest-edgeopt[ssh]"') from None
+    from pytest_edgeopt.platforms.fleet import FleetTransport
+    from pytest_edgeopt.platforms.ssh import SshAddress, SshTransport
+
+    devices = [SshTransport(SshAddress.parse(url), options=profile.ssh, lock_dir=lock_dir)
+               for url in dict.fromkeys(profile.devices)]
+    return devices[0] if len(devices) == 1 else FleetTransport(devices, lock_dir=lock_dir)

@@ -1,0 +1,296 @@
+"""The `ssh` transport: push the agent, the artifact and the eval inputs to a device, run the
+agent there, bring its JSON result back.
+
+paramiko, because the whole exchange is synchronous (one job at a time per device, inside a test)
+and it gives SFTP, exec channels with stdin, timeouts on connect/banner/auth and known_hosts
+checking in one maintained pure-Python package; asyncssh would need an event loop inside pytest's
+synchronous fixtures, fabric is paramiko plus a task layer we do not use. Host keys are checked
+against known_hosts (RejectPolicy: an unknown key is an error, never trusted on first use), and
+the only command string sent is our interpreter path and file path, each shell-quoted.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shlex
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Dict, Optional, Tuple
+
+from pytest_edgeopt.locking import file_lock
+from pytest_edgeopt.platforms.bundle import agent_bundle
+from pytest_edgeopt.platforms.transport import failure, parse_agent_output
+
+DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+_GRACE_S = 5.0  # the agent's own alarm fires at the timeout; give its last words time to arrive
+_ADDRESS = re.compile(r"^ssh://(?:(?P<user>[^@/\s]+)@)?(?P<host>[^@/\s:]+)(?::(?P<port>\d{1,5}))?/?$")
+
+
+@dataclass(frozen=True)
+class SshAddress:
+    user: Optional[str]
+    host: str
+    port: int = 22
+
+    @classmethod
+    def parse(cls, text: str) -> "SshAddress":
+        match = _ADDRESS.match(text.strip())
+        if not match or not 0 < int(match["port"] or 22) < 65536:
+            raise ValueError(f"{text!r} is not a device address: write ssh://USER@HOST[:PORT] "
+                             "(e.g. ssh://pi@raspberrypi.local), or local")
+        return cls(user=match["user"], host=match["host"], port=int(match["port"] or 22))
+
+    @property
+    def label(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        return f"{user}{self.host}:{self.port}"
+
+
+class SshTransport:
+    """One device. The connection is opened on the first job and kept for the session."""
+
+    def __init__(self, address: SshAddress, *, options: Dict[str, Any], lock_dir: Path) -> None:
+        self.address = address
+        self.options = options
+        self.lock_path = Path(lock_dir) / "devices" / f"{_slug(address.label)}.lock"
+        self._client: Any = None
+        self._remote_dir: Optional[str] = None
+        self._hashes: Dict[Tuple[str, int, int], str] = {}
+
+    @property
+    def label(self) -> str:
+        return self.address.label
+
+    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+        with file_lock(self.lock_path):  # latency cases never share a device
+            result = self._run(job, timeout_s=timeout_s)
+        result["device_address"] = self.label
+        return result
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def _run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+        try:
+            client = self._connected()
+        except ConnectFailed as error:
+            return failure("unreachable", str(error))
+        try:
+            remote_job = self._push(client, job)
+            return self._execute(client, remote_job, timeout_s=timeout_s)
+        except (ConnectionError, EOFError, socket.timeout, _paramiko().SSHException) as error:
+            self.close()  # the next job reconnects
+            return failure("unreachable", f"the connection to {self.label} broke: {_one_line(error)}")
+        except OSError as error:  # SFTP: a full disk, a remote_dir we may not write
+            return failure("push", f"copying the job's files to {self.label}:{self._remote_dir} failed: "
+                                   f"{_one_line(error)} (check free space and ssh.remote_dir)")
+
+    # -- connecting ----------------------------------------------------------------------------
+
+    def _connected(self) -> Any:
+        if self._client is not None and self._client.get_transport() is not None \
+                and self._client.get_transport().is_active():
+            return self._client
+        self._client = connect(self.address, self.options)
+        self._remote_dir = None
+        return self._client
+
+    # -- pushing -------------------------------------------------------------------------------
+
+    def _push(self, client: Any, job: Dict[str, Any]) -> Dict[str, Any]:
+        """Content-named files: what the device already has is not sent again, and a file is
+        renamed into place only when complete, so an interrupted push leaves nothing half-written."""
+        with client.open_sftp() as sftp:
+            root = self._remote_root(sftp)
+            name, data = agent_bundle()
+            agent = self._put_bytes(sftp, root, name, data)
+            remote = {**job, "agent": agent}
+            for key in ("artifact", "inputs"):
+                remote[key] = self._put_file(sftp, root, Path(job[key]))
+        return remote
+
+    def _remote_root(self, sftp: Any) -> str:
+        if self._remote_dir is None:
+            configured = self.options.get("remote_dir") or DEFAULT_REMOTE_DIR
+            home = sftp.normalize(".")
+            root = configured if configured.startswith("/") else str(PurePosixPath(home) / configured)
+            _makedirs(sftp, root)
+            self._remote_dir = root
+        return self._remote_dir
+
+    def _put_file(self, sftp: Any, root: str, path: Path) -> str:
+        name = f"{self._sha(path)}{''.join(path.suffixes[-1:])}"
+        remote = f"{root}/{name}"
+        if _remote_size(sftp, remote) != path.stat().st_size:
+            partial = _partial(remote)
+            sftp.put(str(path), partial)
+            sftp.posix_rename(partial, remote)
+        return remote
+
+    def _put_bytes(self, sftp: Any, root: str, name: str, data: bytes) -> str:
+        remote = f"{root}/{name}"
+        if _remote_size(sftp, remote) != len(data):
+            partial = _partial(remote)
+            sftp.putfo(io.BytesIO(data), partial)
+            sftp.posix_rename(partial, remote)
+        return remote
+
+    def _sha(self, path: Path) -> str:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._hashes:
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            self._hashes[key] = digest.hexdigest()[:24]
+        return self._hashes[key]
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _execute(self, client: Any, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+        python = self.options.get("python") or "python3"
+        command = " ".join(shlex.quote(part) for part in (python, job.pop("agent")))
+        channel = client.get_transport().open_session(timeout=self._connect_timeout())
+        try:
+            channel.exec_command(command)
+            channel.sendall(json.dumps({**job, "deadline_s": timeout_s}).encode())
+            channel.shutdown_write()
+            stdout, stderr, status = _collect(channel, deadline=time.monotonic() + timeout_s + _GRACE_S)
+        finally:
+            channel.close()
+        if status is None:
+            return failure("timeout", f"the agent on {self.label} did not finish within {timeout_s:g} s "
+                                      "(raise --edge-timeout)")
+        return self._interpret(stdout, stderr, status, python)
+
+    def _interpret(self, stdout: str, stderr: str, status: int, python: str) -> Dict[str, Any]:
+        if status == 127 and not stdout.strip():
+            return failure("missing-python", f"{python} was not found on {self.label}: install Python 3.9+ "
+                                             "there, or set ssh.python in the platform profile")
+        result = parse_agent_output(stdout, stderr, status)
+        if result.get("kind") == "agent-died" and status == -1:
+            result["error"] = f"the agent on {self.label} was killed before it answered (no exit status)"
+        return result
+
+    def _connect_timeout(self) -> float:
+        return float(self.options.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
+
+
+class ConnectFailed(Exception):
+    """Connecting or authenticating failed; the message says what to fix."""
+
+
+def connect(address: SshAddress, options: Dict[str, Any]) -> Any:
+    paramiko = _paramiko()
+    timeout = float(options.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
+    client = paramiko.SSHClient()
+    known_hosts = options.get("known_hosts")
+    try:
+        if known_hosts:
+            client.load_host_keys(str(Path(known_hosts).expanduser()))
+        else:
+            client.load_system_host_keys()
+    except OSError as error:
+        raise ConnectFailed(f"cannot read known_hosts {known_hosts or '~/.ssh/known_hosts'}: {_one_line(error)}") from None
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    identity = options.get("identity_file")
+    try:
+        client.connect(address.host, port=address.port, username=address.user, timeout=timeout,
+                       banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
+                       key_filename=str(Path(identity).expanduser()) if identity else None,
+                       look_for_keys=not identity, allow_agent=not identity)
+    except Exception as error:  # every paramiko/socket failure becomes one line that says the fix
+        client.close()
+        raise ConnectFailed(connect_error(address, error, known_hosts=known_hosts)) from None
+    return client
+
+
+def connect_error(address: SshAddress, error: BaseException, *, known_hosts: Optional[str]) -> str:
+    paramiko = _paramiko()
+    where, port = address.label, address.port
+    hosts_file = known_hosts or "~/.ssh/known_hosts"
+    key_name = address.host if port == 22 else f"[{address.host}]:{port}"
+    if isinstance(error, paramiko.BadHostKeyException):
+        return (f"the host key of {where} does not match {hosts_file}: if the device was re-imaged, check "
+                f"the new key and run ssh-keygen -R '{key_name}'; otherwise do not connect")
+    if isinstance(error, paramiko.AuthenticationException):
+        return (f"{where} refused our key (authentication failed): ssh-copy-id -p {port} "
+                f"{address.user or '$USER'}@{address.host}, or set ssh.identity_file in the platform profile")
+    if isinstance(error, paramiko.SSHException) and "known_hosts" in str(error):
+        return (f"the host key of {where} is not in {hosts_file}: check it and add it with "
+                f"ssh-keyscan -p {port} {address.host} >> {hosts_file}")
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve {address.host} ({_one_line(error)}): check the name in --edge-device"
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return f"{where} did not answer within the connect timeout: is the device on and reachable?"
+    if isinstance(error, (ConnectionRefusedError, paramiko.ssh_exception.NoValidConnectionsError)):
+        return f"{where} refused the connection: is sshd running there on port {port}?"
+    return f"cannot connect to {where}: {_one_line(error)}"
+
+
+def _collect(channel: Any, *, deadline: float) -> Tuple[str, str, Optional[int]]:
+    """stdout, stderr and the exit status; status None when the deadline passed first."""
+    out, err = bytearray(), bytearray()
+    while True:
+        busy = False
+        if channel.recv_ready():
+            out += channel.recv(1 << 16)
+            busy = True
+        if channel.recv_stderr_ready():
+            err += channel.recv_stderr(1 << 16)
+            busy = True
+        if not busy and channel.exit_status_ready():
+            break
+        if time.monotonic() > deadline:
+            return out.decode(errors="replace"), err.decode(errors="replace"), None
+        if not busy:
+            time.sleep(0.01)
+    return out.decode(errors="replace"), err.decode(errors="replace"), channel.recv_exit_status()
+
+
+def _partial(remote: str) -> str:
+    """Unique per upload: two sessions pushing the same file to one device must not share it."""
+    return f"{remote}.{uuid.uuid4().hex[:12]}.part"
+
+
+def _makedirs(sftp: Any, path: str) -> None:
+    current = ""
+    for part in PurePosixPath(path).parts:
+        current = part if not current else str(PurePosixPath(current) / part)
+        if _remote_size(sftp, current) is None:
+            try:
+                sftp.mkdir(current)
+            except OSError:
+                if _remote_size(sftp, current) is None:  # not another worker's mkdir winning the race
+                    raise
+
+
+def _remote_size(sftp: Any, path: str) -> Optional[int]:
+    try:
+        return sftp.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:240] if text else type(error).__name__
+
+
+def _paramiko() -> Any:
+    import paramiko
+
+    return paramiko

@@ -1,0 +1,249 @@
+"""--edge-device ssh://...: the same suite measured through a real sshd on 127.0.0.1.
+
+The loopback "device" is this machine, so its fingerprint is the host's: the built-in pi profile
+(aarch64, "Raspberry Pi") does not match it, which the rows say (policy warn) or which fails the
+test (policy fail); a profile that expects this machine is used where a match is wanted.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from tests.pytester_helpers import QUICK, failures, table
+from tests.remote.sshd import Device, free_port
+
+pytest.importorskip("onnxruntime")
+
+DIGITS = """
+import pytest
+
+@pytest.mark.edge_models("digits-cnn")
+@pytest.mark.edge_precisions("fp32", "int8")
+def test_digits(edge_model, edge_precision, edge_runner):
+    m = edge_runner.measure(edge_model, precision=edge_precision)
+    assert m.top1 >= 0.95
+    assert m.accuracy_drop <= 1.0
+    assert m.storage_mb < 1.0
+    print("DEVICE", m.device)
+"""
+
+TOO_STRICT = """
+import pytest
+
+@pytest.mark.edge_models("digits-cnn")
+@pytest.mark.edge_precisions("int8")
+def test_too_strict(edge_model, edge_precision, edge_runner):
+    m = edge_runner.measure(edge_model, precision=edge_precision)
+    m.check(max_storage_mb=0.001)
+"""
+
+HERE = {"arch": platform.machine()}  # what a loopback device must report
+
+
+def _project(pytester: pytest.Pytester, *profiles: str, tests: str = DIGITS) -> None:
+    pytester.makefile(".toml", pyproject="".join(profiles))
+    pytester.makepyfile(test_suite=tests)
+
+
+def _host_profile(device: Device, name: str = "board", **extra: str) -> str:
+    """A user profile for the loopback device on ONNX Runtime (fast, no conversion)."""
+    fields = {"extends": '"host"', "device": f'"{device.url}"', "fingerprint": f'{{arch = "{platform.machine()}"}}',
+              **extra}
+    return device.profile(name, **fields)
+
+
+def test_pi_over_ssh_runs_the_suite_and_names_the_device(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, device.profile("pi"))
+    result = pytester.runpytest(*QUICK, "-s", "--edge-platform=pi", f"--edge-device={device.url}")
+    result.assert_outcomes(passed=2)
+    rows = table(result)
+    address = f"{device.user}@127.0.0.1:{device.port}"
+    assert all(r["Platform"].startswith("pi: ") and address in r["Platform"] for r in rows), rows
+    assert all(r["Runtime"].startswith("tflite") for r in rows)
+    # the loopback device is not a Raspberry Pi: the rows say so and the summary repeats it
+    result.stdout.fnmatch_lines(["*pytest-edgeopt: devices*", f"pi: *at {address}*: 2 rows",
+                                 "WARNING *fingerprint mismatch: arch is *, the profile expects 'aarch64'*"])
+    assert list(device.remote_dir.glob("agent-*.pyz")), "the agent was pushed to the device"
+
+
+def test_ssh_and_local_give_the_same_verdicts(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, _host_profile(device), tests=DIGITS + TOO_STRICT)
+    local = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-device=local")
+    remote = pytester.runpytest(*QUICK, "--edge-platform=board")
+    for result in (local, remote):
+        result.assert_outcomes(passed=2, failed=1)
+    assert [r["Verdict"] for r in table(local)] == [r["Verdict"] for r in table(remote)]
+    assert "max_storage_mb" in failures(remote)["test_too_strict[digits-cnn-int8]"]
+    assert f":{device.port}" in table(remote)[0]["Platform"] and "127.0.0.1" not in table(local)[0]["Platform"]
+
+
+def test_update_baselines_writes_the_platforms_own_file(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, device.profile("pi"))
+    result = pytester.runpytest(*QUICK, "--edge-platform=pi", f"--edge-device={device.url}", "--update-baselines")
+    result.assert_outcomes(passed=2)
+    stored = json.loads((pytester.path / "baselines" / "pi" / "test_suite.json").read_text())
+    assert stored["platform"] == "pi" and len(stored["entries"]) == 2
+    info = next(iter(stored["entries"].values()))["fingerprint"]["info"]
+    assert f"127.0.0.1:{device.port}" in info["device"]
+    again = pytester.runpytest(*QUICK, "--edge-platform=pi", f"--edge-device={device.url}")
+    again.assert_outcomes(passed=2)
+    assert "no baseline" not in again.stdout.str()
+
+
+def test_fingerprint_policy_fail_fails_on_the_wrong_device(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, device.profile("pi", fingerprint_policy='"fail"'))
+    result = pytester.runpytest(*QUICK, "--edge-platform=pi", f"--edge-device={device.url}",
+                                "--edge-precision=fp32", "--update-baselines")
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert "is not the device the pi profile describes: arch is" in reason and "\n" not in reason
+    assert not (pytester.path / "baselines").exists()
+
+
+def test_a_closed_port_fails_in_one_line_and_writes_nothing(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, _host_profile(device))
+    closed = f"ssh://{device.user}@127.0.0.1:{free_port()}"
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", f"--edge-device={closed}", "--update-baselines")
+    result.assert_outcomes(failed=2)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert "refused the connection: is sshd running there on port" in reason and "\n" not in reason
+    assert not (pytester.path / "baselines").exists()
+
+
+def test_on_unreachable_skip_skips(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, _host_profile(device, on_unreachable='"skip"'))
+    closed = f"ssh://{device.user}@127.0.0.1:{free_port()}"
+    result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", f"--edge-device={closed}")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*refused the connection*"])
+
+
+def test_a_wrong_key_is_refused_in_one_line(pytester: pytest.Pytester, device: Device, tmp_path: Path) -> None:
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    profile = _host_profile(device).replace(str(device.identity_file), str(other))
+    _project(pytester, profile)
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert "refused our key (authentication failed): ssh-copy-id" in reason and "\n" not in reason
+
+
+def test_an_unknown_host_key_is_never_trusted(pytester: pytest.Pytester, device: Device, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    _project(pytester, _host_profile(device).replace(str(device.known_hosts), str(empty)))
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert f"is not in {empty}: check it and add it with ssh-keyscan -p {device.port} 127.0.0.1" in reason
+    assert empty.read_text() == "", "the key was not added behind the user's back"
+
+
+def test_a_changed_host_key_is_refused(pytester: pytest.Pytester, device: Device, tmp_path: Path) -> None:
+    forged = tmp_path / "forged"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(forged)], check=True)
+    key_type, key = Path(f"{forged}.pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{device.port} {key_type} {key}\n")
+    _project(pytester, _host_profile(device).replace(str(device.known_hosts), str(known)))
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(failed=1)
+    assert "does not match" in failures(result)["test_digits[digits-cnn-fp32]"]
+
+
+def test_a_device_timeout_is_one_line(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, _host_profile(device))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--edge-platform=board", "--edge-precision=fp32",
+                                "--edge-timeout=3", "--edge-min-time=60", "--edge-max-time=120",
+                                "--edge-min-runs=100000000", "--update-baselines")
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert "did not finish within 3 s (raise --edge-timeout)" in reason or "was killed" in reason, reason
+    assert not (pytester.path / "baselines").exists()
+
+
+def test_an_agent_killed_mid_run_is_one_line(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, _host_profile(device))
+    killer = threading.Thread(target=_kill_agent_when_it_runs, args=(device.remote_dir,), daemon=True)
+    killer.start()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--edge-platform=board", "--edge-precision=fp32",
+                                "--edge-min-time=60", "--edge-max-time=120", "--edge-min-runs=100000000")
+    killer.join(timeout=5)
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert "agent" in reason and ("killed" in reason or "exited with code" in reason) and "\n" not in reason
+
+
+def _kill_agent_when_it_runs(remote_dir: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = subprocess.run(["pgrep", "-f", f"{remote_dir}/agent-"], capture_output=True, text=True).stdout.split()
+        if found:
+            time.sleep(1.0)  # well inside the timed loop
+            subprocess.run(["kill", "-9", *found])
+            return
+        time.sleep(0.1)
+
+
+def test_a_device_without_the_runtime_skips_naming_what_to_install(pytester: pytest.Pytester,
+                                                                   device: Device) -> None:
+    _project(pytester, _host_profile(device, runtime='"tflite-runtime"'))
+    result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
+    if result.parseoutcomes().get("passed"):
+        pytest.skip("tflite-runtime is installed here: no device lacks it")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines([f"*tflite-runtime is not installed on the device {device.user}@127.0.0.1:"
+                                 f"{device.port}: there, run * -m pip install tflite-runtime*"])
+
+
+def test_a_device_without_numpy_skips_naming_it(pytester: pytest.Pytester, device: Device) -> None:
+    bare = _python_without_numpy()
+    _project(pytester, _host_profile(device).replace(f'python = "{_sys_executable()}"', f'python = "{bare}"'))
+    result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines([f"*numpy is not installed on the device *:{device.port}: there, run*"])
+
+
+def test_a_device_without_python_fails_naming_it(pytester: pytest.Pytester, device: Device) -> None:
+    _project(pytester, _host_profile(device).replace(f'python = "{_sys_executable()}"',
+                                                     'python = "/nonexistent/python3"'))
+    result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*/nonexistent/python3 was not found on *: install Python 3.9+ there*"])
+
+
+def _sys_executable() -> str:
+    import sys
+
+    return sys.executable
+
+
+def _python_without_numpy() -> str:
+    """`python -I -S`-like: an interpreter that cannot import numpy, made from this one."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        probe = subprocess.run([candidate, "-c", "import numpy"], capture_output=True)
+        if Path(candidate).exists() and probe.returncode != 0:
+            return candidate
+    pytest.skip("every Python here has numpy")
+
+
+def test_the_pushed_agent_stands_alone(device: Device, tmp_path: Path) -> None:
+    """The bundle imports the agent from itself, never from an installed pytest-edgeopt."""
+    from pytest_edgeopt.platforms.bundle import agent_bundle
+
+    name, data = agent_bundle()
+    bundle = tmp_path / name
+    bundle.write_bytes(data)
+    code = f"import sys; sys.path.insert(0, {str(bundle)!r}); import pytest_edgeopt.agent.job as job; print(job.__file__)"
+    done = subprocess.run([_sys_executable(), "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().startswith(str(bundle))
+    assert agent_bundle()[1] == data, "the bundle is deterministic (its name is its content hash)"
+
