@@ -31,7 +31,8 @@ def choose_platform(table: Dict[str, Platform], settings: Any, config: pytest.Co
     if settings.devices:
         profile = with_devices(profile, settings.devices)
     if settings.on_host:
-        return replace(profile, devices=(), transport="local", on_host=True)
+        # the device's own power meter (INA3221 rails, a Pi 5 PMIC) is not on this machine
+        return replace(profile, devices=(), transport="local", on_host=True, power={})
     if not profile.remote:
         _check_here(profile)
     return profile

@@ -29,7 +29,8 @@ from pytest_edgeopt.platforms.transport import failure, parse_agent_output
 DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 _GRACE_S = 5.0  # the agent's own alarm fires at the timeout; give its last words time to arrive
-_ADDRESS = re.compile(r"^ssh://(?:(?P<user>[^@/\s]+)@)?(?P<host>[^@/\s:]+)(?::(?P<port>\d{1,5}))?/?$")
+_ADDRESS = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
+                      r"(?::(?P<port>\d{1,5}))?/?$")
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,13 @@ class SshAddress:
         if not match or not 0 < int(match["port"] or 22) < 65536:
             raise ValueError(f"{text!r} is not a device address: write ssh://USER@HOST[:PORT] "
                              "(e.g. ssh://pi@raspberrypi.local), or local")
-        return cls(user=match["user"], host=match["host"], port=int(match["port"] or 22))
+        return cls(user=match["user"], host=match["host"].strip("[]"), port=int(match["port"] or 22))
 
     @property
     def label(self) -> str:
         user = f"{self.user}@" if self.user else ""
-        return f"{user}{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{user}{host}:{self.port}"
 
 
 class SshTransport:

@@ -144,3 +144,28 @@ def test_inputs_of_the_wrong_shape_are_bad_input(digits_files: Tuple[Path, Path]
     result, code, _ = run_agent(json.dumps(job(artifact, tmp_path / "inputs.npz")))
     assert code == 1 and result["kind"] == "bad-input"
     assert result["error"] == "the model takes input shape (1, 1, 8, 8) but the eval data gives (1, 64) at batch 1"
+
+
+def test_the_result_carries_device_health_and_os_bits(digits_files: Tuple[Path, Path]) -> None:
+    result = run_agent(json.dumps(job(*digits_files)))[0]
+    assert result["ok"], result
+    assert result["fingerprint"]["os_bits"] in (32, 64)
+    assert set(result["throttled"]) == {"before", "after"}  # None off a Raspberry Pi
+    assert "governor" in result["fingerprint"] and result["power"] is None
+
+
+def test_a_power_meter_runs_around_the_timed_loop(digits_files: Tuple[Path, Path], tmp_path: Path) -> None:
+    script = tmp_path / "watts.py"
+    script.write_text("print('2.5')\n")
+    spec = {"kind": "command", "command": [sys.executable, str(script)], "interval_s": 0.05, "idle_s": 0.1}
+    result = run_agent(json.dumps(job(*digits_files, power=spec)))[0]
+    assert result["ok"], result
+    power = result["power"]
+    assert power["source"] == "command" and power["average_w"] == 2.5 and power["idle_w"] == 2.5
+    assert power["active_w"] == 0.0 and power["samples"] >= 2 and not power["estimated"]
+
+
+def test_a_misconfigured_power_meter_fails_the_job_before_timing(digits_files: Tuple[Path, Path]) -> None:
+    result = run_agent(json.dumps(job(*digits_files, power={"kind": "rapl", "root": "/nonexistent"})))[0]
+    assert not result["ok"] and result["kind"] == "power"
+    assert result["error"].startswith("rapl: ") and "\n" not in result["error"]

@@ -247,3 +247,31 @@ def test_the_pushed_agent_stands_alone(device: Device, tmp_path: Path) -> None:
     assert done.stdout.strip().startswith(str(bundle))
     assert agent_bundle()[1] == data, "the bundle is deterministic (its name is its content hash)"
 
+
+
+def test_the_example_suite_runs_on_a_pi_over_ssh_and_records_pi_baselines(pytester: pytest.Pytester,
+                                                                          device: Device) -> None:
+    """The issue's "done when": `pytest --edge-platform=pi --edge-device ssh://... suites/`."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("ai_edge_quantizer")
+    suite = Path(__file__).resolve().parents[2] / "suites" / "test_digits.py"
+    pytester.makefile(".toml", pyproject=device.profile("pi"))
+    pytester.makepyfile(test_digits=suite.read_text())
+    args = (*QUICK, "--edge-platform=pi", f"--edge-device={device.url}")
+    first = pytester.runpytest(*args, "--update-baselines")
+    first.assert_outcomes(passed=6)
+    stored = json.loads((pytester.path / "baselines" / "pi" / "test_digits.json").read_text())
+    assert stored["platform"] == "pi" and len(stored["entries"]) == 8  # 4 cases + 2 x (fp32, int8) pairs
+    address = f"{device.user}@127.0.0.1:{device.port}"
+    assert {r["Platform"].split(", ")[0] for r in table(first)} == {f"pi: {_here()} at {address}"}
+    again = pytester.runpytest(*args)
+    again.assert_outcomes(passed=6)
+    assert all(r["Baseline (ms)"] != "-" for r in table(again)), table(again)
+
+
+def _here() -> str:
+    """The loopback device's own model string, as its agent reports it."""
+    from pytest_edgeopt.agent.device import fingerprint
+
+    facts = fingerprint()
+    return f"{facts['device_model'] or facts['cpu_model']} ({facts['arch']})"
