@@ -38,6 +38,7 @@ class SshAddress:
     user: Optional[str]
     host: str
     port: int = 22
+    explicit_port: bool = False  # ssh://host:port, as opposed to ssh's default (or ~/.ssh/config's)
 
     @classmethod
     def parse(cls, text: str) -> "SshAddress":
@@ -45,7 +46,8 @@ class SshAddress:
         if not match or not 0 < int(match["port"] or 22) < 65536:
             raise ValueError(f"{text!r} is not a device address: write ssh://USER@HOST[:PORT] "
                              "(e.g. ssh://pi@raspberrypi.local), or local")
-        return cls(user=match["user"], host=match["host"].strip("[]"), port=int(match["port"] or 22))
+        return cls(user=match["user"], host=match["host"].strip("[]"), port=int(match["port"] or 22),
+                   explicit_port=match["port"] is not None)
 
     @property
     def label(self) -> str:
@@ -58,9 +60,9 @@ class SshTransport:
     """One device. The connection is opened on the first job and kept for the session."""
 
     def __init__(self, address: SshAddress, *, options: Dict[str, Any], lock_dir: Path) -> None:
-        self.address = address
-        self.options = options
-        self.lock_path = Path(lock_dir) / "devices" / f"{_slug(address.label)}.lock"
+        self.address, identity = _with_ssh_config(address, options.get("identity_file"))
+        self.options = {**options, "identity_file": identity}
+        self.lock_path = Path(lock_dir) / "devices" / f"{_slug(self.address.label)}.lock"
         self._client: Any = None
         self._remote_dir: Optional[str] = None
         self._hashes: Dict[Tuple[str, int, int], str] = {}
@@ -214,6 +216,20 @@ def connect(address: SshAddress, options: Dict[str, Any]) -> Any:
         client.close()
         raise ConnectFailed(connect_error(address, error, known_hosts=known_hosts)) from None
     return client
+
+
+def _with_ssh_config(address: SshAddress, identity: Optional[str]) -> Tuple[SshAddress, Optional[str]]:
+    """`Host pi` aliases in ~/.ssh/config work as they do for ssh: HostName, User, Port (when the
+    address names none) and IdentityFile (when the profile names none)."""
+    path = Path("~/.ssh/config").expanduser()
+    if not path.is_file():
+        return address, identity
+    found = _paramiko().SSHConfig.from_path(str(path)).lookup(address.host)
+    port = address.port if address.explicit_port else int(found.get("port", address.port))
+    resolved = SshAddress(user=address.user or found.get("user"), host=found.get("hostname", address.host),
+                          port=port, explicit_port=True)
+    files = found.get("identityfile") or []
+    return resolved, identity or next((f for f in files if Path(f).expanduser().is_file()), None)
 
 
 def connect_error(address: SshAddress, error: BaseException, *, known_hosts: Optional[str]) -> str:

@@ -275,3 +275,23 @@ def _here() -> str:
 
     facts = fingerprint()
     return f"{facts['device_model'] or facts['cpu_model']} ({facts['arch']})"
+
+
+def test_defaults_use_the_users_ssh_config_known_hosts_and_keys(pytester: pytest.Pytester, device: Device,
+                                                                 tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ssh options but the device's Python: ~/.ssh/config's alias, ~/.ssh/known_hosts and the
+    key it names, as `ssh mypi` would use them."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "config").write_text(f"Host mypi\n  HostName 127.0.0.1\n  Port {device.port}\n"
+                                          f"  User {device.user}\n  IdentityFile {device.identity_file}\n")
+    (home / ".ssh" / "known_hosts").write_text(device.known_hosts.read_text())
+    monkeypatch.setenv("HOME", str(home))
+    pytester.makefile(".toml", pyproject=f'[tool.edgeopt.platforms.board]\nextends = "host"\n'
+                                         f'ssh = {{python = "{_sys_executable()}", remote_dir = "{device.remote_dir}"}}\n')
+    pytester.makepyfile(test_suite=DIGITS)
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-device=ssh://mypi")
+    result.assert_outcomes(passed=2)
+    address = f"at {device.user}@127.0.0.1:{device.port}, 1 thr"  # the address the alias resolved to
+    assert all(r["Platform"].endswith(address) for r in table(result)), table(result)
