@@ -138,7 +138,7 @@ def _modules_named_by_node_id(config: pytest.Config) -> Set[str]:
 def _platform(config: pytest.Config, settings: Settings) -> Platform:
     config.stash[_settings_key] = settings
     table = platform_table(config.hook.pytest_edgeopt_platforms(config=config))
-    return choose_platform(table, settings, config)
+    return choose_platform(table, settings)
 
 
 def _check_precision_filter(settings: Settings) -> None:

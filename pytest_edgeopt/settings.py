@@ -9,11 +9,14 @@ import argparse
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 import pytest
 
 from pytest_edgeopt.agent.sampling import SamplingPlan
+
+if TYPE_CHECKING:
+    from pytest_edgeopt.platforms.profiles import Platform
 
 QUICK_PLAN = SamplingPlan(warmup_runs=2, warmup_s=0.0, min_runs=5, min_s=0.05, max_s=2.0)
 
@@ -87,7 +90,7 @@ class Settings:
         return replace(self, budgets=budgets)
 
 
-def tool_budgets(config: pytest.Config, platform: Any) -> Dict[str, Any]:
+def tool_budgets(config: pytest.Config, platform: "Platform") -> Dict[str, Any]:
     """`[tool.edgeopt.budgets]` overlaid with the platform's budgets (its profile's, which
     `[tool.edgeopt.platforms.<platform>.budgets]` has already overlaid)."""
     path = Path(config.rootpath) / "pyproject.toml"

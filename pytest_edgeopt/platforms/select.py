@@ -19,7 +19,7 @@ from pytest_edgeopt.platforms.transport import LocalTransport, Transport
 LOCAL_KEYS = ("arch", "device_model", "os_bits")  # what is known here without running the agent
 
 
-def choose_platform(table: Dict[str, Platform], settings: Any, config: pytest.Config) -> Platform:
+def choose_platform(table: Dict[str, Platform], settings: Any) -> Platform:
     try:
         table = apply_user_profiles(table, settings.platform_entries, where="pyproject.toml")
     except ValueError as error:

@@ -164,14 +164,15 @@ class SshTransport:
         python = self.options.get("python") or "python3"
         command = " ".join(shlex.quote(part) for part in (python, job.pop("agent")))
         channel = client.get_transport().open_session(timeout=self._connect_timeout())
+        start = time.monotonic()
         try:
             channel.exec_command(command)
             channel.sendall(json.dumps({**job, "deadline_s": timeout_s}).encode())
             channel.shutdown_write()
-            stdout, stderr, status = _collect(channel, deadline=time.monotonic() + timeout_s + _GRACE_S)
+            stdout, stderr, status = _collect(channel, deadline=start + timeout_s + _GRACE_S)
         finally:
             channel.close()
-        if status is None:
+        if status is None or (status == -1 and time.monotonic() - start >= timeout_s):  # -1: its own alarm
             return failure("timeout", f"the agent on {self.label} did not finish within {timeout_s:g} s "
                                       "(raise --edge-timeout)")
         return self._interpret(stdout, stderr, status, python)
