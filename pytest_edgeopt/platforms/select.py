@@ -66,6 +66,16 @@ def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
     from pytest_edgeopt.platforms.fleet import FleetTransport
     from pytest_edgeopt.platforms.ssh import SshAddress, SshTransport
 
+    _check_files(profile)
     devices = [SshTransport(SshAddress.parse(url), options=profile.ssh, lock_dir=lock_dir)
                for url in dict.fromkeys(profile.devices)]
     return devices[0] if len(devices) == 1 else FleetTransport(devices, lock_dir=lock_dir)
+
+
+def _check_files(profile: Platform) -> None:
+    """A mistyped key or known_hosts path is the user's to fix before any test runs."""
+    for key in ("identity_file", "known_hosts"):
+        value = profile.ssh.get(key)
+        if value and not Path(value).expanduser().is_file():
+            raise pytest.UsageError(f"ssh.{key} {value} of platform {profile.name!r} is not a file: fix it in "
+                                    f"[tool.edgeopt.platforms.{profile.name}.ssh]")

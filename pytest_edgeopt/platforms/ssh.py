@@ -241,6 +241,9 @@ def connect_error(address: SshAddress, error: BaseException, *, known_hosts: Opt
     if isinstance(error, paramiko.BadHostKeyException):
         return (f"the host key of {where} does not match {hosts_file}: if the device was re-imaged, check "
                 f"the new key and run ssh-keygen -R '{key_name}'; otherwise do not connect")
+    if isinstance(error, paramiko.PasswordRequiredException):
+        return (f"the key for {where} is encrypted: add it to ssh-agent (ssh-add KEY) and leave "
+                "ssh.identity_file unset, or use a key without a passphrase for CI")
     if isinstance(error, paramiko.AuthenticationException):
         return (f"{where} refused our key (authentication failed): ssh-copy-id -p {port} "
                 f"{address.user or '$USER'}@{address.host}, or set ssh.identity_file in the platform profile")

@@ -121,3 +121,11 @@ def test_device_local_means_here(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest(*QUICK, "--edge-platform=here")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*pytest-edgeopt: devices*", "here: *: 2 rows"])
+
+
+@pytest.mark.skipif(ON_A_PI, reason="this machine is a Raspberry Pi")
+def test_device_local_for_pi_checks_this_machine_is_a_pi(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x=MEASURE)
+    result = pytester.runpytest(*QUICK, "--edge-platform=pi", "--edge-device=local")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no pi device is reachable: this machine is *"])

@@ -51,6 +51,12 @@ def _project(pytester: pytest.Pytester, *profiles: str, tests: str = DIGITS) -> 
     pytester.makepyfile(test_suite=tests)
 
 
+def _needs_litert() -> None:
+    """The pi profile runs LiteRT, and its INT8 rows need the quantizer on the host."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("ai_edge_quantizer")
+
+
 def _host_profile(device: Device, name: str = "board", **extra: str) -> str:
     """A user profile for the loopback device on ONNX Runtime (fast, no conversion)."""
     fields = {"extends": '"host"', "device": f'"{device.url}"', "fingerprint": f'{{arch = "{platform.machine()}"}}',
@@ -59,6 +65,7 @@ def _host_profile(device: Device, name: str = "board", **extra: str) -> str:
 
 
 def test_pi_over_ssh_runs_the_suite_and_names_the_device(pytester: pytest.Pytester, device: Device) -> None:
+    _needs_litert()
     _project(pytester, device.profile("pi"))
     result = pytester.runpytest(*QUICK, "-s", "--edge-platform=pi", f"--edge-device={device.url}")
     result.assert_outcomes(passed=2)
@@ -84,6 +91,7 @@ def test_ssh_and_local_give_the_same_verdicts(pytester: pytest.Pytester, device:
 
 
 def test_update_baselines_writes_the_platforms_own_file(pytester: pytest.Pytester, device: Device) -> None:
+    _needs_litert()
     _project(pytester, device.profile("pi"))
     result = pytester.runpytest(*QUICK, "--edge-platform=pi", f"--edge-device={device.url}", "--update-baselines")
     result.assert_outcomes(passed=2)
@@ -97,6 +105,7 @@ def test_update_baselines_writes_the_platforms_own_file(pytester: pytest.Pyteste
 
 
 def test_fingerprint_policy_fail_fails_on_the_wrong_device(pytester: pytest.Pytester, device: Device) -> None:
+    _needs_litert()
     _project(pytester, device.profile("pi", fingerprint_policy='"fail"'))
     result = pytester.runpytest(*QUICK, "--edge-platform=pi", f"--edge-device={device.url}",
                                 "--edge-precision=fp32", "--update-baselines")
@@ -251,8 +260,7 @@ def test_the_pushed_agent_stands_alone(device: Device, tmp_path: Path) -> None:
 def test_the_example_suite_runs_on_a_pi_over_ssh_and_records_pi_baselines(pytester: pytest.Pytester,
                                                                           device: Device) -> None:
     """The issue's "done when": `pytest --edge-platform=pi --edge-device ssh://... suites/`."""
-    pytest.importorskip("ai_edge_litert")
-    pytest.importorskip("ai_edge_quantizer")
+    _needs_litert()
     suite = Path(__file__).resolve().parents[2] / "suites" / "test_digits.py"
     pytester.makefile(".toml", pyproject=device.profile("pi"))
     pytester.makepyfile(test_digits=suite.read_text())
@@ -294,3 +302,23 @@ def test_defaults_use_the_users_ssh_config_known_hosts_and_keys(pytester: pytest
     result.assert_outcomes(passed=2)
     address = f"at {device.user}@127.0.0.1:{device.port}, 1 thr"  # the address the alias resolved to
     assert all(r["Platform"].endswith(address) for r in table(result)), table(result)
+
+
+@pytest.mark.parametrize("key", ["identity_file", "known_hosts"])
+def test_a_missing_key_or_known_hosts_file_is_a_usage_error(pytester: pytest.Pytester, device: Device,
+                                                            key: str) -> None:
+    path = str(device.identity_file if key == "identity_file" else device.known_hosts)
+    _project(pytester, _host_profile(device).replace(path, "/nonexistent/file"))
+    result = pytester.runpytest(*QUICK, "--edge-platform=board")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: ssh.{key} /nonexistent/file of platform 'board' is not a file: "
+                                 "fix it in [[]tool.edgeopt.platforms.board.ssh]"])
+
+
+def test_an_encrypted_key_says_to_use_the_agent(pytester: pytest.Pytester, device: Device, tmp_path: Path) -> None:
+    locked = tmp_path / "locked_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(locked)], check=True)
+    _project(pytester, _host_profile(device).replace(str(device.identity_file), str(locked)))
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(failed=1)
+    assert "is encrypted: add it to ssh-agent" in failures(result)["test_digits[digits-cnn-fp32]"]
