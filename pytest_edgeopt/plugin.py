@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = Settings.from_config(config)
     _check_precision_filter(settings)
     platform = _platform(config, settings)
-    settings = settings.with_budgets(tool_budgets(config, platform))
+    settings = settings.with_budgets(tool_budgets(config, settings, platform))
     transport = config.hook.pytest_edgeopt_make_transport(config=config, platform=platform)
     if transport is None:
         raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")

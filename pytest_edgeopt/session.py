@@ -22,7 +22,7 @@ from pytest_edgeopt.models.base import EdgeModel, array_hash
 from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
 from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
-from pytest_edgeopt.platforms.fingerprint import device_facts, mismatches
+from pytest_edgeopt.platforms.fingerprint import MISMATCH_NOTE, device_facts, mismatches
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.runtimes import RUNTIMES, artifact_format
@@ -32,7 +32,6 @@ session_key = pytest.StashKey["EdgeSession"]()
 ROWS_KEY = "edgeopt_rows"
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
 COLLECTED_KEY = "edgeopt_collected"
-FINGERPRINT_MISMATCH = "fingerprint mismatch"
 
 
 class EdgeSession:
@@ -104,7 +103,7 @@ class EdgeSession:
                 f"{m.device} is not the device the {self.platform.name} profile describes: {'; '.join(problems)}; "
                 f"name the right device, or set fingerprint_policy = \"warn\" in "
                 f"[tool.edgeopt.platforms.{self.platform.name}]")
-        return replace(m, notes=m.notes + (f"{FINGERPRINT_MISMATCH}: {'; '.join(problems)}",))
+        return replace(m, notes=m.notes + (f"{MISMATCH_NOTE}: {'; '.join(problems)}",))
 
     def _parity(self, model: EdgeModel, result: Dict[str, Any], *, batch: int) -> Optional[Dict[str, Any]]:
         """The same FP32 model on ONNX Runtime, value by value: a converter that changed the

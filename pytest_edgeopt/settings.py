@@ -55,7 +55,7 @@ class Settings:
     inconclusive: str  # "warn" or "fail"
     remeasure: int
     report: Optional[Path]
-    budgets: Dict[str, Any]  # [tool.edgeopt.budgets] merged with the platform's
+    budgets: Dict[str, Any]  # [tool.edgeopt.budgets]; with_budgets merges in the platform's
     devices: Tuple[str, ...] = ()  # --edge-device, in the order given
     on_host: bool = False  # --edge-on-host
     platform_entries: Dict[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
@@ -64,6 +64,7 @@ class Settings:
     def from_config(cls, config: pytest.Config) -> "Settings":
         option = config.option
         plan = _plan(config)
+        tool = _tool_table(_pyproject(config))  # read once: budgets and platforms both live there
         return cls(
             platform=option.edge_platform or config.getini("edgeopt_platform"),
             precisions=option.edge_precision,
@@ -80,22 +81,21 @@ class Settings:
                                  ("warn", "fail"), "--edge-inconclusive"),
             remeasure=_ini_int(config, option.edge_remeasure, "edgeopt_remeasure", minimum=0),
             report=_report_path(option.edge_report),
-            budgets={},
+            budgets=_budgets_table(tool),
             devices=tuple(option.edge_device or ()),
             on_host=option.edge_on_host,
-            platform_entries=_platform_entries(config),
+            platform_entries=_platform_entries(tool),
         )
 
     def with_budgets(self, budgets: Dict[str, Any]) -> "Settings":
         return replace(self, budgets=budgets)
 
 
-def tool_budgets(config: pytest.Config, platform: "Platform") -> Dict[str, Any]:
+def tool_budgets(config: pytest.Config, settings: Settings, platform: "Platform") -> Dict[str, Any]:
     """`[tool.edgeopt.budgets]` overlaid with the platform's budgets (its profile's, which
     `[tool.edgeopt.platforms.<platform>.budgets]` has already overlaid)."""
-    path = Path(config.rootpath) / "pyproject.toml"
-    tool = _tool_table(path)
-    merged = {**tool.get("budgets", {}), **platform.budgets}
+    path = _pyproject(config)
+    merged = {**settings.budgets, **platform.budgets}
     if not merged:
         return {}
     from pytest_edgeopt.budgets import validate_budgets
@@ -107,12 +107,24 @@ def tool_budgets(config: pytest.Config, platform: "Platform") -> Dict[str, Any]:
         raise pytest.UsageError(str(error)) from None
 
 
-def _platform_entries(config: pytest.Config) -> Dict[str, Any]:
-    platforms = _tool_table(Path(config.rootpath) / "pyproject.toml").get("platforms", {})
+def _budgets_table(tool: Dict[str, Any]) -> Dict[str, Any]:
+    budgets = tool.get("budgets", {})
+    if not isinstance(budgets, dict):
+        raise pytest.UsageError("pyproject.toml: [tool.edgeopt.budgets] must be a table, "
+                                "e.g. budgets = {max_storage_mb = 5}")
+    return dict(budgets)
+
+
+def _platform_entries(tool: Dict[str, Any]) -> Dict[str, Any]:
+    platforms = tool.get("platforms", {})
     if not isinstance(platforms, dict) or not all(isinstance(v, dict) for v in platforms.values()):
         raise pytest.UsageError("pyproject.toml: [tool.edgeopt.platforms] must hold one table per platform, "
                                 "e.g. [tool.edgeopt.platforms.mypi]")
     return platforms
+
+
+def _pyproject(config: pytest.Config) -> Path:
+    return Path(config.rootpath) / "pyproject.toml"
 
 
 def _tool_table(path: Path) -> Dict[str, Any]:

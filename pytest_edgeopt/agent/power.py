@@ -67,12 +67,6 @@ class PowerReading:
         """The power the inference added: idle draw is the board's, not the model's."""
         return max(self.average_w - self.idle_w, 0.0)
 
-    def energy_mj_per_inference(self, inferences: int) -> float:
-        """Active energy per inference, the number a model change moves (idle excluded)."""
-        if inferences <= 0:
-            raise PowerMeterError(f"energy per inference needs a positive inference count, got {inferences}")
-        return self.active_w * self.seconds / inferences * 1000.0
-
     def to_dict(self) -> Dict[str, Any]:
         """JSON-safe, with active_w spelled out so readers of the result need no arithmetic."""
         return {

@@ -65,10 +65,19 @@ def device_label(fingerprint: Dict[str, Any], *, address: Optional[str] = None, 
 
 def compute_unit(platform: Platform, runtime: Dict[str, Any]) -> str:
     """What ran the model, from the providers the runtime actually used, not what was asked for."""
+    if _gpu_missing(platform, runtime):
+        return "CPU"
+    used = runtime.get("providers") or ()
+    return "GPU" if any(p in GPU_PROVIDERS for p in used) else platform.compute_unit
+
+
+def _gpu_missing(platform: Platform, runtime: Dict[str, Any]) -> List[str]:
+    """The GPU providers the profile asked for, when the runtime could use none of them."""
+    asked = [p for p in platform.providers if p in GPU_PROVIDERS]
     used = runtime.get("providers")
-    if used is None or not any(p in GPU_PROVIDERS for p in platform.providers):
-        return platform.compute_unit
-    return "GPU" if any(p in GPU_PROVIDERS for p in used) else "CPU"
+    if not asked or used is None or any(p in GPU_PROVIDERS for p in used):
+        return []
+    return asked
 
 
 def _throttled(result: Dict[str, Any]) -> Tuple[Optional[int], Optional[int]]:
@@ -125,10 +134,9 @@ def _notes(result: Dict[str, Any], model: EdgeModel, artifact: Artifact, platfor
 
 def _runtime_notes(runtime: Dict[str, Any], platform: Platform) -> List[str]:
     notes = [runtime["warning"]] if runtime.get("warning") else []
-    asked_gpu = [p for p in platform.providers if p in GPU_PROVIDERS]
-    used = runtime.get("providers")
-    if asked_gpu and used is not None and not any(p in GPU_PROVIDERS for p in used):
-        notes.append(f"{' and '.join(asked_gpu)} not available on the device: ran on the CPU")
+    missing = _gpu_missing(platform, runtime)
+    if missing:
+        notes.append(f"{' and '.join(missing)} not available on the device: ran on the CPU")
     if runtime.get("reference_kernels"):
         notes.append("reference kernels (XNNPACK off)")
     elif runtime.get("xnnpack") is False:

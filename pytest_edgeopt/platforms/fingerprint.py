@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional
 # vcgencmd get_throttled: bits 0-3 are the state now, bits 16-19 "has happened since boot"
 _THROTTLE_NOW = {0x1: "under-voltage", 0x2: "ARM frequency capped", 0x4: "throttled", 0x8: "soft temperature limit"}
 _SINCE_BOOT_SHIFT = 16
+MISMATCH_NOTE = "fingerprint mismatch"  # the row note's prefix; the report's device summary repeats these
 
 
 def mismatches(expected: Mapping[str, Any], facts: Mapping[str, Any]) -> List[str]:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import IO, Any, Dict, Optional, Sequence
 
-from pytest_edgeopt.platforms.transport import Transport
+from pytest_edgeopt.platforms.transport import Transport, slug
 
 
 class FleetTransport:
@@ -45,7 +45,7 @@ class FleetTransport:
         start = _worker_number(self.worker) % len(self.devices)
         order = self.devices[start:] + self.devices[:start]
         for device in order:
-            handle = _try_lock(self.lock_dir / f"{_slug(device.label)}.lease")
+            handle = _try_lock(self.lock_dir / f"{slug(device.label)}.lease")
             if handle is not None:
                 self._lease = handle
                 return device
@@ -70,7 +70,3 @@ def _try_lock(path: Path) -> Optional[IO[str]]:
 def _worker_number(worker: str) -> int:
     digits = re.sub(r"\D", "", worker)
     return int(digits) if digits else 0
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)

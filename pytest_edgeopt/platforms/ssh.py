@@ -20,11 +20,11 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from pytest_edgeopt.locking import file_lock
 from pytest_edgeopt.platforms.bundle import agent_bundle
-from pytest_edgeopt.platforms.transport import failure, parse_agent_output
+from pytest_edgeopt.platforms.transport import failure, parse_agent_output, slug
 
 DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -62,7 +62,7 @@ class SshTransport:
     def __init__(self, address: SshAddress, *, options: Dict[str, Any], lock_dir: Path) -> None:
         self.address, identity = _with_ssh_config(address, options.get("identity_file"))
         self.options = {**options, "identity_file": identity}
-        self.lock_path = Path(lock_dir) / "devices" / f"{_slug(self.address.label)}.lock"
+        self.lock_path = Path(lock_dir) / "devices" / f"{slug(self.address.label)}.lock"
         self._client: Any = None
         self._remote_dir: Optional[str] = None
         self._hashes: Dict[Tuple[str, int, int], str] = {}
@@ -132,20 +132,10 @@ class SshTransport:
 
     def _put_file(self, sftp: Any, root: str, path: Path) -> str:
         name = f"{self._sha(path)}{''.join(path.suffixes[-1:])}"
-        remote = f"{root}/{name}"
-        if _remote_size(sftp, remote) != path.stat().st_size:
-            partial = _partial(remote)
-            sftp.put(str(path), partial)
-            sftp.posix_rename(partial, remote)
-        return remote
+        return _put(sftp, f"{root}/{name}", path.stat().st_size, lambda partial: sftp.put(str(path), partial))
 
     def _put_bytes(self, sftp: Any, root: str, name: str, data: bytes) -> str:
-        remote = f"{root}/{name}"
-        if _remote_size(sftp, remote) != len(data):
-            partial = _partial(remote)
-            sftp.putfo(io.BytesIO(data), partial)
-            sftp.posix_rename(partial, remote)
-        return remote
+        return _put(sftp, f"{root}/{name}", len(data), lambda partial: sftp.putfo(io.BytesIO(data), partial))
 
     def _sha(self, path: Path) -> str:
         stat = path.stat()
@@ -279,6 +269,15 @@ def _collect(channel: Any, *, deadline: float) -> Tuple[str, str, Optional[int]]
     return out.decode(errors="replace"), err.decode(errors="replace"), channel.recv_exit_status()
 
 
+def _put(sftp: Any, remote: str, size: int, upload: Callable[[str], Any]) -> str:
+    """Upload under a temporary name, then rename into place, unless the device already has it."""
+    if _remote_size(sftp, remote) != size:
+        partial = _partial(remote)
+        upload(partial)
+        sftp.posix_rename(partial, remote)
+    return remote
+
+
 def _partial(remote: str) -> str:
     """Unique per upload: two sessions pushing the same file to one device must not share it."""
     return f"{remote}.{uuid.uuid4().hex[:12]}.part"
@@ -301,10 +300,6 @@ def _remote_size(sftp: Any, path: str) -> Optional[int]:
         return sftp.stat(path).st_size
     except OSError:
         return None
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 def _one_line(error: BaseException) -> str:

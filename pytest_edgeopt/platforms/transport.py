@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,11 @@ def parse_agent_output(stdout: str, stderr: str, returncode: int) -> Dict[str, A
             pass
     last = next((l for l in reversed(stderr.splitlines()) if l.strip()), "no output")
     return failure("agent-died", f"the agent exited with code {returncode}: {last.strip()[:300]}")
+
+
+def slug(text: str) -> str:
+    """A device label as a lock file name: `pi@10.0.0.7:22` -> `pi_10.0.0.7_22`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
 def failure(kind: str, message: str, **extra: Any) -> Dict[str, Any]:

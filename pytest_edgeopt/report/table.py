@@ -5,6 +5,7 @@ reporter forced shims in its CLI, and the same cells also feed the markdown and 
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -13,6 +14,7 @@ from tabulate import tabulate
 from pytest_edgeopt.budgets import Row
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.platforms.fingerprint import MISMATCH_NOTE
 
 HEADERS = (
     "Model", "Bit-width (W/A)", "Runtime", "Size (MB)", "Params (M)", "Top-1 (%)", "Agreement (%)",
@@ -63,13 +65,10 @@ def bitwidth_label(row: Measurement) -> str:
 
 def device_lines(rows: Sequence[Row]) -> List[str]:
     """Where each row was measured (a fleet spreads them over devices) and what did not match."""
-    counts: Dict[Tuple[str, str], int] = {}
-    for row in rows:
-        m = row.measurement
-        counts[(m.platform, m.device)] = counts.get((m.platform, m.device), 0) + 1
+    counts = Counter((r.measurement.platform, r.measurement.device) for r in rows)
     lines = [f"{platform}: {device}: {n} row{'s' if n != 1 else ''}" for (platform, device), n in sorted(counts.items())]
     problems = sorted({f"{r.measurement.device}: {note}" for r in rows for note in r.measurement.notes
-                       if note.startswith("fingerprint mismatch")})
+                       if note.startswith(MISMATCH_NOTE)})
     return lines + [f"WARNING {text}" for text in problems]
 
 
