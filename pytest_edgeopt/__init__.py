@@ -14,7 +14,7 @@ _EXPORTS = {
     "EdgeModel": "pytest_edgeopt.models.base",
     "Measurement": "pytest_edgeopt.measure.result",
     "LatencyStats": "pytest_edgeopt.measure.result",
-    "EdgeRunner": "pytest_edgeopt.runner",
+    "EdgeRunner": "pytest_edgeopt.session.runner",
     "EdgeOptError": "pytest_edgeopt.errors",
     "EdgeOptWarning": "pytest_edgeopt.errors",
     "MissingDependency": "pytest_edgeopt.errors",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 import pytest
 
-from pytest_edgeopt.agent.sampling import SamplingPlan
+from pytest_edgeopt.agent.contract import SamplingPlan
 
 if TYPE_CHECKING:
     from pytest_edgeopt.platforms.profiles import Platform
@@ -36,6 +36,17 @@ INI_OPTIONS = {
     "edgeopt_remeasure": ("re-measurements of an inconclusive latency before reporting it", "2"),
 }
 UPDATE_MODES = ("all", "new")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The command line: every option a plain string or flag (xdist copies them to workers)."""
+    group = parser.getgroup("edgeopt", "edge-AI optimization budgets (pytest-edgeopt)")
+    for flags, options in _OPTIONS:
+        group.addoption(*flags, **options)
+    for name, (text, default) in INI_OPTIONS.items():
+        parser.addini(name, text, default=default)
+
+
 REPORT_SUFFIXES = (".md", ".json", ".html")
 
 
@@ -70,7 +81,7 @@ class Settings:
             precisions=option.edge_precision,
             runtimes=option.edge_runtime,
             default_precisions=parse_name_list(config.getini("edgeopt_precisions")),
-            cache_dir=_cache_dir(config),
+            cache_dir=cache_dir(config),
             threads=option.edge_threads,
             plan=plan,
             timeout_s=_ini_float(config, option.edge_timeout, "edgeopt_timeout"),
@@ -98,7 +109,7 @@ def tool_budgets(config: pytest.Config, settings: Settings, platform: "Platform"
     merged = {**settings.budgets, **platform.budgets}
     if not merged:
         return {}
-    from pytest_edgeopt.budgets import validate_budgets
+    from pytest_edgeopt.judge.budgets import validate_budgets
     from pytest_edgeopt.errors import EdgeOptError
 
     try:
@@ -268,10 +279,57 @@ def _report_path(text: Optional[str]) -> Optional[Path]:
     return path.resolve()
 
 
-def _cache_dir(config: pytest.Config) -> Path:
+def cache_dir(config: pytest.Config) -> Path:
     """--edge-cache-dir, then $EDGEOPT_CACHE_DIR (share one cache across CI jobs), then the ini."""
     chosen = config.option.edge_cache_dir or os.environ.get("EDGEOPT_CACHE_DIR")
     if chosen:
         return Path(chosen).resolve()
     path = Path(config.getini("edgeopt_cache_dir"))
     return path if path.is_absolute() else Path(config.rootpath) / path
+
+
+# flags -> argparse keywords; at the end of the module because the parsers above are its types
+_OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
+    (("--edge-platform",), dict(metavar="NAME", default=None, help="platform profile to measure on (default: host)")),
+    (("--edge-device",), dict(metavar="URL", action="append", type=device_address, default=None,
+                              help="measure on this device: ssh://USER@HOST[:PORT], or local (pytest runs on the "
+                              "device); repeat it with -n N for a fleet, one device per worker")),
+    (("--edge-on-host",), dict(action="store_true", default=False,
+                               help="measure a device profile (e.g. pi) on this machine: its runtime and threads, "
+                               "not its hardware; rows say so")),
+    (("--edge-precision",), dict(metavar="LIST", type=parse_name_list, default=None,
+                                 help="only run these precisions, e.g. int8,fp32")),
+    (("--edge-runtime",), dict(metavar="LIST", type=parse_name_list, default=None,
+                               help="only run these runtimes, e.g. tflite,onnxruntime")),
+    (("--edge-threads",), dict(metavar="N", type=positive_int, default=None,
+                               help="inference threads (default: the platform's, 1 on host)")),
+    (("--edge-cache-dir",), dict(metavar="DIR", default=None, help="artifact cache (default .edgeopt_cache "
+                                 "under the rootdir; or $EDGEOPT_CACHE_DIR)")),
+    (("--edge-min-runs",), dict(metavar="N", type=positive_int, default=None,
+                                help="minimum timed inferences per case")),
+    (("--edge-min-time",), dict(metavar="S", type=non_negative_float, default=None,
+                                help="minimum seconds of timed inferences per case")),
+    (("--edge-max-time",), dict(metavar="S", type=positive_float, default=None,
+                                help="cap on seconds of timed inferences per case")),
+    (("--edge-warmup-runs",), dict(metavar="N", type=non_negative_int, default=None,
+                                   help="minimum warm-up inferences")),
+    (("--edge-warmup-time",), dict(metavar="S", type=non_negative_float, default=None,
+                                   help="minimum warm-up seconds")),
+    (("--edge-quick",), dict(action="store_true", default=False,
+                             help="short sampling (5 runs, 2 s cap): smoke runs, not numbers to keep")),
+    (("--edge-timeout",), dict(metavar="S", type=positive_float, default=None,
+                               help="seconds one measurement may take before the agent is killed")),
+    (("--no-edge-table",), dict(dest="edge_table", action="store_false", default=True,
+                                help="do not print the comparison table")),
+    (("--update-baselines",), dict(nargs="?", const="all", default=None, type=update_mode, metavar="all|new",
+                                   help="write new and changed baseline entries of the tests that ran and drop "
+                                   "stale ones (=new: only add missing entries)")),
+    (("--edge-baselines-dir",), dict(metavar="DIR", default=None,
+                                     help="baseline directory (default: baselines/ under the rootdir)")),
+    (("--edge-inconclusive",), dict(metavar="warn|fail", default=None, type=inconclusive_policy,
+                                    help="what a latency verdict that stays inconclusive does (default: warn)")),
+    (("--edge-remeasure",), dict(metavar="N", type=non_negative_int, default=None,
+                                 help="re-measurements of an inconclusive latency (default 2)")),
+    (("--edge-report",), dict(metavar="PATH", default=None, help="also write the table to PATH: .md "
+                              "(fits $GITHUB_STEP_SUMMARY), .json or .html")),
+)

@@ -9,24 +9,26 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Optional, Set, Tuple
 
 import numpy as np
+
+from pytest_edgeopt.agent.contract import DeviceFacts
 
 _INTERESTING_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "fma", "asimd", "asimddp", "neon")
 
 
-def fingerprint() -> Dict[str, Any]:
+def fingerprint() -> DeviceFacts:
     """Must-match facts (arch, CPU) and informational ones (host, Python) for the judge."""
     model, flags = _cpu_model_and_flags()
-    return {
-        "arch": platform.machine(), "cpu_model": model, "cpu_count": os.cpu_count(),
-        "cpu_flags": sorted(f for f in flags if f in _INTERESTING_FLAGS),
-        "device_model": _device_tree_model(), "os": platform.platform(),
-        "hostname": platform.node(), "python": platform.python_version(), "numpy": np.__version__,
-        "loadavg_1m": _loadavg(), "os_bits": struct.calcsize("P") * 8, "governor": _governor(),
-        "soc_temp_c": _soc_temp_c(),
-    }
+    return DeviceFacts(
+        arch=platform.machine(), cpu_model=model, cpu_count=os.cpu_count(),
+        cpu_flags=tuple(sorted(f for f in flags if f in _INTERESTING_FLAGS)),
+        device_model=_device_tree_model(), os=platform.platform(),
+        hostname=platform.node(), python=platform.python_version(), numpy=np.__version__,
+        loadavg_1m=_loadavg(), os_bits=struct.calcsize("P") * 8, governor=_governor(),
+        soc_temp_c=_soc_temp_c(),
+    )
 
 
 def throttled() -> Optional[int]:
@@ -66,7 +68,7 @@ def busy_cpu_seconds() -> Optional[float]:
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_model_and_flags() -> Tuple[str, set]:
+def _cpu_model_and_flags() -> Tuple[str, Set[str]]:
     model, flags = platform.processor() or platform.machine(), set()
     try:
         text = Path("/proc/cpuinfo").read_text()

@@ -6,130 +6,179 @@ labels stay on the host, so the agent cannot be wrong about accuracy, only about
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from pytest_edgeopt.agent import device, power
-from pytest_edgeopt.agent.sampling import SamplingPlan, reference_workload, sample, warm_up
-from pytest_edgeopt.runtimes import RUNTIMES, RuntimeMissing, create_runtime
-from pytest_edgeopt.runtimes.base import ArtifactError, InputError
+from pytest_edgeopt.agent.contract import (
+    DeviceFacts, Evaluation, FailureKind, Job, Result, Success, Timing, failure)
+from pytest_edgeopt.agent.sampling import Samples, reference_workload, sample, warm_up
+from pytest_edgeopt.runtimes import RuntimeMissing, create_runtime
+from pytest_edgeopt.runtimes.base import ArtifactError, InputError, Runtime, TensorSpec
 
-RESULT_VERSION = 1
 HEAD_SAMPLES = 16
 HEAD_VALUES = 4096
 NEAR_TOP_CAP = 10
 DEFAULT_IDLE_S = 1.0  # idle power sampled before the loop, subtracted from the loop's
+SINGLE_INPUT_KEY = "inputs"  # the .npz key of a single-input model's eval inputs
+
+Feeds = Dict[str, np.ndarray]
 
 
 class JobError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: FailureKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
 
 
-def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
+def run_job(data: object) -> Result:
+    """Never raises: every way a job can go wrong comes back as a Failure with one line."""
+    try:
+        job = Job.from_dict(data)
+    except ValueError as error:  # ContractError, or a malformed sampling plan
+        return failure(FailureKind.BAD_JOB, f"the job does not follow the agent contract: {error}")
     try:
         return _run(job)
     except JobError as error:
-        return {"ok": False, "kind": error.kind, "error": str(error), "version": RESULT_VERSION}
-    except RuntimeMissing as error:
-        return {"ok": False, "kind": "missing-runtime", "error": str(error), "version": RESULT_VERSION}
+        return failure(error.kind, str(error))
+    except RuntimeMissing:
+        return failure(FailureKind.MISSING_RUNTIME, job.runtime.install_hint())
     except Exception as error:  # the host turns this into one line; the agent must always answer
-        return {"ok": False, "kind": "internal", "version": RESULT_VERSION,
-                "error": f"agent error: {type(error).__name__}: {' '.join(str(error).split())[:300]}"}
+        return failure(FailureKind.INTERNAL, f"agent error: {type(error).__name__}: {error}")
 
 
-def _run(job: Dict[str, Any]) -> Dict[str, Any]:
-    if job.get("runtime") not in RUNTIMES:
-        raise JobError("bad-job", f"unknown runtime {job.get('runtime')!r}; known: {', '.join(RUNTIMES)}")
-    runtime = create_runtime(job["runtime"])
+def _run(job: Job) -> Success:
+    runtime = create_runtime(job.runtime.module, job.runtime.cls)
     load_ms = _timed_load(runtime, job)
     batches, count = _eval_batches(runtime, job)
     first_ms, outputs = _evaluate(runtime, batches)
-    top_k = _top_k(outputs, count, int(job.get("topk", 5)))
+    evaluation = _evaluation(outputs, count, job, runtime)
     info = runtime.info()
-    evaluated = {"top_k": top_k, "eval_count": count, "output_shape": list(outputs[0].shape[1:]),
-                 "outputs_head": _head(outputs, count) if job.get("keep_outputs") else None,
-                 "near_top1": _near_top1(outputs, count, info)}
-    if job.get("evaluate_only"):
+    if job.evaluate_only:
         runtime.close()
-        return {"ok": True, "version": RESULT_VERSION, "runtime": info, **evaluated}
-    plan = SamplingPlan.from_dict(job.get("plan", {}))
-    meter = _meter(job.get("power"))
-    warmups = warm_up(runtime.run, batches, plan)
+        return Success(runtime=info, evaluation=evaluation, batch=job.batch, threads=job.threads,
+                       load_ms=load_ms, first_inference_ms=first_ms)
+    timing, facts = _timing(runtime, batches, job)
+    runtime.close()
+    return Success(runtime=info, evaluation=evaluation, batch=job.batch, threads=job.threads, load_ms=load_ms,
+                   first_inference_ms=first_ms, timing=timing, fingerprint=facts)
+
+
+def _evaluation(outputs: List[np.ndarray], count: int, job: Job, runtime: Runtime) -> Evaluation:
+    step = runtime.info().output_step
+    return Evaluation(top_k=_top_k(outputs, count, job.topk), eval_count=count,
+                      output_shape=tuple(int(d) for d in outputs[0].shape[1:]),
+                      outputs_head=_head(outputs, count) if job.keep_outputs else None,
+                      near_top1=_near_top1(outputs, count, step))
+
+
+def _timing(runtime: Runtime, batches: Sequence[Feeds], job: Job) -> Tuple[Timing, DeviceFacts]:
+    meter = _meter(job.power)
+    run: Callable[[Feeds], object] = runtime.run
+    warmups = warm_up(run, batches, job.plan)
     throttled_before = device.throttled()
     busy0, own0 = device.busy_cpu_seconds(), time.process_time()
-    reference = reference_workload() if job.get("reference_workload", True) else None
-    samples, reading = _timed(meter, lambda: sample(runtime.run, batches, plan, reference), job.get("power"))
+    reference = reference_workload() if job.reference_workload else None
+    samples, reading = _timed(meter, lambda: sample(run, batches, job.plan, reference), job.power)
     foreign = _foreign_cores(busy0, own0, sum(samples.wall_ms) / 1e3)
-    throttled_after = device.throttled()
-    runtime.close()
-    return {
-        "ok": True, "version": RESULT_VERSION, "runtime": info, "threads": job.get("threads", 1),
-        "batch": int(job.get("batch", 1)), "load_ms": load_ms, "first_inference_ms": first_ms,
-        "warmup_runs": warmups, "wall_ms": samples.wall_ms, "cpu_ms": samples.cpu_ms,
-        "capped": samples.capped, "reference_wall_ms": samples.reference_wall_ms,
-        "reference_cpu_ms": samples.reference_cpu_ms, **evaluated, "peak_rss_mb": device.peak_rss_mb(),
-        "foreign_cores": foreign, "fingerprint": device.fingerprint(),
-        "throttled": {"before": throttled_before, "after": throttled_after},
-        "power": reading.to_dict() if reading else None,
-    }
+    timing = Timing(
+        wall_ms=tuple(samples.wall_ms), cpu_ms=tuple(samples.cpu_ms), capped=samples.capped,
+        warmup_runs=warmups, reference_wall_ms=tuple(samples.reference_wall_ms),
+        reference_cpu_ms=tuple(samples.reference_cpu_ms), peak_rss_mb=device.peak_rss_mb(),
+        foreign_cores=foreign, throttled_before=throttled_before, throttled_after=device.throttled(),
+        power=reading)
+    return timing, device.fingerprint()
 
 
-def _meter(spec: Any) -> Any:
+def _meter(spec: Optional[Mapping[str, object]]) -> Optional[power.PowerMeter]:
     """Made before timing, so a misconfigured meter fails the job before minutes of sampling."""
     try:
-        return power.make_meter(spec)
+        return power.make_meter(dict(spec) if spec is not None else None)
     except power.PowerMeterError as error:
-        raise JobError("power", str(error)) from None
+        raise JobError(FailureKind.POWER, str(error)) from None
 
 
-def _timed(meter: Any, run: Any, spec: Any) -> Tuple[Any, Any]:
+def _timed(meter: Optional[power.PowerMeter], run: Callable[[], Samples],
+           spec: Optional[Mapping[str, object]]) -> Tuple[Samples, Optional[power.PowerReading]]:
     """The latency loop, inside the power meter's tracking when there is one (idle measured first)."""
     if meter is None:
         return run(), None
+    idle = (spec or {}).get("idle_s", DEFAULT_IDLE_S)
     try:
-        return power.measure(meter, run, idle_s=float((spec or {}).get("idle_s", DEFAULT_IDLE_S)))
+        samples, reading = power.measure(meter, run, idle_s=float(idle) if isinstance(idle, (int, float)) else -1.0)
     except power.PowerMeterError as error:
-        raise JobError("power", str(error)) from None
+        raise JobError(FailureKind.POWER, str(error)) from None
+    return samples, reading
 
 
-def _timed_load(runtime: Any, job: Dict[str, Any]) -> float:
+def _timed_load(runtime: Runtime, job: Job) -> float:
     start = time.perf_counter()
     try:
-        runtime.load(job["artifact"], threads=int(job.get("threads", 1)), options=job.get("options", {}))
+        runtime.load(job.artifact, threads=job.threads, options=job.options)
     except ArtifactError as error:
-        raise JobError("bad-artifact", f"cannot load {_basename(job['artifact'])}: {error}") from None
+        raise JobError(FailureKind.BAD_ARTIFACT, f"cannot load {_basename(job.artifact)}: {error}") from None
     return (time.perf_counter() - start) * 1e3
 
 
-def _eval_batches(runtime: Any, job: Dict[str, Any]) -> Tuple[List[np.ndarray], int]:
+def _eval_batches(runtime: Runtime, job: Job) -> Tuple[List[Feeds], int]:
     """Split the eval inputs into batches, padding the last one by repetition (outputs dropped)."""
-    shape, dtype = runtime.input_spec()
-    with np.load(job["inputs"]) as data:
-        inputs = np.asarray(data["inputs"])
-    count, batch = len(inputs), int(job.get("batch", 1))
-    _check_shape(inputs.shape, shape, batch)
-    if count % batch:
-        inputs = np.concatenate([inputs, np.repeat(inputs[-1:], batch - count % batch, axis=0)])
-    cast = inputs.astype(dtype, copy=False)
-    return [np.ascontiguousarray(cast[i:i + batch]) for i in range(0, len(cast), batch)], count
+    specs = list(runtime.inputs())
+    arrays = _inputs_by_name(job.inputs, specs)
+    count = _common_count(arrays)
+    batch = job.batch
+    for spec in specs:
+        _check_shape(arrays[spec.name].shape, spec.shape, batch, name=spec.name if len(specs) > 1 else None)
+    padded = {name: _padded(array, batch) for name, array in arrays.items()}
+    cast = {spec.name: padded[spec.name].astype(spec.dtype, copy=False) for spec in specs}
+    total = len(next(iter(cast.values())))
+    batches = [{name: np.ascontiguousarray(array[i:i + batch]) for name, array in cast.items()}
+               for i in range(0, total, batch)]
+    return batches, count
 
 
-def _check_shape(given: Tuple[int, ...], expected: Tuple[Any, ...], batch: int) -> None:
+def _inputs_by_name(path: str, specs: Sequence[TensorSpec]) -> Dict[str, np.ndarray]:
+    with np.load(path) as data:
+        stored = {key: np.asarray(data[key]) for key in data.files}
+    if len(specs) == 1 and SINGLE_INPUT_KEY in stored and specs[0].name not in stored:
+        return {specs[0].name: stored[SINGLE_INPUT_KEY]}
+    missing = [spec.name for spec in specs if spec.name not in stored]
+    if missing:
+        given = ", ".join(sorted(stored)) or "none"
+        raise JobError(FailureKind.BAD_INPUT, f"the model's input(s) {', '.join(missing)} have no eval data "
+                                              f"(given: {given}): name the eval arrays after the inputs")
+    return {spec.name: stored[spec.name] for spec in specs}
+
+
+def _common_count(arrays: Mapping[str, np.ndarray]) -> int:
+    counts = {name: len(array) for name, array in arrays.items()}
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{name}: {n}" for name, n in counts.items())
+        raise JobError(FailureKind.BAD_INPUT, f"the eval inputs hold different numbers of samples ({shown})")
+    return next(iter(counts.values()))
+
+
+def _padded(array: np.ndarray, batch: int) -> np.ndarray:
+    if len(array) % batch == 0:
+        return array
+    return np.concatenate([array, np.repeat(array[-1:], batch - len(array) % batch, axis=0)])
+
+
+def _check_shape(given: Tuple[int, ...], expected: Tuple[Optional[int], ...], batch: int, *,
+                 name: Optional[str]) -> None:
     want = (batch,) + tuple(given[1:])
     fits = len(want) == len(expected) and all(e is None or e == w for e, w in zip(expected, want))
     if not fits and expected and expected[0] not in (None, batch) and tuple(expected[1:]) == tuple(given[1:]):
-        raise JobError("bad-input", f"the model file has a fixed batch of {expected[0]}: measure it with "
-                                    f"batch={expected[0]}, or export it with that batch")
+        raise JobError(FailureKind.BAD_INPUT, f"the model file has a fixed batch of {expected[0]}: measure it "
+                                              f"with batch={expected[0]}, or export it with that batch")
     if not fits:
         shown = tuple("?" if e is None else e for e in expected)
-        raise JobError("bad-input", f"the model takes input shape {shown} but the eval data gives "
-                                    f"{want} at batch {batch}{_layout_hint(want, expected)}")
+        which = f"input {name!r}" if name else "input"
+        raise JobError(FailureKind.BAD_INPUT, f"the model takes {which} shape {shown} but the eval data gives "
+                                              f"{want} at batch {batch}{_layout_hint(want, expected)}")
 
 
-def _layout_hint(given: Tuple[int, ...], expected: Tuple[Any, ...]) -> str:
+def _layout_hint(given: Tuple[int, ...], expected: Tuple[Optional[int], ...]) -> str:
     """NCHW data for an NHWC file (or the reverse) is the usual cause with .tflite models."""
     if len(given) != 4 or len(expected) != 4 or None in expected[1:]:
         return ""
@@ -140,54 +189,56 @@ def _layout_hint(given: Tuple[int, ...], expected: Tuple[Any, ...]) -> str:
     return ""
 
 
-def _evaluate(runtime: Any, batches: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
+def _evaluate(runtime: Runtime, batches: List[Feeds]) -> Tuple[float, List[np.ndarray]]:
     start = time.perf_counter()
     try:
         outputs = [_checked(runtime.run(batches[0]))]
         first_ms = (time.perf_counter() - start) * 1e3
         outputs += [_checked(runtime.run(b)) for b in batches[1:]]
     except InputError as error:
-        raise JobError("bad-input", f"inference failed: {error}") from None
+        raise JobError(FailureKind.BAD_INPUT, f"inference failed: {error}") from None
     return first_ms, outputs
 
 
-def _checked(output: np.ndarray) -> np.ndarray:
-    array = np.asarray(output)
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        bad = int(np.sum(~np.isfinite(array)))
-        raise JobError("bad-output", f"the model produced {bad} NaN/inf output values")
-    return array
+def _checked(outputs: List[np.ndarray]) -> np.ndarray:
+    """The first output is the one scored; every output must be finite."""
+    for output in outputs:
+        array = np.asarray(output)
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            bad = int(np.sum(~np.isfinite(array)))
+            raise JobError(FailureKind.BAD_OUTPUT, f"the model produced {bad} NaN/inf output values")
+    return np.asarray(outputs[0])
 
 
-def _top_k(outputs: List[np.ndarray], count: int, k: int) -> List[List[int]]:
+def _top_k(outputs: List[np.ndarray], count: int, k: int) -> Tuple[Tuple[int, ...], ...]:
     """Top-k class indices per sample along the last axis (flattened per sample)."""
     flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs])[:count].astype(np.float64)
     k = min(k, flat.shape[1])
     order = np.argsort(-flat, axis=1, kind="stable")[:, :k]
-    return order.tolist()
+    return tuple(tuple(int(i) for i in row) for row in order)
 
 
-def _head(outputs: List[np.ndarray], count: int) -> List[List[float]]:
+def _head(outputs: List[np.ndarray], count: int) -> Tuple[Tuple[float, ...], ...]:
     """The first outputs, so the host can compare runtimes value by value (parity); capped per
     sample so a segmentation map does not turn the result into hundreds of MB of JSON."""
     flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs[:HEAD_SAMPLES]])
-    return flat[:min(count, HEAD_SAMPLES), :HEAD_VALUES].astype(np.float32).tolist()
+    head = flat[:min(count, HEAD_SAMPLES), :HEAD_VALUES].astype(np.float32)
+    return tuple(tuple(float(v) for v in row) for row in head)
 
 
-def _near_top1(outputs: List[np.ndarray], count: int, info: Dict[str, Any]) -> Any:
+def _near_top1(outputs: List[np.ndarray], count: int, step: Optional[float]) -> Optional[Tuple[Tuple[int, ...], ...]]:
     """With quantized outputs, classes within one output step of the maximum are indistinguishable
     to the model; the host counts the reference top-1 among them as agreement, and says so."""
-    step = info.get("output_step")
     if not step:
         return None
     flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs])[:count]
     order = np.argsort(-flat, axis=1, kind="stable")[:, :NEAR_TOP_CAP]  # closest to the maximum first
     best = np.take_along_axis(flat, order, axis=1)
     near = best >= best[:, :1] - step * 1.001
-    return [row[keep].tolist() for row, keep in zip(order, near)]
+    return tuple(tuple(int(i) for i in row[keep]) for row, keep in zip(order, near))
 
 
-def _foreign_cores(busy0: Any, own0: float, wall_s: float) -> Any:
+def _foreign_cores(busy0: Optional[float], own0: float, wall_s: float) -> Optional[float]:
     busy1 = device.busy_cpu_seconds()
     if busy0 is None or busy1 is None or wall_s <= 0:
         return None
@@ -197,3 +248,4 @@ def _foreign_cores(busy0: Any, own0: float, wall_s: float) -> Any:
 
 def _basename(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
+

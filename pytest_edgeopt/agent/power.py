@@ -35,11 +35,21 @@ from typing import (
 )
 
 KINDS = ("none", "rapl", "jetson", "pi5-pmic", "command", "estimate")
-SPEC_KEYS = ("kind", "root", "interval_s", "command", "watts", "idle_s")
+SPEC_KEYS = ("kind", "root", "interval_s", "command", "watts", "idle_s", "options", "module", "factory")
 DEFAULT_INTERVAL_S = 0.05
 PI5_COMMAND = ("vcgencmd", "pmic_read_adc")
 PI5_TIMEOUT_S = 2.0
 OTHER_METER = "or choose another power meter"
+
+
+@dataclass(frozen=True)
+class PowerMeterSpec:
+    """A meter another plugin adds (the `pytest_edgeopt_power_meters` hook): `factory` in `module`
+    is called in the agent with the profile's power table and returns a PowerMeter."""
+
+    kind: str
+    module: str
+    factory: str
 
 
 class PowerMeterError(Exception):
@@ -508,6 +518,8 @@ def make_meter(spec: Optional[Dict[str, Any]]) -> Optional[PowerMeter]:
     kind = spec.get("kind")
     if kind is None:
         raise PowerMeterError(f"power meter: missing key 'kind' (one of {', '.join(KINDS)})")
+    if kind not in KINDS and spec.get("module") and spec.get("factory"):
+        return _plugin_meter(spec)
     if kind not in KINDS:
         raise PowerMeterError(f"power meter: unknown kind {kind!r} (one of {', '.join(KINDS)})")
     if kind == "none":
@@ -523,6 +535,19 @@ def make_meter(spec: Optional[Dict[str, Any]]) -> Optional[PowerMeter]:
     if kind == "pi5-pmic":
         return Pi5PmicMeter(_argv(spec, PI5_COMMAND), interval_s)
     return CommandMeter(_argv(spec, None), interval_s)
+
+
+def _plugin_meter(spec: Dict[str, Any]) -> PowerMeter:
+    """A meter a plugin registered: the host put its module and factory into the job."""
+    from importlib import import_module
+
+    try:
+        factory = getattr(import_module(str(spec["module"])), str(spec["factory"]))
+    except (ImportError, AttributeError) as error:
+        raise PowerMeterError(f"power meter {spec['kind']!r}: cannot load {spec['module']}.{spec['factory']} "
+                              f"where the agent runs ({error})") from None
+    meter: PowerMeter = factory(spec)
+    return meter
 
 
 def measure(meter: PowerMeter, run: Callable[[], Any], *, idle_s: float) -> Tuple[Any, PowerReading]:

@@ -8,22 +8,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from itertools import cycle
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class SamplingPlan:
-    warmup_runs: int = 5
-    warmup_s: float = 0.2
-    min_runs: int = 30
-    min_s: float = 1.0
-    max_s: float = 10.0
-
-    @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "SamplingPlan":
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+from pytest_edgeopt.agent.contract import SamplingPlan
 
 
 REFERENCE_INTERVAL_S = 0.05  # one reference-workload timing at most this often

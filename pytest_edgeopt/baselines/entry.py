@@ -3,23 +3,110 @@
 Samples are stored (thinned, rounded to 0.1 us) because the latency verdict is a statistical test
 against them; the fingerprint is split into facts that must match for a comparison to mean
 anything and facts that are only informative (a changed artifact is exactly what the gate judges).
+The file format is the schema's (schemas/baseline.schema.json); these dataclasses read and write
+exactly that, so files written before they existed load unchanged.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import subprocess
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 import pytest_edgeopt
-from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.measure.result import LatencyStats, Measurement
 
 MAX_STORED_SAMPLES = 400
 MUST_MATCH = ("platform", "arch", "cpu_model", "runtime", "runtime_version", "threads", "precision")
 DETERMINISTIC = ("params", "size_mb", "storage_mb", "gflops", "top1", "agreement", "top5_agreement", "eval_count")
+Fact = Union[str, int, None]
+
+
+@dataclass(frozen=True)
+class StoredMetrics:
+    model: str
+    precision: str
+    bitwidth: str
+    runtime: str
+    batch: int
+    params: int
+    size_mb: float
+    storage_mb: float
+    gflops: float
+    top1: Optional[float]
+    agreement: float
+    top5_agreement: float
+    eval_count: int
+    peak_rss_mb: float
+    latency_ms: float
+    throughput: float
+    load_ms: float
+    first_inference_ms: float
+
+    def value(self, name: str) -> Optional[float]:
+        """A metric by the Measurement attribute of the same name (budgets are declared that way)."""
+        value = getattr(self, name, None)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class StoredSamples:
+    wall_ms: Tuple[float, ...]
+    cpu_ms: Tuple[float, ...]
+    reference_ms: Tuple[float, ...] = ()  # the reference workload's CPU time, beside the model
+
+
+@dataclass(frozen=True)
+class Provenance:
+    date: str
+    commit: Optional[str] = None
+    reason: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    metrics: StoredMetrics
+    wall: LatencyStats
+    cpu: LatencyStats
+    samples: StoredSamples
+    must_match: Dict[str, Fact]
+    info: Dict[str, object] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=lambda: Provenance(date=""))
+
+    @property
+    def artifact_sha(self) -> Optional[str]:
+        sha = self.info.get("artifact_sha")
+        return sha if isinstance(sha, str) else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "metrics": _rounded(asdict(self.metrics)),
+            "latency": {"wall": _rounded(self.wall.to_dict()), "cpu": _rounded(self.cpu.to_dict())},
+            "samples": {"wall_ms": list(self.samples.wall_ms), "cpu_ms": list(self.samples.cpu_ms),
+                        "reference_ms": list(self.samples.reference_ms)},
+            "fingerprint": {"must_match": dict(self.must_match), "info": dict(self.info)},
+            "provenance": asdict(self.provenance),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BaselineEntry":
+        """From a schema-valid entry (the store validates before it gets here)."""
+        metrics = data["metrics"]
+        samples, fingerprint, provenance = data["samples"], data["fingerprint"], data["provenance"]
+        return cls(
+            metrics=StoredMetrics(**{f.name: metrics[f.name] for f in fields(StoredMetrics)}),
+            wall=LatencyStats.from_dict(data["latency"]["wall"]), cpu=LatencyStats.from_dict(data["latency"]["cpu"]),
+            samples=StoredSamples(wall_ms=tuple(samples["wall_ms"]), cpu_ms=tuple(samples["cpu_ms"]),
+                                  reference_ms=tuple(samples.get("reference_ms", ()))),
+            must_match={key: fingerprint["must_match"].get(key) for key in MUST_MATCH},
+            info=dict(fingerprint["info"]),
+            provenance=Provenance(date=provenance["date"], commit=provenance.get("commit"),
+                                  reason=provenance.get("reason")),
+        )
 
 
 def case_key(nodeid: str, m: Measurement) -> str:
@@ -35,70 +122,66 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
-def must_match(m: Measurement) -> Dict[str, Any]:
-    runtime = m.fingerprint.get("runtime", {})
-    return {"platform": m.platform, "arch": m.fingerprint.get("arch"), "cpu_model": m.fingerprint.get("cpu_model"),
-            "runtime": m.runtime, "runtime_version": runtime.get("version", m.runtime_version),
+def must_match(m: Measurement) -> Dict[str, Fact]:
+    return {"platform": m.platform, "arch": m.facts.arch, "cpu_model": m.facts.cpu_model,
+            "runtime": m.runtime, "runtime_version": m.runtime_info.version or m.runtime_version,
             "threads": m.threads, "precision": m.precision}
 
 
-def entry_from_measurement(m: Measurement, *, reason: Optional[str] = None) -> Dict[str, Any]:
-    return {
-        "metrics": _metrics(m),
-        "latency": {"wall": _rounded(m.latency.to_dict()), "cpu": _rounded(m.cpu_latency.to_dict())},
-        "samples": {"wall_ms": _stored(m.samples_ms), "cpu_ms": _stored(m.cpu_samples_ms),
-                    "reference_ms": _stored(m.reference_cpu_ms)},
-        "fingerprint": {"must_match": must_match(m), "info": _info(m)},
-        "provenance": {"date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-                       "commit": git_commit(), "reason": reason},
-    }
+def entry_from_measurement(m: Measurement, *, reason: Optional[str] = None) -> BaselineEntry:
+    return BaselineEntry(
+        metrics=_metrics(m), wall=m.latency, cpu=m.cpu_latency,
+        samples=StoredSamples(wall_ms=_stored(m.samples_ms), cpu_ms=_stored(m.cpu_samples_ms),
+                              reference_ms=_stored(m.reference_cpu_ms)),
+        must_match=must_match(m), info=_info(m),
+        provenance=Provenance(date=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+                              commit=git_commit(), reason=reason),
+    )
 
 
-def mismatch_reason(entry: Dict[str, Any], m: Measurement) -> Optional[str]:
+def mismatch_reason(entry: BaselineEntry, m: Measurement) -> Optional[str]:
     """Why the stored entry cannot be compared with `m`, or None when it can."""
-    stored, now = entry["fingerprint"]["must_match"], must_match(m)
+    stored, now = entry.must_match, must_match(m)
     diffs = [f"{key} {stored.get(key)!r} -> {now.get(key)!r}" for key in MUST_MATCH if stored.get(key) != now.get(key)]
     return f"baseline measured under a different {', '.join(diffs)}" if diffs else None
 
 
-def changed(old: Dict[str, Any], new: Dict[str, Any], *, latency_tolerance: float = 0.03) -> bool:
+def changed(old: BaselineEntry, new: BaselineEntry, *, latency_tolerance: float = 0.03) -> bool:
     """Worth rewriting: deterministic metrics, the fingerprint or the artifact moved, or latency
     moved by more than the tolerance (rewriting every entry on noise would bury real diffs)."""
-    if any(old["metrics"].get(k) != new["metrics"].get(k) for k in DETERMINISTIC):
+    before, after = _rounded(asdict(old.metrics)), _rounded(asdict(new.metrics))
+    if any(before.get(k) != after.get(k) for k in DETERMINISTIC):
         return True
-    if old["fingerprint"]["must_match"] != new["fingerprint"]["must_match"]:
+    if old.must_match != new.must_match or old.artifact_sha != new.artifact_sha:
         return True
-    if old["fingerprint"]["info"].get("artifact_sha") != new["fingerprint"]["info"].get("artifact_sha"):
-        return True
-    ratio = new["latency"]["cpu"]["median_ms"] / max(old["latency"]["cpu"]["median_ms"], 1e-9)
+    ratio = new.cpu.median_ms / max(old.cpu.median_ms, 1e-9)
     return abs(ratio - 1.0) > latency_tolerance
 
 
-def _metrics(m: Measurement) -> Dict[str, Any]:
-    return _rounded({
-        "model": m.model, "precision": m.precision, "bitwidth": m.bitwidth, "runtime": m.runtime,
-        "batch": m.batch, "params": m.params, "size_mb": m.size_mb, "storage_mb": m.storage_mb,
-        "gflops": m.gflops, "top1": m.top1, "agreement": m.agreement, "top5_agreement": m.top5_agreement,
-        "eval_count": m.eval_count, "peak_rss_mb": m.peak_rss_mb, "latency_ms": m.latency_ms,
-        "throughput": m.throughput, "load_ms": m.load_ms, "first_inference_ms": m.first_inference_ms,
-    })
+def _metrics(m: Measurement) -> StoredMetrics:
+    return StoredMetrics(
+        model=m.model, precision=m.precision, bitwidth=m.bitwidth, runtime=m.runtime, batch=m.batch,
+        params=m.params, size_mb=m.size_mb, storage_mb=m.storage_mb, gflops=m.gflops, top1=m.top1,
+        agreement=m.agreement, top5_agreement=m.top5_agreement, eval_count=m.eval_count,
+        peak_rss_mb=m.peak_rss_mb, latency_ms=m.latency_ms, throughput=m.throughput, load_ms=m.load_ms,
+        first_inference_ms=m.first_inference_ms)
 
 
-def _info(m: Measurement) -> Dict[str, Any]:
-    return {"artifact_sha": m.artifact_sha, "host": m.fingerprint.get("hostname"), "device": m.device,
-            "python": m.fingerprint.get("python"), "plugin_version": pytest_edgeopt.__version__,
-            "git_commit": git_commit(), "cpu_flags": m.fingerprint.get("cpu_flags")}
+def _info(m: Measurement) -> Dict[str, object]:
+    return {"artifact_sha": m.artifact_sha, "host": m.facts.hostname, "device": m.device,
+            "python": m.facts.python, "plugin_version": pytest_edgeopt.__version__,
+            "git_commit": git_commit(), "cpu_flags": list(m.facts.cpu_flags)}
 
 
-def _rounded(values: Dict[str, Any]) -> Dict[str, Any]:
+def _rounded(values: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in values.items()}
 
 
-def _stored(samples: Sequence[float]) -> List[float]:
+def _stored(samples: Sequence[float]) -> Tuple[float, ...]:
     if len(samples) > MAX_STORED_SAMPLES:
         index = np.linspace(0, len(samples) - 1, MAX_STORED_SAMPLES).astype(int)
         samples = [samples[i] for i in index]
-    return [round(float(s), 4) for s in samples]
+    return tuple(round(float(s), 4) for s in samples)
 
 
 @lru_cache(maxsize=1)
@@ -109,3 +192,4 @@ def git_commit() -> Optional[str]:
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
+

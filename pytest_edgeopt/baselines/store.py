@@ -13,8 +13,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from pytest_edgeopt._fs import atomic_write_text
+from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.errors import EdgeOptError
-from pytest_edgeopt.optimize.cache import atomic_write_text
 
 SCHEMA_VERSION = 1
 REGENERATE = "regenerate it with --update-baselines"
@@ -30,7 +31,7 @@ class Update:
 
     path: Path
     added: List[str] = field(default_factory=list)
-    changed: List[Tuple[str, Dict[str, Any], Dict[str, Any]]] = field(default_factory=list)
+    changed: List[Tuple[str, BaselineEntry, BaselineEntry]] = field(default_factory=list)
     removed: List[str] = field(default_factory=list)
 
     @property
@@ -42,45 +43,47 @@ class BaselineStore:
     def __init__(self, *, root: Path, platform: str) -> None:
         self.root = Path(root)
         self.platform = platform
-        self._files: Dict[str, Dict[str, Any]] = {}
+        self._files: Dict[str, Dict[str, Any]] = {}  # module -> the file's JSON, as loaded
+        self._entries: Dict[str, Dict[str, BaselineEntry]] = {}
         self._errors: Dict[str, str] = {}
 
     def path_for(self, module: str) -> Path:
         """`suites/test_digits.py` -> `baselines/host/suites/test_digits.json`."""
         return self.root / self.platform / Path(module).with_suffix(".json")
 
-    def entries(self, module: str) -> Dict[str, Any]:
+    def entries(self, module: str) -> Dict[str, BaselineEntry]:
         """The module's entries ({} when it has no file); raises BaselineFileError when damaged."""
         if module not in self._files and module not in self._errors:
             self._load(module)
         if module in self._errors:
             raise BaselineFileError(self._errors[module])
-        return self._files[module]["entries"]
+        return self._entries[module]
 
-    def entry(self, module: str, key: str) -> Optional[Dict[str, Any]]:
+    def entry(self, module: str, key: str) -> Optional[BaselineEntry]:
         return self.entries(module).get(key)
 
-    def write(self, module: str, *, new: Dict[str, Dict[str, Any]], remove: Set[str]) -> Update:
-        """Merge `new` into the module's file and drop `remove`; untouched entries stay as they are."""
+    def write(self, module: str, *, new: Dict[str, BaselineEntry], remove: Set[str]) -> Update:
+        """Merge `new` into the module's file and drop `remove`; untouched entries stay byte for byte."""
         try:
-            entries = dict(self.entries(module))
+            parsed = dict(self.entries(module))
+            raw = dict(self._files[module]["entries"])
         except BaselineFileError:
-            entries = {}  # --update-baselines regenerates a damaged file
+            parsed, raw = {}, {}  # --update-baselines regenerates a damaged file
         update = Update(path=self.path_for(module))
         for key, entry in sorted(new.items()):
-            (update.changed.append((key, entries[key], entry)) if key in entries else update.added.append(key))
-            entries[key] = entry
-        for key in sorted(remove & set(entries)):
+            (update.changed.append((key, parsed[key], entry)) if key in parsed else update.added.append(key))
+            raw[key] = entry.to_dict()
+        for key in sorted(remove & set(raw)):
             update.removed.append(key)
-            del entries[key]
+            del raw[key]
         if not update.empty:
-            self._save(module, entries)
+            self._save(module, raw)
         return update
 
     def _load(self, module: str) -> None:
         path = self.path_for(module)
         if not path.exists():
-            self._files[module] = {"entries": {}}
+            self._files[module], self._entries[module] = {"entries": {}}, {}
             return
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -95,6 +98,7 @@ class BaselineStore:
             self._errors[module] = f"{path}: {problem}; {REGENERATE}"
         else:
             self._files[module] = data
+            self._entries[module] = {key: BaselineEntry.from_dict(e) for key, e in data["entries"].items()}
 
     def _save(self, module: str, entries: Dict[str, Any]) -> None:
         data = {"schema_version": SCHEMA_VERSION, "platform": self.platform, "module": module, "entries": entries}
@@ -102,6 +106,7 @@ class BaselineStore:
         _remove_orphans(path)
         atomic_write_text(path, dumps(data))
         self._files[module] = data
+        self._entries[module] = {key: BaselineEntry.from_dict(e) for key, e in entries.items()}
         self._errors.pop(module, None)
 
 

@@ -11,12 +11,14 @@ the cores, where wall time moved 35-110%), wall time otherwise.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
-PASS, REGRESSED, INCONCLUSIVE = "pass", "regressed", "inconclusive"
+from pytest_edgeopt.kinds import Verdict
+
+PASS, REGRESSED, INCONCLUSIVE = Verdict.PASS, Verdict.REGRESSED, Verdict.INCONCLUSIVE
 CONFIDENCE = 0.99
 RESAMPLES = 2000
 MAX_SAMPLES = 400  # per process: enough for the median's interval, bounds the bootstrap's cost
@@ -26,7 +28,7 @@ Groups = Sequence[Sequence[float]]
 
 @dataclass(frozen=True)
 class LatencyVerdict:
-    verdict: str
+    verdict: Verdict
     signal: str  # "cpu" or "wall", plus how the baseline was obtained
     ratio: float  # median of process medians, current / baseline
     low: float
@@ -34,12 +36,22 @@ class LatencyVerdict:
     limit: float
     processes: int = 1  # current-side processes behind the verdict
 
-    def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", Verdict(self.verdict))  # "regressed" by hand is an Enum too
+
+    def to_dict(self) -> Dict[str, Union[str, float, int]]:
+        data: Dict[str, Union[str, float, int]] = asdict(self)
+        data["verdict"] = self.verdict.value
+        return data
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "LatencyVerdict":
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Union[str, float, int]]) -> "LatencyVerdict":
+        return cls(verdict=Verdict(str(data["verdict"])), signal=str(data["signal"]), ratio=float(data["ratio"]),
+                   low=float(data["low"]), high=float(data["high"]), limit=float(data["limit"]),
+                   processes=int(data.get("processes", 1)))
+
+    def as_inconclusive(self) -> "LatencyVerdict":
+        return replace(self, verdict=Verdict.INCONCLUSIVE)
 
 
 def choose_signal(*, threads: int, has_cpu_samples: bool) -> str:
@@ -76,7 +88,7 @@ def _center(groups: List[np.ndarray]) -> float:
     return float(np.median([np.median(g) for g in groups]))
 
 
-def _interval(cur: List[np.ndarray], base: List[np.ndarray], *, seed: int) -> tuple:
+def _interval(cur: List[np.ndarray], base: List[np.ndarray], *, seed: int) -> Tuple[float, float]:
     rng = np.random.default_rng(seed)
     ratios = _resampled_centers(cur, rng) / _resampled_centers(base, rng)
     tail = (1.0 - CONFIDENCE) / 2.0
@@ -100,7 +112,7 @@ def _thin(samples: np.ndarray) -> np.ndarray:
     return samples[np.linspace(0, samples.size - 1, MAX_SAMPLES).astype(int)]
 
 
-def parse_percent(value: Any, *, name: str) -> float:
+def parse_percent(value: object, *, name: str) -> float:
     """"10%" or 0.10 -> 0.10; the error names the budget so the user finds the typo."""
     if isinstance(value, str):
         text = value.strip()

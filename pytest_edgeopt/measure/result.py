@@ -6,11 +6,18 @@ crosses process boundaries (xdist workers, a device over SSH, a baseline file) u
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.inspect.facts import Quantization
+from pytest_edgeopt.kinds import Note
+from pytest_edgeopt.measure.parity import Parity
+from pytest_edgeopt.runtimes.base import RuntimeInfo
+
+Checker = Callable[["Measurement", Dict[str, object]], "Measurement"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,11 @@ class LatencyStats:
                    stddev_ms=stats.stddev, iqr_ms=stats.iqr, p90_ms=float(p90), p99_ms=float(p99),
                    rounds=stats.rounds)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> Dict[str, float]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "LatencyStats":
+    def from_dict(cls, data: Mapping[str, Any]) -> "LatencyStats":
         return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
@@ -56,7 +63,7 @@ class Measurement:
     model: str
     precision: str
     bitwidth: str
-    quantization: Dict[str, Any]
+    quantization: Quantization
     runtime: str
     runtime_version: str
     platform: str
@@ -79,22 +86,22 @@ class Measurement:
     agreement: float
     top5_agreement: float
     artifact_sha: str
-    fingerprint: Dict[str, Any]
+    facts: DeviceFacts  # the device that answered
+    runtime_info: RuntimeInfo  # the runtime as it described itself after loading
     foreign_cores: Optional[float] = None
     energy_w: Optional[float] = None  # average power the inference added over idle
     energy_mj: Optional[float] = None  # energy per inference (per sample at the measured batch)
     energy_source: Optional[str] = None  # the meter: rapl, jetson (...), pi5-pmic, command, estimate
     invalid: Optional[str] = None  # why the device's numbers cannot count (e.g. it throttled)
     agreement_rule: str = "top-1"  # or "top-1 within 1 output step" for quantized outputs
-    parity: Optional[Dict[str, Any]] = None  # FP32 of another format vs ONNX Runtime, value by value
-    notes: Tuple[str, ...] = ()
+    parity: Optional[Parity] = None  # FP32 of another format vs ONNX Runtime, value by value
+    notes: Tuple[Note, ...] = ()
     samples_ms: Tuple[float, ...] = field(default=(), repr=False)
     cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
     reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
     reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
     nodeid: str = ""
-    _checker: Optional[Callable[["Measurement", Dict[str, Any]], Any]] = field(
-        default=None, repr=False, compare=False)
+    _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
 
     @property
     def latency_ms(self) -> float:
@@ -119,7 +126,7 @@ class Measurement:
                 "gate on m.agreement (top-1 agreement with FP32) instead")
         return (self.reference_top1 - self.top1) * 100.0
 
-    def check(self, **budgets: Any) -> "Measurement":
+    def check(self, **budgets: object) -> "Measurement":
         """Fail the test unless every budget holds, e.g. `m.check(max_storage_mb=5,
         max_latency_regression="10%")`; an inconclusive latency is re-measured first."""
         if self._checker is None:
@@ -127,25 +134,42 @@ class Measurement:
                                "use edge_runner.measure(...) to get budget checks")
         return self._checker(self, budgets)
 
+    def note_texts(self) -> Tuple[str, ...]:
+        return tuple(note.text for note in self.notes)
+
     def to_dict(self) -> Dict[str, Any]:
-        data = asdict(replace(self, _checker=None))
-        del data["_checker"]
-        data["latency"], data["cpu_latency"] = self.latency.to_dict(), self.cpu_latency.to_dict()
+        """JSON for xdist and the report: the device and runtime facts as one `fingerprint`, as
+        the agent reports them, and notes as text with their kinds alongside."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TYPED}
+        data.update(latency=self.latency.to_dict(), cpu_latency=self.cpu_latency.to_dict(),
+                    quantization=self.quantization.to_dict(),
+                    fingerprint={**self.facts.to_dict(), "runtime": self.runtime_info.to_dict()},
+                    parity=self.parity.to_dict() if self.parity else None,
+                    notes=list(self.note_texts()), note_kinds=[n.kind.value for n in self.notes])
         for name in _TUPLES:
             data[name] = list(getattr(self, name))
         return data
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any]) -> "Measurement":
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "_checker"}
-        values["latency"] = LatencyStats.from_dict(data["latency"])
-        values["cpu_latency"] = LatencyStats.from_dict(data["cpu_latency"])
+    def from_dict(cls, data: Mapping[str, Any]) -> "Measurement":
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name not in _TYPED}
+        fingerprint = dict(data["fingerprint"])
+        values.update(
+            latency=LatencyStats.from_dict(data["latency"]), cpu_latency=LatencyStats.from_dict(data["cpu_latency"]),
+            quantization=Quantization.from_dict(data.get("quantization") or {}),
+            runtime_info=RuntimeInfo.from_dict(fingerprint.pop("runtime", {"name": data["runtime"],
+                                                                           "version": data["runtime_version"]})),
+            facts=DeviceFacts.from_dict(fingerprint),
+            parity=Parity.from_dict(data["parity"]) if data.get("parity") else None,
+            notes=tuple(Note.from_dict({"kind": kind, "text": text})
+                        for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))))
         for name in _TUPLES:
             values[name] = tuple(data.get(name, ()))
         return cls(**values)
 
 
-_TUPLES = ("notes", "samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms")
+_TUPLES = ("samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms")
+_TYPED = ("_checker", "latency", "cpu_latency", "quantization", "facts", "runtime_info", "parity", "notes") + _TUPLES
 
 
 def top1_accuracy(predictions: List[List[int]], labels: Optional[np.ndarray]) -> Optional[float]:

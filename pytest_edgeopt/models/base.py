@@ -14,6 +14,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 
 ArrayLike = Any  # numpy array or torch tensor
 EvalData = Union[ArrayLike, Tuple[ArrayLike, ArrayLike]]
@@ -32,14 +33,14 @@ class EdgeModel:
     """
 
     name: str
-    kind: str  # "torch", "onnx" or "tflite"
+    kind: ModelKind
     eval_inputs: np.ndarray
     eval_labels: Optional[np.ndarray] = None
     calibration_inputs: Optional[np.ndarray] = None
     module: Any = None
     example_input: Optional[np.ndarray] = None
     path: Optional[Path] = None
-    notes: Tuple[str, ...] = ()
+    notes: Tuple[Note, ...] = ()
     has_pretrained_weights: bool = True
     tflite_path: Optional[Path] = None
 
@@ -61,10 +62,10 @@ class EdgeModel:
         _check_input_shape(inputs, example.shape[1:], name=name, what="eval_data")
         module.eval()
         return cls(
-            name=name, kind="torch", module=module, example_input=example,
+            name=name, kind=ModelKind.TORCH, module=module, example_input=example,
             eval_inputs=inputs, eval_labels=labels,
             calibration_inputs=_calibration(calibration_data, example.shape[1:], name=name),
-            notes=tuple(notes) + _synthetic_note(eval_data), has_pretrained_weights=pretrained,
+            notes=_model_notes(notes, eval_data), has_pretrained_weights=pretrained,
         )
 
     @classmethod
@@ -85,10 +86,10 @@ class EdgeModel:
         example = _synthetic_inputs(shape, count=1) if shape is not None else None
         inputs, labels = _split_eval_data(eval_data, example=example, name=name or onnx_path.stem)
         return cls(
-            name=name or onnx_path.stem, kind="onnx", path=onnx_path,
+            name=name or onnx_path.stem, kind=ModelKind.ONNX, path=onnx_path,
             eval_inputs=inputs, eval_labels=labels,
             calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=onnx_path.stem),
-            notes=tuple(notes) + _synthetic_note(eval_data),
+            notes=_model_notes(notes, eval_data),
         )
 
     @classmethod
@@ -110,16 +111,16 @@ class EdgeModel:
         label = name or tflite_path.stem
         shape = None
         if eval_data is None:
-            from pytest_edgeopt.measure.tflite_stats import input_shape
+            from pytest_edgeopt.inspect.tflite_stats import input_shape
 
             shape = input_shape(tflite_path)
         example = _synthetic_inputs(shape, count=1) if shape is not None else None
         inputs, labels = _split_eval_data(eval_data, example=example, name=label)
         return cls(
-            name=label, kind="tflite", path=tflite_path, tflite_path=tflite_path,
+            name=label, kind=ModelKind.TFLITE, path=tflite_path, tflite_path=tflite_path,
             eval_inputs=inputs, eval_labels=labels,
             calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=label),
-            notes=tuple(notes) + _synthetic_note(eval_data),
+            notes=_model_notes(notes, eval_data),
         )
 
     @property
@@ -131,15 +132,33 @@ class EdgeModel:
         """Calibration inputs; the eval inputs stand in (and the row says so) when none were given."""
         return self.eval_inputs if self.calibration_inputs is None else self.calibration_inputs
 
+    def torch_module(self) -> Any:
+        if self.module is None:
+            raise EdgeOptError(f"model {self.name!r} is a {self.kind} file, not a torch module")
+        return self.module
+
+    def example(self) -> np.ndarray:
+        """One batch-first input of a torch model, the shape it is exported at."""
+        if self.example_input is None:
+            raise EdgeOptError(f"model {self.name!r} has no example input")
+        return self.example_input
+
+    def file(self) -> Path:
+        if self.path is None:
+            raise EdgeOptError(f"model {self.name!r} is a torch module, not a file")
+        return self.path
+
     def content_hash(self) -> str:
         """Hash of the weights and graph identity, so caches key on content, not on names."""
         return self._content_hash
 
     @cached_property
     def _content_hash(self) -> str:
-        return _module_hash(self) if self.kind == "torch" else _file_hash(self.path)
+        return _module_hash(self) if self.kind == ModelKind.TORCH else _file_hash(self.file())
 
     def shipped_tflite_hash(self) -> str:
+        if self.tflite_path is None:
+            raise EdgeOptError(f"model {self.name!r} ships no .tflite conversion")
         return _file_hash(self.tflite_path)
 
     def data_hash(self, which: str) -> str:
@@ -211,22 +230,15 @@ def _synthetic_inputs(shape: Sequence[Optional[int]], *, count: int) -> np.ndarr
     return np.random.default_rng(0).standard_normal(dims).astype(np.float32)
 
 
-def _synthetic_note(eval_data: Optional[EvalData]) -> Tuple[str, ...]:
-    return () if eval_data is not None else ("no eval data: seeded random inputs, agreement only",)
+def _model_notes(notes: Sequence[str], eval_data: Optional[EvalData]) -> Tuple[Note, ...]:
+    synthetic = () if eval_data is not None else ("no eval data: seeded random inputs, agreement only",)
+    return tuple(Note(NoteKind.MODEL, text) for text in (*notes, *synthetic))
 
 
 def _onnx_input_shape(path: Path) -> Tuple[Optional[int], ...]:
-    from pytest_edgeopt.optimize.onnx_io import load_onnx
+    from pytest_edgeopt.inspect.onnx_file import input_shape
 
-    graph = load_onnx(path).graph
-    initializers = {init.name for init in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise EdgeOptError(
-            f"{path.name}: models with {len(inputs)} inputs are not supported yet; wrap them to one input"
-        )
-    dims = inputs[0].type.tensor_type.shape.dim
-    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+    return input_shape(path)
 
 
 def _module_hash(model: EdgeModel) -> str:
@@ -239,7 +251,7 @@ def _module_hash(model: EdgeModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def _file_hash(path: Optional[Path]) -> str:
+def _file_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -6,22 +6,49 @@ derived from it, so their cache keys name its hash, the calibration data and the
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
+from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize import quantize
-from pytest_edgeopt.optimize.cache import ArtifactCache
-from pytest_edgeopt.optimize.precisions import REFERENCE, Precision
+from pytest_edgeopt.optimize.cache import ArtifactCache, Info
+from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
 
 DYNAMIC_CONV_NOTE = ("int8-dynamic quantizes Conv as ConvInteger, which runs slower than FP32 on "
                      "CPUs (3.2x on ResNet-50 here): use int8 (static) for conv nets")
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """What a builder reports about the file it made; stored as JSON next to it in the cache."""
+
+    stats: ArtifactStats
+    quantization: Quantization = field(default_factory=Quantization)
+    notes: Tuple[str, ...] = ()
+    graph_batch: int = 1  # the batch the graph was built for: FLOPs are counted for it
+    params: Optional[int] = None  # a count the exporter made (torch's), preferred over the file's
+    flops: Optional[int] = None
+    converter: Optional[str] = None
+
+    def to_dict(self) -> Info:
+        return {"stats": self.stats.to_dict(), "quantization": self.quantization.to_dict(),
+                "notes": list(self.notes), "graph_batch": self.graph_batch, "params": self.params,
+                "flops": self.flops, "converter": self.converter}
+
+    @classmethod
+    def from_dict(cls, info: Mapping[str, Any]) -> "ArtifactRecord":
+        return cls(stats=ArtifactStats.from_dict(info["stats"]),
+                   quantization=Quantization.from_dict(info.get("quantization") or {}),
+                   notes=tuple(str(n) for n in info.get("notes") or ()), graph_batch=int(info.get("graph_batch") or 1),
+                   params=info.get("params"), flops=info.get("flops"), converter=info.get("converter"))
 
 
 @dataclass(frozen=True)
@@ -29,16 +56,16 @@ class Artifact:
     path: Path
     precision: Precision
     key: str
-    quantization: Dict[str, Any]
-    stats: Dict[str, Any]  # onnx_stats.ArtifactStats.to_dict()
+    quantization: Quantization
+    stats: ArtifactStats
     params: int
-    flops: int
-    notes: Tuple[str, ...] = ()
+    flops: int  # per sample
+    notes: Tuple[Note, ...] = ()
 
     @property
     def bitwidth(self) -> str:
         """A format may store a precision differently (a FP16 .tflite computes in FP32)."""
-        return str(self.quantization.get("bitwidth") or self.precision.bitwidth)
+        return str(self.quantization.bitwidth or self.precision.bitwidth)
 
 
 def build_artifact(
@@ -48,21 +75,22 @@ def build_artifact(
     root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
     if precision.name == REFERENCE:
         return root
-    if root.quantization.get("as_given"):
+    if root.quantization.as_given:
         raise EdgeOptError(
             f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
             f"precision='fp32', or pass its FP32 file to derive {precision.name}")
-    parts = {"stage": precision.name, "source": root.key, "batch": batch, "tools": tool_versions(fmt)}
+    parts: Dict[str, object] = {"stage": precision.name, "source": root.key, "batch": batch, "tools": tool_versions(fmt)}
     if precision.name.startswith("int8") and precision.name != "int8-dynamic":
         parts.update(calibration=model.data_hash("calibration"))
         if fmt == "onnx":
             parts.update(activation=_activation(precision.name, arch))
     derive = _derive if fmt == "onnx" else _derive_tflite
     path, info = cache.get_or_build(
-        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts))
-    notes = root.notes + tuple(info.get("notes", ())) + _calibration_note(model, precision)
-    return Artifact(path=path, precision=precision, key=path.stem, quantization=info["quantization"],
-                    stats=info["stats"], params=root.params, flops=root.flops, notes=notes)
+        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict())
+    record = ArtifactRecord.from_dict(info)
+    notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
+    return Artifact(path=path, precision=precision, key=path.stem, quantization=record.quantization,
+                    stats=record.stats, params=root.params, flops=root.flops, notes=notes)
 
 
 def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx") -> Optional[Artifact]:
@@ -71,9 +99,9 @@ def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt
     if found is None:
         return None
     path, info = found
-    stats = info["stats"]
-    return Artifact(path=path, precision=precision, key=key, quantization=info.get("quantization", {}),
-                    stats=stats, params=stats["params"], flops=stats["flops"])
+    record = ArtifactRecord.from_dict(info)
+    return Artifact(path=path, precision=precision, key=key, quantization=record.quantization,
+                    stats=record.stats, params=record.stats.params, flops=record.stats.flops)
 
 
 SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -82,9 +110,9 @@ ONNX_ONLY_PRECISIONS = ("int8-u8s8", "int8-s8s8")
 
 def _check_format(model: EdgeModel, precision: Precision, fmt: str) -> None:
     """Refuse the combinations no tool here can build, naming what to do instead."""
-    if fmt == "onnx" and model.kind == "tflite":
+    if fmt == "onnx" and model.kind == ModelKind.TFLITE:
         raise EdgeOptError(f"{model.name} is a .tflite model: measure it with runtime='tflite'")
-    if fmt == "tflite" and model.kind == "onnx":
+    if fmt == "tflite" and model.kind == ModelKind.ONNX:
         raise EdgeOptError(
             f"{model.name} is an ONNX model and there is no supported ONNX -> TFLite converter (onnx2tf "
             "pins TensorFlow, numpy and pytest): pass the torch.nn.Module (EdgeModel.from_torch) or a .tflite file")
@@ -114,114 +142,109 @@ def tool_versions(fmt: str = "onnx") -> Dict[str, str]:
 
 
 def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: str) -> Artifact:
-    parts = {"stage": "fp32", "model": model.content_hash(), "kind": model.kind, "batch": batch,
-             "tools": tool_versions(fmt)}
+    parts: Dict[str, object] = {"stage": "fp32", "model": model.content_hash(), "kind": model.kind.value,
+                                "batch": batch, "tools": tool_versions(fmt)}
     if fmt != "onnx":
         parts["format"] = fmt
-        if model.kind == "torch" and model.tflite_path is not None and batch == 1:
+        if model.kind == ModelKind.TORCH and model.tflite_path is not None and batch == 1:
             parts["shipped"] = model.shipped_tflite_hash()
     root = _root if fmt == "onnx" else _root_tflite
-    path, info = cache.get_or_build(parts, suffix=SUFFIXES[fmt], build=lambda dest: root(model, dest, batch))
-    stats = info["stats"]
+    path, info = cache.get_or_build(parts, suffix=SUFFIXES[fmt], build=lambda dest: root(model, dest, batch).to_dict())
+    record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
-    graph_batch = info.get("graph_batch", batch if model.kind == "torch" else 1)
-    flops = (info.get("flops") or stats["flops"]) // max(graph_batch, 1)
-    return Artifact(path=path, precision=_fp32(), key=path.stem, quantization=info.get("quantization", {}),
-                    stats=stats, params=info.get("params") or stats["params"], flops=flops,
-                    notes=tuple(info.get("notes", ())))
+    flops = (record.flops or record.stats.flops) // max(record.graph_batch, 1)
+    return Artifact(path=path, precision=get_precision(REFERENCE), key=path.stem, quantization=record.quantization,
+                    stats=record.stats, params=record.params or record.stats.params, flops=flops,
+                    notes=_artifact_notes(record.notes))
 
 
-def _root(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
-    if model.kind == "torch":
+def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
+    if model.kind == ModelKind.TORCH:
         from pytest_edgeopt.optimize.export import export_torch
 
-        info = {**export_torch(model.module, model.example_input, batch=batch, dest=dest), "graph_batch": batch}
-    else:
-        info = _copy_onnx(model.path, dest)
-    return {**info, "stats": _stats(dest)}
+        exported = export_torch(model.torch_module(), model.example(), batch=batch, dest=dest)
+        return ArtifactRecord(stats=_stats(dest), graph_batch=batch, params=exported.params,
+                              flops=exported.flops, converter="torch.onnx (dynamo)")
+    graph_batch = _copy_onnx(model.file(), dest)
+    return ArtifactRecord(stats=_stats(dest), graph_batch=graph_batch, converter="user")
 
 
-def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> Dict[str, Any]:
+def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
     """The user's own file, the zoo's shipped conversion, or a litert-torch conversion."""
-    shipped = model.tflite_path if model.kind == "tflite" or batch == 1 else None
+    shipped = model.tflite_path if model.kind == ModelKind.TFLITE or batch == 1 else None
     if shipped is not None:
         stats = _tflite_stats(shipped)  # a broken file is named as the user knows it, not as cached
         shutil.copyfile(shipped, dest)
-        info = {"graph_batch": _tflite_batch(dest), "converter": "shipped" if model.kind == "torch" else "user"}
-        if model.kind == "torch":  # the zoo ships the conversion; torch still counts what it computes
-            info.update(_torch_counts(model))
-        return {**info, **_as_given(dest), "stats": stats}
+        params, flops = _torch_counts(model) if model.kind == ModelKind.TORCH else (None, None)
+        quantization, notes = _as_given(dest)
+        return ArtifactRecord(stats=stats, graph_batch=_tflite_batch(dest), params=params, flops=flops,
+                              quantization=quantization, notes=notes,
+                              converter="shipped" if model.kind == ModelKind.TORCH else "user")
     from pytest_edgeopt.optimize.tflite import convert_torch
 
-    info = {**convert_torch(model.module, model.example_input, batch=batch, dest=dest), "graph_batch": batch}
-    return {**info, "stats": _tflite_stats(dest)}
+    converted = convert_torch(model.torch_module(), model.example(), batch=batch, dest=dest)
+    return ArtifactRecord(stats=_tflite_stats(dest), graph_batch=batch, params=converted.params,
+                          flops=converted.flops, converter="litert-torch")
 
 
-def _as_given(path: Path) -> Dict[str, Any]:
+def _as_given(path: Path) -> Tuple[Quantization, Tuple[str, ...]]:
     """A user's .tflite may already be FP16 or INT8: its row says so instead of FP32/FP32."""
-    from pytest_edgeopt.measure.tflite_stats import stored_bitwidth
+    from pytest_edgeopt.inspect.tflite_stats import stored_bitwidth
 
     bitwidth = stored_bitwidth(path)
     if bitwidth == "FP32/FP32":
-        return {}
-    return {"quantization": {"bitwidth": bitwidth, "as_given": True},
-            "notes": [f"measured as given: the file is already quantized ({bitwidth})"]}
+        return Quantization(), ()
+    return (Quantization(bitwidth=bitwidth, as_given=True),
+            (f"measured as given: the file is already quantized ({bitwidth})",))
 
 
-def _torch_counts(model: EdgeModel) -> Dict[str, Any]:
+def _torch_counts(model: EdgeModel) -> Tuple[int, int]:
     from pytest_edgeopt.optimize.export import require_torch, torch_flops
 
     torch = require_torch()
-    sample = torch.from_numpy(np.ascontiguousarray(model.example_input[:1]))
-    return {"params": int(sum(p.numel() for p in model.module.parameters())),
-            "flops": torch_flops(model.module, sample)}
+    module = model.torch_module()
+    sample = torch.from_numpy(np.ascontiguousarray(model.example()[:1]))
+    return int(sum(p.numel() for p in module.parameters())), torch_flops(module, sample)
 
 
 def _tflite_batch(path: Path) -> int:
-    from pytest_edgeopt.measure.tflite_stats import input_batch
+    from pytest_edgeopt.inspect.tflite_stats import input_batch
 
     return input_batch(path)
 
 
-def _derive_tflite(src: Path, dest: Path, name: str, model: EdgeModel, parts: Dict[str, Any]) -> Dict[str, Any]:
+def _derive_tflite(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[str, object]) -> ArtifactRecord:
     from pytest_edgeopt.optimize import tflite
 
     if name == "fp16":
-        info = {**tflite.to_fp16(src, dest), "bitwidth": "FP16/FP32"}
+        quantization = tflite.to_fp16(src, dest)
     elif name == "int8-dynamic":
-        info = tflite.to_int8_dynamic(src, dest)
+        quantization = tflite.to_int8_dynamic(src, dest)
     else:
-        info = tflite.to_int8_static(src, dest, calibration=model.calibration, batch=parts["batch"])
-    return {"quantization": info, "notes": [], "stats": _tflite_stats(dest)}
+        quantization = tflite.to_int8_static(src, dest, calibration=model.calibration, batch=_int(parts["batch"]))
+    return ArtifactRecord(stats=_tflite_stats(dest), quantization=quantization)
 
 
-def _copy_onnx(src: Path, dest: Path) -> Dict[str, Any]:
-    """Save a self-contained copy (external data inlined) so storage and hashing see one file."""
-    from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
+def _copy_onnx(src: Path, dest: Path) -> int:
+    """Save a self-contained copy (external data inlined) so storage and hashing see one file;
+    returns the graph's fixed batch."""
+    from pytest_edgeopt.inspect.onnx_file import fixed_batch, load_onnx, require_onnx
 
     graph = load_onnx(src)
     require_onnx().save(graph, str(dest))
-    return {"graph_batch": _fixed_batch(graph)}
+    return fixed_batch(graph)
 
 
-def _fixed_batch(model: Any) -> int:
-    """The first input's fixed batch dimension; 1 when it is symbolic (counted as one sample)."""
-    initializers = {init.name for init in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
-    dims = inputs[0].type.tensor_type.shape.dim if inputs else []
-    return dims[0].dim_value if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else 1
-
-
-def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Dict[str, Any]) -> Dict[str, Any]:
+def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[str, object]) -> ArtifactRecord:
+    notes: Tuple[str, ...] = ()
     if name == "fp16":
-        info, notes = quantize.to_fp16(src, dest), []
+        quantization = quantize.to_fp16(src, dest)
     elif name == "int8-dynamic":
-        info, notes = quantize.to_int8_dynamic(src, dest), _dynamic_notes(src)
+        quantization, notes = quantize.to_int8_dynamic(src, dest), _dynamic_notes(src)
     else:
-        info = quantize.to_int8_static(src, dest, calibration=model.calibration,
-                                       batch=parts["batch"], activation=parts["activation"])
-        notes = []
-    return {"quantization": info, "notes": notes, "stats": _stats(dest)}
+        quantization = quantize.to_int8_static(src, dest, calibration=model.calibration,
+                                               batch=_int(parts["batch"]), activation=str(parts["activation"]))
+    return ArtifactRecord(stats=_stats(dest), quantization=quantization, notes=notes)
 
 
 def _activation(name: str, arch: str) -> str:
@@ -229,42 +252,45 @@ def _activation(name: str, arch: str) -> str:
     return explicit.get(name) or quantize.int8_activation_type(arch)
 
 
-def _dynamic_notes(src: Path) -> list:
-    from pytest_edgeopt.optimize.onnx_io import load_onnx
+def _dynamic_notes(src: Path) -> Tuple[str, ...]:
+    from pytest_edgeopt.inspect.onnx_file import op_types
 
-    ops = {node.op_type for node in load_onnx(src, load_external_data=False).graph.node}
-    return [DYNAMIC_CONV_NOTE] if "Conv" in ops else []
+    return (DYNAMIC_CONV_NOTE,) if "Conv" in op_types(src) else ()
 
 
-def _calibration_note(model: EdgeModel, precision: Precision) -> Tuple[str, ...]:
+def _calibration_note(model: EdgeModel, precision: Precision) -> Tuple[Note, ...]:
     static = precision.name.startswith("int8") and precision.name != "int8-dynamic"
     if static and model.calibration_inputs is None:
-        return ("calibrated on the eval inputs (no calibration_data given)",)
+        return (Note(NoteKind.ARTIFACT, "calibrated on the eval inputs (no calibration_data given)"),)
     return ()
 
 
-def _stats(path: Path) -> Dict[str, Any]:
-    from pytest_edgeopt.measure.onnx_stats import artifact_stats
-
-    return artifact_stats(path).to_dict()
+def _artifact_notes(texts: Tuple[str, ...]) -> Tuple[Note, ...]:
+    return tuple(Note(NoteKind.ARTIFACT, text) for text in texts)
 
 
-def _tflite_stats(path: Path) -> Dict[str, Any]:
-    from pytest_edgeopt.measure.tflite_stats import artifact_stats
+def _stats(path: Path) -> ArtifactStats:
+    from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
-    return artifact_stats(path).to_dict()
+    return artifact_stats(path)
 
 
-def _save_inputs(inputs: np.ndarray, dest: Path) -> Dict[str, Any]:
+def _tflite_stats(path: Path) -> ArtifactStats:
+    from pytest_edgeopt.inspect.tflite_stats import artifact_stats
+
+    return artifact_stats(path)
+
+
+def _save_inputs(inputs: np.ndarray, dest: Path) -> Info:
     with open(dest, "wb") as handle:
         np.savez(handle, inputs=inputs)
     return {"count": int(len(inputs)), "shape": list(inputs.shape[1:])}
 
 
-def _fp32() -> Precision:
-    from pytest_edgeopt.optimize.precisions import get_precision
-
-    return get_precision(REFERENCE)
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return value
 
 
 @lru_cache(maxsize=None)

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from pytest_edgeopt.locking import file_lock
+from pytest_edgeopt._fs import atomic_build, atomic_write_text, file_lock
 
-Builder = Callable[[Path], Dict[str, Any]]
+Info = Dict[str, Any]  # what a builder reports about the file it built, stored as JSON beside it
+Builder = Callable[[Path], Info]
 
 
-def cache_key(parts: Mapping[str, Any]) -> str:
+def cache_key(parts: Mapping[str, object]) -> str:
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -30,57 +29,20 @@ class ArtifactCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def get_or_build(self, parts: Mapping[str, Any], *, suffix: str, build: Builder) -> tuple:
+    def get_or_build(self, parts: Mapping[str, object], *, suffix: str, build: Builder) -> Tuple[Path, Info]:
         """Return (path, info) for the entry, building it once; info is the builder's metadata."""
         key = cache_key(parts)
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / f"{key}.lock"):
             if not (path.exists() and meta.exists()):
-                info = _build_atomically(path, build)
+                info = atomic_build(path, build)
                 atomic_write_text(meta, json.dumps({"parts": dict(parts), "info": info}, default=str))
             return path, json.loads(meta.read_text())["info"]
 
-
-    def lookup(self, key: str, *, suffix: str) -> Optional[Tuple[Path, Dict[str, Any]]]:
+    def lookup(self, key: str, *, suffix: str) -> Optional[Tuple[Path, Info]]:
         """An existing entry by key (e.g. the artifact a baseline names), or None."""
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
         if not (path.exists() and meta.exists()):
             return None
         return path, json.loads(meta.read_text())["info"]
-
-
-def _build_atomically(path: Path, build: Builder) -> Dict[str, Any]:
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(tmp_name)
-    _shareable(tmp)
-    try:
-        info = build(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return info
-
-
-def _shareable(path: Path) -> None:
-    """mkstemp creates 0600; give the file the mode a plain open() would (a cache or a baseline
-    directory is often shared between users or CI steps)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    _shareable(Path(tmp_name))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)

@@ -3,14 +3,23 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 
 OPSET = 20
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What torch counted while exporting: its own parameter count and FLOPs of one forward."""
+
+    params: int
+    flops: int
 
 
 def require_torch() -> Any:
@@ -21,7 +30,7 @@ def require_torch() -> Any:
     return torch
 
 
-def export_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -> Dict[str, Any]:
+def export_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -> Exported:
     """Export at a fixed batch: static shapes run ~25% faster on ORT than a dynamic batch axis."""
     torch = require_torch()
     _require_onnxscript()
@@ -36,15 +45,14 @@ def export_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) ->
     except Exception as error:
         raise EdgeOptError(f"ONNX export failed: {_first_line(error)}") from None
     strip_source_paths(dest)
-    return {"params": int(sum(p.numel() for p in module.parameters())),
-            "flops": torch_flops(module, sample), "opset": OPSET}
+    return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, sample))
 
 
 def strip_source_paths(path: Path) -> None:
     """Drop the exporter's per-node Python stack traces: they embed the absolute paths of the
     venv and the user's source, so the same model exported from another checkout (CI) changed
     size and broke a storage-regression budget with no change to the deployed graph."""
-    from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
+    from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 
     onnx = require_onnx()
     proto = load_onnx(path)

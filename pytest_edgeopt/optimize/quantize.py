@@ -8,12 +8,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
-from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
+from pytest_edgeopt.inspect.facts import Quantization
+from pytest_edgeopt.inspect.onnx_file import input_name, load_onnx, require_onnx
 
 
 def require_quantization() -> Any:
@@ -30,36 +31,34 @@ def int8_activation_type(arch: str) -> str:
     return "uint8" if arch.lower() in ("x86_64", "amd64", "i686", "x86") else "int8"
 
 
-def to_fp16(src: Path, dest: Path) -> Dict[str, Any]:
+def to_fp16(src: Path, dest: Path) -> Quantization:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(load_onnx(src), keep_io_types=True)
     require_onnx().save(model, str(dest))
-    return {"weight_type": "float16", "activation_type": "float16", "io_type": "float32"}
+    return Quantization(weight_type="float16", activation_type="float16", io_type="float32")
 
 
-def to_int8_dynamic(src: Path, dest: Path) -> Dict[str, Any]:
+def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     q = require_quantization()
     _quantize(lambda pre: q.quantize_dynamic(str(pre), str(dest), weight_type=q.QuantType.QInt8), src)
-    return {"weight_type": "int8", "activation_type": "uint8 (dynamic, per batch)",
-            "format": "IntegerOps", "per_channel": False}
+    return Quantization(weight_type="int8", activation_type="uint8 (dynamic, per batch)", format="IntegerOps",
+                        per_channel=False)
 
 
-def to_int8_static(
-    src: Path, dest: Path, *, calibration: np.ndarray, batch: int, activation: str
-) -> Dict[str, Any]:
+def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int, activation: str) -> Quantization:
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
-    reader = _CalibrationReader(_input_name(src), calibration, batch)
+    reader = _CalibrationReader(input_name(src), calibration, batch)
     _quantize(lambda pre: q.quantize_static(
         str(pre), str(dest), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
         activation_type=act, weight_type=q.QuantType.QInt8,
         calibrate_method=q.CalibrationMethod.MinMax), src)
-    return {"weight_type": "int8 per-channel", "activation_type": activation, "format": "QDQ",
-            "per_channel": True, "calibration_samples": reader.samples}
+    return Quantization(weight_type="int8 per-channel", activation_type=activation, format="QDQ",
+                        per_channel=True, calibration_samples=reader.samples)
 
 
-def _quantize(run: Any, src: Path) -> None:
+def _quantize(run: Callable[[Path], object], src: Path) -> None:
     """Pre-process (shape inference, BN/const folding) in a scratch dir, then quantize."""
     with tempfile.TemporaryDirectory(prefix="edgeopt-quant-") as scratch:
         pre = Path(scratch) / "pre.onnx"
@@ -79,12 +78,6 @@ def _preprocess(src: Path, dest: Path) -> None:
         quant_pre_process(str(src), str(dest), skip_symbolic_shape=False)
     except Exception:  # symbolic shape inference rejects some graphs; ONNX's own pass suffices then
         shutil.copyfile(src, dest)
-
-
-def _input_name(path: Path) -> str:
-    graph = load_onnx(path, load_external_data=False).graph
-    initializers = {init.name for init in graph.initializer}
-    return next(i.name for i in graph.input if i.name not in initializers)
 
 
 class _CalibrationReader:

@@ -16,6 +16,8 @@ from typing import Any, Callable, Dict, Iterator, List
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.inspect.facts import Quantization
+from pytest_edgeopt.optimize.export import Exported
 
 # Calibration runs the float model once per sample: this bounds its time on big calibration sets.
 MAX_CALIBRATION_SAMPLES = 256
@@ -39,7 +41,7 @@ def require_quantizer() -> Any:
     return quantizer
 
 
-def convert_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -> Dict[str, Any]:
+def convert_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -> Exported:
     """Convert at a fixed batch with the model's own (NCHW) input layout, so the same eval data
     feeds the ONNX and the TFLite artifact; the runtime reads the layout back from the file."""
     from pytest_edgeopt.optimize.export import _batched, require_torch, torch_flops
@@ -53,11 +55,10 @@ def convert_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -
             litert_torch.convert(module.eval(), (sample,)).export(str(dest))
     except Exception as error:
         raise EdgeOptError(f"TFLite conversion (litert-torch) failed: {_first_line(error)}") from None
-    return {"params": int(sum(p.numel() for p in module.parameters())),
-            "flops": torch_flops(module, sample), "converter": "litert-torch"}
+    return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, sample))
 
 
-def to_fp16(src: Path, dest: Path) -> Dict[str, Any]:
+def to_fp16(src: Path, dest: Path) -> Quantization:
     quantizer = require_quantizer()
     from ai_edge_quantizer import qtyping
 
@@ -66,28 +67,28 @@ def to_fp16(src: Path, dest: Path) -> Dict[str, Any]:
                                  num_bits=16, algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING)
 
     _quantize(src, dest, configure, calibration=None)
-    return {"weight_type": "float16", "activation_type": "float32 (weights dequantized at load)",
-            "io_type": "float32", "tool": "ai-edge-quantizer"}
+    return Quantization(weight_type="float16", activation_type="float32 (weights dequantized at load)",
+                        io_type="float32", tool="ai-edge-quantizer", bitwidth="FP16/FP32")
 
 
-def to_int8_dynamic(src: Path, dest: Path) -> Dict[str, Any]:
+def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     require_quantizer()
     from ai_edge_quantizer import recipe
 
     _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.dynamic_wi8_afp32()), calibration=None)
-    return {"weight_type": "int8", "activation_type": "float32 (int8 at run time)", "io_type": "float32",
-            "tool": "ai-edge-quantizer"}
+    return Quantization(weight_type="int8", activation_type="float32 (int8 at run time)", io_type="float32",
+                        tool="ai-edge-quantizer")
 
 
-def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int) -> Dict[str, Any]:
+def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int) -> Quantization:
     """Full integer: int8 weights and activations, int8 input and output tensors."""
     require_quantizer()
     from ai_edge_quantizer import recipe
 
     batches = _batches(calibration, batch)
     _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()), calibration=batches)
-    return {"weight_type": "int8", "activation_type": "int8", "io_type": "int8",
-            "calibration_samples": len(batches) * batch, "tool": "ai-edge-quantizer"}
+    return Quantization(weight_type="int8", activation_type="int8", io_type="int8",
+                        calibration_samples=len(batches) * batch, tool="ai-edge-quantizer")
 
 
 def _quantize(src: Path, dest: Path, configure: Callable[[Any], None], *, calibration: Any) -> None:

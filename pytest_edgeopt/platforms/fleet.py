@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import IO, Any, Dict, Optional, Sequence
+from typing import IO, Optional, Sequence
 
+from pytest_edgeopt.agent.contract import Job, Result
 from pytest_edgeopt.platforms.transport import Transport, slug
 
 
@@ -26,7 +27,7 @@ class FleetTransport:
         self._leased: Optional[Transport] = None
         self._lease: Optional[IO[str]] = None
 
-    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+    def run(self, job: Job, *, timeout_s: float) -> Result:
         return self.device().run(job, timeout_s=timeout_s)
 
     def device(self) -> Transport:

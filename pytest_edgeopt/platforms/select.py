@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Collection, Dict, Optional
 
 import pytest
 
@@ -16,10 +16,14 @@ from pytest_edgeopt.platforms.fingerprint import local_facts, mismatches
 from pytest_edgeopt.platforms.profiles import Platform, apply_user_profiles, with_devices
 from pytest_edgeopt.platforms.transport import LocalTransport, Transport
 
+if TYPE_CHECKING:
+    from pytest_edgeopt.settings import Settings
+
 LOCAL_KEYS = ("arch", "device_model", "os_bits")  # what is known here without running the agent
 
 
-def choose_platform(table: Dict[str, Platform], settings: Any) -> Platform:
+def choose_platform(table: Dict[str, Platform], settings: "Settings", *, runtimes: Collection[str],
+                    meters: Collection[str]) -> Platform:
     try:
         table = apply_user_profiles(table, settings.platform_entries, where="pyproject.toml")
     except ValueError as error:
@@ -28,6 +32,7 @@ def choose_platform(table: Dict[str, Platform], settings: Any) -> Platform:
         raise pytest.UsageError(
             f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}")
     profile = table[settings.platform]
+    _check_names(profile, runtimes=runtimes, meters=meters)
     if settings.devices:
         profile = with_devices(profile, settings.devices)
     if settings.on_host:
@@ -36,6 +41,16 @@ def choose_platform(table: Dict[str, Platform], settings: Any) -> Platform:
     if not profile.remote:
         _check_here(profile)
     return profile
+
+
+def _check_names(profile: Platform, *, runtimes: Collection[str], meters: Collection[str]) -> None:
+    """Runtimes and meters can come from plugins, so the schema cannot list them: check here."""
+    where = f"platform {profile.name!r}"
+    if profile.runtime not in runtimes:
+        raise pytest.UsageError(f"{where}: unknown runtime {profile.runtime!r}; choose from {', '.join(runtimes)}")
+    kind = profile.power.get("kind") if profile.power else None
+    if kind is not None and kind not in meters:
+        raise pytest.UsageError(f"{where}: unknown power meter kind {kind!r}; choose from {', '.join(meters)}")
 
 
 def _check_here(profile: Platform) -> None:

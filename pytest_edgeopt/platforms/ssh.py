@@ -18,13 +18,14 @@ import shlex
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from pytest_edgeopt.locking import file_lock
+from pytest_edgeopt._fs import file_lock
+from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, failure
 from pytest_edgeopt.platforms.bundle import agent_bundle
-from pytest_edgeopt.platforms.transport import failure, parse_agent_output, slug
+from pytest_edgeopt.platforms.transport import parse_agent_output, slug
 
 DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -71,31 +72,30 @@ class SshTransport:
     def label(self) -> str:
         return self.address.label
 
-    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+    def run(self, job: Job, *, timeout_s: float) -> Result:
         with file_lock(self.lock_path):  # latency cases never share a device
             result = self._run(job, timeout_s=timeout_s)
-        result["device_address"] = self.label
-        return result
+        return replace(result, device_address=self.label)
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    def _run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+    def _run(self, job: Job, *, timeout_s: float) -> Result:
         try:
             client = self._connected()
         except ConnectFailed as error:
-            return failure("unreachable", str(error))
+            return failure(FailureKind.UNREACHABLE, str(error))
         try:
-            remote_job = self._push(client, job)
-            return self._execute(client, remote_job, timeout_s=timeout_s)
+            remote_job, agent = self._push(client, job)
+            return self._execute(client, remote_job, agent, timeout_s=timeout_s)
         except (ConnectionError, EOFError, socket.timeout, _paramiko().SSHException) as error:
             self.close()  # the next job reconnects
-            return failure("unreachable", f"the connection to {self.label} broke: {_one_line(error)}")
+            return failure(FailureKind.UNREACHABLE, f"the connection to {self.label} broke: {_one_line(error)}")
         except OSError as error:  # SFTP: a full disk, a remote_dir we may not write
-            return failure("push", f"copying the job's files to {self.label}:{self._remote_dir} failed: "
-                                   f"{_one_line(error)} (check free space and ssh.remote_dir)")
+            return failure(FailureKind.PUSH, f"copying the job's files to {self.label}:{self._remote_dir} "
+                                             f"failed: {_one_line(error)} (check free space and ssh.remote_dir)")
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -109,17 +109,16 @@ class SshTransport:
 
     # -- pushing -------------------------------------------------------------------------------
 
-    def _push(self, client: Any, job: Dict[str, Any]) -> Dict[str, Any]:
+    def _push(self, client: Any, job: Job) -> Tuple[Job, str]:
         """Content-named files: what the device already has is not sent again, and a file is
         renamed into place only when complete, so an interrupted push leaves nothing half-written."""
         with client.open_sftp() as sftp:
             root = self._remote_root(sftp)
             name, data = agent_bundle()
             agent = self._put_bytes(sftp, root, name, data)
-            remote = {**job, "agent": agent}
-            for key in ("artifact", "inputs"):
-                remote[key] = self._put_file(sftp, root, Path(job[key]))
-        return remote
+            remote = replace(job, artifact=self._put_file(sftp, root, Path(job.artifact)),
+                             inputs=self._put_file(sftp, root, Path(job.inputs)))
+        return remote, agent
 
     def _remote_root(self, sftp: Any) -> str:
         if self._remote_dir is None:
@@ -150,30 +149,31 @@ class SshTransport:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _execute(self, client: Any, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+    def _execute(self, client: Any, job: Job, agent: str, *, timeout_s: float) -> Result:
         python = self.options.get("python") or "python3"
-        command = " ".join(shlex.quote(part) for part in (python, job.pop("agent")))
+        command = " ".join(shlex.quote(part) for part in (python, agent))
         channel = client.get_transport().open_session(timeout=self._connect_timeout())
         start = time.monotonic()
         try:
             channel.exec_command(command)
-            channel.sendall(json.dumps({**job, "deadline_s": timeout_s}).encode())
+            channel.sendall(json.dumps(replace(job, deadline_s=timeout_s).to_dict()).encode())
             channel.shutdown_write()
             stdout, stderr, status = _collect(channel, deadline=start + timeout_s + _GRACE_S)
         finally:
             channel.close()
         if status is None or (status == -1 and time.monotonic() - start >= timeout_s):  # -1: its own alarm
-            return failure("timeout", f"the agent on {self.label} did not finish within {timeout_s:g} s "
-                                      "(raise --edge-timeout)")
+            return failure(FailureKind.TIMEOUT, f"the agent on {self.label} did not finish within "
+                                                f"{timeout_s:g} s (raise --edge-timeout)")
         return self._interpret(stdout, stderr, status, python)
 
-    def _interpret(self, stdout: str, stderr: str, status: int, python: str) -> Dict[str, Any]:
+    def _interpret(self, stdout: str, stderr: str, status: int, python: str) -> Result:
         if status == 127 and not stdout.strip():
-            return failure("missing-python", f"{python} was not found on {self.label}: install Python 3.9+ "
-                                             "there, or set ssh.python in the platform profile")
-        result = parse_agent_output(stdout, stderr, status)
-        if result.get("kind") == "agent-died" and status == -1:
-            result["error"] = f"the agent on {self.label} was killed before it answered (no exit status)"
+            return failure(FailureKind.MISSING_PYTHON, f"{python} was not found on {self.label}: install "
+                                                       "Python 3.9+ there, or set ssh.python in the platform profile")
+        result = parse_agent_output(stdout, stderr, status, where=self.label)
+        if isinstance(result, Failure) and result.kind == FailureKind.AGENT_DIED and status == -1:
+            return failure(FailureKind.AGENT_DIED, f"the agent on {self.label} was killed before it answered "
+                                                   "(no exit status)")
         return result
 
     def _connect_timeout(self) -> float:

@@ -12,18 +12,20 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Protocol
+from typing import Dict, Optional, Protocol
 
 import pytest_edgeopt
-from pytest_edgeopt.locking import file_lock
+from pytest_edgeopt._fs import file_lock
+from pytest_edgeopt.agent.contract import ContractError, FailureKind, Job, Result, failure, parse_result
 
 
 class Transport(Protocol):
-    """Carries one job to where the model runs; failures come back as {"ok": False, "kind", "error"}."""
+    """Carries one job to where the model runs and brings its Result back; a transport never
+    raises for a device's fault: it answers with a Failure whose kind says what happened."""
 
     label: str  # where jobs run, for messages and the table: "local" or "user@host:port"
 
-    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]: ...
+    def run(self, job: Job, *, timeout_s: float) -> Result: ...
 
     def close(self) -> None: ...
 
@@ -40,37 +42,40 @@ class LocalTransport:
     def close(self) -> None:
         """Nothing stays open between jobs."""
 
-    def run(self, job: Dict[str, Any], *, timeout_s: float) -> Dict[str, Any]:
+    def run(self, job: Job, *, timeout_s: float) -> Result:
         with file_lock(self.lock_path):
             try:
                 done = subprocess.run(
-                    [self.python, "-m", "pytest_edgeopt.agent"], input=json.dumps(job),
+                    [self.python, "-m", "pytest_edgeopt.agent"], input=json.dumps(job.to_dict()),
                     capture_output=True, text=True, timeout=timeout_s, env=_agent_env())
             except subprocess.TimeoutExpired:
-                return failure("timeout", f"the agent did not finish within {timeout_s:g} s "
-                                           "(raise --edge-timeout)")
-        return parse_agent_output(done.stdout, done.stderr, done.returncode)
+                return failure(FailureKind.TIMEOUT, f"the agent did not finish within {timeout_s:g} s "
+                                                    "(raise --edge-timeout)")
+        return parse_agent_output(done.stdout, done.stderr, done.returncode, where=self.label)
 
 
-def parse_agent_output(stdout: str, stderr: str, returncode: int) -> Dict[str, Any]:
-    """The last stdout line is the result; anything else means the agent died (a crash, a kill)."""
+def parse_agent_output(stdout: str, stderr: str, returncode: int, *, where: str) -> Result:
+    """The last stdout line is the result; anything else means the agent died (a crash, a kill).
+    A line that is JSON but not the contract is one line naming the device and the field."""
     lines = [line for line in stdout.splitlines() if line.strip()]
+    data: object = None
     if lines:
         try:
-            return json.loads(lines[-1])
+            data = json.loads(lines[-1])
         except ValueError:
-            pass
-    last = next((l for l in reversed(stderr.splitlines()) if l.strip()), "no output")
-    return failure("agent-died", f"the agent exited with code {returncode}: {last.strip()[:300]}")
+            data = None
+    if data is None:
+        last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "no output")
+        return failure(FailureKind.AGENT_DIED, f"the agent exited with code {returncode}: {last.strip()[:300]}")
+    try:
+        return parse_result(data)
+    except ContractError as error:
+        return failure(FailureKind.MALFORMED, f"the agent at {where} sent a malformed result: {error}")
 
 
 def slug(text: str) -> str:
     """A device label as a lock file name: `pi@10.0.0.7:22` -> `pi_10.0.0.7_22`."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
-
-
-def failure(kind: str, message: str, **extra: Any) -> Dict[str, Any]:
-    return {"ok": False, "kind": kind, "error": message, **extra}
 
 
 def _agent_env() -> Dict[str, str]:

@@ -14,8 +14,8 @@ from typing import Any, Dict, Sequence
 from tabulate import tabulate
 
 import pytest_edgeopt
-from pytest_edgeopt.budgets import Row
-from pytest_edgeopt.optimize.cache import atomic_write_text
+from pytest_edgeopt._fs import atomic_write_text
+from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.report.table import table_cells
 
 REPORT_VERSION = 1

@@ -11,10 +11,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, 
 
 from tabulate import tabulate
 
-from pytest_edgeopt.budgets import Row
+from pytest_edgeopt.baselines.entry import BaselineEntry
+from pytest_edgeopt.baselines.store import Update
+from pytest_edgeopt.judge.types import Row
+from pytest_edgeopt.kinds import Note, NoteKind, Verdict
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
-from pytest_edgeopt.platforms.fingerprint import MISMATCH_NOTE
 
 HEADERS = (
     "Model", "Bit-width (W/A)", "Runtime", "Size (MB)", "Params (M)", "Top-1 (%)", "Agreement (%)",
@@ -55,8 +57,8 @@ def table_cells(rows: Sequence[Row]) -> Tuple[Tuple[str, ...], List[Tuple[str, .
 
 def bitwidth_label(row: Measurement) -> str:
     """`INT8/INT8 (U8S8)`: the exact types matter, S8S8 ran 1.65x slower than U8S8 on AVX2."""
-    activation = str(row.quantization.get("activation_type", ""))
-    if row.quantization.get("format") == "QDQ":
+    activation = str(row.quantization.activation_type or "")
+    if row.quantization.format == "QDQ":
         return f"{row.bitwidth} ({'U8' if activation == 'uint8' else 'S8'}S8)"
     if row.precision == "int8-dynamic":
         return f"{row.bitwidth} (dynamic)"
@@ -67,12 +69,12 @@ def device_lines(rows: Sequence[Row]) -> List[str]:
     """Where each row was measured (a fleet spreads them over devices) and what did not match."""
     counts = Counter((r.measurement.platform, r.measurement.device) for r in rows)
     lines = [f"{platform}: {device}: {n} row{'s' if n != 1 else ''}" for (platform, device), n in sorted(counts.items())]
-    problems = sorted({f"{r.measurement.device}: {note}" for r in rows for note in r.measurement.notes
-                       if note.startswith(MISMATCH_NOTE)})
+    problems = sorted({f"{r.measurement.device}: {note.text}" for r in rows for note in r.measurement.notes
+                       if note.kind == NoteKind.FINGERPRINT})
     return lines + [f"WARNING {text}" for text in problems]
 
 
-def baseline_lines(updates: Sequence[Any], stale: Mapping[str, Set[str]], *, updating: Optional[str]) -> List[str]:
+def baseline_lines(updates: Sequence[Update], stale: Mapping[str, Set[str]], *, updating: Optional[str]) -> List[str]:
     """The old -> new table of an update, and the stale entries a plain run found."""
     lines: List[str] = []
     body = [change for update in updates for change in _update_rows(update)]
@@ -87,7 +89,7 @@ def baseline_lines(updates: Sequence[Any], stale: Mapping[str, Set[str]], *, upd
     return lines
 
 
-def _update_rows(update: Any) -> List[Tuple[str, ...]]:
+def _update_rows(update: Update) -> List[Tuple[str, ...]]:
     name = str(update.path)
     rows = [(name, key, "added", "", "", "") for key in update.added]
     rows += [(name, key, "changed", _arrow(old, new, "latency_ms"), _arrow(old, new, "size_mb"),
@@ -95,8 +97,8 @@ def _update_rows(update: Any) -> List[Tuple[str, ...]]:
     return rows + [(name, key, "removed", "", "", "") for key in update.removed]
 
 
-def _arrow(old: Dict[str, Any], new: Dict[str, Any], metric: str, *, scale: float = 1.0) -> str:
-    before, after = old["metrics"].get(metric), new["metrics"].get(metric)
+def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float = 1.0) -> str:
+    before, after = old.metrics.value(metric), new.metrics.value(metric)
     if before is None or after is None:
         return f"{before} -> {after}"
     return f"{before * scale:.4g} -> {after * scale:.4g}"
@@ -114,7 +116,7 @@ def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, .
         "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {m.gflops_per_s:.3g} ({m.compute_unit})",
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
         "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
-        "Delta": _delta(row), "Verdict": judgement.verdict, "Notes": _note_refs(row, notes),
+        "Delta": _delta(row), "Verdict": judgement.verdict.value, "Notes": _note_refs(row, notes),
     }
     for column in _failing_columns(row):
         cells[column] += FAIL_MARK
@@ -152,9 +154,9 @@ def _agreement(m: Measurement) -> str:
 
 def _runtime(m: Measurement) -> str:
     """`tflite 2.3.0 (XNNPACK)`: whether the delegate took the graph changes latency 3-4x."""
-    runtime = m.fingerprint.get("runtime", {}) if isinstance(m.fingerprint, dict) else {}
+    info = m.runtime_info
     label = f"{m.runtime} {m.runtime_version}"
-    return f"{label} (XNNPACK)" if runtime.get("xnnpack") and not runtime.get("reference_kernels") else label
+    return f"{label} (XNNPACK)" if info.xnnpack and not info.reference_kernels else label
 
 
 def _energy(value: Optional[float], source: Optional[str]) -> str:
@@ -164,21 +166,22 @@ def _energy(value: Optional[float], source: Optional[str]) -> str:
     return f"{value:.3g} ({source})" if source else f"{value:.3g}"
 
 
-def _row_notes(row: Row) -> Tuple[str, ...]:
-    extra = (row.judgement.baseline_note,) if row.judgement.baseline_note else ()
+def row_notes(row: Row) -> Tuple[Note, ...]:
+    extra = (Note(NoteKind.BASELINE, row.judgement.baseline_note),) if row.judgement.baseline_note else ()
     return row.measurement.notes + extra
 
 
 def _note_numbers(rows: Iterable[Row]) -> Dict[str, int]:
+    """Note text -> its number under the table; the same text on several rows is one note."""
     numbers: Dict[str, int] = {}
     for row in rows:
-        for note in _row_notes(row):
-            numbers.setdefault(note, len(numbers) + 1)
+        for note in row_notes(row):
+            numbers.setdefault(note.text, len(numbers) + 1)
     return numbers
 
 
 def _note_refs(row: Row, notes: Dict[str, int]) -> str:
-    return ",".join(str(notes[n]) for n in _row_notes(row))
+    return ",".join(str(notes[n.text]) for n in row_notes(row))
 
 
 def _order(m: Measurement) -> Tuple[object, ...]:
@@ -203,8 +206,7 @@ def _unique(rows: List[Row]) -> List[Row]:
 
 
 def _worse(row: Row, other: Row) -> bool:
-    order = ("-", "pass", "inconclusive", "regressed", "fail")
-    return order.index(row.judgement.verdict) > order.index(other.judgement.verdict)
+    return row.judgement.verdict.severity > other.judgement.verdict.severity
 
 
 def _first_of_model(rows: List[Row], index: int) -> bool:

@@ -1,48 +1,64 @@
-"""Runtimes behind one protocol, resolved by name so only the one a job names is imported.
+"""Runtimes behind one protocol, resolved by module name so only the one a job names is imported.
 
 This package runs inside the device agent: stdlib, numpy and the runtime itself, nothing else.
+The host's registry (which names exist, what each loads) is the built-ins below plus what
+plugins return from the `pytest_edgeopt_runtimes` hook; a job carries the module and class of its
+runtime, so the agent needs no registry of its own.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
-from typing import Any, Dict, NamedTuple
+from typing import Dict, Iterable, Tuple
+
+from pytest_edgeopt.runtimes.base import Runtime
 
 
-class RuntimeSpec(NamedTuple):
-    module: str
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """A runtime as the host knows it: where its class lives and what it needs."""
+
+    name: str  # what tests write: runtime="onnxruntime", @pytest.mark.edge_runtimes("tflite")
+    module: str  # importable where the agent runs (a plugin's module is pushed with the agent)
     cls: str
     package: str  # what to pip install where the agent runs
-    extra: str  # the pytest-edgeopt extra that brings it
-    format: str  # the artifact format it loads: "onnx" or "tflite"
+    extra: str  # the pytest-edgeopt extra that brings it ("" for a plugin's runtime)
+    format: str  # the artifact format it loads: "onnx", "tflite", or a plugin's own
+
+    def install_hint(self) -> str:
+        extra = f'pip install "pytest-edgeopt[{self.extra}]" (or pip install {self.package})' if self.extra \
+            else f"pip install {self.package}"
+        return f"{self.package} is not installed: {extra}"
 
 
-RUNTIMES: Dict[str, RuntimeSpec] = {
-    "onnxruntime": RuntimeSpec("pytest_edgeopt.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", "onnx", "onnx"),
-    "tflite": RuntimeSpec("pytest_edgeopt.runtimes.tflite", "LiteRT", "ai-edge-litert", "tflite", "tflite"),
-    "tflite-reference": RuntimeSpec("pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert", "tflite",
-                                    "tflite"),
-    "tflite-runtime": RuntimeSpec("pytest_edgeopt.runtimes.tflite", "LegacyTfliteRuntime", "tflite-runtime",
-                                  "tflite-legacy", "tflite"),
-}
+BUILTIN_RUNTIMES: Tuple[RuntimeSpec, ...] = (
+    RuntimeSpec("onnxruntime", "pytest_edgeopt.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", "onnx", "onnx"),
+    RuntimeSpec("tflite", "pytest_edgeopt.runtimes.tflite", "LiteRT", "ai-edge-litert", "tflite", "tflite"),
+    RuntimeSpec("tflite-reference", "pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert",
+                "tflite", "tflite"),
+    RuntimeSpec("tflite-runtime", "pytest_edgeopt.runtimes.tflite", "LegacyTfliteRuntime", "tflite-runtime",
+                "tflite-legacy", "tflite"),
+)
+RUNTIMES: Dict[str, RuntimeSpec] = {spec.name: spec for spec in BUILTIN_RUNTIMES}
+
+
+def registry(specs: Iterable[Iterable[RuntimeSpec]]) -> Dict[str, RuntimeSpec]:
+    """Merge the hook's lists; the first plugin to name a runtime wins (the built-ins come last)."""
+    table: Dict[str, RuntimeSpec] = {}
+    for group in specs:
+        for spec in group:
+            table.setdefault(spec.name, spec)
+    return table
 
 
 class RuntimeMissing(Exception):
     """The runtime's package cannot be imported where the agent runs."""
 
 
-def install_hint(name: str) -> str:
-    spec = RUNTIMES[name]
-    return f"{spec.package} is not installed: pip install \"pytest-edgeopt[{spec.extra}]\" (or pip install {spec.package})"
-
-
-def artifact_format(name: str) -> str:
-    return RUNTIMES[name].format
-
-
-def create_runtime(name: str) -> Any:
-    spec = RUNTIMES[name]
+def create_runtime(module: str, cls: str) -> Runtime:
+    """Import only the runtime the job names; an ImportError means its package is missing."""
     try:
-        module = import_module(spec.module)
-        return getattr(module, spec.cls)()
-    except ImportError:
-        raise RuntimeMissing(install_hint(name)) from None
+        runtime: Runtime = getattr(import_module(module), cls)()
+    except ImportError as error:
+        raise RuntimeMissing(f"cannot import {module} ({error})") from None
+    return runtime

@@ -1,23 +1,100 @@
-"""The Runtime protocol: what the agent needs from any inference engine."""
+"""The Runtime protocol: what the agent needs from any inference engine, and what it says back.
+
+Stdlib at import time (numpy only for annotations): the agent contract imports these types, and
+the agent is pushed to devices that have nothing but Python, numpy and the runtime.
+"""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Protocol, Tuple
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
+Shape = Tuple[Optional[int], ...]  # None: a dynamic dimension
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output as the file declares it; dtype is numpy's name (`float32`, `int64`)."""
+
+    name: str
+    shape: Shape
+    dtype: str
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """What the platform profile asks of the runtime beyond threads."""
+
+    providers: Tuple[str, ...] = ()  # ONNX Runtime execution providers, in preference order
+    device: Optional[str] = None  # e.g. OpenVINO's CPU / GPU / NPU
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"providers": list(self.providers), "device": self.device}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RuntimeOptions":
+        providers = data.get("providers") or ()
+        device = data.get("device")
+        return cls(providers=tuple(str(p) for p in providers), device=None if device is None else str(device))
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What the runtime says about itself after loading: it goes into the device fingerprint and
+    decides the Runtime and Compute cells (e.g. whether XNNPACK or a GPU provider took the graph)."""
+
+    name: str
+    version: str
+    providers: Optional[Tuple[str, ...]] = None  # ONNX Runtime: the providers actually used
+    xnnpack: Optional[bool] = None  # LiteRT: whether the delegate took (part of) the graph
+    reference_kernels: Optional[bool] = None  # LiteRT: builtin reference kernels asked for
+    io: Optional[str] = None  # e.g. "int8 in, int8 out"
+    output_step: Optional[float] = None  # the output quantization step of an integer output
+    warning: Optional[str] = None  # a caveat the row must carry (a legacy runtime)
+    device: Optional[str] = None  # the device that ran it, as the runtime reports it
+    extra: Dict[str, str] = field(default_factory=dict)  # a plugin runtime's own facts
+
+    def to_dict(self) -> Dict[str, object]:
+        """None fields are left out, so each runtime's record holds only what it knows."""
+        data: Dict[str, object] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is None or (item.name == "extra" and not value):
+                continue
+            data[item.name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RuntimeInfo":
+        known = {item.name for item in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("providers") is not None:
+            values["providers"] = tuple(str(p) for p in values["providers"])
+        values["extra"] = {str(k): str(v) for k, v in dict(values.get("extra") or {}).items()}
+        return cls(**values)
 
 
 class Runtime(Protocol):
-    """Load one artifact, run batches through it, describe itself for the device fingerprint."""
+    """Load one artifact, run named inputs through it, describe itself.
+
+    `run` takes one array per input (batch-first) and returns the outputs in `outputs()` order.
+    Implementations raise ArtifactError from `load` and InputError from `run`; anything else is
+    reported as an internal error of the agent.
+    """
 
     name: str
 
-    def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None: ...
+    def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None: ...
 
-    def input_spec(self) -> Tuple[Tuple[Optional[int], ...], np.dtype]: ...
+    def inputs(self) -> Sequence[TensorSpec]: ...
 
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
+    def outputs(self) -> Sequence[TensorSpec]: ...
 
-    def info(self) -> Dict[str, Any]: ...
+    def run(self, feeds: Mapping[str, "np.ndarray"]) -> List["np.ndarray"]: ...
+
+    def info(self) -> RuntimeInfo: ...
 
     def close(self) -> None: ...
 

@@ -1,17 +1,17 @@
 """ONNX Runtime behind the Runtime protocol, with threads set explicitly (never ORT's default)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import onnxruntime as ort
 
-from pytest_edgeopt.runtimes.base import ArtifactError, InputError
+from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
 
-_DTYPES = {
-    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+_DTYPES: Dict[str, str] = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8", "tensor(bool)": "bool",
 }
 
 
@@ -22,8 +22,8 @@ class OnnxRuntime:
         self._session: Optional[ort.InferenceSession] = None
         self._providers: List[str] = []
 
-    def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None:
-        wanted = options.get("providers") or ["CPUExecutionProvider"]
+    def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
+        wanted = list(options.providers) or ["CPUExecutionProvider"]
         self._providers = [p for p in wanted if p in ort.get_available_providers()] or [
             "CPUExecutionProvider"]
         try:
@@ -31,28 +31,35 @@ class OnnxRuntime:
                 artifact, sess_options=_session_options(threads), providers=self._providers)
         except Exception as error:
             raise ArtifactError(_first_line(error)) from None
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1:
-            raise ArtifactError(f"the model has {len(inputs)} inputs; only single-input models are supported")
 
-    def input_spec(self) -> Tuple[Tuple[Optional[int], ...], np.dtype]:
-        meta = self._session.get_inputs()[0]
-        shape = tuple(d if isinstance(d, int) else None for d in meta.shape)
-        return shape, np.dtype(_DTYPES.get(meta.type, np.float32))
+    def inputs(self) -> Sequence[TensorSpec]:
+        return [_spec(meta) for meta in self._loaded().get_inputs()]
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        name = self._session.get_inputs()[0].name
+    def outputs(self) -> Sequence[TensorSpec]:
+        return [_spec(meta) for meta in self._loaded().get_outputs()]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
         try:
-            return self._session.run(None, {name: batch})[0]
+            return list(self._loaded().run(None, dict(feeds)))
         except Exception as error:
             raise InputError(_first_line(error)) from None
 
-    def info(self) -> Dict[str, Any]:
-        return {"name": self.name, "version": ort.__version__,
-                "providers": list(self._session.get_providers()) if self._session else self._providers}
+    def info(self) -> RuntimeInfo:
+        used = self._session.get_providers() if self._session else self._providers
+        return RuntimeInfo(name=self.name, version=ort.__version__, providers=tuple(used))
 
     def close(self) -> None:
         self._session = None
+
+    def _loaded(self) -> ort.InferenceSession:
+        if self._session is None:
+            raise ArtifactError("no model is loaded")
+        return self._session
+
+
+def _spec(meta: ort.NodeArg) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else None for d in (meta.shape or ()))
+    return TensorSpec(name=meta.name, shape=shape, dtype=_DTYPES.get(meta.type, "float32"))
 
 
 def _session_options(threads: int) -> ort.SessionOptions:

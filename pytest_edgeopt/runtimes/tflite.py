@@ -6,12 +6,13 @@ own scale and zero point, inside the timed call, as the application on the devic
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib import import_module, metadata
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pytest_edgeopt.runtimes.base import ArtifactError, InputError
+from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
 
 LEGACY_NOTE = ("tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
                "returns wrong results for some dynamic-INT8 models; prefer runtime='tflite' (ai-edge-litert)")
@@ -28,11 +29,10 @@ class LiteRT:
     def __init__(self) -> None:
         self._api = import_module(self.module)  # ImportError -> RuntimeMissing with the install hint
         self._interpreter: Any = None
-        self._input: Dict[str, Any] = {}
-        self._output: Dict[str, Any] = {}
-        self._shape: Tuple[int, ...] = ()
+        self._inputs: List[Dict[str, Any]] = []
+        self._outputs: List[Dict[str, Any]] = []
 
-    def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None:
+    def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         resolver = (self._api.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if self.reference_kernels
                     else self._api.OpResolverType.AUTO)
         try:
@@ -41,38 +41,45 @@ class LiteRT:
             self._interpreter.allocate_tensors()
         except Exception as error:  # ValueError (not a flatbuffer), RuntimeError (op missing, prepare failed)
             raise ArtifactError(_first_line(error)) from None
-        inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        if len(inputs) != 1:
-            raise ArtifactError(f"the model has {len(inputs)} inputs; only single-input models are supported")
-        self._input, self._output = inputs[0], outputs[0]
-        self._shape = tuple(int(d) for d in self._input["shape"])
+        self._inputs = list(self._interpreter.get_input_details())
+        self._outputs = list(self._interpreter.get_output_details())
 
-    def input_spec(self) -> Tuple[Tuple[Optional[int], ...], np.dtype]:
+    def inputs(self) -> Sequence[TensorSpec]:
         """The file's own layout (NCHW or NHWC is never assumed); integer inputs take float data,
         which `run` quantizes, so eval data is the same for every precision."""
-        signature = self._input.get("shape_signature", self._input["shape"])
-        shape = tuple(int(d) if int(d) >= 0 else None for d in signature)
-        dtype = np.dtype(self._input["dtype"])
-        return shape, np.dtype(np.float32) if _quantized(self._input) else dtype
+        return [_spec(detail, quantized_as_float=True) for detail in self._inputs]
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def outputs(self) -> Sequence[TensorSpec]:
+        return [_spec(detail, quantized_as_float=True) for detail in self._outputs]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
         it = self._interpreter
         try:
-            if batch.shape != self._shape:
-                it.resize_tensor_input(self._input["index"], list(batch.shape))
-                it.allocate_tensors()
-                self._input = it.get_input_details()[0]
-                self._shape = tuple(int(d) for d in self._input["shape"])
-            it.set_tensor(self._input["index"], _quantize(batch, self._input))
+            if any(tuple(feeds[d["name"]].shape) != tuple(int(x) for x in d["shape"]) for d in self._inputs):
+                self._resize(feeds)
+            for detail in self._inputs:
+                it.set_tensor(detail["index"], _quantize(feeds[detail["name"]], detail))
             it.invoke()
-            return _dequantize(it.get_tensor(self._output["index"]), self._output)
+            return [_dequantize(it.get_tensor(detail["index"]), detail) for detail in self._outputs]
+        except KeyError as missing:
+            raise InputError(f"no data for input {missing}") from None
         except Exception as error:
             raise InputError(_first_line(error)) from None
 
-    def info(self) -> Dict[str, Any]:
-        return {"name": self.name, "version": _version(self.package), "xnnpack": self._delegated(),
-                "reference_kernels": self.reference_kernels, "io": _io_label(self._input, self._output),
-                "output_step": _step(self._output)}
+    def _resize(self, feeds: Mapping[str, np.ndarray]) -> None:
+        it = self._interpreter
+        for detail in self._inputs:
+            it.resize_tensor_input(detail["index"], list(feeds[detail["name"]].shape))
+        it.allocate_tensors()
+        self._inputs = list(it.get_input_details())
+        self._outputs = list(it.get_output_details())
+
+    def info(self) -> RuntimeInfo:
+        first_in, first_out = (self._inputs or [{}])[0], (self._outputs or [{}])[0]
+        return RuntimeInfo(name=self.name, version=_version(self.package), xnnpack=self._delegated(),
+                           reference_kernels=self.reference_kernels,
+                           io=_io_label(first_in, first_out) if first_in and first_out else None,
+                           output_step=_step(first_out) if first_out else None)
 
     def close(self) -> None:
         self._interpreter = None
@@ -102,14 +109,21 @@ class LegacyTfliteRuntime(LiteRT):
     package = "tflite-runtime"
     module = "tflite_runtime.interpreter"
 
-    def load(self, artifact: str, *, threads: int, options: Dict[str, Any]) -> None:
+    def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         if int(np.__version__.split(".")[0]) >= 2:  # it imports fine, then fails inside Interpreter()
             raise ArtifactError(f"tflite-runtime needs numpy<2 (numpy {np.__version__} is installed): "
                                 "pip install \"numpy<2\", or use runtime='tflite' (ai-edge-litert)")
         super().load(artifact, threads=threads, options=options)
 
-    def info(self) -> Dict[str, Any]:
-        return {**super().info(), "warning": LEGACY_NOTE}
+    def info(self) -> RuntimeInfo:
+        return replace(super().info(), warning=LEGACY_NOTE)
+
+
+def _spec(detail: Dict[str, Any], *, quantized_as_float: bool) -> TensorSpec:
+    signature = detail.get("shape_signature", detail["shape"])
+    shape = tuple(int(d) if int(d) >= 0 else None for d in signature)
+    dtype = "float32" if quantized_as_float and _quantized(detail) else np.dtype(detail["dtype"]).name
+    return TensorSpec(name=str(detail["name"]), shape=shape, dtype=dtype)
 
 
 def _quantized(detail: Dict[str, Any]) -> bool:

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from pytest_edgeopt.budgets import BUDGET_NAMES  # noqa: E402
+from pytest_edgeopt.judge.budgets import BUDGET_NAMES  # noqa: E402
 from pytest_edgeopt.optimize.precisions import PRECISIONS  # noqa: E402
 from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table  # noqa: E402
 

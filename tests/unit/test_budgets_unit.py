@@ -10,24 +10,33 @@ from typing import Any, Dict
 import pytest
 
 from pytest_edgeopt.baselines import entry as entry_module  # its test_name() must not be collected
+from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.baselines.entry import (
-    MUST_MATCH, case_key, changed, entry_from_measurement, mismatch_reason, module_of, must_match)
+    MUST_MATCH, BaselineEntry, case_key, changed, entry_from_measurement, mismatch_reason, module_of, must_match)
 from pytest_edgeopt.baselines.store import SCHEMA_VERSION, BaselineFileError, BaselineStore, dumps, validate
-from pytest_edgeopt.budgets import (
-    BUDGET_NAMES, BudgetExceeded, Context, Judgement, Row, check, pooled, raise_if_failed, validate_budgets)
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.judge.budgets import BUDGET_NAMES, validate_budgets
+from pytest_edgeopt.judge.checks import check, raise_if_failed
+from pytest_edgeopt.judge.latency import pooled
+from pytest_edgeopt.judge.types import BudgetExceeded, Context, Judgement, Row
 from pytest_edgeopt.measure.compare import INCONCLUSIVE, PASS, REGRESSED, LatencyVerdict
 from pytest_edgeopt.measure.result import LatencyStats, Measurement
+from pytest_edgeopt.runtimes.base import RuntimeInfo
 from tests.unit.test_result import make_measurement
 
-FINGERPRINT = {"arch": "x86_64", "cpu_model": "Test CPU", "runtime": {"name": "onnxruntime", "version": "1.0"}}
+FACTS = DeviceFacts(arch="x86_64", cpu_model="Test CPU")
+RUNTIME = RuntimeInfo(name="onnxruntime", version="1.0")
 NODEID = "suites/test_x.py::test_a[int8]"
 
 
 def measurement(**overrides: Any) -> Measurement:
-    values: Dict[str, Any] = {"fingerprint": FINGERPRINT, "nodeid": NODEID}
+    values: Dict[str, Any] = {"facts": FACTS, "runtime_info": RUNTIME, "nodeid": NODEID}
     values.update(overrides)
     return make_measurement(**values)
+
+
+def entries(data: Dict[str, Any]) -> Dict[str, BaselineEntry]:
+    return {key: BaselineEntry.from_dict(entry) for key, entry in data["entries"].items()}
 
 
 def with_samples(m: Measurement, samples: tuple) -> Measurement:
@@ -37,7 +46,7 @@ def with_samples(m: Measurement, samples: tuple) -> Measurement:
 
 def baseline_file(*entries: Measurement) -> Dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "platform": "host", "module": "suites/test_x.py",
-            "entries": {case_key(m.nodeid, m): entry_from_measurement(m) for m in entries}}
+            "entries": {case_key(m.nodeid, m): entry_from_measurement(m).to_dict() for m in entries}}
 
 
 # -- validate_budgets -------------------------------------------------------------------------------
@@ -144,8 +153,8 @@ def test_point_regressions_are_percentage_points() -> None:
 def test_an_unchanged_measurement_passes_zero_tolerance_against_its_rounded_baseline() -> None:
     """The file keeps 6 decimals: 0.98055555 is stored as 0.980556, which must not read as a drop."""
     m = measurement(top1=353 / 360, agreement=359 / 360, peak_rss_mb=66.12890625, size_mb=0.1531284)
-    stored = json.loads(dumps(baseline_file(m)))["entries"][case_key(m.nodeid, m)]
-    assert stored["metrics"]["top1"] != m.top1  # rounded
+    stored = entries(json.loads(dumps(baseline_file(m))))[case_key(m.nodeid, m)]
+    assert stored.metrics.top1 != m.top1  # rounded
     budgets = {"max_top1_regression": 0.0, "max_agreement_regression": 0, "max_peak_rss_regression": "0%",
                "max_size_regression": "0%"}
     _, judgement = check(m, budgets, Context(baseline=stored))
@@ -280,11 +289,11 @@ def test_must_match_is_the_fingerprint_that_makes_numbers_comparable() -> None:
 def test_mismatch_reason_names_each_difference() -> None:
     entry = entry_from_measurement(measurement())
     assert mismatch_reason(entry, measurement()) is None
-    other_cpu = measurement(fingerprint={**FINGERPRINT, "cpu_model": "Other CPU"})
+    other_cpu = measurement(facts=replace(FACTS, cpu_model="Other CPU"))
     assert mismatch_reason(entry, other_cpu) == \
         "baseline measured under a different cpu_model 'Test CPU' -> 'Other CPU'"
     reason = mismatch_reason(entry, measurement(threads=4, runtime_version="2.0",
-                                                fingerprint={**FINGERPRINT, "runtime": {"version": "2.0"}}))
+                                                runtime_info=replace(RUNTIME, version="2.0")))
     assert reason == "baseline measured under a different runtime_version '1.0' -> '2.0', threads 1 -> 4"
 
 
@@ -297,16 +306,16 @@ def test_changed_rules() -> None:
     assert changed(old, entry_from_measurement(with_samples(measurement(top1=0.9), (2.0, 2.0, 2.0))))
     assert changed(old, entry_from_measurement(with_samples(measurement(artifact_sha="new"), (2.0, 2.0, 2.0))))
     assert changed(old, entry_from_measurement(with_samples(
-        measurement(fingerprint={**FINGERPRINT, "cpu_model": "X"}), (2.0, 2.0, 2.0))))
+        measurement(facts=replace(FACTS, cpu_model="X")), (2.0, 2.0, 2.0))))
     assert not changed(old, entry_from_measurement(with_samples(measurement(peak_rss_mb=80.0), (2.0, 2.0, 2.0))))
 
 
 def test_stored_samples_are_bounded_and_rounded() -> None:
     m = with_samples(measurement(), tuple(1.0 + i / 3e4 for i in range(3000)))
     entry = entry_from_measurement(m)
-    assert len(entry["samples"]["wall_ms"]) == 400
-    assert entry["samples"]["wall_ms"][0] == 1.0 and entry["samples"]["wall_ms"][-1] == round(m.samples_ms[-1], 4)
-    assert all(len(str(s).split(".")[-1]) <= 4 for s in entry["samples"]["cpu_ms"])
+    assert len(entry.samples.wall_ms) == 400
+    assert entry.samples.wall_ms[0] == 1.0 and entry.samples.wall_ms[-1] == round(m.samples_ms[-1], 4)
+    assert all(len(str(s).split(".")[-1]) <= 4 for s in entry.samples.cpu_ms)
 
 
 # -- the file: schema, dumps, store -------------------------------------------------------------------
@@ -346,7 +355,7 @@ def test_dumps_sorts_keys_keeps_number_lists_on_one_line_and_round_trips() -> No
     assert '"wall_ms": [1.5, 2.25, 0.0001, 3.0]' in text
     assert '"reference_ms": [1e-05, 2.5e+20]' in text
     assert '"reference_ms": []' in text
-    assert '"cpu_flags": null' in text
+    assert '"reason": null' in text
     assert '"test_p[1-2]::m/int8/onnxruntime/b2"' in text
 
     def keys_sorted(node: Any) -> bool:
@@ -364,7 +373,7 @@ def test_store_writes_merges_and_removes(tmp_path: Path) -> None:
     assert path == tmp_path / "host" / "suites" / "test_x.json"
     assert store.entries("suites/test_x.py") == {}
     a, b = measurement(), measurement(nodeid="suites/test_x.py::test_b")
-    update = store.write("suites/test_x.py", new=baseline_file(a, b)["entries"], remove=set())
+    update = store.write("suites/test_x.py", new=entries(baseline_file(a, b)), remove=set())
     assert sorted(update.added) == [case_key(a.nodeid, a), case_key(b.nodeid, b)] and not update.changed
     fresh = BaselineStore(root=tmp_path, platform="host")
     assert sorted(fresh.entries("suites/test_x.py")) == sorted(update.added)
@@ -390,7 +399,7 @@ def test_a_damaged_file_raises_with_path_and_fix_and_update_replaces_it(tmp_path
     with pytest.raises(BaselineFileError, match=re.escape(str(path)) + ": " + expected):
         store.entry("m.py", "k")
     assert path.read_text() == text
-    store.write("m.py", new=baseline_file(measurement())["entries"], remove=set())
+    store.write("m.py", new=entries(baseline_file(measurement())), remove=set())
     assert validate(json.loads(path.read_text())) is None
 
 

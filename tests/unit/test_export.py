@@ -24,7 +24,7 @@ def test_export_carries_no_source_paths(tmp_path: Path) -> None:
     data = dest.read_bytes()
     assert b"stack_trace" not in data
     assert str(Path(torch.__file__).parent).encode() not in data
-    assert info["params"] == 4 * 9 + 4 + 144 * 3 + 3
+    assert info.params == 4 * 9 + 4 + 144 * 3 + 3
 
 
 def test_export_is_byte_identical_across_runs(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ pytest.importorskip("onnxscript")
 ort_quantization = pytest.importorskip("onnxruntime.quantization")
 
 from pytest_edgeopt.errors import EdgeOptError  # noqa: E402
-from pytest_edgeopt.measure.onnx_stats import ArtifactStats, artifact_stats  # noqa: E402
+from pytest_edgeopt.inspect.facts import ArtifactStats
+from pytest_edgeopt.inspect.onnx_stats import artifact_stats  # noqa: E402
 
 INPUT_SHAPE = (1, 3, 16, 16)
 

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
-from pytest_edgeopt.budgets import Judgement, Row
+from pytest_edgeopt.baselines.entry import BaselineEntry, entry_from_measurement
+from pytest_edgeopt.baselines.store import Update
+from pytest_edgeopt.inspect.facts import Quantization
+from pytest_edgeopt.kinds import Note, NoteKind
+from pytest_edgeopt.judge.types import Judgement, Row
 from pytest_edgeopt.measure.compare import LatencyVerdict
+from pytest_edgeopt.measure.result import LatencyStats
 from pytest_edgeopt.report.table import HEADERS, baseline_lines, bitwidth_label, table_lines
 from tests.unit.test_result import make_measurement
 
@@ -28,7 +34,7 @@ def test_no_rows_no_lines() -> None:
 
 
 def test_rows_grouped_by_model_in_precision_order() -> None:
-    fp32 = make_measurement(precision="fp32", bitwidth="FP32/FP32", quantization={}, artifact_sha="f")
+    fp32 = make_measurement(precision="fp32", bitwidth="FP32/FP32", quantization=Quantization(), artifact_sha="f")
     int8 = make_measurement()
     other = make_measurement(model="a-model", artifact_sha="z")
     lines = table_lines(rows(int8, other, fp32))
@@ -39,7 +45,7 @@ def test_rows_grouped_by_model_in_precision_order() -> None:
 
 
 def test_identical_cases_show_once_with_the_worst_verdict_and_notes_are_numbered() -> None:
-    m = make_measurement(notes=("first", "second"))
+    m = make_measurement(notes=(Note(NoteKind.MODEL, "first"), Note(NoteKind.MODEL, "second")))
     failing = Row(measurement=replace(m, nodeid="other::test"), judgement=Judgement(verdict="fail"))
     lines = table_lines([Row(measurement=m), failing])
     assert sum("INT8/INT8" in line for line in lines) == 1
@@ -65,20 +71,20 @@ def test_failing_cells_are_marked_and_delta_names_the_signal() -> None:
 
 def test_bitwidth_labels() -> None:
     assert bitwidth_label(make_measurement()) == "INT8/INT8 (U8S8)"
-    assert bitwidth_label(make_measurement(quantization={"activation_type": "int8", "format": "QDQ"})) == "INT8/INT8 (S8S8)"
-    dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"})
+    assert bitwidth_label(make_measurement(quantization=Quantization(activation_type="int8", format="QDQ"))) == "INT8/INT8 (S8S8)"
+    dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization=Quantization(format="IntegerOps"))
     assert bitwidth_label(dynamic) == "INT8/FP32 (dynamic)"
 
 
 def test_baseline_lines_show_updates_and_stale_entries() -> None:
-    class Update:
-        path = "baselines/host/t.json"
-        added = ["t::a/fp32/onnxruntime/b1"]
-        changed = [("t::a/int8/onnxruntime/b1", {"metrics": {"latency_ms": 2.0, "size_mb": 1.0, "top1": 0.9}},
-                    {"metrics": {"latency_ms": 2.5, "size_mb": 1.0, "top1": 0.91}})]
-        removed = ["t::gone/fp32/onnxruntime/b1"]
+    def entry(latency_ms: float, top1: float) -> BaselineEntry:
+        stats = LatencyStats.from_values([latency_ms])
+        return entry_from_measurement(make_measurement(latency=stats, size_mb=1.0, top1=top1))
 
-    lines = baseline_lines([Update()], {}, updating="all")
+    update = Update(path=Path("baselines/host/t.json"), added=["t::a/fp32/onnxruntime/b1"],
+                    changed=[("t::a/int8/onnxruntime/b1", entry(2.0, 0.9), entry(2.5, 0.91))],
+                    removed=["t::gone/fp32/onnxruntime/b1"])
+    lines = baseline_lines([update], {}, updating="all")
     text = "\n".join(lines)
     assert "added" in text and "removed" in text and "2 -> 2.5" in text and "90 -> 91" in text
     stale = baseline_lines([], {"t.py": {"t::gone/fp32/onnxruntime/b1"}}, updating=None)

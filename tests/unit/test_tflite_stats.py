@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("ai_edge_litert")
 
 from pytest_edgeopt.errors import EdgeOptError  # noqa: E402
-from pytest_edgeopt.measure.tflite_stats import (  # noqa: E402
+from pytest_edgeopt.inspect.tflite_stats import (  # noqa: E402
     artifact_stats, input_batch, input_shape, stored_bitwidth)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "tflite"

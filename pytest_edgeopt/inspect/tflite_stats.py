@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
-from pytest_edgeopt.measure.onnx_stats import ArtifactStats
+from pytest_edgeopt.inspect.facts import ArtifactStats
 
 # element sizes by schema.TensorType value, named as numpy names them
 _TYPES: Dict[int, Tuple[str, float]] = {

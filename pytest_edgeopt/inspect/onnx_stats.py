@@ -9,41 +9,18 @@ FLOPs follow torch.utils.flop_counter: a multiply-add is 2 FLOPs, biases and ele
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError
-from pytest_edgeopt.optimize.onnx_io import load_onnx, require_onnx
+from pytest_edgeopt.inspect.facts import ArtifactStats
+from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 
 Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
 Shapes = Dict[str, Shape]
 FlopCount = Tuple[int, bool]  # (flops, every dimension was known)
-
-
-@dataclass(frozen=True)
-class ArtifactStats:
-    params: int  # weight elements, at any precision (scales and zero points excluded)
-    weight_bytes: int  # weights at their stored type, plus quantization scales and zero points
-    storage_bytes: int  # the .onnx file and every external-data file it references
-    flops: int  # per inference, multiply-add = 2
-    weight_types: Tuple[str, ...]  # sorted distinct element types of the weights
-    flops_exact: bool  # False when a counted op had a symbolic or unknown dimension (taken as 1)
-
-    def to_dict(self) -> Dict[str, Any]:
-        data = asdict(self)
-        data["weight_types"] = list(self.weight_types)  # JSON has no tuples
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ArtifactStats:
-        return cls(
-            params=int(data["params"]), weight_bytes=int(data["weight_bytes"]),
-            storage_bytes=int(data["storage_bytes"]), flops=int(data["flops"]),
-            weight_types=tuple(str(t) for t in data["weight_types"]),
-            flops_exact=bool(data["flops_exact"]),
-        )
 
 
 def artifact_stats(path: Path) -> ArtifactStats:

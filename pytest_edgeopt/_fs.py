@@ -1,0 +1,71 @@
+"""The only file utilities: atomic writes and inter-process locks, shared by the cache, the
+baseline store, the reports and the transports.
+
+Readers must see the old file or the new one, never half of either (a killed run, a full disk),
+and two processes (xdist workers, two CI jobs on one runner) must not interleave their writes.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+@contextmanager
+def file_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_path`; without fcntl (Windows) it serializes nothing."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so readers see the old or the new file, never half."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_build(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_build(path: Path, build: Callable[[Path], T]) -> T:
+    """`build(tmp)` writes the file; it is fsynced and renamed into place only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(tmp_name)
+    shareable(tmp)
+    try:
+        result = build(tmp)
+        fsync_file(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result
+
+
+def fsync_file(path: Path) -> None:
+    """A rename is durable only after the data is: a crash otherwise leaves a renamed empty file."""
+    with open(path, "rb") as stream:
+        os.fsync(stream.fileno())
+
+
+def shareable(path: Path) -> None:
+    """mkstemp creates 0600; give the file the mode a plain open() would (a cache or a baseline
+    directory is often shared between users or CI steps)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -1,0 +1,58 @@
+"""Reading ONNX files with errors a user can act on (a corrupt file is bad input, not a crash),
+and the small facts of their signature the other stages need."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional, Set, Tuple
+
+from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+
+Shape = Tuple[Optional[int], ...]
+
+
+def require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise MissingDependency(package="onnx", extra="onnx", purpose="reading ONNX models") from None
+    return onnx
+
+
+def load_onnx(path: Path, *, load_external_data: bool = True) -> Any:
+    onnx = require_onnx()
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except Exception as error:  # protobuf raises DecodeError, onnx raises its own: all mean "bad file"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise EdgeOptError(f"{Path(path).name} is not a readable ONNX model ({reason})") from None
+
+
+def graph_inputs(model: Any) -> List[Any]:
+    """The real inputs: old exporters list initializers among the graph inputs too."""
+    initializers = {init.name for init in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def input_shape(path: Path) -> Shape:
+    """The single input's shape, None where symbolic; what synthetic eval data is made to fit."""
+    inputs = graph_inputs(load_onnx(path, load_external_data=False))
+    if len(inputs) != 1:
+        raise EdgeOptError(
+            f"{path.name}: models with {len(inputs)} inputs are not supported yet; wrap them to one input")
+    dims = inputs[0].type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+
+
+def input_name(path: Path) -> str:
+    return str(graph_inputs(load_onnx(path, load_external_data=False))[0].name)
+
+
+def fixed_batch(model: Any) -> int:
+    """The first input's fixed batch dimension; 1 when it is symbolic (counted as one sample)."""
+    inputs = graph_inputs(model)
+    dims = inputs[0].type.tensor_type.shape.dim if inputs else []
+    return dims[0].dim_value if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else 1
+
+
+def op_types(path: Path) -> Set[str]:
+    return {node.op_type for node in load_onnx(path, load_external_data=False).graph.node}

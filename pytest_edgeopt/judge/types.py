@@ -1,0 +1,86 @@
+"""What judging produces and needs: the Row (a measured case in the table), its Judgement, and
+the Context a check is made in. Neutral types, so the report and the session share them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from pytest_edgeopt.baselines.entry import BaselineEntry
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.kinds import Verdict
+from pytest_edgeopt.measure.compare import LatencyVerdict
+from pytest_edgeopt.measure.result import Measurement
+
+
+class BudgetExceeded(EdgeOptError):
+    """At least one budget is broken; the message lists every violation with its numbers."""
+
+
+@dataclass
+class Judgement:
+    """The outcome of the budgets on one measurement, as the table and reports show it."""
+
+    verdict: Verdict = Verdict.NONE
+    violations: Tuple[str, ...] = ()
+    latency: Optional[LatencyVerdict] = None
+    baseline_latency_ms: Optional[float] = None
+    baseline_note: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self.verdict = Verdict(self.verdict)  # "fail" written by hand is Verdict.FAIL
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"verdict": self.verdict.value, "violations": list(self.violations),
+                "latency": self.latency.to_dict() if self.latency else None,
+                "baseline_latency_ms": self.baseline_latency_ms, "baseline_note": self.baseline_note}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Judgement":
+        latency = LatencyVerdict.from_dict(data["latency"]) if data.get("latency") else None
+        return cls(verdict=Verdict(data["verdict"]), violations=tuple(data["violations"]), latency=latency,
+                   baseline_latency_ms=data.get("baseline_latency_ms"), baseline_note=data.get("baseline_note"))
+
+
+@dataclass
+class Row:
+    """One measured case in the table: the measurement and what its budgets said (mutable: a
+    test may call m.check(...) several times after measuring)."""
+
+    measurement: Measurement
+    judgement: Judgement = field(default_factory=Judgement)
+
+    def merge(self, measurement: Measurement, judgement: Judgement) -> None:
+        """Keep the worst verdict and every violation of all checks made on this row."""
+        previous = self.judgement
+        worst = max((previous, judgement), key=lambda j: j.verdict.severity)
+        self.measurement = measurement
+        self.judgement = Judgement(
+            verdict=worst.verdict, violations=previous.violations + judgement.violations,
+            latency=judgement.latency or previous.latency,
+            baseline_latency_ms=judgement.baseline_latency_ms or previous.baseline_latency_ms,
+            baseline_note=judgement.baseline_note or previous.baseline_note)
+
+    @property
+    def passed(self) -> bool:
+        return self.judgement.verdict in (Verdict.NONE, Verdict.PASS, Verdict.INCONCLUSIVE)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"measurement": self.measurement.to_dict(), "judgement": self.judgement.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Row":
+        return cls(measurement=Measurement.from_dict(data["measurement"]),
+                   judgement=Judgement.from_dict(data["judgement"]))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check needs beyond the measurement itself."""
+
+    baseline: Optional[BaselineEntry]  # the comparable stored entry, or None
+    missing: Optional[str] = None  # "no baseline for ...": fails relative budgets
+    note: Optional[str] = None  # why a stored entry is not compared (shown, never fails)
+    reference: Optional[Callable[[str], Measurement]] = None  # precision -> same-session measurement
+    remeasure: Optional[Callable[[], Measurement]] = None
+    rerun_baseline: Optional[Callable[[], Optional[Measurement]]] = None  # the baseline's artifact, now
+    attempts: int = 2

@@ -1,0 +1,70 @@
+"""The vocabulary every stage shares: verdicts, model kinds, note kinds and the Note itself.
+
+States are Enums rather than strings so a typo is an AttributeError at import, not a row that
+silently never matches; their values are the strings the table, the reports and xdist carry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Dict
+
+
+class Verdict(str, Enum):
+    """What the budgets said about one row, ordered from harmless to worst."""
+
+    NONE = "-"  # no budget applied
+    PASS = "pass"
+    INCONCLUSIVE = "inconclusive"
+    REGRESSED = "regressed"
+    FAIL = "fail"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_SEVERITY: Dict[Verdict, int] = {v: i for i, v in enumerate(Verdict)}
+
+
+class ModelKind(str, Enum):
+    TORCH = "torch"
+    ONNX = "onnx"
+    TFLITE = "tflite"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class NoteKind(str, Enum):
+    """Why a note is under the table; the report groups and filters by it, never by its text."""
+
+    MODEL = "model"  # from the model: label-free eval, random weights, synthetic inputs
+    ARTIFACT = "artifact"  # how the artifact was built: calibration, dynamic quantization caveats
+    RUNTIME = "runtime"  # the runtime's own caveats: legacy runtime, XNNPACK off, GPU missing
+    TIMING = "timing"  # the latency loop: time cap hit, other processes on the CPU
+    PARITY = "parity"  # FP32 of another format compared with ONNX Runtime
+    FINGERPRINT = "fingerprint"  # the device differs from what the profile expects
+    BASELINE = "baseline"  # why a stored entry was not compared, or is being rewritten
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Note:
+    kind: NoteKind
+    text: str
+
+    def to_dict(self) -> Dict[str, str]:
+        return {"kind": self.kind.value, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, str]) -> "Note":
+        return cls(kind=NoteKind(data["kind"]), text=str(data["text"]))
+
+    def __str__(self) -> str:
+        return self.text

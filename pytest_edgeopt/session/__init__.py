@@ -1,0 +1,231 @@
+"""EdgeSession: the state of one pytest run, and what each pytest hook asks of it.
+
+The plugin module wires hooks here, one call each (syrupy's __init__.py -> session.py). The
+session composes the stages: the Measurer measures, the BaselineBook decides what is stored,
+the report renders. It lives in `config.stash`, and crosses xdist as JSON: workers send rows and
+what they collected, the controller renders the table and is the only process that writes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import pytest
+
+from pytest_edgeopt.agent.power import KINDS, PowerMeterSpec
+from pytest_edgeopt.baselines.bookkeeping import BaselineBook, Collection
+from pytest_edgeopt.baselines.store import BaselineStore, Update
+from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
+from pytest_edgeopt.judge.types import Row
+from pytest_edgeopt.kinds import ModelKind
+from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.platforms.profiles import Platform, platform_table
+from pytest_edgeopt.platforms.select import choose_platform
+from pytest_edgeopt.platforms.transport import Transport
+from pytest_edgeopt.report.files import write_report
+from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines
+from pytest_edgeopt.runtimes import RuntimeSpec, registry
+from pytest_edgeopt.session import parametrize
+from pytest_edgeopt.session.measuring import Case, Measurer
+from pytest_edgeopt.session.runner import EdgeRunner, resolve_model
+from pytest_edgeopt.settings import Settings, tool_budgets
+
+session_key = pytest.StashKey["EdgeSession"]()
+ROWS_KEY, COLLECTED_KEY, USAGE_ERRORS_KEY = "edgeopt_rows", "edgeopt_collected", "edgeopt_usage_errors"
+Section = Tuple[str, List[str]]
+
+
+class EdgeSession:
+    def __init__(self, *, settings: Settings, platform: Platform, transport: Transport,
+                 runtimes: Dict[str, RuntimeSpec], meters: Optional[Dict[str, PowerMeterSpec]] = None) -> None:
+        self.settings = settings
+        self.platform = platform
+        self.transport = transport
+        self.runtimes = runtimes
+        self.measurer = Measurer(settings=settings, platform=platform, transport=transport, runtimes=runtimes,
+                                 meters=meters or {})
+        self.collection = Collection()
+        self.book = BaselineBook(BaselineStore(root=settings.baselines_dir, platform=platform.name), self.collection,
+                                 mode=settings.update_baselines)
+        self.rows: List[Row] = []
+        self.usage_errors: List[str] = []
+        self.collected_nodeids: List[str] = []
+        self.updates: List[Update] = []
+
+    def measure(self, case: Case, *, nodeid: str) -> Row:
+        """A row for this test; the measurement itself is made once per session per case."""
+        row = Row(measurement=replace(self.measurer.measurement(case), nodeid=nodeid))
+        self.rows.append(row)
+        return row
+
+    def measurements(self) -> List[Measurement]:
+        return [row.measurement for row in self.rows]
+
+    # -- collection -------------------------------------------------------------------------
+
+    def generate(self, metafunc: pytest.Metafunc) -> None:
+        parametrize.generate(metafunc, default_precisions=self.settings.default_precisions,
+                             runtimes=tuple(self.runtimes), errors=self.usage_errors)
+
+    def select(self, config: pytest.Config, items: List[pytest.Item]) -> None:
+        parametrize.check_budget_markers(items, self.usage_errors)
+        if self.usage_errors:
+            raise pytest.UsageError("\n".join(dict.fromkeys(self.usage_errors)))
+        drop = parametrize.deselected(items, {"edge_precision": self.settings.precisions,
+                                              "edge_runtime": self.settings.runtimes})
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = [item for item in items if item not in drop]
+
+    def collection_finished(self, items: Sequence[pytest.Item]) -> None:
+        selected = {item.nodeid for item in items}
+        for nodeid in self.collected_nodeids:
+            self.collection.note_collected(nodeid, selected=nodeid in selected)
+
+    # -- the end of the run -----------------------------------------------------------------
+
+    def finish(self, config: pytest.Config) -> None:
+        """Workers hand their rows to the controller; the controller alone writes."""
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput.update(self.worker_payload())
+            return
+        self.updates = self.book.write(self.measurements())
+        if self.settings.report is not None:
+            write_report(self.settings.report, self.rows, platform=self.platform.name)
+
+    def summary(self) -> List[Section]:
+        stale = self.book.stale_report(self.measurements())
+        sections = [("pytest-edgeopt: comparison table", table_lines(self.rows) if self.settings.table else []),
+                    ("pytest-edgeopt: devices",
+                     device_lines(self.rows) if self.platform.remote or self.platform.fingerprint else []),
+                    ("pytest-edgeopt: baselines", baseline_lines(self.updates, stale,
+                                                                 updating=self.settings.update_baselines))]
+        if self.settings.report is not None and self.rows:
+            sections.append(("pytest-edgeopt: report", [f"wrote {self.settings.report}"]))
+        return sections
+
+    # -- xdist ------------------------------------------------------------------------------
+
+    def worker_payload(self) -> Dict[str, object]:
+        collection = {"collected": {m: sorted(v) for m, v in self.collection.collected.items()},
+                      "selected": {m: sorted(v) for m, v in self.collection.selected.items()}}
+        return {ROWS_KEY: json.dumps([row.to_dict() for row in self.rows]), COLLECTED_KEY: json.dumps(collection),
+                USAGE_ERRORS_KEY: list(dict.fromkeys(self.usage_errors))}
+
+    def merge_worker(self, payload: Dict[str, object]) -> None:
+        errors = payload.get(USAGE_ERRORS_KEY)
+        if isinstance(errors, list) and errors:
+            # the worker's UsageError never reaches the user: xdist only sees a worker that collected
+            # items and ran none, and ends the run with an INTERNALERROR; raise it here instead
+            raise pytest.UsageError("\n".join(str(e) for e in errors))
+        rows = json.loads(str(payload.get(ROWS_KEY, "[]")))
+        self.rows.extend(Row.from_dict(row) for row in rows)
+        collection = json.loads(str(payload.get(COLLECTED_KEY, "{}")))
+        self.collection.merge(collection.get("collected", {}), collection.get("selected", {}))
+
+
+class OutcomeRecorder:
+    """Test outcomes decide which baseline entries are stale (reports reach the xdist controller too)."""
+
+    def __init__(self, session: EdgeSession) -> None:
+        self._session = session
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" or report.outcome != "passed":
+            self._session.collection.note_outcome(report.nodeid, report.outcome)
+
+
+def configure(config: pytest.Config) -> EdgeSession:
+    """Settings, platform, runtimes and transport, decided once; a conflict is a UsageError."""
+    settings = Settings.from_config(config)
+    runtimes = registry(config.hook.pytest_edgeopt_runtimes(config=config))
+    meters = meter_registry(config.hook.pytest_edgeopt_power_meters(config=config))
+    _check_filters(settings, runtimes)
+    platform = choose_platform(platform_table(config.hook.pytest_edgeopt_platforms(config=config)), settings,
+                               runtimes=tuple(runtimes), meters=KINDS + tuple(meters))
+    settings = settings.with_budgets(tool_budgets(config, settings, platform))
+    transport = config.hook.pytest_edgeopt_make_transport(config=config, platform=platform)
+    if transport is None:
+        raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
+    session = EdgeSession(settings=settings, platform=platform, transport=transport, runtimes=runtimes,
+                          meters=meters)
+    session.collection.narrowed = _modules_named_by_node_id(config)
+    config.stash[session_key] = session
+    config.pluginmanager.register(OutcomeRecorder(session), "edgeopt-outcomes")
+    return session
+
+
+def meter_registry(groups: Sequence[Sequence[PowerMeterSpec]]) -> Dict[str, PowerMeterSpec]:
+    table: Dict[str, PowerMeterSpec] = {}
+    for group in groups:
+        for spec in group:
+            table.setdefault(spec.kind, spec)
+    return table
+
+
+def _check_filters(settings: Settings, runtimes: Dict[str, RuntimeSpec]) -> None:
+    for name in (settings.precisions or ()) + settings.default_precisions:
+        if name not in PRECISIONS:
+            raise pytest.UsageError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+    for name in settings.runtimes or ():
+        if name not in runtimes:
+            raise pytest.UsageError(f"--edge-runtime: unknown runtime {name!r}; choose from {', '.join(runtimes)}")
+
+
+def _modules_named_by_node_id(config: pytest.Config) -> Set[str]:
+    """Module node ids of `path::name` arguments: only some of their tests are collected, so their
+    other baseline entries are neither stale nor to be removed."""
+    root, here = Path(config.rootpath), Path(config.invocation_params.dir)
+    modules = set()
+    for arg in config.args:
+        if "::" in arg:
+            path = os.path.abspath(here / arg.split("::", 1)[0])  # as pytest does: no symlink resolution
+            modules.add(Path(os.path.relpath(path, root)).as_posix())
+    return modules
+
+
+def edge(config: pytest.Config) -> Optional[EdgeSession]:
+    return config.stash.get(session_key, None)
+
+
+def model_fixture(request: pytest.FixtureRequest) -> EdgeModel:
+    if not hasattr(request, "param"):
+        pytest.fail("edge_model needs @pytest.mark.edge_models('digits-cnn', ...) on the test", pytrace=False)
+    try:
+        return resolve_model(request.param)
+    except MissingDependency as missing:
+        pytest.skip(str(missing))
+
+
+def runtime_fixture(request: pytest.FixtureRequest) -> str:
+    """The marker's runtime, else the one `edge_runner.measure` picks for the case's model
+    (LiteRT for a .tflite file, else the platform's)."""
+    if getattr(request, "param", None):
+        return str(request.param)
+    session = request.config.stash[session_key]
+    platform = session.platform
+    model = getattr(getattr(request.node, "callspec", None), "params", {}).get("edge_model")
+    tflite = (isinstance(model, EdgeModel) and model.kind == ModelKind.TFLITE) or str(model).endswith(".tflite")
+    return "tflite" if tflite and session.runtimes[platform.runtime].format != "tflite" else platform.runtime
+
+
+def runner_fixture(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRunner:
+    session = request.config.stash[session_key]
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    # user_properties directly, as record_property does: that fixture warns on every test under
+    # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
+    return EdgeRunner(session, nodeid=request.node.nodeid, budgets=parametrize.marker_budgets(request.node),
+                      runtime=edge_runtime if "edge_runtime" in params else None,
+                      record=lambda name, value: request.node.user_properties.append((name, value)))
+
+
+def shorten_report(report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+    """EdgeOptError is the user's input, not our bug: show its one line instead of a traceback."""
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance((EdgeOptError, EdgeOptWarning)):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"

@@ -1,0 +1,178 @@
+"""Measurer: builds the artifact, sends the job, turns the Result into a Measurement.
+
+One measurement per session per (model content, precision, runtime, batch): a second test that
+asks for the same case reuses it, and every precision is judged against the FP32 reference of
+the same session and device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Dict, Optional, Tuple
+
+from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, RuntimeRef, Success
+from pytest_edgeopt.agent.power import PowerMeterSpec
+from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
+from pytest_edgeopt.judge.validity import fingerprint_note
+from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
+from pytest_edgeopt.measure import parity
+from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.models.base import EdgeModel, array_hash
+from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
+from pytest_edgeopt.optimize.cache import ArtifactCache
+from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
+from pytest_edgeopt.platforms.profiles import Platform
+from pytest_edgeopt.platforms.transport import Transport
+from pytest_edgeopt.runtimes import RuntimeSpec
+from pytest_edgeopt.runtimes.base import RuntimeOptions
+from pytest_edgeopt.session.assemble import Reference, assemble
+from pytest_edgeopt.settings import Settings
+
+PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
+CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int]
+
+
+@dataclass(frozen=True)
+class Case:
+    """What is measured: a model at a precision on a runtime, at a batch size."""
+
+    model: EdgeModel
+    precision: str
+    runtime: str
+    batch: int
+
+    def at(self, precision: str) -> "Case":
+        return replace(self, precision=precision)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name} [{self.precision}, {self.runtime}]"
+
+    def key(self) -> CaseKey:
+        """All that shapes a Measurement, so reuse never hands one model's row to another: the
+        name and labels go into the row, the calibration data into every quantized artifact."""
+        model = self.model
+        labels = None if model.eval_labels is None else array_hash(model.eval_labels)
+        calibration = None if self.precision == REFERENCE else model.data_hash("calibration")
+        return (model.name, model.content_hash(), model.data_hash("eval"), labels, calibration, self.precision,
+                self.runtime, self.batch)
+
+
+class Measurer:
+    def __init__(self, *, settings: Settings, platform: Platform, transport: Transport,
+                 runtimes: Dict[str, RuntimeSpec], meters: Dict[str, PowerMeterSpec]) -> None:
+        self.settings = settings
+        self.platform = platform
+        self.transport = transport
+        self.runtimes = runtimes
+        self.meters = meters
+        self.cache = ArtifactCache(settings.cache_dir)
+        self._measured: Dict[CaseKey, Reference] = {}
+
+    def measurement(self, case: Case) -> Measurement:
+        """Measured once per session; later calls reuse it."""
+        return self._once(case).measurement
+
+    def reference(self, case: Case) -> Reference:
+        """The FP32 measurement of the case's model and its predictions."""
+        return self._once(case.at(REFERENCE))
+
+    def remeasure(self, case: Case) -> Measurement:
+        """A fresh run of the same artifact, for an inconclusive latency verdict."""
+        return self._fresh(case).measurement
+
+    def rerun_artifact(self, case: Case, sha: Optional[str]) -> Optional[Measurement]:
+        """The artifact a baseline was measured on, measured now, if the cache still holds it."""
+        if not sha:
+            return None
+        artifact = cached_artifact(sha, precision=get_precision(case.precision), cache=self.cache,
+                                   fmt=self.format_of(case.runtime))
+        if artifact is None:
+            return None
+        try:
+            result = self._run(artifact, case)
+        except EdgeOptError:  # e.g. the model's input shape changed: today's inputs do not fit it
+            return None
+        return assemble(result, model=case.model, artifact=artifact, platform=self.platform, reference=None)
+
+    def format_of(self, runtime: str) -> str:
+        return self.runtimes[runtime].format
+
+    def _once(self, case: Case) -> Reference:
+        key = case.key()
+        if key not in self._measured:
+            self._measured[key] = self._fresh(case)
+        return self._measured[key]
+
+    def _fresh(self, case: Case) -> Reference:
+        reference = None if case.precision == REFERENCE else self.reference(case)
+        artifact = self._artifact(case)
+        needs_parity = case.precision == REFERENCE and self.format_of(case.runtime) != PARITY_FORMAT
+        result = self._run(artifact, case, keep_outputs=needs_parity)
+        measured = assemble(result, model=case.model, artifact=artifact, platform=self.platform, reference=reference)
+        measured = _with_note(measured, fingerprint_note(measured, self.platform))
+        if needs_parity:
+            checked = self._parity(case, result)
+            if checked is not None:
+                measured = replace(measured, parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),))
+        return Reference(measurement=measured, top_k=result.evaluation.top_k)
+
+    def _parity(self, case: Case, result: Success) -> Optional[parity.Parity]:
+        """The same FP32 model on ONNX Runtime, value by value: a converter that changed the
+        function shows up here before any precision is blamed for it."""
+        if case.model.kind != ModelKind.TORCH:  # a user's .tflite has no ONNX twin to compare with
+            return None
+        twin_case = replace(case, runtime=PARITY_RUNTIME)
+        try:
+            twin = self._run(self._artifact(twin_case), twin_case, evaluate_only=True, keep_outputs=True)
+        except (MissingDependency, EdgeOptError) as why:  # parity informs a row; it never fails one
+            return parity.skipped(PARITY_RUNTIME, str(why).splitlines()[0])
+        return parity.compare(result.evaluation, twin.evaluation, runtime=PARITY_RUNTIME)
+
+    def _artifact(self, case: Case) -> Artifact:
+        return build_artifact(case.model, precision=get_precision(case.precision), batch=case.batch,
+                              arch=self.platform.target_arch, cache=self.cache, fmt=self.format_of(case.runtime))
+
+    def _run(self, artifact: Artifact, case: Case, *, evaluate_only: bool = False,
+             keep_outputs: bool = False) -> Success:
+        job = self._job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs)
+        result: Result = self.transport.run(job, timeout_s=self.settings.timeout_s)
+        if isinstance(result, Failure):
+            raise self._failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
+        return result
+
+    def _failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
+        """A failed job as the exception that fails or skips the test (policy: the platform's)."""
+        spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.get("python", "python3")
+        if result.kind == FailureKind.MISSING_RUNTIME and device:
+            return MissingOnDevice(package=spec.package, device=device, python=python)
+        if result.kind == FailureKind.MISSING_RUNTIME:
+            return MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
+        if result.kind == FailureKind.MISSING_PACKAGE and device:
+            return MissingOnDevice(package=result.package or "numpy", device=device, python=python)
+        if result.kind == FailureKind.MISSING_PYTHON and device:
+            return MissingOnDevice(package="python3", device=device, message=result.error)
+        if result.kind == FailureKind.UNREACHABLE:
+            return DeviceUnreachable(f"{label}: {result.error}", skip=self.platform.on_unreachable == "skip")
+        return EdgeOptError(f"{label}: {result.error}")
+
+    def _job(self, artifact: Artifact, case: Case, *, evaluate_only: bool, keep_outputs: bool) -> Job:
+        spec = self.runtimes[case.runtime]
+        return Job(
+            artifact=str(artifact.path), inputs=str(eval_inputs_file(case.model, self.cache)),
+            runtime=RuntimeRef(name=spec.name, module=spec.module, cls=spec.cls, package=spec.package,
+                               extra=spec.extra),
+            batch=case.batch, threads=self.settings.threads or self.platform.threads,
+            options=RuntimeOptions(providers=tuple(self.platform.providers)), plan=self.settings.plan, topk=5,
+            power=self._power(), evaluate_only=evaluate_only, keep_outputs=keep_outputs)
+
+    def _power(self) -> Optional[Dict[str, object]]:
+        """The profile's meter; a plugin's meter carries where the agent finds its factory."""
+        spec: Dict[str, object] = dict(self.platform.power)
+        plugin = self.meters.get(str(spec.get("kind")))
+        if plugin is not None:
+            spec.update(module=plugin.module, factory=plugin.factory)
+        return spec or None
+
+
+def _with_note(m: Measurement, note: Optional[Note]) -> Measurement:
+    return m if note is None else replace(m, notes=m.notes + (note,))
