@@ -5,9 +5,8 @@ silently never matches; their values are the strings the table, the reports and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
-from typing import Dict
+from typing import Dict, Tuple
 
 
 class Verdict(str, Enum):
@@ -49,22 +48,41 @@ class NoteKind(str, Enum):
     PARITY = "parity"  # FP32 of another format compared with ONNX Runtime
     FINGERPRINT = "fingerprint"  # the device differs from what the profile expects
     BASELINE = "baseline"  # why a stored entry was not compared, or is being rewritten
+    OTHER = "other"  # a note given as plain text
 
     def __str__(self) -> str:
         return self.value
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(str):
+    """A caveat under the table: its text, with the kind the report sorts and filters by.
+
+    A str subclass, so `m.notes` stays what tests have always read (`"time cap" in note`), and
+    equal texts are one note however many rows carry it.
+    """
+
     kind: NoteKind
-    text: str
+
+    def __new__(cls, kind: NoteKind, text: str) -> "Note":
+        note = super().__new__(cls, text)
+        note.kind = NoteKind(kind)
+        return note
+
+    def __reduce__(self) -> Tuple[type, Tuple[NoteKind, str]]:
+        return (Note, (self.kind, str(self)))
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
 
     def to_dict(self) -> Dict[str, str]:
         return {"kind": self.kind.value, "text": self.text}
 
     @classmethod
     def from_dict(cls, data: Dict[str, str]) -> "Note":
-        return cls(kind=NoteKind(data["kind"]), text=str(data["text"]))
+        return cls(NoteKind(data["kind"]), str(data["text"]))
 
-    def __str__(self) -> str:
-        return self.text
+    @classmethod
+    def of(cls, text: str) -> "Note":
+        """A note as given: a Note keeps its kind, plain text becomes OTHER."""
+        return text if isinstance(text, Note) else cls(NoteKind.OTHER, text)

@@ -35,6 +35,12 @@ class Parity:
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[arg-type]
 
+    def __getitem__(self, key: str) -> object:
+        """`m.parity["ok"]`, as the record was read before it was typed."""
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
     @property
     def failed(self) -> bool:
         return self.skipped is None and not self.ok

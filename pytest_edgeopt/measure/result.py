@@ -12,7 +12,6 @@ import numpy as np
 
 from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.errors import EdgeOptError
-from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.kinds import Note
 from pytest_edgeopt.measure.parity import Parity
 from pytest_edgeopt.runtimes.base import RuntimeInfo
@@ -63,7 +62,7 @@ class Measurement:
     model: str
     precision: str
     bitwidth: str
-    quantization: Quantization
+    quantization: Dict[str, object]  # the exact types the tool used (Quantization.to_dict())
     runtime: str
     runtime_version: str
     platform: str
@@ -102,6 +101,14 @@ class Measurement:
     reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
     nodeid: str = ""
     _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "notes", tuple(Note.of(n) for n in self.notes))
+
+    @property
+    def fingerprint(self) -> Dict[str, object]:
+        """The device and runtime facts as one record, as the agent reports them."""
+        return {**self.facts.to_dict(), "runtime": self.runtime_info.to_dict()}
 
     @property
     def latency_ms(self) -> float:
@@ -142,8 +149,7 @@ class Measurement:
         the agent reports them, and notes as text with their kinds alongside."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TYPED}
         data.update(latency=self.latency.to_dict(), cpu_latency=self.cpu_latency.to_dict(),
-                    quantization=self.quantization.to_dict(),
-                    fingerprint={**self.facts.to_dict(), "runtime": self.runtime_info.to_dict()},
+                    quantization=dict(self.quantization), fingerprint=self.fingerprint,
                     parity=self.parity.to_dict() if self.parity else None,
                     notes=list(self.note_texts()), note_kinds=[n.kind.value for n in self.notes])
         for name in _TUPLES:
@@ -156,7 +162,7 @@ class Measurement:
         fingerprint = dict(data["fingerprint"])
         values.update(
             latency=LatencyStats.from_dict(data["latency"]), cpu_latency=LatencyStats.from_dict(data["cpu_latency"]),
-            quantization=Quantization.from_dict(data.get("quantization") or {}),
+            quantization=dict(data.get("quantization") or {}),
             runtime_info=RuntimeInfo.from_dict(fingerprint.pop("runtime", {"name": data["runtime"],
                                                                            "version": data["runtime_version"]})),
             facts=DeviceFacts.from_dict(fingerprint),

@@ -31,8 +31,9 @@ def choose_platform(table: Dict[str, Platform], settings: "Settings", *, runtime
     if settings.platform not in table:
         raise pytest.UsageError(
             f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}")
+    for name in (*settings.platform_entries, settings.platform):
+        _check_names(table[name], runtimes=runtimes, meters=meters)
     profile = table[settings.platform]
-    _check_names(profile, runtimes=runtimes, meters=meters)
     if settings.devices:
         profile = with_devices(profile, settings.devices)
     if settings.on_host:
@@ -45,12 +46,14 @@ def choose_platform(table: Dict[str, Platform], settings: "Settings", *, runtime
 
 def _check_names(profile: Platform, *, runtimes: Collection[str], meters: Collection[str]) -> None:
     """Runtimes and meters can come from plugins, so the schema cannot list them: check here."""
-    where = f"platform {profile.name!r}"
+    where = f"pyproject.toml [tool.edgeopt.platforms.{profile.name}]"
     if profile.runtime not in runtimes:
-        raise pytest.UsageError(f"{where}: unknown runtime {profile.runtime!r}; choose from {', '.join(runtimes)}")
+        raise pytest.UsageError(f"{where}: runtime: {profile.runtime!r} is not one of {', '.join(runtimes)} "
+                                "(or a runtime a plugin adds)")
     kind = profile.power.get("kind") if profile.power else None
     if kind is not None and kind not in meters:
-        raise pytest.UsageError(f"{where}: unknown power meter kind {kind!r}; choose from {', '.join(meters)}")
+        raise pytest.UsageError(f"{where}: power.kind: {kind!r} is not one of {', '.join(meters)} "
+                                "(or a meter a plugin adds)")
 
 
 def _check_here(profile: Platform) -> None:

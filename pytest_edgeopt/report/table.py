@@ -57,8 +57,8 @@ def table_cells(rows: Sequence[Row]) -> Tuple[Tuple[str, ...], List[Tuple[str, .
 
 def bitwidth_label(row: Measurement) -> str:
     """`INT8/INT8 (U8S8)`: the exact types matter, S8S8 ran 1.65x slower than U8S8 on AVX2."""
-    activation = str(row.quantization.activation_type or "")
-    if row.quantization.format == "QDQ":
+    activation = str(row.quantization.get("activation_type", ""))
+    if row.quantization.get("format") == "QDQ":
         return f"{row.bitwidth} ({'U8' if activation == 'uint8' else 'S8'}S8)"
     if row.precision == "int8-dynamic":
         return f"{row.bitwidth} (dynamic)"

@@ -41,7 +41,7 @@ def assemble(result: Success, *, model: EdgeModel, artifact: Artifact, platform:
     agree, agree5 = agreement(evaluation.top_k, reference.top_k, near) if reference else (1.0, 1.0)
     return Measurement(
         model=model.name, precision=artifact.precision.name, bitwidth=artifact.bitwidth,
-        quantization=artifact.quantization, runtime=result.runtime.name, runtime_version=result.runtime.version,
+        quantization=artifact.quantization.to_dict(), runtime=result.runtime.name, runtime_version=result.runtime.version,
         platform=platform.name, device=device_label(facts, address=result.device_address, on_host=platform.on_host),
         compute_unit=compute_unit(platform, result.runtime), batch=result.batch, threads=result.threads,
         params=artifact.params, size_mb=artifact.stats.weight_bytes / MB, storage_mb=artifact.stats.storage_bytes / MB,

@@ -149,7 +149,7 @@ CALIBRATED = """
     def test_int8(edge_runner, start):
         m = edge_runner.measure(wrapped(start), precision="int8")
         assert m.model == f"digits-calib-{start}"
-        assert m.quantization.calibration_samples == 64
+        assert m.quantization["calibration_samples"] == 64
         assert m.agreement >= 0.95
         assert m.artifact_sha not in {seen.artifact_sha for seen in SEEN.values()}
         SEEN[start] = m

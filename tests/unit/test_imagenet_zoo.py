@@ -179,7 +179,7 @@ def test_effnet_is_label_free_on_photo_crops(effnet: Any) -> None:
     assert effnet.eval_inputs.shape == (48, 3, 224, 224) and effnet.eval_inputs.dtype == np.float32
     assert effnet.calibration_inputs.shape == (64, 3, 224, 224)
     assert np.array_equal(effnet.example_input, effnet.eval_inputs[:1])
-    assert tuple(n.text for n in effnet.notes) == ("label-free eval: agreement with FP32 on 48 crops of 9 bundled photos",)
+    assert effnet.notes == ("label-free eval: agreement with FP32 on 48 crops of 9 bundled photos",)
 
 
 def test_effnet_inputs_use_its_own_scaling(effnet: Any) -> None:
@@ -210,7 +210,7 @@ def test_resnet50_without_a_checkpoint_is_random_and_says_so(
     from pytest_edgeopt.models.imagenet import RANDOM_WEIGHTS_NOTE, load_torchvision
 
     model = load_torchvision("resnet50", eval_count=2, calibration_count=3)
-    assert not model.has_pretrained_weights and tuple(n.text for n in model.notes) == (RANDOM_WEIGHTS_NOTE,)
+    assert not model.has_pretrained_weights and model.notes == (RANDOM_WEIGHTS_NOTE,)
     assert model.eval_inputs.shape == (2, 3, 224, 224) and model.calibration_inputs.shape == (3, 3, 224, 224)
 
 
@@ -252,7 +252,7 @@ def test_a_local_checkpoint_is_loaded_without_downloading(
     (empty_hub / "checkpoints").mkdir()
     torch.save(saved, empty_hub / "checkpoints" / url.rsplit("/", 1)[-1])
     model = load_torchvision("mobilenet_v2", eval_count=2, calibration_count=2)
-    assert model.has_pretrained_weights and model.notes[0].text.startswith("label-free eval")
+    assert model.has_pretrained_weights and model.notes[0].startswith("label-free eval")
     assert torch.equal(model.module.state_dict()["classifier.1.weight"], saved["classifier.1.weight"])
 
 

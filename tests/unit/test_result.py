@@ -8,7 +8,6 @@ import pytest
 
 from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.errors import EdgeOptError
-from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.result import LatencyStats, Measurement, agreement, top1_accuracy
 from pytest_edgeopt.runtimes.base import RuntimeInfo
@@ -17,7 +16,7 @@ from pytest_edgeopt.runtimes.base import RuntimeInfo
 def make_measurement(**overrides: object) -> Measurement:
     stats = LatencyStats.from_values([2.0, 4.0, 4.0, 6.0])
     values = dict(
-        model="m", precision="int8", bitwidth="INT8/INT8", quantization=Quantization(activation_type="uint8", format="QDQ"),
+        model="m", precision="int8", bitwidth="INT8/INT8", quantization={"activation_type": "uint8", "format": "QDQ"},
         runtime="onnxruntime", runtime_version="1.0", platform="host", device="CPU (x86_64)",
         compute_unit="CPU", batch=2, threads=1, params=1000, size_mb=0.5, storage_mb=0.6, gflops=1.0,
         latency=stats, cpu_latency=stats, load_ms=1.0, first_inference_ms=2.0, peak_rss_mb=50.0,

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from pytest_edgeopt.baselines.entry import BaselineEntry, entry_from_measurement
 from pytest_edgeopt.baselines.store import Update
-from pytest_edgeopt.inspect.facts import Quantization
-from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.judge.types import Judgement, Row
 from pytest_edgeopt.measure.compare import LatencyVerdict
 from pytest_edgeopt.measure.result import LatencyStats
@@ -34,7 +32,7 @@ def test_no_rows_no_lines() -> None:
 
 
 def test_rows_grouped_by_model_in_precision_order() -> None:
-    fp32 = make_measurement(precision="fp32", bitwidth="FP32/FP32", quantization=Quantization(), artifact_sha="f")
+    fp32 = make_measurement(precision="fp32", bitwidth="FP32/FP32", quantization={}, artifact_sha="f")
     int8 = make_measurement()
     other = make_measurement(model="a-model", artifact_sha="z")
     lines = table_lines(rows(int8, other, fp32))
@@ -45,7 +43,7 @@ def test_rows_grouped_by_model_in_precision_order() -> None:
 
 
 def test_identical_cases_show_once_with_the_worst_verdict_and_notes_are_numbered() -> None:
-    m = make_measurement(notes=(Note(NoteKind.MODEL, "first"), Note(NoteKind.MODEL, "second")))
+    m = make_measurement(notes=("first", "second"))
     failing = Row(measurement=replace(m, nodeid="other::test"), judgement=Judgement(verdict="fail"))
     lines = table_lines([Row(measurement=m), failing])
     assert sum("INT8/INT8" in line for line in lines) == 1
@@ -71,8 +69,8 @@ def test_failing_cells_are_marked_and_delta_names_the_signal() -> None:
 
 def test_bitwidth_labels() -> None:
     assert bitwidth_label(make_measurement()) == "INT8/INT8 (U8S8)"
-    assert bitwidth_label(make_measurement(quantization=Quantization(activation_type="int8", format="QDQ"))) == "INT8/INT8 (S8S8)"
-    dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization=Quantization(format="IntegerOps"))
+    assert bitwidth_label(make_measurement(quantization={"activation_type": "int8", "format": "QDQ"})) == "INT8/INT8 (S8S8)"
+    dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"})
     assert bitwidth_label(dynamic) == "INT8/FP32 (dynamic)"
 
 
