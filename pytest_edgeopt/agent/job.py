@@ -42,7 +42,9 @@ def run_job(data: object) -> Result:
         return _run(job)
     except JobError as error:
         return failure(error.kind, str(error))
-    except RuntimeMissing:
+    except RuntimeMissing as missing:
+        if missing.module == job.runtime.module:  # not the runtime's package: the runtime itself is unknown
+            return failure(FailureKind.BAD_JOB, f"unknown runtime {job.runtime.name!r}: no module {job.runtime.module}")
         return failure(FailureKind.MISSING_RUNTIME, job.runtime.install_hint())
     except Exception as error:  # the host turns this into one line; the agent must always answer
         return failure(FailureKind.INTERNAL, f"agent error: {type(error).__name__}: {error}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 from pytest_edgeopt.runtimes.base import Runtime
 
@@ -52,7 +52,11 @@ def registry(specs: Iterable[Iterable[RuntimeSpec]]) -> Dict[str, RuntimeSpec]:
 
 
 class RuntimeMissing(Exception):
-    """The runtime's package cannot be imported where the agent runs."""
+    """The runtime's package cannot be imported where the agent runs; `module` is what was missing."""
+
+    def __init__(self, message: str, *, module: Optional[str]) -> None:
+        super().__init__(message)
+        self.module = module
 
 
 def create_runtime(module: str, cls: str) -> Runtime:
@@ -60,5 +64,5 @@ def create_runtime(module: str, cls: str) -> Runtime:
     try:
         runtime: Runtime = getattr(import_module(module), cls)()
     except ImportError as error:
-        raise RuntimeMissing(f"cannot import {module} ({error})") from None
+        raise RuntimeMissing(f"cannot import {module} ({error})", module=getattr(error, "name", None)) from None
     return runtime

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from tests.agent.agent_helpers import FAST_PLAN, run_agent  # noqa: E402
+from tests.agent.agent_helpers import FAST_PLAN, make_job, run_agent  # noqa: E402
 
 EVAL_COUNT = 24
 
@@ -51,25 +51,23 @@ def digits_files(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -
 
 
 def job(artifact: Path, inputs: Path, **changes: Any) -> Dict[str, Any]:
-    base = {"artifact": str(artifact), "runtime": "onnxruntime", "batch": 1, "threads": 1,
-            "options": {"providers": ["CPUExecutionProvider"]}, "inputs": str(inputs),
-            "plan": dict(FAST_PLAN), "topk": 5}
-    return {**base, **changes}
+    return make_job(artifact, inputs, **changes)
 
 
 def test_a_job_returns_raw_samples_predictions_memory_and_device(digits_files: Tuple[Path, Path]) -> None:
     result, code, _ = run_agent(json.dumps(job(*digits_files)))
     assert code == 0 and result["ok"] is True, result
-    assert len(result["wall_ms"]) == len(result["cpu_ms"]) >= FAST_PLAN["min_runs"]
-    assert all(value > 0 for value in result["wall_ms"])
-    assert result["eval_count"] == EVAL_COUNT and len(result["top_k"]) == EVAL_COUNT
-    assert all(len(row) == 5 and len(set(row)) == 5 for row in result["top_k"])
-    assert result["output_shape"] == [10]
+    assert len(result["timing"]["wall_ms"]) == len(result["timing"]["cpu_ms"]) >= FAST_PLAN["min_runs"]
+    assert all(value > 0 for value in result["timing"]["wall_ms"])
+    assert result["evaluation"]["eval_count"] == EVAL_COUNT and len(result["evaluation"]["top_k"]) == EVAL_COUNT
+    assert all(len(row) == 5 and len(set(row)) == 5 for row in result["evaluation"]["top_k"])
+    assert result["evaluation"]["output_shape"] == [10]
     assert result["load_ms"] > 0 and result["first_inference_ms"] > 0
-    assert result["peak_rss_mb"] > 0
+    assert result["timing"]["peak_rss_mb"] > 0
     assert result["fingerprint"]["arch"] == platform.machine()
     assert result["runtime"]["name"] == "onnxruntime" and result["runtime"]["version"]
-    assert (result["batch"], result["threads"], result["capped"]) == (1, 1, False)
+    assert (result["batch"], result["threads"], result["timing"]["capped"]) == (1, 1, False)
+    assert result["version"] == 2
 
 
 def test_top1_predictions_match_the_labels(digits_files: Tuple[Path, Path]) -> None:
@@ -77,7 +75,7 @@ def test_top1_predictions_match_the_labels(digits_files: Tuple[Path, Path]) -> N
 
     result, _, _ = run_agent(json.dumps(job(*digits_files)))
     labels = load_zoo_model("digits-cnn").eval_labels[:EVAL_COUNT]
-    top1 = np.asarray([row[0] for row in result["top_k"]])
+    top1 = np.asarray([row[0] for row in result["evaluation"]["top_k"]])
     assert np.mean(top1 == labels) >= 0.9
 
 
@@ -110,16 +108,16 @@ def test_the_agent_never_imports_torch_or_pytest(digits_files: Tuple[Path, Path]
 def test_min_runs_with_no_minimum_time_takes_exactly_that_many_samples(digits_files: Tuple[Path, Path]) -> None:
     plan = {**FAST_PLAN, "min_runs": 40, "min_s": 0.0}
     result, _, _ = run_agent(json.dumps(job(*digits_files, plan=plan)))
-    assert len(result["wall_ms"]) == len(result["cpu_ms"]) == 40
-    assert result["capped"] is False
+    assert len(result["timing"]["wall_ms"]) == len(result["timing"]["cpu_ms"]) == 40
+    assert result["timing"]["capped"] is False
 
 
 def test_max_time_caps_the_loop_and_says_so(digits_files: Tuple[Path, Path]) -> None:
     plan = {**FAST_PLAN, "min_runs": 10**7, "min_s": 0.0, "max_s": 0.05}
     result, code, _ = run_agent(json.dumps(job(*digits_files, plan=plan)))
     assert code == 0 and result["ok"] is True
-    assert result["capped"] is True
-    assert 1 <= len(result["wall_ms"]) < 10**7
+    assert result["timing"]["capped"] is True
+    assert 1 <= len(result["timing"]["wall_ms"]) < 10**7
 
 
 def test_batches_pad_the_last_one_and_drop_its_outputs(shared_cache: Path, tmp_path: Path) -> None:
@@ -135,7 +133,7 @@ def test_batches_pad_the_last_one_and_drop_its_outputs(shared_cache: Path, tmp_p
     np.savez(tmp_path / "inputs.npz", inputs=model.eval_inputs[:23])
     result, code, _ = run_agent(json.dumps(job(artifact.path, tmp_path / "inputs.npz", batch=4)))
     assert code == 0 and result["ok"] is True, result
-    assert result["batch"] == 4 and result["eval_count"] == 23 and len(result["top_k"]) == 23
+    assert result["batch"] == 4 and result["evaluation"]["eval_count"] == 23 and len(result["evaluation"]["top_k"]) == 23
 
 
 def test_inputs_of_the_wrong_shape_are_bad_input(digits_files: Tuple[Path, Path], tmp_path: Path) -> None:
@@ -150,8 +148,8 @@ def test_the_result_carries_device_health_and_os_bits(digits_files: Tuple[Path, 
     result = run_agent(json.dumps(job(*digits_files)))[0]
     assert result["ok"], result
     assert result["fingerprint"]["os_bits"] in (32, 64)
-    assert set(result["throttled"]) == {"before", "after"}  # None off a Raspberry Pi
-    assert "governor" in result["fingerprint"] and result["power"] is None
+    assert {"throttled_before", "throttled_after"} <= set(result["timing"])  # None off a Raspberry Pi
+    assert "governor" in result["fingerprint"] and result["timing"]["power"] is None
 
 
 def test_a_power_meter_runs_around_the_timed_loop(digits_files: Tuple[Path, Path], tmp_path: Path) -> None:
@@ -160,7 +158,7 @@ def test_a_power_meter_runs_around_the_timed_loop(digits_files: Tuple[Path, Path
     spec = {"kind": "command", "command": [sys.executable, str(script)], "interval_s": 0.05, "idle_s": 0.1}
     result = run_agent(json.dumps(job(*digits_files, power=spec)))[0]
     assert result["ok"], result
-    power = result["power"]
+    power = result["timing"]["power"]
     assert power["source"] == "command" and power["average_w"] == 2.5 and power["idle_w"] == 2.5
     assert power["active_w"] == 0.0 and power["samples"] >= 2 and not power["estimated"]
 

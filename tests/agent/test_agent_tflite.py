@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("ai_edge_litert")
 
 from pytest_edgeopt.models.digits import _load_split  # noqa: E402
-from tests.agent.agent_helpers import FAST_PLAN, run_agent  # noqa: E402
+from tests.agent.agent_helpers import make_job, run_agent  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "tflite"
 EVAL_COUNT = 40
@@ -27,9 +27,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def job(name: str, inputs: Path, **changes: Any) -> Dict[str, Any]:
-    base = {"artifact": str(DATA / f"digits_{name}.tflite"), "runtime": "tflite", "batch": 1, "threads": 1,
-            "options": {}, "inputs": str(inputs), "plan": dict(FAST_PLAN), "topk": 5}
-    return {**base, **changes}
+    return make_job(DATA / f"digits_{name}.tflite", inputs, **{"runtime": "tflite", "options": {}, **changes})
 
 
 def test_int8_io_is_quantized_and_ties_within_one_output_step_are_reported(inputs: Path) -> None:
@@ -38,9 +36,9 @@ def test_int8_io_is_quantized_and_ties_within_one_output_step_are_reported(input
     runtime = result["runtime"]
     assert runtime["xnnpack"] is True and runtime["io"] == "int8 in, int8 out"
     assert 0 < runtime["output_step"] < 1  # the output tensor's scale
-    assert len(result["near_top1"]) == EVAL_COUNT
-    assert all(top[0] in near for top, near in zip(result["top_k"], result["near_top1"]))
-    head = np.asarray(result["outputs_head"])
+    assert len(result["evaluation"]["near_top1"]) == EVAL_COUNT
+    assert all(top[0] in near for top, near in zip(result["evaluation"]["top_k"], result["evaluation"]["near_top1"]))
+    head = np.asarray(result["evaluation"]["outputs_head"])
     assert head.shape == (16, 10)
     steps = (head - head[:, :1]) / runtime["output_step"]  # dequantized: whole steps apart
     assert np.allclose(steps, np.round(steps), atol=1e-3)
@@ -49,9 +47,9 @@ def test_int8_io_is_quantized_and_ties_within_one_output_step_are_reported(input
 def test_float_outputs_have_no_near_top1_and_fp32_matches_int8_top1(inputs: Path) -> None:
     fp32, _, _ = run_agent(json.dumps(job("fp32", inputs)))
     int8, _, _ = run_agent(json.dumps(job("int8", inputs)))
-    assert fp32["near_top1"] is None and fp32["runtime"]["io"] == "float32 in, float32 out"
-    assert fp32["outputs_head"] is None  # only parity jobs carry outputs back
-    same = np.mean([a[0] == b[0] for a, b in zip(fp32["top_k"], int8["top_k"])])
+    assert fp32["evaluation"]["near_top1"] is None and fp32["runtime"]["io"] == "float32 in, float32 out"
+    assert fp32["evaluation"]["outputs_head"] is None  # only parity jobs carry outputs back
+    same = np.mean([a[0] == b[0] for a, b in zip(fp32["evaluation"]["top_k"], int8["evaluation"]["top_k"])])
     assert same >= 0.95
 
 
@@ -62,7 +60,7 @@ def test_reference_kernels_run_without_xnnpack(inputs: Path) -> None:
 
 def test_evaluate_only_returns_outputs_without_timing(inputs: Path) -> None:
     result, code, _ = run_agent(json.dumps(job("fp16", inputs, evaluate_only=True)))
-    assert code == 0 and result["ok"] and len(result["top_k"]) == EVAL_COUNT
+    assert code == 0 and result["ok"] and len(result["evaluation"]["top_k"]) == EVAL_COUNT
     assert "wall_ms" not in result and "cpu_ms" not in result
 
 
@@ -101,7 +99,7 @@ def test_near_top1_keeps_the_maximum_when_more_than_the_cap_are_tied() -> None:
     out = np.full((1, 1000), -1.0, np.float32)
     out[0, :11] = 0.0
     out[0, 500] = 1 / 256
-    near = _near_top1([out], 1, {"output_step": 1 / 256})
+    near = _near_top1([out], 1, 1 / 256)
     assert near[0][0] == 500 and len(near[0]) == NEAR_TOP_CAP
 
 

@@ -281,7 +281,7 @@ def _here() -> str:
     from pytest_edgeopt.agent.device import fingerprint
 
     facts = fingerprint()
-    return f"{facts['device_model'] or facts['cpu_model']} ({facts['arch']})"
+    return f"{facts.device_model or facts.cpu_model} ({facts.arch})"
 
 
 def test_defaults_use_the_users_ssh_config_known_hosts_and_keys(pytester: pytest.Pytester, device: Device,
