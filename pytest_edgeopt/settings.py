@@ -109,8 +109,8 @@ def tool_budgets(config: pytest.Config, settings: Settings, platform: "Platform"
     merged = {**settings.budgets, **platform.budgets}
     if not merged:
         return {}
-    from pytest_edgeopt.judge.budgets import validate_budgets
     from pytest_edgeopt.errors import EdgeOptError
+    from pytest_edgeopt.judge.budgets import validate_budgets
 
     try:
         return validate_budgets(merged, where=f"{path} [tool.edgeopt]")

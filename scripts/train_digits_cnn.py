@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 
 # Runnable from a plain checkout: the package need not be installed to regenerate its own data.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pytest_edgeopt.models.digits import SPLIT_PATH, WEIGHTS_PATH, _build_module, scale_pixels  # noqa: E402
+from pytest_edgeopt.models.digits import SPLIT_PATH, WEIGHTS_PATH, _build_module, scale_pixels
 
 SEED = 0
 EPOCHS = 20

@@ -60,7 +60,7 @@ def _heavy_modules_loaded(shared_cache: Path) -> None:
         _import_if_installed(module)
     if not _import_if_installed("torch") or not _import_if_installed("onnxscript"):
         return
-    import onnxruntime.quantization  # noqa: F401
+    import onnxruntime.quantization
     import onnxruntime.transformers.float16  # noqa: F401
 
     from pytest_edgeopt.models.zoo import load_zoo_model

@@ -315,7 +315,7 @@ def parse_result(data: object) -> Result:
         raise ContractError(f"result version {version}, expected {CONTRACT_VERSION}")
     timing, facts = read.optional_object("timing"), read.optional_object("fingerprint")
     return Success(
-        runtime=_runtime_info(read.child("runtime")), evaluation=Evaluation.from_dict(read.object("evaluation")),
+        runtime=_runtime_info(read.child("runtime")), evaluation=Evaluation.from_dict(read.mapping("evaluation")),
         batch=read.integer("batch", minimum=1), threads=read.integer("threads", minimum=1),
         load_ms=read.number("load_ms", minimum=0.0), first_inference_ms=read.number("first_inference_ms", minimum=0.0),
         timing=Timing.from_dict(timing) if timing is not None else None,
@@ -352,14 +352,14 @@ class _Reader:
             raise ContractError(f"{self._field(key)} is missing")
         return default
 
-    def object(self, key: str) -> Dict[str, object]:
+    def mapping(self, key: str) -> Dict[str, object]:
         value = self._get(key)
         if not isinstance(value, dict):
             raise ContractError(f"{self._field(key)} must be an object")
         return value
 
     def child(self, key: str) -> "_Reader":
-        return _Reader(self.object(key), self._field(key))
+        return _Reader(self.mapping(key), self._field(key))
 
     def optional_object(self, key: str) -> Optional[Dict[str, object]]:
         value = self._get(key, None)

@@ -69,7 +69,8 @@ def busy_cpu_seconds() -> Optional[float]:
 
 
 def _cpu_model_and_flags() -> Tuple[str, Set[str]]:
-    model, flags = platform.processor() or platform.machine(), set()
+    model: str = platform.processor() or platform.machine()
+    flags: Set[str] = set()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

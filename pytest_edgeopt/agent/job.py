@@ -11,8 +11,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from pytest_edgeopt.agent import device, power
-from pytest_edgeopt.agent.contract import (
-    DeviceFacts, Evaluation, FailureKind, Job, Result, Success, Timing, failure)
+from pytest_edgeopt.agent.contract import DeviceFacts, Evaluation, FailureKind, Job, Result, Success, Timing, failure
 from pytest_edgeopt.agent.sampling import Samples, reference_workload, sample, warm_up
 from pytest_edgeopt.runtimes import RuntimeMissing, create_runtime
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, Runtime, TensorSpec

@@ -8,11 +8,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from itertools import cycle
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 import numpy as np
 
 from pytest_edgeopt.agent.contract import SamplingPlan
+
+Batch = TypeVar("Batch")  # one batch of feeds, whatever the runtime takes
 
 
 REFERENCE_INTERVAL_S = 0.05  # one reference-workload timing at most this often
@@ -45,7 +47,7 @@ def reference_workload() -> Callable[[], Any]:
     return run
 
 
-def warm_up(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], plan: SamplingPlan) -> int:
+def warm_up(run: Callable[[Batch], object], batches: Sequence[Batch], plan: SamplingPlan) -> int:
     start, count = time.perf_counter(), 0
     for batch in cycle(batches):
         elapsed = time.perf_counter() - start
@@ -57,8 +59,8 @@ def warm_up(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], pla
 
 
 def sample(
-    run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], plan: SamplingPlan,
-    reference: Optional[Callable[[], Any]] = None,
+    run: Callable[[Batch], object], batches: Sequence[Batch], plan: SamplingPlan,
+    reference: Optional[Callable[[], object]] = None,
 ) -> Samples:
     """Cycle through the eval batches (reusing one input flatters caches) until the plan is met."""
     out = Samples([], [], capped=False)

@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set
 
-from pytest_edgeopt.baselines.entry import BaselineEntry, case_key, changed, entry_from_measurement, module_of, test_name
+from pytest_edgeopt.baselines.entry import (
+    BaselineEntry,
+    case_key,
+    changed,
+    entry_from_measurement,
+    module_of,
+    test_name,
+)
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.result import Measurement

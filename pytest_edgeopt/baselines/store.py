@@ -145,4 +145,5 @@ def _json_path(parts: Any) -> str:
 
 def _schema() -> Dict[str, Any]:
     text = resources.files("pytest_edgeopt").joinpath("schemas/baseline.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: Dict[str, Any] = json.loads(text)
+    return schema

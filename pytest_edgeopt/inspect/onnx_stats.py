@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
@@ -172,7 +172,7 @@ def _tensor(name: str, proto: Any) -> _Tensor:
 
 def _type_name(data_type: int) -> str:
     """numpy's names, so the table says float32 where ONNX says FLOAT."""
-    name = require_onnx().TensorProto.DataType.Name(data_type).lower()
+    name = str(require_onnx().TensorProto.DataType.Name(data_type)).lower()
     return {"float": "float32", "double": "float64"}.get(name, name)
 
 
@@ -218,7 +218,7 @@ def _tensor_protos(graph: Any) -> Iterator[Any]:
 
 
 def _is_external(tensor: Any) -> bool:
-    return tensor.data_location == require_onnx().TensorProto.EXTERNAL
+    return bool(tensor.data_location == require_onnx().TensorProto.EXTERNAL)
 
 
 # ------------------------------------------------------------------------------------------ FLOPs

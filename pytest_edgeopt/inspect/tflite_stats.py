@@ -155,7 +155,7 @@ def _constant(model: Any, tensor: Any) -> bool:
     if index <= 0 or index >= model.BuffersLength():  # buffer 0 is the empty sentinel
         return False
     buffer = model.Buffers(index)
-    return buffer.DataLength() > 0 or buffer.Size() > 0  # Size/Offset: data stored after the flatbuffer
+    return bool(buffer.DataLength() > 0 or buffer.Size() > 0)  # Size/Offset: data stored after the flatbuffer
 
 
 def _quantization_bytes(tensor: Any) -> int:

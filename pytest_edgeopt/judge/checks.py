@@ -8,7 +8,14 @@ from typing import List, Optional, Sequence, Tuple
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.judge import latency
 from pytest_edgeopt.judge.budgets import (
-    ABSOLUTE, LATENCY_BUDGETS, POINT_REGRESSIONS, RELATIVE, Budgets, Metric, validate_budgets)
+    ABSOLUTE,
+    LATENCY_BUDGETS,
+    POINT_REGRESSIONS,
+    RELATIVE,
+    Budgets,
+    Metric,
+    validate_budgets,
+)
 from pytest_edgeopt.judge.latency import Found, Runs
 from pytest_edgeopt.judge.types import BudgetExceeded, Context, Judgement
 from pytest_edgeopt.judge.validity import row_problems

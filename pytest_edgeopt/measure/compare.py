@@ -100,16 +100,16 @@ def _resampled_centers(groups: List[np.ndarray], rng: np.random.Generator) -> np
     """Two-level bootstrap: pick processes with replacement, then resample inside each."""
     medians = np.stack([np.median(rng.choice(g, size=(RESAMPLES, g.size)), axis=1) for g in groups], axis=1)
     if len(groups) == 1:
-        return medians[:, 0]
+        return np.asarray(medians[:, 0])
     picks = rng.integers(0, len(groups), size=(RESAMPLES, len(groups)))
-    return np.median(np.take_along_axis(medians, picks, axis=1), axis=1)
+    return np.asarray(np.median(np.take_along_axis(medians, picks, axis=1), axis=1))
 
 
 def _thin(samples: np.ndarray) -> np.ndarray:
     """Keep at most MAX_SAMPLES, evenly spaced, so slow drifts inside a run stay represented."""
     if samples.size <= MAX_SAMPLES:
         return samples
-    return samples[np.linspace(0, samples.size - 1, MAX_SAMPLES).astype(int)]
+    return np.asarray(samples[np.linspace(0, samples.size - 1, MAX_SAMPLES).astype(int)])
 
 
 def parse_percent(value: object, *, name: str) -> float:

@@ -5,8 +5,8 @@ crosses process boundaries (xdist workers, a device over SSH, a baseline file) u
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -178,7 +178,7 @@ _TUPLES = ("samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_m
 _TYPED = ("_checker", "latency", "cpu_latency", "quantization", "facts", "runtime_info", "parity", "notes") + _TUPLES
 
 
-def top1_accuracy(predictions: List[List[int]], labels: Optional[np.ndarray]) -> Optional[float]:
+def top1_accuracy(predictions: Sequence[Sequence[int]], labels: Optional[np.ndarray]) -> Optional[float]:
     if labels is None:
         return None
     top1 = np.asarray([p[0] for p in predictions])
@@ -186,7 +186,8 @@ def top1_accuracy(predictions: List[List[int]], labels: Optional[np.ndarray]) ->
 
 
 def agreement(
-    predictions: List[List[int]], reference: List[List[int]], near_top1: Optional[List[List[int]]] = None
+    predictions: Sequence[Sequence[int]], reference: Sequence[Sequence[int]],
+    near_top1: Optional[Sequence[Sequence[int]]] = None,
 ) -> Tuple[float, float]:
     """(top-1 agreement, share of samples whose reference top-1 is in this top-5). With `near_top1`
     (classes within one output quantization step of the maximum) a tie the quantized model cannot

@@ -207,7 +207,7 @@ def _float_inputs(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
-def _calibration(data: Optional[ArrayLike], sample_shape: tuple, *, name: str) -> Optional[np.ndarray]:
+def _calibration(data: Optional[ArrayLike], sample_shape: Tuple[int, ...], *, name: str) -> Optional[np.ndarray]:
     if data is None:
         return None
     array = _float_inputs(_as_array(data, what="calibration_data"))
@@ -217,7 +217,7 @@ def _calibration(data: Optional[ArrayLike], sample_shape: tuple, *, name: str) -
     return array
 
 
-def _check_input_shape(array: np.ndarray, sample_shape: tuple, *, name: str, what: str) -> None:
+def _check_input_shape(array: np.ndarray, sample_shape: Tuple[int, ...], *, name: str, what: str) -> None:
     if tuple(array.shape[1:]) != tuple(sample_shape):
         raise EdgeOptError(
             f"model {name!r}: {what} samples have shape {tuple(array.shape[1:])} but the model "
@@ -247,7 +247,7 @@ def _module_hash(model: EdgeModel) -> str:
     for key, tensor in model.module.state_dict().items():
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(str(model.example_input.shape).encode())
+    digest.update(str(model.example().shape).encode())
     return digest.hexdigest()[:16]
 
 

@@ -42,7 +42,7 @@ def _digits_cnn_class() -> type:
     torch = _import_torch()
     nn = torch.nn
 
-    class DigitsCNN(nn.Module):
+    class DigitsCNN(nn.Module):  # type: ignore[misc,name-defined]  # torch is imported at run time
         """Two 3x3 convs and one pool: enough for >97% on 8x8 digits at ~38k parameters."""
 
         __qualname__ = "DigitsCNN"  # resolvable through the module __getattr__, so it pickles

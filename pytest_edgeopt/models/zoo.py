@@ -34,4 +34,5 @@ def load_zoo_model(name: str) -> EdgeModel:
     if name not in ZOO:
         raise EdgeOptError(unknown_model_message(name))
     module, function, kwargs = ZOO[name]
-    return getattr(import_module(module), function)(**dict(kwargs))
+    model: EdgeModel = getattr(import_module(module), function)(**dict(kwargs))
+    return model

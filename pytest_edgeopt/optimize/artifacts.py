@@ -284,7 +284,7 @@ def _tflite_stats(path: Path) -> ArtifactStats:
 def _save_inputs(inputs: np.ndarray, dest: Path) -> Info:
     with open(dest, "wb") as handle:
         np.savez(handle, inputs=inputs)
-    return {"count": int(len(inputs)), "shape": list(inputs.shape[1:])}
+    return {"count": len(inputs), "shape": list(inputs.shape[1:])}
 
 
 def _int(value: object) -> int:

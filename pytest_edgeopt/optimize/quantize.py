@@ -88,7 +88,7 @@ class _CalibrationReader:
         if usable == 0:
             raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
         self.samples = usable
-        self._batches: Optional[Iterator[Dict[str, np.ndarray]]] = iter(
+        self._batches: Iterator[Dict[str, np.ndarray]] = iter(
             {input_name: np.ascontiguousarray(data[i:i + batch])} for i in range(0, usable, batch)
         )
 

@@ -11,7 +11,7 @@ import hashlib
 import io
 import zipfile
 from pathlib import Path
-from typing import Tuple
+from typing import List, Tuple
 
 import pytest_edgeopt
 
@@ -32,7 +32,7 @@ def agent_bundle() -> Tuple[str, bytes]:
     return f"agent-{hashlib.sha256(data).hexdigest()[:16]}.pyz", data
 
 
-def _zip(files: list) -> bytes:
+def _zip(files: List[Tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files:

@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional
 from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 
+
 def mismatches(expected: Mapping[str, object], facts: Mapping[str, object]) -> List[str]:
     """One phrase per expected fact the device does not have; strings match as substrings
     (case-insensitive, so "Raspberry Pi" matches "Raspberry Pi 5 Model B Rev 1.0")."""

@@ -124,7 +124,8 @@ def validate_profile(entry: Any, *, where: str) -> None:
 
 def platform_schema() -> Dict[str, Any]:
     text = resources.files("pytest_edgeopt").joinpath("schemas/platform.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: Dict[str, Any] = json.loads(text)
+    return schema
 
 
 def with_devices(profile: Platform, devices: Tuple[str, ...]) -> Platform:

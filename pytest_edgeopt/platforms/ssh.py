@@ -297,9 +297,10 @@ def _makedirs(sftp: Any, path: str) -> None:
 
 def _remote_size(sftp: Any, path: str) -> Optional[int]:
     try:
-        return sftp.stat(path).st_size
+        size: Optional[int] = sftp.stat(path).st_size
     except OSError:
         return None
+    return size
 
 
 def _one_line(error: BaseException) -> str:

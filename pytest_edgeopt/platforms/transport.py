@@ -23,7 +23,9 @@ class Transport(Protocol):
     """Carries one job to where the model runs and brings its Result back; a transport never
     raises for a device's fault: it answers with a Failure whose kind says what happened."""
 
-    label: str  # where jobs run, for messages and the table: "local" or "user@host:port"
+    @property
+    def label(self) -> str:
+        """Where jobs run, for messages and the table: "local" or "user@host:port"."""
 
     def run(self, job: Job, *, timeout_s: float) -> Result: ...
 

@@ -14,7 +14,7 @@ from tabulate import tabulate
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.baselines.store import Update
 from pytest_edgeopt.judge.types import Row
-from pytest_edgeopt.kinds import Note, NoteKind, Verdict
+from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 
@@ -43,7 +43,7 @@ def table_lines(rows: Sequence[Row], *, tablefmt: str = "simple") -> List[str]:
     headers, body, notes = table_cells(rows)
     if not body:
         return []
-    lines = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True).splitlines()
+    lines = str(tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)).splitlines()
     return lines + [f"[{number}] {note}" for note, number in notes.items()]
 
 
@@ -91,7 +91,7 @@ def baseline_lines(updates: Sequence[Update], stale: Mapping[str, Set[str]], *, 
 
 def _update_rows(update: Update) -> List[Tuple[str, ...]]:
     name = str(update.path)
-    rows = [(name, key, "added", "", "", "") for key in update.added]
+    rows: List[Tuple[str, ...]] = [(name, key, "added", "", "", "") for key in update.added]
     rows += [(name, key, "changed", _arrow(old, new, "latency_ms"), _arrow(old, new, "size_mb"),
               _arrow(old, new, "top1", scale=100)) for key, old, new in update.changed]
     return rows + [(name, key, "removed", "", "", "") for key in update.removed]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from importlib import import_module, metadata
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -141,14 +141,14 @@ def _quantize(batch: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
     scale, zero_point = detail["quantization"]
     info = np.iinfo(detail["dtype"])
     q = np.clip(np.round(batch / scale + zero_point), info.min, info.max)
-    return q.astype(detail["dtype"])
+    return np.asarray(q.astype(detail["dtype"]))
 
 
 def _dequantize(output: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
     if not _quantized(detail):
         return output  # get_tensor already returns a copy
     scale, zero_point = detail["quantization"]
-    return ((output.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return np.asarray(((output.astype(np.float32) - zero_point) * scale).astype(np.float32))
 
 
 def _io_label(inp: Dict[str, Any], out: Dict[str, Any]) -> str:

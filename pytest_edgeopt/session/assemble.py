@@ -6,7 +6,7 @@ profile and what the device reported), so it lives with the orchestration, not i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, TypedDict
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def _gpu_missing(platform: Platform, runtime: RuntimeInfo) -> List[str]:
     return asked
 
 
-def _energy(timing: Timing, batch: int) -> Dict[str, Union[float, str]]:
+def _energy(timing: Timing, batch: int) -> Energy:
     """Power above idle and energy per inference (W x ms = mJ), labelled with the meter."""
     power = timing.power
     if power is None:
@@ -92,6 +92,12 @@ def _energy(timing: Timing, batch: int) -> Dict[str, Union[float, str]]:
     per_inference_ms = float(np.median(timing.wall_ms)) / max(batch, 1)
     source = f"{power.source} est." if power.estimated else power.source
     return {"energy_w": power.active_w, "energy_mj": power.active_w * per_inference_ms, "energy_source": source}
+
+
+class Energy(TypedDict, total=False):
+    energy_w: float
+    energy_mj: float
+    energy_source: str
 
 
 def _notes(result: Success, model: EdgeModel, artifact: Artifact, platform: Platform) -> Tuple[Note, ...]:

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("torch")
 
-from tests.agent.agent_helpers import FAST_PLAN, make_job, run_agent  # noqa: E402
+from tests.agent.agent_helpers import FAST_PLAN, make_job, run_agent
 
 EVAL_COUNT = 24
 

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("ai_edge_litert")
 
-from pytest_edgeopt.models.digits import _load_split  # noqa: E402
-from tests.agent.agent_helpers import make_job, run_agent  # noqa: E402
+from pytest_edgeopt.models.digits import _load_split
+from tests.agent.agent_helpers import make_job, run_agent
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "tflite"
 EVAL_COUNT = 40

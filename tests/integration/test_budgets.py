@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from pytest_edgeopt.judge.budgets import BUDGET_NAMES  # noqa: E402
-from pytest_edgeopt.optimize.precisions import PRECISIONS  # noqa: E402
-from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table  # noqa: E402
+from pytest_edgeopt.judge.budgets import BUDGET_NAMES
+from pytest_edgeopt.optimize.precisions import PRECISIONS
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table
 
 # latency verdicts that depend on this machine may be inconclusive: a warning, not an error here
 WARNINGS_SHOWN = ("-W", "always::pytest.PytestWarning")

@@ -16,9 +16,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.pytester_helpers import QUICK, assert_gate_failed, failures  # noqa: E402
-from tests.integration.test_update_baselines import (  # noqa: E402
-    KEY_A, KEY_B, baseline_file, edit, load, schema_errors)
+from tests.integration.test_update_baselines import KEY_A, KEY_B, baseline_file, edit, load, schema_errors
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures
 
 TWO_TESTS = """
 def test_a(edge_runner):

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_edgeopt.models.zoo import ZOO, load_zoo_model  # noqa: E402
-from pytest_edgeopt.optimize.precisions import PRECISIONS  # noqa: E402
+from pytest_edgeopt.models.zoo import ZOO
+from pytest_edgeopt.optimize.precisions import PRECISIONS
 
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 

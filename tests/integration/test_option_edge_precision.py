@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_edgeopt.optimize.precisions import PRECISIONS  # noqa: E402
+from pytest_edgeopt.optimize.precisions import PRECISIONS
 
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.pytester_helpers import QUICK, SECTION, assert_gate_failed, table  # noqa: E402
+from tests.pytester_helpers import QUICK, SECTION, assert_gate_failed, table
 
 GATED = """
 import pytest
@@ -36,7 +36,7 @@ def run_with_report(pytester: pytest.Pytester, name: str, *args: str) -> pytest.
     result = pytester.runpytest(*QUICK, "--edge-report", name, *args)
     assert_gate_failed(result, failed=1, passed=1)  # the report never changes the verdict
     path = pytester.path / name
-    result.stdout.fnmatch_lines([f"*= pytest-edgeopt: report =*", f"wrote {path}"])
+    result.stdout.fnmatch_lines(["*= pytest-edgeopt: report =*", f"wrote {path}"])
     return result
 
 

@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.integration.test_budgets import USER_MODEL, WARNINGS_SHOWN  # noqa: E402
-from tests.pytester_helpers import QUICK, assert_gate_failed, failures, notes, table  # noqa: E402
+from tests.integration.test_budgets import USER_MODEL, WARNINGS_SHOWN
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, notes, table
 
 BASELINES = "pytest-edgeopt: baselines"
 

@@ -17,7 +17,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_quantizer")
 
-from tests.pytester_helpers import QUICK, notes, table  # noqa: E402
+from tests.pytester_helpers import QUICK, notes, table
 
 USER_MODEL = """
 import numpy as np

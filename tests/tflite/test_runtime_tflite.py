@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("ai_edge_litert")
 
-from tests.pytester_helpers import QUICK, assert_gate_failed, failures, notes, table  # noqa: E402
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, notes, table
 
 try:  # imported here, before any pytester run: a second import of onnx's C extension aborts the process
     import onnx

@@ -9,10 +9,18 @@ from typing import Any, Dict
 
 import pytest
 
-from pytest_edgeopt.baselines import entry as entry_module  # its test_name() must not be collected
 from pytest_edgeopt.agent.contract import DeviceFacts
+from pytest_edgeopt.baselines import entry as entry_module  # its test_name() must not be collected
 from pytest_edgeopt.baselines.entry import (
-    MUST_MATCH, BaselineEntry, case_key, changed, entry_from_measurement, mismatch_reason, module_of, must_match)
+    MUST_MATCH,
+    BaselineEntry,
+    case_key,
+    changed,
+    entry_from_measurement,
+    mismatch_reason,
+    module_of,
+    must_match,
+)
 from pytest_edgeopt.baselines.store import SCHEMA_VERSION, BaselineFileError, BaselineStore, dumps, validate
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.budgets import BUDGET_NAMES, validate_budgets

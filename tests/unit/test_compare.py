@@ -12,7 +12,15 @@ import numpy as np
 import pytest
 
 from pytest_edgeopt.measure.compare import (
-    INCONCLUSIVE, MAX_SAMPLES, PASS, REGRESSED, LatencyVerdict, choose_signal, judge_latency, parse_percent)
+    INCONCLUSIVE,
+    MAX_SAMPLES,
+    PASS,
+    REGRESSED,
+    LatencyVerdict,
+    choose_signal,
+    judge_latency,
+    parse_percent,
+)
 
 
 def group(center: float, *, noise: float, n: int = 200, seed: int = 0) -> List[float]:

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_edgeopt.models.base import EdgeModel  # noqa: E402
-from pytest_edgeopt.models.digits import load_digits_cnn  # noqa: E402
+from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.digits import load_digits_cnn
 
 TEST_COUNT = 360  # 20% of sklearn's 1797 digits, stratified
 CALIBRATION_COUNT = 128

@@ -17,9 +17,9 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxscript")
 ort_quantization = pytest.importorskip("onnxruntime.quantization")
 
-from pytest_edgeopt.errors import EdgeOptError  # noqa: E402
+from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
-from pytest_edgeopt.inspect.onnx_stats import artifact_stats  # noqa: E402
+from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
 INPUT_SHAPE = (1, 3, 16, 16)
 
@@ -105,8 +105,8 @@ def net() -> ConvNet:
 
 @pytest.fixture(scope="module")
 def artifacts(net: ConvNet, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
-    from onnxruntime.transformers.float16 import convert_float_to_float16
     import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
 
     root = tmp_path_factory.mktemp("onnx-stats")
     fp32 = _export(net, root / "fp32.onnx")

@@ -10,9 +10,9 @@ from typing import Any, Dict, List
 
 import pytest
 
+from pytest_edgeopt.judge.validity import throttle_problem
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.platforms.bundle import agent_bundle
-from pytest_edgeopt.judge.validity import throttle_problem
 from pytest_edgeopt.platforms.fingerprint import mismatches
 from pytest_edgeopt.platforms.fleet import FleetTransport
 from pytest_edgeopt.platforms.profiles import BUILTIN, PI, apply_user_profiles, platform_schema, with_devices

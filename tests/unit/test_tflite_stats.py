@@ -7,9 +7,8 @@ import pytest
 
 pytest.importorskip("ai_edge_litert")
 
-from pytest_edgeopt.errors import EdgeOptError  # noqa: E402
-from pytest_edgeopt.inspect.tflite_stats import (  # noqa: E402
-    artifact_stats, input_batch, input_shape, stored_bitwidth)
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.inspect.tflite_stats import artifact_stats, input_batch, input_shape, stored_bitwidth
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "tflite"
 # the torch model's 38,282 weights plus 10 int32 shape constants the converter adds (RESHAPE, TRANSPOSE)
