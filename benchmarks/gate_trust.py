@@ -10,6 +10,7 @@ runs the same ONNX file in the same loop with `--benchmark-compare-fail=median:1
 
     python benchmarks/gate_trust.py [--runs 20] [--tools edgeopt,benchmark]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DELTA = re.compile(r"mobilenet_v2 .*? ([+-][\d.]+)% \(cpu")  # the table's Delta column
 
-EDGEOPT_TEST = '''
+EDGEOPT_TEST = """
 import os
 import re
 import numpy as np
@@ -42,9 +43,9 @@ INPUTS = np.load(os.environ["GATE_INPUTS"])
 def test_gate(edge_runner):
     model = EdgeModel.from_onnx(os.environ["GATE_MODEL"], name="mobilenet_v2", eval_data=INPUTS)
     edge_runner.measure(model, precision="fp32")
-'''
+"""
 
-BENCHMARK_TEST = '''
+BENCHMARK_TEST = """
 import os
 import re
 import numpy as np
@@ -59,7 +60,7 @@ def test_gate(benchmark):
                                    providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: np.load(os.environ["GATE_INPUTS"])[:1]}
     benchmark(session.run, None, feed)
-'''
+"""
 
 
 def build_models(workdir: Path, extra_blocks: int) -> Tuple[Path, Path, Path]:
@@ -73,8 +74,7 @@ def build_models(workdir: Path, extra_blocks: int) -> Tuple[Path, Path, Path]:
     base = torchvision.models.mobilenet_v2(weights=None).eval()
     slow = copy.deepcopy(base)
     block = slow.features[16]
-    slow.features = torch.nn.Sequential(*list(slow.features[:17]), *[block] * extra_blocks,
-                                        *list(slow.features[17:]))
+    slow.features = torch.nn.Sequential(*list(slow.features[:17]), *[block] * extra_blocks, *list(slow.features[17:]))
     example = torch.zeros(1, 3, 224, 224)
     paths = workdir / "mobilenet_v2.onnx", workdir / "mobilenet_v2_slow.onnx"
     for module, path in zip((base, slow), paths):
@@ -90,8 +90,13 @@ def burners(count: int) -> List[subprocess.Popen]:
 
 def run_pytest(project: Path, test: str, env: Dict[str, str], args: List[str]) -> Tuple[int, float, str]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", *args],
-                          cwd=project, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", test, "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     (project / "last.log").write_text(done.stdout + done.stderr)
     return done.returncode, time.perf_counter() - start, done.stdout
 
@@ -113,14 +118,20 @@ def cell(project: Path, tool: str, env: Dict[str, str], runs: int, busy: bool) -
             hog.wait()
     codes = [code for code, _, _ in results]
     deltas = [float(found.group(1)) for _, _, out in results if (found := DELTA.search(out))]
-    return {"failed": sum(c != 0 for c in codes), "runs": runs, "codes": sorted(set(codes)),
-            "seconds_per_run": round(float(np.median([s for _, s, _ in results])), 1),
-            "median_delta_percent": round(float(np.median(deltas)), 1) if deltas else None}
+    return {
+        "failed": sum(c != 0 for c in codes),
+        "runs": runs,
+        "codes": sorted(set(codes)),
+        "seconds_per_run": round(float(np.median([s for _, s, _ in results])), 1),
+        "median_delta_percent": round(float(np.median(deltas)), 1) if deltas else None,
+    }
 
 
 def baseline(project: Path, tool: str, env: Dict[str, str]) -> None:
     args = ["--update-baselines"] if tool == "edgeopt" else ["--benchmark-storage", "bench", "--benchmark-save=base"]
-    code, _, _ = run_pytest(project, f"test_{tool}.py", env, args + (["-p", "no:benchmark"] if tool == "edgeopt" else []))
+    code, _, _ = run_pytest(
+        project, f"test_{tool}.py", env, args + (["-p", "no:benchmark"] if tool == "edgeopt" else [])
+    )
     if code != 0:
         raise SystemExit(f"{tool} baseline run failed:\n{(project / 'last.log').read_text()[-3000:]}")
 
@@ -137,10 +148,19 @@ def main() -> None:
     (project / "test_edgeopt.py").write_text(EDGEOPT_TEST)
     (project / "test_benchmark.py").write_text(BENCHMARK_TEST)
     (project / "pytest.ini").write_text("[pytest]\n")
-    env = {**os.environ, "GATE_INPUTS": str(inputs), "PYTHONPATH": str(ROOT),
-           "EDGEOPT_CACHE_DIR": str(project / "cache")}
-    plan = [("quiet", False, normal), ("busy", True, normal), ("quiet, slow model", False, slow),
-            ("busy, slow model", True, slow), ("quiet again (later)", False, normal)]
+    env = {
+        **os.environ,
+        "GATE_INPUTS": str(inputs),
+        "PYTHONPATH": str(ROOT),
+        "EDGEOPT_CACHE_DIR": str(project / "cache"),
+    }
+    plan = [
+        ("quiet", False, normal),
+        ("busy", True, normal),
+        ("quiet, slow model", False, slow),
+        ("busy, slow model", True, slow),
+        ("quiet again (later)", False, normal),
+    ]
     figures: Dict[str, Dict[str, object]] = {}
     for tool in args.tools.split(","):
         baseline(project, tool, {**env, "GATE_MODEL": str(normal)})
@@ -150,8 +170,11 @@ def main() -> None:
             kind = "detections" if model == slow else "false alarms"
             shift = result["median_delta_percent"]
             delta = "" if shift is None else f", median latency delta {shift:+.1f}%"
-            print(f"{tool:9} {name:22} {kind:13} {result['failed']}/{result['runs']}  "
-                  f"(exit codes {result['codes']}, {result['seconds_per_run']} s per run{delta})", flush=True)
+            print(
+                f"{tool:9} {name:22} {kind:13} {result['failed']}/{result['runs']}  "
+                f"(exit codes {result['codes']}, {result['seconds_per_run']} s per run{delta})",
+                flush=True,
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

@@ -9,6 +9,7 @@ in microseconds.
 
     python benchmarks/overhead.py [--pairs 5] [--runs 200] [--runtime onnxruntime|tflite]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,16 +84,25 @@ FORMATS = {"onnxruntime": "onnx", "tflite": "tflite"}
 
 def prepare(model_name: str, cache: ArtifactCache, runtime: str) -> Tuple[Path, Path]:
     model = load_zoo_model(model_name)
-    artifact = build_artifact(model, precision=get_precision("fp32"), batch=1, arch="x86_64", cache=cache,
-                              fmt=FORMATS[runtime])
+    artifact = build_artifact(
+        model, precision=get_precision("fp32"), batch=1, arch="x86_64", cache=cache, fmt=FORMATS[runtime]
+    )
     return artifact.path, eval_inputs_file(model, cache)
 
 
-def plugin_median(transport: LocalTransport, artifact: Path, inputs: Path, runs: int, warmup: int,
-                  runtime: str) -> float:
+def plugin_median(
+    transport: LocalTransport, artifact: Path, inputs: Path, runs: int, warmup: int, runtime: str
+) -> float:
     plan = SamplingPlan(warmup_runs=warmup, warmup_s=0.0, min_runs=runs, min_s=0.0, max_s=600.0)
-    job = {"artifact": str(artifact), "runtime": runtime, "batch": 1, "threads": 1,
-           "inputs": str(inputs), "plan": asdict(plan), "topk": 1}
+    job = {
+        "artifact": str(artifact),
+        "runtime": runtime,
+        "batch": 1,
+        "threads": 1,
+        "inputs": str(inputs),
+        "plan": asdict(plan),
+        "topk": 1,
+    }
     result = transport.run(job, timeout_s=900)
     if not result.get("ok"):
         raise SystemExit(f"agent failed: {result.get('error')}")
@@ -100,13 +110,18 @@ def plugin_median(transport: LocalTransport, artifact: Path, inputs: Path, runs:
 
 
 def bare_median(artifact: Path, inputs: Path, runs: int, warmup: int, runtime: str) -> float:
-    done = subprocess.run([sys.executable, "-c", BARE_LOOPS[runtime], str(artifact), str(inputs), str(runs), str(warmup)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", BARE_LOOPS[runtime], str(artifact), str(inputs), str(runs), str(warmup)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return statistics.median(json.loads(done.stdout))
 
 
-def interleaved(model_name: str, *, pairs: int, runs: int, cache: ArtifactCache,
-                transport: LocalTransport, runtime: str) -> Dict[str, List[float]]:
+def interleaved(
+    model_name: str, *, pairs: int, runs: int, cache: ArtifactCache, transport: LocalTransport, runtime: str
+) -> Dict[str, List[float]]:
     artifact, inputs = prepare(model_name, cache, runtime)
     warmup = max(5, runs // 10)
     out: Dict[str, List[float]] = {"plugin": [], "bare": []}
@@ -131,13 +146,19 @@ def main() -> None:
     digits = interleaved("digits-cnn", runs=args.runs * 10, **common)
     ratios = [p / b for p, b in zip(large["plugin"], large["bare"])]
     overhead_us = [(p - b) * 1000 for p, b in zip(digits["plugin"], digits["bare"])]
-    print(f"{name} fp32 on {args.runtime}, 1 thread: plugin median {statistics.median(large['plugin']):.2f} ms, "
-          f"bare loop {statistics.median(large['bare']):.2f} ms")
-    print(f"{name} ratio plugin/bare per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
-          f"median {statistics.median(ratios):.3f} (goal <= 1.02)")
-    print(f"digits-cnn fp32 on {args.runtime}: plugin median {statistics.median(digits['plugin']) * 1000:.1f} us, "
-          f"bare {statistics.median(digits['bare']) * 1000:.1f} us; per-call overhead per pair: "
-          f"{', '.join(f'{o:+.1f}' for o in overhead_us)} us; median {statistics.median(overhead_us):+.1f} us")
+    print(
+        f"{name} fp32 on {args.runtime}, 1 thread: plugin median {statistics.median(large['plugin']):.2f} ms, "
+        f"bare loop {statistics.median(large['bare']):.2f} ms"
+    )
+    print(
+        f"{name} ratio plugin/bare per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
+        f"median {statistics.median(ratios):.3f} (goal <= 1.02)"
+    )
+    print(
+        f"digits-cnn fp32 on {args.runtime}: plugin median {statistics.median(digits['plugin']) * 1000:.1f} us, "
+        f"bare {statistics.median(digits['bare']) * 1000:.1f} us; per-call overhead per pair: "
+        f"{', '.join(f'{o:+.1f}' for o in overhead_us)} us; median {statistics.median(overhead_us):+.1f} us"
+    )
 
 
 if __name__ == "__main__":

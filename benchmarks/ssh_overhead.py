@@ -10,6 +10,7 @@ wall time of a job on each transport, and the median inference latency each one 
     python benchmarks/ssh_overhead.py [--jobs 10]
     python benchmarks/ssh_overhead.py --device ssh://pi@raspberrypi.local --python python3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,9 +58,16 @@ def _job(work: Path) -> Dict[str, Any]:
     cache = ArtifactCache(work / "cache")
     model = load_zoo_model("digits-cnn")
     artifact = build_artifact(model, precision=get_precision("fp32"), batch=1, arch=platform.machine(), cache=cache)
-    return {"artifact": str(artifact.path), "runtime": "onnxruntime", "batch": 1, "threads": 1,
-            "options": {"providers": ["CPUExecutionProvider"]}, "inputs": str(eval_inputs_file(model, cache)),
-            "plan": asdict(PLAN), "topk": 5}
+    return {
+        "artifact": str(artifact.path),
+        "runtime": "onnxruntime",
+        "batch": 1,
+        "threads": 1,
+        "options": {"providers": ["CPUExecutionProvider"]},
+        "inputs": str(eval_inputs_file(model, cache)),
+        "plan": asdict(PLAN),
+        "topk": 5,
+    }
 
 
 def _remote(args: argparse.Namespace, work: Path) -> Any:
@@ -68,8 +76,12 @@ def _remote(args: argparse.Namespace, work: Path) -> Any:
     from tests.remote.sshd import start_sshd
 
     device = start_sshd(work / "sshd")
-    options = {"python": args.python, "known_hosts": str(device.known_hosts),
-               "identity_file": str(device.identity_file), "remote_dir": str(device.remote_dir)}
+    options = {
+        "python": args.python,
+        "known_hosts": str(device.known_hosts),
+        "identity_file": str(device.identity_file),
+        "remote_dir": str(device.remote_dir),
+    }
     return SshTransport(SshAddress.parse(device.url), options=options, lock_dir=work), device.stop
 
 
@@ -84,8 +96,10 @@ def _report(job: Dict[str, Any], local: Any, remote: Any, jobs: int) -> None:
             latency[name].append(statistics.median(result["wall_ms"]))
     print(f"first ssh job (connect + push agent, artifact, inputs): {first_s:.2f} s")
     for name in ("local", "ssh"):
-        print(f"{name:5s}: job median {statistics.median(times[name]):.2f} s over {jobs} jobs, "
-              f"reported inference median {statistics.median(latency[name]) * 1000:.1f} us")
+        print(
+            f"{name:5s}: job median {statistics.median(times[name]):.2f} s over {jobs} jobs, "
+            f"reported inference median {statistics.median(latency[name]) * 1000:.1f} us"
+        )
     extra = statistics.median(times["ssh"]) - statistics.median(times["local"])
     ratio = statistics.median(latency["ssh"]) / statistics.median(latency["local"])
     print(f"ssh adds {extra * 1000:.0f} ms per job; reported latency ssh/local = {ratio:.3f}")

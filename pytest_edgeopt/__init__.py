@@ -3,6 +3,7 @@
 Public names are re-exported lazily: `python -m pytest_edgeopt.agent` runs on devices with only
 numpy and a runtime installed, so importing this package must not import pytest, torch or a runtime.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

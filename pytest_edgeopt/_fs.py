@@ -4,6 +4,7 @@ baseline store, the reports and the transports.
 Readers must see the old file or the new one, never half of either (a killed run, a full disk),
 and two processes (xdist workers, two CI jobs on one runner) must not interleave their writes.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 A measurement that cannot be made is a property of the user's input (a corrupt file, a wrong
 shape), not a bug in the plugin: the test fails with the one line these carry, never a traceback.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,9 +19,7 @@ class MissingDependency(EdgeOptError):
     def __init__(self, *, package: str, extra: str, purpose: str) -> None:
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{package} is not installed ({purpose}): pip install \"pytest-edgeopt[{extra}]\""
-        )
+        super().__init__(f'{package} is not installed ({purpose}): pip install "pytest-edgeopt[{extra}]"')
 
 
 class EdgeOptWarning(pytest.PytestWarning):
@@ -32,8 +31,10 @@ class MissingOnDevice(EdgeOptError):
 
     def __init__(self, *, package: str, device: str, python: str = "python3", message: str = "") -> None:
         self.package = package
-        super().__init__(message or f"{package} is not installed on the device {device}: there, run "
-                                    f"{python} -m pip install {package}")
+        super().__init__(
+            message
+            or f"{package} is not installed on the device {device}: there, run {python} -m pip install {package}"
+        )
 
 
 class DeviceUnreachable(EdgeOptError):

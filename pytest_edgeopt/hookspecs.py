@@ -5,6 +5,7 @@ implements the same hook is asked first (the pattern of pytest-xdist's newhooks.
 merge every plugin's answer (the first to name a thing wins); `firstresult` hooks take the first
 non-None answer.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional

@@ -3,6 +3,7 @@
 States are Enums rather than strings so a typo is an AttributeError at import, not a row that
 silently never matches; their values are the strings the table, the reports and xdist carry.
 """
+
 from __future__ import annotations
 
 from enum import Enum

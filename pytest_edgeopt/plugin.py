@@ -3,6 +3,7 @@
 The work lives in `session/` (syrupy's plugin -> session split): this module only tells pytest
 where to find it, so a hook's behaviour is read and tested where it is implemented.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generator, List, Optional
@@ -114,7 +115,9 @@ def edge_platform(pytestconfig: pytest.Config) -> Platform:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> "Generator[None, Result[pytest.TestReport], None]":
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> "Generator[None, Result[pytest.TestReport], None]":
     outcome = yield
     session.shorten_report(outcome.get_result(), call)
 

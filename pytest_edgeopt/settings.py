@@ -3,6 +3,7 @@
 Options stay plain strings on the command line (xdist copies them to workers as they are); the
 argparse `type=` parsers turn them into values here and say the fix when one is wrong.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,11 @@ class Settings:
             table=option.edge_table,
             baselines_dir=_dir(config, option.edge_baselines_dir, "edgeopt_baselines_dir"),
             update_baselines=option.update_baselines,
-            inconclusive=_choice(option.edge_inconclusive or config.getini("edgeopt_inconclusive"),
-                                 ("warn", "fail"), "--edge-inconclusive"),
+            inconclusive=_choice(
+                option.edge_inconclusive or config.getini("edgeopt_inconclusive"),
+                ("warn", "fail"),
+                "--edge-inconclusive",
+            ),
             remeasure=_ini_int(config, option.edge_remeasure, "edgeopt_remeasure", minimum=0),
             report=_report_path(option.edge_report),
             budgets=_budgets_table(tool),
@@ -121,16 +125,19 @@ def tool_budgets(config: pytest.Config, settings: Settings, platform: "Platform"
 def _budgets_table(tool: Dict[str, Any]) -> Dict[str, Any]:
     budgets = tool.get("budgets", {})
     if not isinstance(budgets, dict):
-        raise pytest.UsageError("pyproject.toml: [tool.edgeopt.budgets] must be a table, "
-                                "e.g. budgets = {max_storage_mb = 5}")
+        raise pytest.UsageError(
+            "pyproject.toml: [tool.edgeopt.budgets] must be a table, e.g. budgets = {max_storage_mb = 5}"
+        )
     return dict(budgets)
 
 
 def _platform_entries(tool: Dict[str, Any]) -> Dict[str, Any]:
     platforms = tool.get("platforms", {})
     if not isinstance(platforms, dict) or not all(isinstance(v, dict) for v in platforms.values()):
-        raise pytest.UsageError("pyproject.toml: [tool.edgeopt.platforms] must hold one table per platform, "
-                                "e.g. [tool.edgeopt.platforms.mypi]")
+        raise pytest.UsageError(
+            "pyproject.toml: [tool.edgeopt.platforms] must hold one table per platform, "
+            "e.g. [tool.edgeopt.platforms.mypi]"
+        )
     return platforms
 
 
@@ -171,7 +178,8 @@ def update_mode(text: str) -> str:
     """argparse type= for --update-baselines[=all|new]; a path here means the flag ate it."""
     if text not in UPDATE_MODES:
         raise argparse.ArgumentTypeError(
-            f"takes 'all' or 'new', got {text!r}: write --update-baselines=new, or put test paths before the flag")
+            f"takes 'all' or 'new', got {text!r}: write --update-baselines=new, or put test paths before the flag"
+        )
     return text
 
 
@@ -217,17 +225,20 @@ def _plan(config: pytest.Config) -> SamplingPlan:
     option = config.option
     quick = QUICK_PLAN if option.edge_quick else None
     plan = SamplingPlan(
-        warmup_runs=_ini_int(config, _given(option.edge_warmup_runs, quick, "warmup_runs"),
-                             "edgeopt_warmup_runs", minimum=0),
-        warmup_s=_ini_float(config, _given(option.edge_warmup_time, quick, "warmup_s"),
-                            "edgeopt_warmup_time", minimum=0.0),
+        warmup_runs=_ini_int(
+            config, _given(option.edge_warmup_runs, quick, "warmup_runs"), "edgeopt_warmup_runs", minimum=0
+        ),
+        warmup_s=_ini_float(
+            config, _given(option.edge_warmup_time, quick, "warmup_s"), "edgeopt_warmup_time", minimum=0.0
+        ),
         min_runs=_ini_int(config, _given(option.edge_min_runs, quick, "min_runs"), "edgeopt_min_runs", minimum=1),
         min_s=_ini_float(config, _given(option.edge_min_time, quick, "min_s"), "edgeopt_min_time", minimum=0.0),
         max_s=_ini_float(config, _given(option.edge_max_time, quick, "max_s"), "edgeopt_max_time", minimum=0.0),
     )
     if plan.max_s < plan.min_s:
         raise pytest.UsageError(
-            f"--edge-max-time ({plan.max_s} s) is below --edge-min-time ({plan.min_s} s): raise the maximum")
+            f"--edge-max-time ({plan.max_s} s) is below --edge-min-time ({plan.min_s} s): raise the maximum"
+        )
     return plan
 
 
@@ -291,45 +302,126 @@ def cache_dir(config: pytest.Config) -> Path:
 # flags -> argparse keywords; at the end of the module because the parsers above are its types
 _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (("--edge-platform",), dict(metavar="NAME", default=None, help="platform profile to measure on (default: host)")),
-    (("--edge-device",), dict(metavar="URL", action="append", type=device_address, default=None,
-                              help="measure on this device: ssh://USER@HOST[:PORT], or local (pytest runs on the "
-                              "device); repeat it with -n N for a fleet, one device per worker")),
-    (("--edge-on-host",), dict(action="store_true", default=False,
-                               help="measure a device profile (e.g. pi) on this machine: its runtime and threads, "
-                               "not its hardware; rows say so")),
-    (("--edge-precision",), dict(metavar="LIST", type=parse_name_list, default=None,
-                                 help="only run these precisions, e.g. int8,fp32")),
-    (("--edge-runtime",), dict(metavar="LIST", type=parse_name_list, default=None,
-                               help="only run these runtimes, e.g. tflite,onnxruntime")),
-    (("--edge-threads",), dict(metavar="N", type=positive_int, default=None,
-                               help="inference threads (default: the platform's, 1 on host)")),
-    (("--edge-cache-dir",), dict(metavar="DIR", default=None, help="artifact cache (default .edgeopt_cache "
-                                 "under the rootdir; or $EDGEOPT_CACHE_DIR)")),
-    (("--edge-min-runs",), dict(metavar="N", type=positive_int, default=None,
-                                help="minimum timed inferences per case")),
-    (("--edge-min-time",), dict(metavar="S", type=non_negative_float, default=None,
-                                help="minimum seconds of timed inferences per case")),
-    (("--edge-max-time",), dict(metavar="S", type=positive_float, default=None,
-                                help="cap on seconds of timed inferences per case")),
-    (("--edge-warmup-runs",), dict(metavar="N", type=non_negative_int, default=None,
-                                   help="minimum warm-up inferences")),
-    (("--edge-warmup-time",), dict(metavar="S", type=non_negative_float, default=None,
-                                   help="minimum warm-up seconds")),
-    (("--edge-quick",), dict(action="store_true", default=False,
-                             help="short sampling (5 runs, 2 s cap): smoke runs, not numbers to keep")),
-    (("--edge-timeout",), dict(metavar="S", type=positive_float, default=None,
-                               help="seconds one measurement may take before the agent is killed")),
-    (("--no-edge-table",), dict(dest="edge_table", action="store_false", default=True,
-                                help="do not print the comparison table")),
-    (("--update-baselines",), dict(nargs="?", const="all", default=None, type=update_mode, metavar="all|new",
-                                   help="write new and changed baseline entries of the tests that ran and drop "
-                                   "stale ones (=new: only add missing entries)")),
-    (("--edge-baselines-dir",), dict(metavar="DIR", default=None,
-                                     help="baseline directory (default: baselines/ under the rootdir)")),
-    (("--edge-inconclusive",), dict(metavar="warn|fail", default=None, type=inconclusive_policy,
-                                    help="what a latency verdict that stays inconclusive does (default: warn)")),
-    (("--edge-remeasure",), dict(metavar="N", type=non_negative_int, default=None,
-                                 help="re-measurements of an inconclusive latency (default 2)")),
-    (("--edge-report",), dict(metavar="PATH", default=None, help="also write the table to PATH: .md "
-                              "(fits $GITHUB_STEP_SUMMARY), .json or .html")),
+    (
+        ("--edge-device",),
+        dict(
+            metavar="URL",
+            action="append",
+            type=device_address,
+            default=None,
+            help="measure on this device: ssh://USER@HOST[:PORT], or local (pytest runs on the "
+            "device); repeat it with -n N for a fleet, one device per worker",
+        ),
+    ),
+    (
+        ("--edge-on-host",),
+        dict(
+            action="store_true",
+            default=False,
+            help="measure a device profile (e.g. pi) on this machine: its runtime and threads, "
+            "not its hardware; rows say so",
+        ),
+    ),
+    (
+        ("--edge-precision",),
+        dict(metavar="LIST", type=parse_name_list, default=None, help="only run these precisions, e.g. int8,fp32"),
+    ),
+    (
+        ("--edge-runtime",),
+        dict(
+            metavar="LIST", type=parse_name_list, default=None, help="only run these runtimes, e.g. tflite,onnxruntime"
+        ),
+    ),
+    (
+        ("--edge-threads",),
+        dict(
+            metavar="N", type=positive_int, default=None, help="inference threads (default: the platform's, 1 on host)"
+        ),
+    ),
+    (
+        ("--edge-cache-dir",),
+        dict(
+            metavar="DIR",
+            default=None,
+            help="artifact cache (default .edgeopt_cache under the rootdir; or $EDGEOPT_CACHE_DIR)",
+        ),
+    ),
+    (
+        ("--edge-min-runs",),
+        dict(metavar="N", type=positive_int, default=None, help="minimum timed inferences per case"),
+    ),
+    (
+        ("--edge-min-time",),
+        dict(metavar="S", type=non_negative_float, default=None, help="minimum seconds of timed inferences per case"),
+    ),
+    (
+        ("--edge-max-time",),
+        dict(metavar="S", type=positive_float, default=None, help="cap on seconds of timed inferences per case"),
+    ),
+    (
+        ("--edge-warmup-runs",),
+        dict(metavar="N", type=non_negative_int, default=None, help="minimum warm-up inferences"),
+    ),
+    (("--edge-warmup-time",), dict(metavar="S", type=non_negative_float, default=None, help="minimum warm-up seconds")),
+    (
+        ("--edge-quick",),
+        dict(
+            action="store_true", default=False, help="short sampling (5 runs, 2 s cap): smoke runs, not numbers to keep"
+        ),
+    ),
+    (
+        ("--edge-timeout",),
+        dict(
+            metavar="S",
+            type=positive_float,
+            default=None,
+            help="seconds one measurement may take before the agent is killed",
+        ),
+    ),
+    (
+        ("--no-edge-table",),
+        dict(dest="edge_table", action="store_false", default=True, help="do not print the comparison table"),
+    ),
+    (
+        ("--update-baselines",),
+        dict(
+            nargs="?",
+            const="all",
+            default=None,
+            type=update_mode,
+            metavar="all|new",
+            help="write new and changed baseline entries of the tests that ran and drop "
+            "stale ones (=new: only add missing entries)",
+        ),
+    ),
+    (
+        ("--edge-baselines-dir",),
+        dict(metavar="DIR", default=None, help="baseline directory (default: baselines/ under the rootdir)"),
+    ),
+    (
+        ("--edge-inconclusive",),
+        dict(
+            metavar="warn|fail",
+            default=None,
+            type=inconclusive_policy,
+            help="what a latency verdict that stays inconclusive does (default: warn)",
+        ),
+    ),
+    (
+        ("--edge-remeasure",),
+        dict(
+            metavar="N",
+            type=non_negative_int,
+            default=None,
+            help="re-measurements of an inconclusive latency (default 2)",
+        ),
+    ),
+    (
+        ("--edge-report",),
+        dict(
+            metavar="PATH",
+            default=None,
+            help="also write the table to PATH: .md (fits $GITHUB_STEP_SUMMARY), .json or .html",
+        ),
+    ),
 )

@@ -7,6 +7,7 @@ without a converter) and tests/data/tflite/digits_{fp32,fp16,int8,int8_dynamic}.
 for the runtime tests, which then need only the tflite extra). The same plugin functions that
 convert and quantize at test time make them, so the fixtures are what users get.
 """
+
 from __future__ import annotations
 
 import shutil

@@ -6,6 +6,7 @@ so a reviewer can check that the shipped files came from this script.
 
     python scripts/train_digits_cnn.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -51,7 +52,7 @@ def train(module: Any, x_train: np.ndarray, y_train: np.ndarray) -> Any:
     for _ in range(EPOCHS):
         order = torch.randperm(len(inputs), generator=shuffle)
         for start in range(0, len(order), BATCH_SIZE):
-            batch = order[start:start + BATCH_SIZE]
+            batch = order[start : start + BATCH_SIZE]
             optimizer.zero_grad()
             loss_fn(module(inputs[batch]), targets[batch]).backward()
             optimizer.step()

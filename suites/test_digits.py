@@ -6,14 +6,16 @@ than 25% slower than it. Each case runs on ONNX Runtime and on LiteRT (the shipp
 conversion, quantized by ai-edge-quantizer). Refresh the baseline with
 `pytest suites --update-baselines`.
 """
+
 import pytest
 
 
 @pytest.mark.edge_models("digits-cnn")
 @pytest.mark.edge_precisions("fp32", "int8")
 @pytest.mark.edge_runtimes("onnxruntime", "tflite")
-@pytest.mark.edge_budget(max_accuracy_drop=1.0, min_top1=0.95, max_storage_mb=1.0,
-                         max_size_regression="0%", max_latency_regression="25%")
+@pytest.mark.edge_budget(
+    max_accuracy_drop=1.0, min_top1=0.95, max_storage_mb=1.0, max_size_regression="0%", max_latency_regression="25%"
+)
 def test_digits_budgets(edge_model, edge_precision, edge_runner):
     edge_runner.measure(edge_model, precision=edge_precision)
 

@@ -7,14 +7,16 @@ agreement of a random network means little). EfficientNet-Lite0 runs on ONNX Run
 LiteRT (converted by litert-torch when the tflite-torch extra is installed, else skipped with the
 install command).
 """
+
 import pytest
 
 
 @pytest.mark.edge_models("efficientnet-lite0")
 @pytest.mark.edge_precisions("fp32", "int8")
 @pytest.mark.edge_runtimes("onnxruntime", "tflite")
-@pytest.mark.edge_budget(min_top5_agreement=0.85, max_storage_mb=20, max_storage_regression="0%",
-                         max_latency_regression="25%")
+@pytest.mark.edge_budget(
+    min_top5_agreement=0.85, max_storage_mb=20, max_storage_regression="0%", max_latency_regression="25%"
+)
 def test_efficientnet_lite0(edge_model, edge_precision, edge_runner):
     m = edge_runner.measure(edge_model, precision=edge_precision)
     # INT8 is not faster on every CPU (on the 2-core AVX2 VM this was written on it ran at 1.1x the

@@ -3,6 +3,7 @@
 Exports and quantizations are cached by content, so every pytester run shares one artifact cache
 for the session (tests of the cache itself pass --edge-cache-dir to get their own).
 """
+
 from __future__ import annotations
 
 import platform
@@ -70,8 +71,13 @@ def _heavy_modules_loaded(shared_cache: Path) -> None:
 
     model = load_zoo_model("digits-cnn")
     for precision in ("fp32", "int8"):
-        build_artifact(model, precision=get_precision(precision), batch=1, arch=platform.machine(),
-                       cache=ArtifactCache(shared_cache))
+        build_artifact(
+            model,
+            precision=get_precision(precision),
+            batch=1,
+            arch=platform.machine(),
+            cache=ArtifactCache(shared_cache),
+        )
 
 
 def _import_if_installed(module: str) -> bool:

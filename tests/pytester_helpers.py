@@ -2,6 +2,7 @@
 
 Kept free of torch and onnxruntime so the runtime-only CI venv can use it too.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,7 @@ SECTION = "pytest-edgeopt: comparison table"
 
 def failures(result: pytest.RunResult) -> Dict[str, str]:
     """test name -> the text of its failure report."""
-    return {r.nodeid.split("::")[-1]: r.longreprtext.strip()
-            for r in result.reprec.getfailures()}  # type: ignore[attr-defined]
+    return {r.nodeid.split("::")[-1]: r.longreprtext.strip() for r in result.reprec.getfailures()}  # type: ignore[attr-defined]
 
 
 def assert_gate_failed(result: pytest.RunResult, *, failed: int, passed: int) -> None:
@@ -37,7 +37,7 @@ def table(result: pytest.RunResult) -> List[Dict[str, str]]:
     header, rule = lines[at], lines[at + 1]
     spans = [(m.start(), m.end()) for m in re.finditer(r"-+", rule)]
     rows = []
-    for line in lines[at + 2:]:
+    for line in lines[at + 2 :]:
         if not line.strip() or line.startswith(("[", "=")):
             break
         rows.append({header[a:b].strip(): line[a:b].strip() for a, b in spans})

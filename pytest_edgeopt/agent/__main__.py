@@ -4,6 +4,7 @@ Also the entry point of the bundle pushed to devices (`python3 agent-<sha>.pyz`)
 in JSON even when numpy is missing there, so the host can say what to install on the device.
 Only the standard library is imported before the job is parsed.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ def main() -> int:
     try:
         data = json.loads(sys.stdin.read())
     except ValueError as error:
-        return _answer({"ok": False, "version": CONTRACT_VERSION, "kind": "bad-job",
-                        "error": f"the job is not JSON: {error}"})
+        return _answer(
+            {"ok": False, "version": CONTRACT_VERSION, "kind": "bad-job", "error": f"the job is not JSON: {error}"}
+        )
     _arm_deadline(data.get("deadline_s") if isinstance(data, dict) else None)
     return _answer(_run(data))
 
@@ -31,8 +33,13 @@ def _run(data: object) -> Dict[str, object]:
         name = (error.name or str(error)).split(".")[0]
         if name == "pytest_edgeopt":
             raise
-        return {"ok": False, "version": CONTRACT_VERSION, "kind": "missing-package", "package": name,
-                "error": f"{name} is not installed for {sys.executable}"}
+        return {
+            "ok": False,
+            "version": CONTRACT_VERSION,
+            "kind": "missing-package",
+            "package": name,
+            "error": f"{name} is not installed for {sys.executable}",
+        }
     return run_job(data).to_dict()
 
 
@@ -44,8 +51,12 @@ def _answer(result: Dict[str, object]) -> int:
 def _arm_deadline(seconds: object) -> None:
     """A job the host has given up on must not keep a device busy: SIGALRM's default action ends
     the process, whatever it is doing (an ssh channel closing does not stop it)."""
-    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > 0 \
-            and hasattr(signal, "SIGALRM"):
+    if (
+        isinstance(seconds, (int, float))
+        and not isinstance(seconds, bool)
+        and seconds > 0
+        and hasattr(signal, "SIGALRM")
+    ):
         signal.alarm(max(1, int(float(seconds) + 0.999)))
 
 

@@ -5,6 +5,7 @@ the host parses what a device sends back with it. Parsing validates: a device th
 a missing field, a wrong type or a negative time is one line naming the field (ContractError),
 never a KeyError three modules later.
 """
+
 from __future__ import annotations
 
 import math
@@ -84,8 +85,10 @@ class RuntimeRef:
 
     def install_hint(self) -> str:
         if self.extra:
-            return f'{self.package} is not installed: pip install "pytest-edgeopt[{self.extra}]" ' \
-                   f"(or pip install {self.package})"
+            return (
+                f'{self.package} is not installed: pip install "pytest-edgeopt[{self.extra}]" '
+                f"(or pip install {self.package})"
+            )
         return f"{self.package or self.module} is not installed: pip install {self.package or self.module}"
 
 
@@ -108,13 +111,26 @@ class Job:
 
     def to_dict(self) -> JsonObject:
         return {
-            "version": self.version, "artifact": self.artifact, "inputs": self.inputs,
-            "runtime": {"name": self.runtime.name, "module": self.runtime.module, "cls": self.runtime.cls,
-                        "package": self.runtime.package, "extra": self.runtime.extra},
-            "batch": self.batch, "threads": self.threads, "options": self.options.to_dict(),
-            "plan": self.plan.to_dict(), "topk": self.topk, "power": self.power,
-            "evaluate_only": self.evaluate_only, "keep_outputs": self.keep_outputs,
-            "reference_workload": self.reference_workload, "deadline_s": self.deadline_s,
+            "version": self.version,
+            "artifact": self.artifact,
+            "inputs": self.inputs,
+            "runtime": {
+                "name": self.runtime.name,
+                "module": self.runtime.module,
+                "cls": self.runtime.cls,
+                "package": self.runtime.package,
+                "extra": self.runtime.extra,
+            },
+            "batch": self.batch,
+            "threads": self.threads,
+            "options": self.options.to_dict(),
+            "plan": self.plan.to_dict(),
+            "topk": self.topk,
+            "power": self.power,
+            "evaluate_only": self.evaluate_only,
+            "keep_outputs": self.keep_outputs,
+            "reference_workload": self.reference_workload,
+            "deadline_s": self.deadline_s,
         }
 
     @classmethod
@@ -126,13 +142,23 @@ class Job:
         runtime = read.child("runtime")
         power = read.optional_object("power")
         return cls(
-            artifact=read.text("artifact"), inputs=read.text("inputs"),
-            runtime=RuntimeRef(name=runtime.text("name"), module=runtime.text("module"), cls=runtime.text("cls"),
-                               package=runtime.text("package", default=""), extra=runtime.text("extra", default="")),
-            batch=read.integer("batch", minimum=1), threads=read.integer("threads", minimum=1),
+            artifact=read.text("artifact"),
+            inputs=read.text("inputs"),
+            runtime=RuntimeRef(
+                name=runtime.text("name"),
+                module=runtime.text("module"),
+                cls=runtime.text("cls"),
+                package=runtime.text("package", default=""),
+                extra=runtime.text("extra", default=""),
+            ),
+            batch=read.integer("batch", minimum=1),
+            threads=read.integer("threads", minimum=1),
             options=RuntimeOptions.from_dict(read.optional_object("options") or {}),
-            plan=SamplingPlan.from_dict(read.optional_object("plan") or {}), topk=read.integer("topk", minimum=1),
-            power=power, evaluate_only=read.flag("evaluate_only"), keep_outputs=read.flag("keep_outputs"),
+            plan=SamplingPlan.from_dict(read.optional_object("plan") or {}),
+            topk=read.integer("topk", minimum=1),
+            power=power,
+            evaluate_only=read.flag("evaluate_only"),
+            keep_outputs=read.flag("keep_outputs"),
             reference_workload=read.flag("reference_workload", default=True),
             deadline_s=read.optional_number("deadline_s"),
         )
@@ -157,22 +183,38 @@ class DeviceFacts:
     soc_temp_c: Optional[float] = None
 
     def to_dict(self) -> JsonObject:
-        return {"arch": self.arch, "cpu_model": self.cpu_model, "cpu_count": self.cpu_count,
-                "cpu_flags": list(self.cpu_flags), "device_model": self.device_model, "os": self.os,
-                "hostname": self.hostname, "python": self.python, "numpy": self.numpy,
-                "loadavg_1m": self.loadavg_1m, "os_bits": self.os_bits, "governor": self.governor,
-                "soc_temp_c": self.soc_temp_c}
+        return {
+            "arch": self.arch,
+            "cpu_model": self.cpu_model,
+            "cpu_count": self.cpu_count,
+            "cpu_flags": list(self.cpu_flags),
+            "device_model": self.device_model,
+            "os": self.os,
+            "hostname": self.hostname,
+            "python": self.python,
+            "numpy": self.numpy,
+            "loadavg_1m": self.loadavg_1m,
+            "os_bits": self.os_bits,
+            "governor": self.governor,
+            "soc_temp_c": self.soc_temp_c,
+        }
 
     @classmethod
     def from_dict(cls, data: object) -> "DeviceFacts":
         read = _Reader(data, "fingerprint")
         return cls(
-            arch=read.text("arch"), cpu_model=read.text("cpu_model"),
-            cpu_count=read.optional_integer("cpu_count"), cpu_flags=tuple(read.texts("cpu_flags")),
-            device_model=read.optional_text("device_model"), os=read.text("os", default=""),
-            hostname=read.text("hostname", default=""), python=read.text("python", default=""),
-            numpy=read.text("numpy", default=""), loadavg_1m=read.optional_number("loadavg_1m"),
-            os_bits=read.optional_integer("os_bits"), governor=read.optional_text("governor"),
+            arch=read.text("arch"),
+            cpu_model=read.text("cpu_model"),
+            cpu_count=read.optional_integer("cpu_count"),
+            cpu_flags=tuple(read.texts("cpu_flags")),
+            device_model=read.optional_text("device_model"),
+            os=read.text("os", default=""),
+            hostname=read.text("hostname", default=""),
+            python=read.text("python", default=""),
+            numpy=read.text("numpy", default=""),
+            loadavg_1m=read.optional_number("loadavg_1m"),
+            os_bits=read.optional_integer("os_bits"),
+            governor=read.optional_text("governor"),
             soc_temp_c=read.optional_number("soc_temp_c"),
         )
 
@@ -188,10 +230,13 @@ class Evaluation:
     near_top1: Optional[Tuple[Tuple[int, ...], ...]] = None  # classes within one output step of the top
 
     def to_dict(self) -> JsonObject:
-        return {"top_k": [list(row) for row in self.top_k], "eval_count": self.eval_count,
-                "output_shape": list(self.output_shape),
-                "outputs_head": None if self.outputs_head is None else [list(r) for r in self.outputs_head],
-                "near_top1": None if self.near_top1 is None else [list(r) for r in self.near_top1]}
+        return {
+            "top_k": [list(row) for row in self.top_k],
+            "eval_count": self.eval_count,
+            "output_shape": list(self.output_shape),
+            "outputs_head": None if self.outputs_head is None else [list(r) for r in self.outputs_head],
+            "near_top1": None if self.near_top1 is None else [list(r) for r in self.near_top1],
+        }
 
     @classmethod
     def from_dict(cls, data: object) -> "Evaluation":
@@ -200,9 +245,13 @@ class Evaluation:
         top_k = read.int_rows("top_k")
         if len(top_k) != count or not all(top_k):
             raise ContractError(f"evaluation.top_k holds {len(top_k)} rows for {count} eval inputs")
-        return cls(top_k=top_k, eval_count=count, output_shape=tuple(read.integers("output_shape")),
-                   outputs_head=read.optional_float_rows("outputs_head"),
-                   near_top1=read.optional_int_rows("near_top1"))
+        return cls(
+            top_k=top_k,
+            eval_count=count,
+            output_shape=tuple(read.integers("output_shape")),
+            outputs_head=read.optional_float_rows("outputs_head"),
+            near_top1=read.optional_int_rows("near_top1"),
+        )
 
 
 @dataclass(frozen=True)
@@ -222,12 +271,19 @@ class Timing:
     power: Optional[PowerReading] = None
 
     def to_dict(self) -> JsonObject:
-        return {"wall_ms": list(self.wall_ms), "cpu_ms": list(self.cpu_ms), "capped": self.capped,
-                "warmup_runs": self.warmup_runs, "reference_wall_ms": list(self.reference_wall_ms),
-                "reference_cpu_ms": list(self.reference_cpu_ms), "peak_rss_mb": self.peak_rss_mb,
-                "foreign_cores": self.foreign_cores, "throttled_before": self.throttled_before,
-                "throttled_after": self.throttled_after,
-                "power": self.power.to_dict() if self.power is not None else None}
+        return {
+            "wall_ms": list(self.wall_ms),
+            "cpu_ms": list(self.cpu_ms),
+            "capped": self.capped,
+            "warmup_runs": self.warmup_runs,
+            "reference_wall_ms": list(self.reference_wall_ms),
+            "reference_cpu_ms": list(self.reference_cpu_ms),
+            "peak_rss_mb": self.peak_rss_mb,
+            "foreign_cores": self.foreign_cores,
+            "throttled_before": self.throttled_before,
+            "throttled_after": self.throttled_after,
+            "power": self.power.to_dict() if self.power is not None else None,
+        }
 
     @classmethod
     def from_dict(cls, data: object) -> "Timing":
@@ -236,12 +292,17 @@ class Timing:
         if len(wall) != len(cpu):
             raise ContractError(f"timing: {len(wall)} wall samples but {len(cpu)} CPU samples")
         return cls(
-            wall_ms=wall, cpu_ms=cpu, capped=read.flag("capped"), warmup_runs=read.integer("warmup_runs", minimum=0),
+            wall_ms=wall,
+            cpu_ms=cpu,
+            capped=read.flag("capped"),
+            warmup_runs=read.integer("warmup_runs", minimum=0),
             reference_wall_ms=read.times("reference_wall_ms", allow_empty=True),
             reference_cpu_ms=read.times("reference_cpu_ms", allow_empty=True),
-            peak_rss_mb=read.number("peak_rss_mb", minimum=0.0), foreign_cores=read.optional_number("foreign_cores"),
+            peak_rss_mb=read.number("peak_rss_mb", minimum=0.0),
+            foreign_cores=read.optional_number("foreign_cores"),
             throttled_before=read.optional_integer("throttled_before"),
-            throttled_after=read.optional_integer("throttled_after"), power=read.power("power"),
+            throttled_after=read.optional_integer("throttled_after"),
+            power=read.power("power"),
         )
 
 
@@ -261,12 +322,19 @@ class Success:
     ok = True
 
     def to_dict(self) -> JsonObject:
-        return {"ok": True, "version": CONTRACT_VERSION, "runtime": self.runtime.to_dict(),
-                "evaluation": self.evaluation.to_dict(), "batch": self.batch, "threads": self.threads,
-                "load_ms": self.load_ms, "first_inference_ms": self.first_inference_ms,
-                "timing": self.timing.to_dict() if self.timing is not None else None,
-                "fingerprint": self.fingerprint.to_dict() if self.fingerprint is not None else None,
-                "device_address": self.device_address}
+        return {
+            "ok": True,
+            "version": CONTRACT_VERSION,
+            "runtime": self.runtime.to_dict(),
+            "evaluation": self.evaluation.to_dict(),
+            "batch": self.batch,
+            "threads": self.threads,
+            "load_ms": self.load_ms,
+            "first_inference_ms": self.first_inference_ms,
+            "timing": self.timing.to_dict() if self.timing is not None else None,
+            "fingerprint": self.fingerprint.to_dict() if self.fingerprint is not None else None,
+            "device_address": self.device_address,
+        }
 
     def timed(self) -> Timing:
         if self.timing is None:
@@ -288,8 +356,14 @@ class Failure:
     ok = False
 
     def to_dict(self) -> JsonObject:
-        return {"ok": False, "version": CONTRACT_VERSION, "kind": self.kind.value, "error": self.error,
-                "package": self.package, "device_address": self.device_address}
+        return {
+            "ok": False,
+            "version": CONTRACT_VERSION,
+            "kind": self.kind.value,
+            "error": self.error,
+            "package": self.package,
+            "device_address": self.device_address,
+        }
 
 
 Result = Union[Success, Failure]
@@ -307,17 +381,26 @@ def parse_result(data: object) -> Result:
         try:
             failure_kind = FailureKind(kind)
         except ValueError:
-            raise ContractError(f"result.kind {kind!r} is not one of {', '.join(k.value for k in FailureKind)}") from None
-        return Failure(kind=failure_kind, error=read.text("error"), package=read.optional_text("package"),
-                       device_address=read.optional_text("device_address"))
+            raise ContractError(
+                f"result.kind {kind!r} is not one of {', '.join(k.value for k in FailureKind)}"
+            ) from None
+        return Failure(
+            kind=failure_kind,
+            error=read.text("error"),
+            package=read.optional_text("package"),
+            device_address=read.optional_text("device_address"),
+        )
     version = read.integer("version", minimum=1)
     if version != CONTRACT_VERSION:
         raise ContractError(f"result version {version}, expected {CONTRACT_VERSION}")
     timing, facts = read.optional_object("timing"), read.optional_object("fingerprint")
     return Success(
-        runtime=_runtime_info(read.child("runtime")), evaluation=Evaluation.from_dict(read.mapping("evaluation")),
-        batch=read.integer("batch", minimum=1), threads=read.integer("threads", minimum=1),
-        load_ms=read.number("load_ms", minimum=0.0), first_inference_ms=read.number("first_inference_ms", minimum=0.0),
+        runtime=_runtime_info(read.child("runtime")),
+        evaluation=Evaluation.from_dict(read.mapping("evaluation")),
+        batch=read.integer("batch", minimum=1),
+        threads=read.integer("threads", minimum=1),
+        load_ms=read.number("load_ms", minimum=0.0),
+        first_inference_ms=read.number("first_inference_ms", minimum=0.0),
         timing=Timing.from_dict(timing) if timing is not None else None,
         fingerprint=DeviceFacts.from_dict(facts) if facts is not None else None,
         device_address=read.optional_text("device_address"),
@@ -451,8 +534,11 @@ class _Reader:
         value = self._get(key, None)
         if value is None:
             return None
-        rows = [[_finite(v) for v in row] if isinstance(row, list) else [None] for row in value] \
-            if isinstance(value, list) else [[None]]
+        rows = (
+            [[_finite(v) for v in row] if isinstance(row, list) else [None] for row in value]
+            if isinstance(value, list)
+            else [[None]]
+        )
         if not all(v is not None for row in rows for v in row):
             raise ContractError(f"{self._field(key)} must be a list of lists of finite numbers")
         return tuple(tuple(v for v in row if v is not None) for row in rows)
@@ -476,4 +562,3 @@ def _finite(value: object) -> Optional[float]:
 
 def _int_row(row: object) -> bool:
     return isinstance(row, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in row)
-

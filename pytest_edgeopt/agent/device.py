@@ -1,4 +1,5 @@
 """What the agent says about the machine it ran on: fingerprint, peak memory, foreign CPU load."""
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,18 @@ def fingerprint() -> DeviceFacts:
     """Must-match facts (arch, CPU) and informational ones (host, Python) for the judge."""
     model, flags = _cpu_model_and_flags()
     return DeviceFacts(
-        arch=platform.machine(), cpu_model=model, cpu_count=os.cpu_count(),
+        arch=platform.machine(),
+        cpu_model=model,
+        cpu_count=os.cpu_count(),
         cpu_flags=tuple(sorted(f for f in flags if f in _INTERESTING_FLAGS)),
-        device_model=_device_tree_model(), os=platform.platform(),
-        hostname=platform.node(), python=platform.python_version(), numpy=np.__version__,
-        loadavg_1m=_loadavg(), os_bits=struct.calcsize("P") * 8, governor=_governor(),
+        device_model=_device_tree_model(),
+        os=platform.platform(),
+        hostname=platform.node(),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        loadavg_1m=_loadavg(),
+        os_bits=struct.calcsize("P") * 8,
+        governor=_governor(),
         soc_temp_c=_soc_temp_c(),
     )
 

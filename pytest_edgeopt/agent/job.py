@@ -3,6 +3,7 @@
 Everything the judge needs travels in the result (raw samples, top-k predictions, the device);
 labels stay on the host, so the agent cannot be wrong about accuracy, only about outputs.
 """
+
 from __future__ import annotations
 
 import time
@@ -58,20 +59,37 @@ def _run(job: Job) -> Success:
     info = runtime.info()
     if job.evaluate_only:
         runtime.close()
-        return Success(runtime=info, evaluation=evaluation, batch=job.batch, threads=job.threads,
-                       load_ms=load_ms, first_inference_ms=first_ms)
+        return Success(
+            runtime=info,
+            evaluation=evaluation,
+            batch=job.batch,
+            threads=job.threads,
+            load_ms=load_ms,
+            first_inference_ms=first_ms,
+        )
     timing, facts = _timing(runtime, batches, job)
     runtime.close()
-    return Success(runtime=info, evaluation=evaluation, batch=job.batch, threads=job.threads, load_ms=load_ms,
-                   first_inference_ms=first_ms, timing=timing, fingerprint=facts)
+    return Success(
+        runtime=info,
+        evaluation=evaluation,
+        batch=job.batch,
+        threads=job.threads,
+        load_ms=load_ms,
+        first_inference_ms=first_ms,
+        timing=timing,
+        fingerprint=facts,
+    )
 
 
 def _evaluation(outputs: List[np.ndarray], count: int, job: Job, runtime: Runtime) -> Evaluation:
     step = runtime.info().output_step
-    return Evaluation(top_k=_top_k(outputs, count, job.topk), eval_count=count,
-                      output_shape=tuple(int(d) for d in outputs[0].shape[1:]),
-                      outputs_head=_head(outputs, count) if job.keep_outputs else None,
-                      near_top1=_near_top1(outputs, count, step))
+    return Evaluation(
+        top_k=_top_k(outputs, count, job.topk),
+        eval_count=count,
+        output_shape=tuple(int(d) for d in outputs[0].shape[1:]),
+        outputs_head=_head(outputs, count) if job.keep_outputs else None,
+        near_top1=_near_top1(outputs, count, step),
+    )
 
 
 def _timing(runtime: Runtime, batches: Sequence[Feeds], job: Job) -> Tuple[Timing, DeviceFacts]:
@@ -84,11 +102,18 @@ def _timing(runtime: Runtime, batches: Sequence[Feeds], job: Job) -> Tuple[Timin
     samples, reading = _timed(meter, lambda: sample(run, batches, job.plan, reference), job.power)
     foreign = _foreign_cores(busy0, own0, sum(samples.wall_ms) / 1e3)
     timing = Timing(
-        wall_ms=tuple(samples.wall_ms), cpu_ms=tuple(samples.cpu_ms), capped=samples.capped,
-        warmup_runs=warmups, reference_wall_ms=tuple(samples.reference_wall_ms),
-        reference_cpu_ms=tuple(samples.reference_cpu_ms), peak_rss_mb=device.peak_rss_mb(),
-        foreign_cores=foreign, throttled_before=throttled_before, throttled_after=device.throttled(),
-        power=reading)
+        wall_ms=tuple(samples.wall_ms),
+        cpu_ms=tuple(samples.cpu_ms),
+        capped=samples.capped,
+        warmup_runs=warmups,
+        reference_wall_ms=tuple(samples.reference_wall_ms),
+        reference_cpu_ms=tuple(samples.reference_cpu_ms),
+        peak_rss_mb=device.peak_rss_mb(),
+        foreign_cores=foreign,
+        throttled_before=throttled_before,
+        throttled_after=device.throttled(),
+        power=reading,
+    )
     return timing, device.fingerprint()
 
 
@@ -100,8 +125,9 @@ def _meter(spec: Optional[Mapping[str, object]]) -> Optional[power.PowerMeter]:
         raise JobError(FailureKind.POWER, str(error)) from None
 
 
-def _timed(meter: Optional[power.PowerMeter], run: Callable[[], Samples],
-           spec: Optional[Mapping[str, object]]) -> Tuple[Samples, Optional[power.PowerReading]]:
+def _timed(
+    meter: Optional[power.PowerMeter], run: Callable[[], Samples], spec: Optional[Mapping[str, object]]
+) -> Tuple[Samples, Optional[power.PowerReading]]:
     """The latency loop, inside the power meter's tracking when there is one (idle measured first)."""
     if meter is None:
         return run(), None
@@ -133,8 +159,10 @@ def _eval_batches(runtime: Runtime, job: Job) -> Tuple[List[Feeds], int]:
     padded = {name: _padded(array, batch) for name, array in arrays.items()}
     cast = {spec.name: padded[spec.name].astype(spec.dtype, copy=False) for spec in specs}
     total = len(next(iter(cast.values())))
-    batches = [{name: np.ascontiguousarray(array[i:i + batch]) for name, array in cast.items()}
-               for i in range(0, total, batch)]
+    batches = [
+        {name: np.ascontiguousarray(array[i : i + batch]) for name, array in cast.items()}
+        for i in range(0, total, batch)
+    ]
     return batches, count
 
 
@@ -146,8 +174,11 @@ def _inputs_by_name(path: str, specs: Sequence[TensorSpec]) -> Dict[str, np.ndar
     missing = [spec.name for spec in specs if spec.name not in stored]
     if missing:
         given = ", ".join(sorted(stored)) or "none"
-        raise JobError(FailureKind.BAD_INPUT, f"the model's input(s) {', '.join(missing)} have no eval data "
-                                              f"(given: {given}): name the eval arrays after the inputs")
+        raise JobError(
+            FailureKind.BAD_INPUT,
+            f"the model's input(s) {', '.join(missing)} have no eval data "
+            f"(given: {given}): name the eval arrays after the inputs",
+        )
     return {spec.name: stored[spec.name] for spec in specs}
 
 
@@ -165,26 +196,35 @@ def _padded(array: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([array, np.repeat(array[-1:], batch - len(array) % batch, axis=0)])
 
 
-def _check_shape(given: Tuple[int, ...], expected: Tuple[Optional[int], ...], batch: int, *,
-                 name: Optional[str]) -> None:
+def _check_shape(
+    given: Tuple[int, ...], expected: Tuple[Optional[int], ...], batch: int, *, name: Optional[str]
+) -> None:
     want = (batch,) + tuple(given[1:])
     fits = len(want) == len(expected) and all(e is None or e == w for e, w in zip(expected, want))
     if not fits and expected and expected[0] not in (None, batch) and tuple(expected[1:]) == tuple(given[1:]):
-        raise JobError(FailureKind.BAD_INPUT, f"the model file has a fixed batch of {expected[0]}: measure it "
-                                              f"with batch={expected[0]}, or export it with that batch")
+        raise JobError(
+            FailureKind.BAD_INPUT,
+            f"the model file has a fixed batch of {expected[0]}: measure it "
+            f"with batch={expected[0]}, or export it with that batch",
+        )
     if not fits:
         shown = tuple("?" if e is None else e for e in expected)
         which = f"input {name!r}" if name else "input"
-        raise JobError(FailureKind.BAD_INPUT, f"the model takes {which} shape {shown} but the eval data gives "
-                                              f"{want} at batch {batch}{_layout_hint(want, expected)}")
+        raise JobError(
+            FailureKind.BAD_INPUT,
+            f"the model takes {which} shape {shown} but the eval data gives "
+            f"{want} at batch {batch}{_layout_hint(want, expected)}",
+        )
 
 
 def _layout_hint(given: Tuple[int, ...], expected: Tuple[Optional[int], ...]) -> str:
     """NCHW data for an NHWC file (or the reverse) is the usual cause with .tflite models."""
     if len(given) != 4 or len(expected) != 4 or None in expected[1:]:
         return ""
-    for order, hint in (((2, 3, 1), "NCHW and the model NHWC: pass x.transpose(0, 2, 3, 1)"),
-                        ((3, 1, 2), "NHWC and the model NCHW: pass x.transpose(0, 3, 1, 2)")):
+    for order, hint in (
+        ((2, 3, 1), "NCHW and the model NHWC: pass x.transpose(0, 2, 3, 1)"),
+        ((3, 1, 2), "NHWC and the model NCHW: pass x.transpose(0, 3, 1, 2)"),
+    ):
         if tuple(given[i] for i in order) == tuple(expected[1:]):
             return f"; the data looks {hint}"
     return ""
@@ -223,7 +263,7 @@ def _head(outputs: List[np.ndarray], count: int) -> Tuple[Tuple[float, ...], ...
     """The first outputs, so the host can compare runtimes value by value (parity); capped per
     sample so a segmentation map does not turn the result into hundreds of MB of JSON."""
     flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs[:HEAD_SAMPLES]])
-    head = flat[:min(count, HEAD_SAMPLES), :HEAD_VALUES].astype(np.float32)
+    head = flat[: min(count, HEAD_SAMPLES), :HEAD_VALUES].astype(np.float32)
     return tuple(tuple(float(v) for v in row) for row in head)
 
 
@@ -249,4 +289,3 @@ def _foreign_cores(busy0: Optional[float], own0: float, wall_s: float) -> Option
 
 def _basename(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
-

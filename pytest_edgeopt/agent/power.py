@@ -8,6 +8,7 @@ Every meter answers the same two questions, `track()` (measure while a block run
 the board's idle draw is most of the total on small devices, and the inference's share is what a
 model change moves.
 """
+
 from __future__ import annotations
 
 import math
@@ -103,10 +104,13 @@ class PowerReading:
             )
         except KeyError as exc:
             raise PowerMeterError(
-                f"power reading: missing key {exc.args[0]!r} (expected source, average_w, idle_w, seconds, samples, estimated)"
+                f"power reading: missing key {exc.args[0]!r} "
+                "(expected source, average_w, idle_w, seconds, samples, estimated)"
             ) from None
         except (TypeError, ValueError) as exc:
-            raise PowerMeterError(f"power reading: malformed value ({exc}); expected numbers as written by to_dict") from None
+            raise PowerMeterError(
+                f"power reading: malformed value ({exc}); expected numbers as written by to_dict"
+            ) from None
 
 
 class PowerMeter(Protocol):
@@ -285,7 +289,7 @@ def _legacy_rails(base: Path) -> List[_Rail]:
     """JetPack 4 (Nano, TX2): iio devices with rail_name_<i> and in_power<i>_input in mW."""
     rails = []
     for label_path in sorted(base.glob("*/iio:device*/rail_name_*")):
-        index = label_path.name[len("rail_name_"):]
+        index = label_path.name[len("rail_name_") :]
         power = label_path.parent / f"in_power{index}_input"
         name = _read_label(label_path)
         if name and power.exists():
@@ -368,7 +372,9 @@ def _run(label: str, argv: Sequence[str], timeout: float, not_found: str) -> str
     except PermissionError:
         raise PowerMeterError(f"{label}: `{shown}` is not executable (`chmod +x {argv[0]}`, {OTHER_METER})") from None
     except subprocess.TimeoutExpired:
-        raise PowerMeterError(f"{label}: `{shown}` took longer than {timeout:g} s (make it faster, {OTHER_METER})") from None
+        raise PowerMeterError(
+            f"{label}: `{shown}` took longer than {timeout:g} s (make it faster, {OTHER_METER})"
+        ) from None
     if done.returncode != 0:
         said = _first_line(done.stderr) or _first_line(done.stdout) or "no output"
         raise PowerMeterError(f"{label}: `{shown}` exited {done.returncode}: {said!r} (fix the command, {OTHER_METER})")
@@ -404,9 +410,7 @@ class Pi5PmicMeter(_SampledMeter):
     def __init__(self, command: Sequence[str], interval_s: float) -> None:
         super().__init__(interval_s)
         self.command = list(command)
-        self._not_found = (
-            f"pi5-pmic: {self.command[0]} not found (Raspberry Pi 5 firmware tools; {OTHER_METER})"
-        )
+        self._not_found = f"pi5-pmic: {self.command[0]} not found (Raspberry Pi 5 firmware tools; {OTHER_METER})"
         if shutil.which(self.command[0]) is None:
             raise PowerMeterError(self._not_found)
 
@@ -484,14 +488,18 @@ def _number(spec: Dict[str, Any], key: str, default: Optional[float], minimum: f
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < minimum or (strict and value == minimum):
         bound = ">" if strict else ">="
-        raise PowerMeterError(f"power meter {spec['kind']!r}: {key} must be a number {bound} {minimum:g}, got {value!r}")
+        raise PowerMeterError(
+            f"power meter {spec['kind']!r}: {key} must be a number {bound} {minimum:g}, got {value!r}"
+        )
     return float(value)
 
 
 def _argv(spec: Dict[str, Any], default: Optional[Sequence[str]]) -> List[str]:
     value = spec.get("command", default)
     if value is None:
-        raise PowerMeterError(f"power meter {spec['kind']!r}: missing key 'command' (an argv list, e.g. ['my-meter', '--watts'])")
+        raise PowerMeterError(
+            f"power meter {spec['kind']!r}: missing key 'command' (an argv list, e.g. ['my-meter', '--watts'])"
+        )
     if isinstance(value, str) or not value or not all(isinstance(part, str) for part in value):
         raise PowerMeterError(
             f"power meter {spec['kind']!r}: command must be a non-empty argv list of strings (no shell), got {value!r}"
@@ -544,8 +552,10 @@ def _plugin_meter(spec: Dict[str, Any]) -> PowerMeter:
     try:
         factory = getattr(import_module(str(spec["module"])), str(spec["factory"]))
     except (ImportError, AttributeError) as error:
-        raise PowerMeterError(f"power meter {spec['kind']!r}: cannot load {spec['module']}.{spec['factory']} "
-                              f"where the agent runs ({error})") from None
+        raise PowerMeterError(
+            f"power meter {spec['kind']!r}: cannot load {spec['module']}.{spec['factory']} "
+            f"where the agent runs ({error})"
+        ) from None
     meter: PowerMeter = factory(spec)
     return meter
 
@@ -574,7 +584,9 @@ def measure(meter: PowerMeter, run: Callable[[], Any], *, idle_s: float) -> Tupl
 def _last_reading(meter: PowerMeter) -> PowerReading:
     reading = meter.energy()
     if reading is None:
-        raise PowerMeterError(f"{meter.source}: track() completed but energy() returned None (a broken meter; {OTHER_METER})")
+        raise PowerMeterError(
+            f"{meter.source}: track() completed but energy() returned None (a broken meter; {OTHER_METER})"
+        )
     return reading
 
 

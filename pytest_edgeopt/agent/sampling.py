@@ -3,10 +3,12 @@
 Each inference is timed twice, wall clock and process CPU time: with one thread the CPU time held
 a 1-2% CV while other work on the same cores moved wall time by 9-33% (notes/onnxruntime).
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import cycle
 from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
@@ -59,7 +61,9 @@ def warm_up(run: Callable[[Batch], object], batches: Sequence[Batch], plan: Samp
 
 
 def sample(
-    run: Callable[[Batch], object], batches: Sequence[Batch], plan: SamplingPlan,
+    run: Callable[[Batch], object],
+    batches: Sequence[Batch],
+    plan: SamplingPlan,
     reference: Optional[Callable[[], object]] = None,
 ) -> Samples:
     """Cycle through the eval batches (reusing one input flatters caches) until the plan is met."""
@@ -72,9 +76,10 @@ def sample(
         if out.wall_ms and elapsed >= plan.max_s:
             out.capped = True
             return out
-        _timed(lambda: run(batch), out.wall_ms, out.cpu_ms)
-        if reference is not None and (time.perf_counter() - last_reference >= REFERENCE_INTERVAL_S
-                                      or not out.reference_wall_ms):
+        _timed(partial(run, batch), out.wall_ms, out.cpu_ms)
+        if reference is not None and (
+            time.perf_counter() - last_reference >= REFERENCE_INTERVAL_S or not out.reference_wall_ms
+        ):
             _timed(reference, out.reference_wall_ms, out.reference_cpu_ms)
             last_reference = time.perf_counter()
     return out

@@ -4,6 +4,7 @@ and an entry is removed only when its whole module ran and nothing produced it a
 The controller alone calls `write`: xdist workers report what they collected, selected and how
 their tests ended, and the controller merges that here before deciding.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ anything and facts that are only informative (a changed artifact is exactly what
 The file format is the schema's (schemas/baseline.schema.json); these dataclasses read and write
 exactly that, so files written before they existed load unchanged.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -86,8 +87,11 @@ class BaselineEntry:
         return {
             "metrics": _rounded(asdict(self.metrics)),
             "latency": {"wall": _rounded(self.wall.to_dict()), "cpu": _rounded(self.cpu.to_dict())},
-            "samples": {"wall_ms": list(self.samples.wall_ms), "cpu_ms": list(self.samples.cpu_ms),
-                        "reference_ms": list(self.samples.reference_ms)},
+            "samples": {
+                "wall_ms": list(self.samples.wall_ms),
+                "cpu_ms": list(self.samples.cpu_ms),
+                "reference_ms": list(self.samples.reference_ms),
+            },
             "fingerprint": {"must_match": dict(self.must_match), "info": dict(self.info)},
             "provenance": asdict(self.provenance),
         }
@@ -99,13 +103,18 @@ class BaselineEntry:
         samples, fingerprint, provenance = data["samples"], data["fingerprint"], data["provenance"]
         return cls(
             metrics=StoredMetrics(**{f.name: metrics[f.name] for f in fields(StoredMetrics)}),
-            wall=LatencyStats.from_dict(data["latency"]["wall"]), cpu=LatencyStats.from_dict(data["latency"]["cpu"]),
-            samples=StoredSamples(wall_ms=tuple(samples["wall_ms"]), cpu_ms=tuple(samples["cpu_ms"]),
-                                  reference_ms=tuple(samples.get("reference_ms", ()))),
+            wall=LatencyStats.from_dict(data["latency"]["wall"]),
+            cpu=LatencyStats.from_dict(data["latency"]["cpu"]),
+            samples=StoredSamples(
+                wall_ms=tuple(samples["wall_ms"]),
+                cpu_ms=tuple(samples["cpu_ms"]),
+                reference_ms=tuple(samples.get("reference_ms", ())),
+            ),
             must_match={key: fingerprint["must_match"].get(key) for key in MUST_MATCH},
             info=dict(fingerprint["info"]),
-            provenance=Provenance(date=provenance["date"], commit=provenance.get("commit"),
-                                  reason=provenance.get("reason")),
+            provenance=Provenance(
+                date=provenance["date"], commit=provenance.get("commit"), reason=provenance.get("reason")
+            ),
         )
 
 
@@ -123,19 +132,32 @@ def module_of(nodeid: str) -> str:
 
 
 def must_match(m: Measurement) -> Dict[str, Fact]:
-    return {"platform": m.platform, "arch": m.facts.arch, "cpu_model": m.facts.cpu_model,
-            "runtime": m.runtime, "runtime_version": m.runtime_info.version or m.runtime_version,
-            "threads": m.threads, "precision": m.precision}
+    return {
+        "platform": m.platform,
+        "arch": m.facts.arch,
+        "cpu_model": m.facts.cpu_model,
+        "runtime": m.runtime,
+        "runtime_version": m.runtime_info.version or m.runtime_version,
+        "threads": m.threads,
+        "precision": m.precision,
+    }
 
 
 def entry_from_measurement(m: Measurement, *, reason: Optional[str] = None) -> BaselineEntry:
     return BaselineEntry(
-        metrics=_metrics(m), wall=m.latency, cpu=m.cpu_latency,
-        samples=StoredSamples(wall_ms=_stored(m.samples_ms), cpu_ms=_stored(m.cpu_samples_ms),
-                              reference_ms=_stored(m.reference_cpu_ms)),
-        must_match=must_match(m), info=_info(m),
-        provenance=Provenance(date=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-                              commit=git_commit(), reason=reason),
+        metrics=_metrics(m),
+        wall=m.latency,
+        cpu=m.cpu_latency,
+        samples=StoredSamples(
+            wall_ms=_stored(m.samples_ms), cpu_ms=_stored(m.cpu_samples_ms), reference_ms=_stored(m.reference_cpu_ms)
+        ),
+        must_match=must_match(m),
+        info=_info(m),
+        provenance=Provenance(
+            date=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+            commit=git_commit(),
+            reason=reason,
+        ),
     )
 
 
@@ -160,17 +182,37 @@ def changed(old: BaselineEntry, new: BaselineEntry, *, latency_tolerance: float 
 
 def _metrics(m: Measurement) -> StoredMetrics:
     return StoredMetrics(
-        model=m.model, precision=m.precision, bitwidth=m.bitwidth, runtime=m.runtime, batch=m.batch,
-        params=m.params, size_mb=m.size_mb, storage_mb=m.storage_mb, gflops=m.gflops, top1=m.top1,
-        agreement=m.agreement, top5_agreement=m.top5_agreement, eval_count=m.eval_count,
-        peak_rss_mb=m.peak_rss_mb, latency_ms=m.latency_ms, throughput=m.throughput, load_ms=m.load_ms,
-        first_inference_ms=m.first_inference_ms)
+        model=m.model,
+        precision=m.precision,
+        bitwidth=m.bitwidth,
+        runtime=m.runtime,
+        batch=m.batch,
+        params=m.params,
+        size_mb=m.size_mb,
+        storage_mb=m.storage_mb,
+        gflops=m.gflops,
+        top1=m.top1,
+        agreement=m.agreement,
+        top5_agreement=m.top5_agreement,
+        eval_count=m.eval_count,
+        peak_rss_mb=m.peak_rss_mb,
+        latency_ms=m.latency_ms,
+        throughput=m.throughput,
+        load_ms=m.load_ms,
+        first_inference_ms=m.first_inference_ms,
+    )
 
 
 def _info(m: Measurement) -> Dict[str, object]:
-    return {"artifact_sha": m.artifact_sha, "host": m.facts.hostname, "device": m.device,
-            "python": m.facts.python, "plugin_version": pytest_edgeopt.__version__,
-            "git_commit": git_commit(), "cpu_flags": list(m.facts.cpu_flags)}
+    return {
+        "artifact_sha": m.artifact_sha,
+        "host": m.facts.hostname,
+        "device": m.device,
+        "python": m.facts.python,
+        "plugin_version": pytest_edgeopt.__version__,
+        "git_commit": git_commit(),
+        "cpu_flags": list(m.facts.cpu_flags),
+    }
 
 
 def _rounded(values: Mapping[str, Any]) -> Dict[str, Any]:
@@ -187,9 +229,9 @@ def _stored(samples: Sequence[float]) -> Tuple[float, ...]:
 @lru_cache(maxsize=1)
 def git_commit() -> Optional[str]:
     try:
-        done = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                              timeout=5, cwd=Path.cwd())
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path.cwd()
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None
-

@@ -4,6 +4,7 @@ atomically and only by the xdist controller.
 A damaged file is reported with its path, the JSON path of the problem and the flag that
 regenerates it, and it is never overwritten unless `--update-baselines` was given.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,9 @@ class BaselineStore:
             self._errors[module] = f"{path}: unreadable ({error}); {REGENERATE}"
             return
         except json.JSONDecodeError as error:
-            self._errors[module] = f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
+            self._errors[module] = (
+                f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
+            )
             return
         problem = validate(data)
         if problem:

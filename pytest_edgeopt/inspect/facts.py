@@ -1,4 +1,5 @@
 """ArtifactStats: the static columns of a row (Params, Size, Storage, GFLOPs), format-neutral."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -27,8 +28,10 @@ class ArtifactStats:
     def from_dict(cls, data: Mapping[str, object]) -> "ArtifactStats":
         types = data["weight_types"]
         return cls(
-            params=_int(data["params"]), weight_bytes=_int(data["weight_bytes"]),
-            storage_bytes=_int(data["storage_bytes"]), flops=_int(data["flops"]),
+            params=_int(data["params"]),
+            weight_bytes=_int(data["weight_bytes"]),
+            storage_bytes=_int(data["storage_bytes"]),
+            flops=_int(data["flops"]),
             weight_types=tuple(str(t) for t in types) if isinstance(types, (list, tuple)) else (),
             flops_exact=bool(data["flops_exact"]),
         )

@@ -1,5 +1,6 @@
 """Reading ONNX files with errors a user can act on (a corrupt file is bad input, not a crash),
 and the small facts of their signature the other stages need."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,7 +39,8 @@ def input_shape(path: Path) -> Shape:
     inputs = graph_inputs(load_onnx(path, load_external_data=False))
     if len(inputs) != 1:
         raise EdgeOptError(
-            f"{path.name}: models with {len(inputs)} inputs are not supported yet; wrap them to one input")
+            f"{path.name}: models with {len(inputs)} inputs are not supported yet; wrap them to one input"
+        )
     dims = inputs[0].type.tensor_type.shape.dim
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
 

@@ -6,6 +6,7 @@ weight bytes shrink with the precision, and FLOPs count the same convolutions an
 whether they appear as Conv, as Conv fed by DequantizeLinear (QDQ) or as ConvInteger (dynamic).
 FLOPs follow torch.utils.flop_counter: a multiply-add is 2 FLOPs, biases and element-wise ops are free.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,12 @@ def artifact_stats(path: Path) -> ArtifactStats:
     params, weight_bytes, weight_types = _weight_totals(_classified_tensors(model.graph))
     flops, exact = _model_flops(model, base_dir=path.parent)
     return ArtifactStats(
-        params=params, weight_bytes=weight_bytes, storage_bytes=storage_bytes,
-        flops=flops, weight_types=weight_types, flops_exact=exact,
+        params=params,
+        weight_bytes=weight_bytes,
+        storage_bytes=storage_bytes,
+        flops=flops,
+        weight_types=weight_types,
+        flops_exact=exact,
     )
 
 
@@ -47,10 +52,26 @@ def _load_graph(path: Path) -> Any:
 # ---------------------------------------------------------------------------------------- tensors
 
 _TYPE_BITS: Dict[str, int] = {
-    "float64": 64, "float32": 32, "float16": 16, "bfloat16": 16,
-    "float8e4m3fn": 8, "float8e4m3fnuz": 8, "float8e5m2": 8, "float8e5m2fnuz": 8, "float4e2m1": 4,
-    "int64": 64, "uint64": 64, "int32": 32, "uint32": 32, "int16": 16, "uint16": 16,
-    "int8": 8, "uint8": 8, "int4": 4, "uint4": 4, "bool": 8,
+    "float64": 64,
+    "float32": 32,
+    "float16": 16,
+    "bfloat16": 16,
+    "float8e4m3fn": 8,
+    "float8e4m3fnuz": 8,
+    "float8e5m2": 8,
+    "float8e5m2fnuz": 8,
+    "float4e2m1": 4,
+    "int64": 64,
+    "uint64": 64,
+    "int32": 32,
+    "uint32": 32,
+    "int16": 16,
+    "uint16": 16,
+    "int8": 8,
+    "uint8": 8,
+    "int4": 4,
+    "uint4": 4,
+    "bool": 8,
 }
 # Types a learned weight is stored in; int32/int64 tensors are shapes and indices...
 _WEIGHT_TYPES = frozenset(_TYPE_BITS) - {"int64", "uint64", "int32", "uint32", "bool"}
@@ -59,15 +80,20 @@ _QUANTIZED_BIAS_INPUTS: Dict[str, Set[int]] = {"DequantizeLinear": {0}, "QLinear
 
 # Scale and zero-point operands: stored precision metadata, not weights.
 _QUANT_PARAM_INPUTS: Dict[str, Set[int]] = {
-    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2},
-    "ConvInteger": {2, 3}, "MatMulInteger": {2, 3},
-    "QLinearConv": {1, 2, 4, 5, 6, 7}, "QLinearMatMul": {1, 2, 4, 5, 6, 7},
-    "QLinearAdd": {1, 2, 4, 5, 6, 7}, "QLinearMul": {1, 2, 4, 5, 6, 7}, "QGemm": {1, 2, 4, 5, 7, 8},
-    "DynamicQuantizeMatMul": {2, 3}, "MatMulIntegerToFloat": {2, 3, 4, 5},
+    "QuantizeLinear": {1, 2},
+    "DequantizeLinear": {1, 2},
+    "ConvInteger": {2, 3},
+    "MatMulInteger": {2, 3},
+    "QLinearConv": {1, 2, 4, 5, 6, 7},
+    "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+    "QLinearAdd": {1, 2, 4, 5, 6, 7},
+    "QLinearMul": {1, 2, 4, 5, 6, 7},
+    "QGemm": {1, 2, 4, 5, 7, 8},
+    "DynamicQuantizeMatMul": {2, 3},
+    "MatMulIntegerToFloat": {2, 3, 4, 5},
 }
 # Float operands that configure an op rather than weigh anything (Resize scales, Clip bounds).
-_SETTING_INPUTS: Dict[str, Set[int]] = {"Resize": {1, 2, 3}, "Upsample": {1}, "Pad": {1, 2, 3},
-                                        "Clip": {1, 2}}
+_SETTING_INPUTS: Dict[str, Set[int]] = {"Resize": {1, 2, 3}, "Upsample": {1}, "Pad": {1, 2, 3}, "Clip": {1, 2}}
 
 _WEIGHT, _QUANT_PARAM, _OTHER = "weight", "quant_param", "other"
 
@@ -124,8 +150,7 @@ def _role(tensor: _Tensor, uses: List[_Use], scales: Set[str]) -> str:
 def _is_weight_type(tensor: _Tensor, uses: List[_Use]) -> bool:
     if tensor.type_name in _WEIGHT_TYPES:
         return True
-    return tensor.type_name == "int32" and any(
-        use.index in _QUANTIZED_BIAS_INPUTS.get(use.op_type, ()) for use in uses)
+    return tensor.type_name == "int32" and any(use.index in _QUANTIZED_BIAS_INPUTS.get(use.op_type, ()) for use in uses)
 
 
 def _is_quant_param_use(use: _Use, scales: Set[str]) -> bool:
@@ -136,8 +161,9 @@ def _is_quant_param_use(use: _Use, scales: Set[str]) -> bool:
 
 
 def _dynamic_scales(graph: Any) -> Set[str]:
-    return {node.output[1] for node in _all_nodes(graph)
-            if node.op_type == "DynamicQuantizeLinear" and len(node.output) > 1}
+    return {
+        node.output[1] for node in _all_nodes(graph) if node.op_type == "DynamicQuantizeLinear" and len(node.output) > 1
+    }
 
 
 def _uses(graph: Any) -> Dict[str, List[_Use]]:
@@ -195,6 +221,7 @@ def _subgraphs(node: Any) -> List[Any]:
 
 # ---------------------------------------------------------------------------------------- storage
 
+
 def _storage_bytes(model: Any, path: Path) -> int:
     """What copying the artifact to a device costs: weights above 2 GB live in side files."""
     files = {path.parent / location for location in _external_locations(model.graph)}
@@ -205,8 +232,13 @@ def _storage_bytes(model: Any, path: Path) -> int:
 
 
 def _external_locations(graph: Any) -> Set[str]:
-    return {entry.value for tensor in _tensor_protos(graph) if _is_external(tensor)
-            for entry in tensor.external_data if entry.key == "location"}
+    return {
+        entry.value
+        for tensor in _tensor_protos(graph)
+        if _is_external(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
 
 
 def _tensor_protos(graph: Any) -> Iterator[Any]:
@@ -222,6 +254,7 @@ def _is_external(tensor: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ FLOPs
+
 
 def _model_flops(model: Any, *, base_dir: Path) -> FlopCount:
     """Counts the top-level graph; ops inside If/Loop bodies run an unknown number of times."""

@@ -3,6 +3,7 @@
 The same ArtifactStats as for ONNX, so a LiteRT row and an ONNX Runtime row of one model are
 compared column by column. Read with the schema LiteRT ships, without building an interpreter.
 """
+
 from __future__ import annotations
 
 import functools
@@ -14,9 +15,20 @@ from pytest_edgeopt.inspect.facts import ArtifactStats
 
 # element sizes by schema.TensorType value, named as numpy names them
 _TYPES: Dict[int, Tuple[str, float]] = {
-    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
-    6: ("bool", 1), 7: ("int16", 2), 9: ("int8", 1), 10: ("float64", 8), 12: ("uint64", 8),
-    15: ("uint32", 4), 16: ("uint16", 2), 17: ("int4", 0.5), 18: ("bfloat16", 2),
+    0: ("float32", 4),
+    1: ("float16", 2),
+    2: ("int32", 4),
+    3: ("uint8", 1),
+    4: ("int64", 8),
+    6: ("bool", 1),
+    7: ("int16", 2),
+    9: ("int8", 1),
+    10: ("float64", 8),
+    12: ("uint64", 8),
+    15: ("uint32", 4),
+    16: ("uint16", 2),
+    17: ("int4", 0.5),
+    18: ("bfloat16", 2),
 }
 _COUNTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "TRANSPOSE_CONV")
 _T = TypeVar("_T")
@@ -25,6 +37,7 @@ _T = TypeVar("_T")
 def _one_line(read: Callable[[Path], _T]) -> Callable[[Path], _T]:
     """Flatbuffers reads lazily, so a corrupt offset surfaces wherever a field is first touched,
     not only in _parse: every public reader turns it into the same one-line error."""
+
     @functools.wraps(read)
     def wrapper(path: Path) -> _T:
         try:
@@ -33,6 +46,7 @@ def _one_line(read: Callable[[Path], _T]) -> Callable[[Path], _T]:
             raise  # already one line, or a missing file the caller reports as such
         except Exception as error:
             raise _unreadable(Path(path), error) from None
+
     return wrapper
 
 
@@ -64,8 +78,14 @@ def artifact_stats(path: Path) -> ArtifactStats:
             if names[op.OpcodeIndex()] in _COUNTED:
                 counted, known = _op_flops(names[op.OpcodeIndex()], graph, op)
                 flops, exact = flops + counted, exact and known
-    return ArtifactStats(params=params, weight_bytes=int(weight_bytes), storage_bytes=path.stat().st_size,
-                         flops=flops, weight_types=tuple(sorted(types)), flops_exact=exact)
+    return ArtifactStats(
+        params=params,
+        weight_bytes=int(weight_bytes),
+        storage_bytes=path.stat().st_size,
+        flops=flops,
+        weight_types=tuple(sorted(types)),
+        flops_exact=exact,
+    )
 
 
 @_one_line
@@ -74,8 +94,10 @@ def input_shape(path: Path) -> Tuple[Optional[int], ...]:
     model, _ = _parse(Path(path))
     graph = model.Subgraphs(0)
     if graph.InputsLength() != 1:
-        raise EdgeOptError(f"{Path(path).name}: models with {graph.InputsLength()} inputs are not "
-                           "supported yet; wrap them to one input")
+        raise EdgeOptError(
+            f"{Path(path).name}: models with {graph.InputsLength()} inputs are not "
+            "supported yet; wrap them to one input"
+        )
     tensor = graph.Tensors(graph.Inputs(0))
     signature = _signature(tensor)
     return tuple(None if d < 0 else d for d in signature)

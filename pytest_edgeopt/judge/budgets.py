@@ -5,6 +5,7 @@ Three kinds: absolute (`max_storage_mb=5`), relative to the stored baseline
 (`max_latency_ratio_vs="fp32"`), which cancels the machine's speed. Names and values are checked
 before anything is measured, so a typo is a usage error naming where it was written.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -100,4 +101,3 @@ def _number(name: str, value: object) -> float:
         return float(value)
     except ValueError:
         raise ValueError(f"{name}={value!r}: expected a number") from None
-

@@ -1,6 +1,7 @@
 """Judge a measurement against its budgets: one-sided (an improvement never fails), reported with
 numbers. Deterministic metrics are compared exactly; latency is judged from samples
 (judge/latency.py) and an inconclusive latency gets more agent processes before the verdict."""
+
 from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
@@ -43,11 +44,14 @@ def check(m: Measurement, budgets: Budgets, context: Context) -> Tuple[Measureme
 
 def raise_if_failed(m: Measurement, judgement: Judgement, *, inconclusive_fails: bool) -> None:
     failing = judgement.verdict in (Verdict.FAIL, Verdict.REGRESSED) or (
-        judgement.verdict == Verdict.INCONCLUSIVE and inconclusive_fails)
+        judgement.verdict == Verdict.INCONCLUSIVE and inconclusive_fails
+    )
     if failing:
         lines = "\n".join(f"  {v}" for v in judgement.violations)
-        raise BudgetExceeded(f"{m.model} [{m.precision}, {m.runtime}] on {m.platform} broke "
-                             f"{len(judgement.violations)} budget(s):\n{lines}")
+        raise BudgetExceeded(
+            f"{m.model} [{m.precision}, {m.runtime}] on {m.platform} broke "
+            f"{len(judgement.violations)} budget(s):\n{lines}"
+        )
 
 
 def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
@@ -60,9 +64,13 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
         verdict = judged or verdict
     violations += row_problems(m)
     base = context.baseline.wall.median_ms if context.baseline else None
-    return Judgement(verdict=_overall(violations, verdict, bool(budgets) or bool(violations)),
-                     violations=tuple(violations), latency=verdict, baseline_latency_ms=base,
-                     baseline_note=context.note)
+    return Judgement(
+        verdict=_overall(violations, verdict, bool(budgets) or bool(violations)),
+        violations=tuple(violations),
+        latency=verdict,
+        baseline_latency_ms=base,
+        baseline_note=context.note,
+    )
 
 
 def _overall(violations: Sequence[str], verdict: Optional[LatencyVerdict], any_budget: bool) -> Verdict:
@@ -96,8 +104,10 @@ def _check_one(runs: Runs, m: Measurement, name: str, value: object, context: Co
 def _absolute(m: Measurement, metric: Metric, limit: float) -> List[str]:
     measured = _value(m, metric.attribute)
     if measured is None and metric.attribute.startswith("energy"):
-        return [f"{metric.attribute} is not available: the platform {m.platform} has no power meter "
-                f"(set power = {{kind = ...}} in [tool.edgeopt.platforms.{m.platform}])"]
+        return [
+            f"{metric.attribute} is not available: the platform {m.platform} has no power meter "
+            f"(set power = {{kind = ...}} in [tool.edgeopt.platforms.{m.platform}])"
+        ]
     if measured is None:
         return [f"{metric.attribute} is not available (the eval set has no labels): gate on agreement"]
     broken = measured > limit if metric.upper else measured < limit
@@ -113,16 +123,20 @@ def _relative(m: Measurement, metric: Metric, fraction: float, baseline: Baselin
     if now <= before * (1.0 + fraction) + STORED_ROUNDING:
         return []
     delta = (now / before - 1.0) * 100.0 if before else float("inf")
-    return [f"measured {_fmt(now)} {metric.unit}, baseline {_fmt(before)} {metric.unit} ({delta:+.1f}%), "
-            f"limit +{fraction * 100:g}%"]
+    return [
+        f"measured {_fmt(now)} {metric.unit}, baseline {_fmt(before)} {metric.unit} ({delta:+.1f}%), "
+        f"limit +{fraction * 100:g}%"
+    ]
 
 
 def _points(m: Measurement, attribute: str, points: float, baseline: BaselineEntry) -> List[str]:
     before, now = baseline.metrics.value(attribute), _value(m, attribute)
     if before is None or now is None or before - now <= points / 100.0 + STORED_ROUNDING:
         return []
-    return [f"measured {now * 100:.2f}%, baseline {before * 100:.2f}% ({(now - before) * 100:+.2f} pp), "
-            f"limit -{points:g} pp"]
+    return [
+        f"measured {now * 100:.2f}%, baseline {before * 100:.2f}% ({(now - before) * 100:+.2f} pp), "
+        f"limit -{points:g} pp"
+    ]
 
 
 def _value(m: Measurement, attribute: str) -> Optional[float]:

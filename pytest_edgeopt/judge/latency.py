@@ -5,6 +5,7 @@ baseline, its own artifact re-measured now (A B A B) cancels host drift; without
 samples are a single process from another time, so a regression must clear the limit by a
 further margin, and a slowdown the machine's own reference workload explains is inconclusive.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -54,10 +55,15 @@ def pooled(runs: Sequence[Measurement]) -> Measurement:
         return first
     wall = tuple(s for r in runs for s in r.samples_ms)
     cpu = tuple(s for r in runs for s in r.cpu_samples_ms)
-    return replace(first, samples_ms=wall, cpu_samples_ms=cpu, latency=LatencyStats.from_values(wall),
-                   cpu_latency=LatencyStats.from_values(cpu),
-                   reference_cpu_ms=tuple(s for r in runs for s in r.reference_cpu_ms),
-                   reference_wall_ms=tuple(s for r in runs for s in r.reference_wall_ms))
+    return replace(
+        first,
+        samples_ms=wall,
+        cpu_samples_ms=cpu,
+        latency=LatencyStats.from_values(wall),
+        cpu_latency=LatencyStats.from_values(cpu),
+        reference_cpu_ms=tuple(s for r in runs for s in r.reference_cpu_ms),
+        reference_wall_ms=tuple(s for r in runs for s in r.reference_wall_ms),
+    )
 
 
 def absolute_latency(m: Measurement, limit_ms: float) -> Found:
@@ -65,8 +71,10 @@ def absolute_latency(m: Measurement, limit_ms: float) -> Found:
     verdict = judge_latency([m.samples_ms], [[limit_ms]], limit=1.0, signal="wall")
     if verdict.verdict == Verdict.PASS:
         return [], None
-    return [f"median {m.latency.median_ms:.3f} ms (99% CI {verdict.low * limit_ms:.3f}..{verdict.high * limit_ms:.3f}), "
-            f"limit <= {limit_ms:g} ms: {verdict.verdict}"], verdict
+    return [
+        f"median {m.latency.median_ms:.3f} ms (99% CI {verdict.low * limit_ms:.3f}..{verdict.high * limit_ms:.3f}), "
+        f"limit <= {limit_ms:g} ms: {verdict.verdict}"
+    ], verdict
 
 
 def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: BaselineEntry) -> Found:
@@ -163,6 +171,8 @@ def _median_of_medians(groups: Sequence[Sequence[float]]) -> float:
 def _latency_text(verdict: LatencyVerdict, before: float, now: float, against: str) -> List[str]:
     if verdict.verdict == Verdict.PASS:
         return []
-    return [f"{now:.3f} ms vs {against} {before:.3f} ms ({verdict.signal}, {verdict.processes} process(es)): "
-            f"ratio {verdict.ratio:.3f} (99% CI {verdict.low:.3f}..{verdict.high:.3f}), limit {verdict.limit:.3f}: "
-            f"{verdict.verdict}"]
+    return [
+        f"{now:.3f} ms vs {against} {before:.3f} ms ({verdict.signal}, {verdict.processes} process(es)): "
+        f"ratio {verdict.ratio:.3f} (99% CI {verdict.low:.3f}..{verdict.high:.3f}), limit {verdict.limit:.3f}: "
+        f"{verdict.verdict}"
+    ]

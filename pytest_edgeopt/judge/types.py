@@ -1,5 +1,6 @@
 """What judging produces and needs: the Row (a measured case in the table), its Judgement, and
 the Context a check is made in. Neutral types, so the report and the session share them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,15 +31,24 @@ class Judgement:
         self.verdict = Verdict(self.verdict)  # "fail" written by hand is Verdict.FAIL
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"verdict": self.verdict.value, "violations": list(self.violations),
-                "latency": self.latency.to_dict() if self.latency else None,
-                "baseline_latency_ms": self.baseline_latency_ms, "baseline_note": self.baseline_note}
+        return {
+            "verdict": self.verdict.value,
+            "violations": list(self.violations),
+            "latency": self.latency.to_dict() if self.latency else None,
+            "baseline_latency_ms": self.baseline_latency_ms,
+            "baseline_note": self.baseline_note,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Judgement":
         latency = LatencyVerdict.from_dict(data["latency"]) if data.get("latency") else None
-        return cls(verdict=Verdict(data["verdict"]), violations=tuple(data["violations"]), latency=latency,
-                   baseline_latency_ms=data.get("baseline_latency_ms"), baseline_note=data.get("baseline_note"))
+        return cls(
+            verdict=Verdict(data["verdict"]),
+            violations=tuple(data["violations"]),
+            latency=latency,
+            baseline_latency_ms=data.get("baseline_latency_ms"),
+            baseline_note=data.get("baseline_note"),
+        )
 
 
 @dataclass
@@ -55,10 +65,12 @@ class Row:
         worst = max((previous, judgement), key=lambda j: j.verdict.severity)
         self.measurement = measurement
         self.judgement = Judgement(
-            verdict=worst.verdict, violations=previous.violations + judgement.violations,
+            verdict=worst.verdict,
+            violations=previous.violations + judgement.violations,
             latency=judgement.latency or previous.latency,
             baseline_latency_ms=judgement.baseline_latency_ms or previous.baseline_latency_ms,
-            baseline_note=judgement.baseline_note or previous.baseline_note)
+            baseline_note=judgement.baseline_note or previous.baseline_note,
+        )
 
     @property
     def passed(self) -> bool:
@@ -69,8 +81,9 @@ class Row:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Row":
-        return cls(measurement=Measurement.from_dict(data["measurement"]),
-                   judgement=Judgement.from_dict(data["judgement"]))
+        return cls(
+            measurement=Measurement.from_dict(data["measurement"]), judgement=Judgement.from_dict(data["judgement"])
+        )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ is not the one the profile describes, an FP32 conversion that computes another f
 The agent reports facts; these functions judge them on the host. A Pi profile's numbers measured
 on a laptop, or on a Pi that throttled half way through, are not Pi numbers.
 """
+
 from __future__ import annotations
 
 from typing import List, Optional
@@ -30,8 +31,10 @@ def throttle_problem(before: Optional[int], after: Optional[int]) -> Optional[st
     if not flags:
         return None
     names = ", ".join(text for bit, text in _THROTTLE_NOW.items() if flags & bit)
-    return (f"the device throttled during the run (get_throttled {hex(after if after is not None else before or 0)}: "
-            f"{names}): the measurement is invalid; cool the device or fix its power supply and re-run")
+    return (
+        f"the device throttled during the run (get_throttled {hex(after if after is not None else before or 0)}: "
+        f"{names}): the measurement is invalid; cool the device or fix its power supply and re-run"
+    )
 
 
 def timing_problem(timing: Timing) -> Optional[str]:
@@ -49,7 +52,8 @@ def fingerprint_note(m: Measurement, platform: Platform) -> Optional[Note]:
     if platform.fingerprint_policy == "fail":
         raise EdgeOptError(
             f"{m.device} is not the device the {platform.name} profile describes: {'; '.join(problems)}; "
-            f"name the right device, or set fingerprint_policy = \"warn\" in [tool.edgeopt.platforms.{platform.name}]")
+            f'name the right device, or set fingerprint_policy = "warn" in [tool.edgeopt.platforms.{platform.name}]'
+        )
     return Note(NoteKind.FINGERPRINT, f"fingerprint mismatch: {'; '.join(problems)}")
 
 
@@ -62,4 +66,3 @@ def row_problems(m: Measurement) -> List[str]:
     if m.invalid:
         problems.append(f"invalid: {m.invalid}")
     return problems
-

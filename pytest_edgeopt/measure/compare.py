@@ -9,6 +9,7 @@ caller measures more processes. Samples are compared on the signal the condition
 trustworthy: process CPU time with one thread (it held a 1-2% CV while other work oversubscribed
 the cores, where wall time moved 35-110%), wall time otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -46,9 +47,15 @@ class LatencyVerdict:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Union[str, float, int]]) -> "LatencyVerdict":
-        return cls(verdict=Verdict(str(data["verdict"])), signal=str(data["signal"]), ratio=float(data["ratio"]),
-                   low=float(data["low"]), high=float(data["high"]), limit=float(data["limit"]),
-                   processes=int(data.get("processes", 1)))
+        return cls(
+            verdict=Verdict(str(data["verdict"])),
+            signal=str(data["signal"]),
+            ratio=float(data["ratio"]),
+            low=float(data["low"]),
+            high=float(data["high"]),
+            limit=float(data["limit"]),
+            processes=int(data.get("processes", 1)),
+        )
 
     def as_inconclusive(self) -> "LatencyVerdict":
         return replace(self, verdict=Verdict.INCONCLUSIVE)
@@ -60,7 +67,13 @@ def choose_signal(*, threads: int, has_cpu_samples: bool) -> str:
 
 
 def judge_latency(
-    current: Groups, baseline: Groups, *, limit: float, signal: str, margin: float = 0.0, seed: int = 0,
+    current: Groups,
+    baseline: Groups,
+    *,
+    limit: float,
+    signal: str,
+    margin: float = 0.0,
+    seed: int = 0,
 ) -> LatencyVerdict:
     """`limit` is the largest allowed ratio (1.10 for "10%"). `margin` widens the band a
     regression must clear when the baseline is a single stored process from another time."""
@@ -73,8 +86,9 @@ def judge_latency(
         verdict = PASS
     else:
         verdict = INCONCLUSIVE
-    return LatencyVerdict(verdict=verdict, signal=signal, ratio=ratio, low=low, high=high, limit=limit,
-                          processes=len(cur))
+    return LatencyVerdict(
+        verdict=verdict, signal=signal, ratio=ratio, low=low, high=high, limit=limit, processes=len(cur)
+    )
 
 
 def _groups(groups: Groups) -> List[np.ndarray]:
@@ -113,7 +127,7 @@ def _thin(samples: np.ndarray) -> np.ndarray:
 
 
 def parse_percent(value: object, *, name: str) -> float:
-    """"10%" or 0.10 -> 0.10; the error names the budget so the user finds the typo."""
+    """ "10%" or 0.10 -> 0.10; the error names the budget so the user finds the typo."""
     if isinstance(value, str):
         text = value.strip()
         try:

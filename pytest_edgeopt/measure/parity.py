@@ -4,6 +4,7 @@ A converter that changed the function (a dropped op, a wrong layout) shows up he
 precision is blamed for it; FP32 -> FP32 across runtimes differs by float reassociation only
 (4.3e-6 measured on the digits CNN).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -51,8 +52,10 @@ class Parity:
         if self.reason:
             return f"PARITY FAILED vs {self.runtime}: {self.reason}"
         head = "parity" if self.ok else "PARITY FAILED"
-        return (f"{head} vs {self.runtime}: top-1 {(self.top1 or 0.0) * 100:.1f}%, max |diff| {self.max_abs or 0.0:.2g} "
-                f"(tolerance {self.tolerance or 0.0:.2g})")
+        return (
+            f"{head} vs {self.runtime}: top-1 {(self.top1 or 0.0) * 100:.1f}%, max |diff| {self.max_abs or 0.0:.2g} "
+            f"(tolerance {self.tolerance or 0.0:.2g})"
+        )
 
 
 def compare(ours: Evaluation, theirs: Evaluation, *, runtime: str) -> Parity:
@@ -61,13 +64,22 @@ def compare(ours: Evaluation, theirs: Evaluation, *, runtime: str) -> Parity:
     mine = np.asarray(ours.outputs_head or (), np.float64)
     other = np.asarray(theirs.outputs_head or (), np.float64)
     if mine.shape != other.shape:
-        return Parity(runtime=runtime, ok=False, top1=0.0,
-                      reason=f"output shapes differ: {list(mine.shape)} vs {list(other.shape)}")
+        return Parity(
+            runtime=runtime,
+            ok=False,
+            top1=0.0,
+            reason=f"output shapes differ: {list(mine.shape)} vs {list(other.shape)}",
+        )
     top1 = float(np.mean([a[0] == b[0] for a, b in zip(ours.top_k, theirs.top_k)]))
     max_abs = float(np.max(np.abs(mine - other))) if mine.size else 0.0
     tolerance = PARITY_ATOL + PARITY_RTOL * float(np.max(np.abs(other))) if other.size else PARITY_ATOL
-    return Parity(runtime=runtime, top1=top1, max_abs=max_abs, tolerance=tolerance,
-                  ok=bool(max_abs <= tolerance and top1 >= PARITY_MIN_TOP1))
+    return Parity(
+        runtime=runtime,
+        top1=top1,
+        max_abs=max_abs,
+        tolerance=tolerance,
+        ok=bool(max_abs <= tolerance and top1 >= PARITY_MIN_TOP1),
+    )
 
 
 def skipped(runtime: str, why: str) -> Parity:

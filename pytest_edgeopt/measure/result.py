@@ -3,6 +3,7 @@
 Dataclasses with from_values / to_dict / from_dict (optimum-benchmark's trackers), so a result
 crosses process boundaries (xdist workers, a device over SSH, a baseline file) unchanged.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -43,9 +44,17 @@ class LatencyStats:
         for value in samples_ms:
             stats.update(float(value))
         p90, p99 = np.percentile(np.asarray(samples_ms, dtype=np.float64), [90, 99])
-        return cls(median_ms=stats.median, mean_ms=stats.mean, min_ms=stats.min, max_ms=stats.max,
-                   stddev_ms=stats.stddev, iqr_ms=stats.iqr, p90_ms=float(p90), p99_ms=float(p99),
-                   rounds=stats.rounds)
+        return cls(
+            median_ms=stats.median,
+            mean_ms=stats.mean,
+            min_ms=stats.min,
+            max_ms=stats.max,
+            stddev_ms=stats.stddev,
+            iqr_ms=stats.iqr,
+            p90_ms=float(p90),
+            p99_ms=float(p99),
+            rounds=stats.rounds,
+        )
 
     def to_dict(self) -> Dict[str, float]:
         return asdict(self)
@@ -130,15 +139,18 @@ class Measurement:
         if self.top1 is None or self.reference_top1 is None:
             raise EdgeOptError(
                 f"accuracy_drop needs labelled eval data and model {self.model!r} has none: "
-                "gate on m.agreement (top-1 agreement with FP32) instead")
+                "gate on m.agreement (top-1 agreement with FP32) instead"
+            )
         return (self.reference_top1 - self.top1) * 100.0
 
     def check(self, **budgets: object) -> "Measurement":
         """Fail the test unless every budget holds, e.g. `m.check(max_storage_mb=5,
         max_latency_regression="10%")`; an inconclusive latency is re-measured first."""
         if self._checker is None:
-            raise EdgeOptError("this measurement was not made by the edge_runner fixture: "
-                               "use edge_runner.measure(...) to get budget checks")
+            raise EdgeOptError(
+                "this measurement was not made by the edge_runner fixture: "
+                "use edge_runner.measure(...) to get budget checks"
+            )
         return self._checker(self, budgets)
 
     def note_texts(self) -> Tuple[str, ...]:
@@ -148,10 +160,15 @@ class Measurement:
         """JSON for xdist and the report: the device and runtime facts as one `fingerprint`, as
         the agent reports them, and notes as text with their kinds alongside."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TYPED}
-        data.update(latency=self.latency.to_dict(), cpu_latency=self.cpu_latency.to_dict(),
-                    quantization=dict(self.quantization), fingerprint=self.fingerprint,
-                    parity=self.parity.to_dict() if self.parity else None,
-                    notes=list(self.note_texts()), note_kinds=[n.kind.value for n in self.notes])
+        data.update(
+            latency=self.latency.to_dict(),
+            cpu_latency=self.cpu_latency.to_dict(),
+            quantization=dict(self.quantization),
+            fingerprint=self.fingerprint,
+            parity=self.parity.to_dict() if self.parity else None,
+            notes=list(self.note_texts()),
+            note_kinds=[n.kind.value for n in self.notes],
+        )
         for name in _TUPLES:
             data[name] = list(getattr(self, name))
         return data
@@ -161,14 +178,19 @@ class Measurement:
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name not in _TYPED}
         fingerprint = dict(data["fingerprint"])
         values.update(
-            latency=LatencyStats.from_dict(data["latency"]), cpu_latency=LatencyStats.from_dict(data["cpu_latency"]),
+            latency=LatencyStats.from_dict(data["latency"]),
+            cpu_latency=LatencyStats.from_dict(data["cpu_latency"]),
             quantization=dict(data.get("quantization") or {}),
-            runtime_info=RuntimeInfo.from_dict(fingerprint.pop("runtime", {"name": data["runtime"],
-                                                                           "version": data["runtime_version"]})),
+            runtime_info=RuntimeInfo.from_dict(
+                fingerprint.pop("runtime", {"name": data["runtime"], "version": data["runtime_version"]})
+            ),
             facts=DeviceFacts.from_dict(fingerprint),
             parity=Parity.from_dict(data["parity"]) if data.get("parity") else None,
-            notes=tuple(Note.from_dict({"kind": kind, "text": text})
-                        for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))))
+            notes=tuple(
+                Note.from_dict({"kind": kind, "text": text})
+                for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))
+            ),
+        )
         for name in _TUPLES:
             values[name] = tuple(data.get(name, ()))
         return cls(**values)
@@ -186,7 +208,8 @@ def top1_accuracy(predictions: Sequence[Sequence[int]], labels: Optional[np.ndar
 
 
 def agreement(
-    predictions: Sequence[Sequence[int]], reference: Sequence[Sequence[int]],
+    predictions: Sequence[Sequence[int]],
+    reference: Sequence[Sequence[int]],
     near_top1: Optional[Sequence[Sequence[int]]] = None,
 ) -> Tuple[float, float]:
     """(top-1 agreement, share of samples whose reference top-1 is in this top-5). With `near_top1`

@@ -3,6 +3,7 @@
 The model carries its own evaluation and calibration data because accuracy drop and INT8
 calibration are only meaningful on data that fits the model; the runner never guesses it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,10 +63,15 @@ class EdgeModel:
         _check_input_shape(inputs, example.shape[1:], name=name, what="eval_data")
         module.eval()
         return cls(
-            name=name, kind=ModelKind.TORCH, module=module, example_input=example,
-            eval_inputs=inputs, eval_labels=labels,
+            name=name,
+            kind=ModelKind.TORCH,
+            module=module,
+            example_input=example,
+            eval_inputs=inputs,
+            eval_labels=labels,
             calibration_inputs=_calibration(calibration_data, example.shape[1:], name=name),
-            notes=_model_notes(notes, eval_data), has_pretrained_weights=pretrained,
+            notes=_model_notes(notes, eval_data),
+            has_pretrained_weights=pretrained,
         )
 
     @classmethod
@@ -86,8 +92,11 @@ class EdgeModel:
         example = _synthetic_inputs(shape, count=1) if shape is not None else None
         inputs, labels = _split_eval_data(eval_data, example=example, name=name or onnx_path.stem)
         return cls(
-            name=name or onnx_path.stem, kind=ModelKind.ONNX, path=onnx_path,
-            eval_inputs=inputs, eval_labels=labels,
+            name=name or onnx_path.stem,
+            kind=ModelKind.ONNX,
+            path=onnx_path,
+            eval_inputs=inputs,
+            eval_labels=labels,
             calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=onnx_path.stem),
             notes=_model_notes(notes, eval_data),
         )
@@ -117,8 +126,12 @@ class EdgeModel:
         example = _synthetic_inputs(shape, count=1) if shape is not None else None
         inputs, labels = _split_eval_data(eval_data, example=example, name=label)
         return cls(
-            name=label, kind=ModelKind.TFLITE, path=tflite_path, tflite_path=tflite_path,
-            eval_inputs=inputs, eval_labels=labels,
+            name=label,
+            kind=ModelKind.TFLITE,
+            path=tflite_path,
+            tflite_path=tflite_path,
+            eval_inputs=inputs,
+            eval_labels=labels,
             calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=label),
             notes=_model_notes(notes, eval_data),
         )
@@ -192,9 +205,7 @@ def _split_eval_data(
         inputs = _float_inputs(_as_array(eval_data[0], what="eval inputs"))
         labels = _as_array(eval_data[1], what="eval labels").astype(np.int64).reshape(-1)
         if len(labels) != len(inputs):
-            raise EdgeOptError(
-                f"model {name!r}: {len(inputs)} eval inputs but {len(labels)} labels; pass equal counts"
-            )
+            raise EdgeOptError(f"model {name!r}: {len(inputs)} eval inputs but {len(labels)} labels; pass equal counts")
     else:
         inputs, labels = _float_inputs(_as_array(eval_data, what="eval inputs")), None
     if len(inputs) == 0:

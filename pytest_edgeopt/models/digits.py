@@ -6,6 +6,7 @@ Torch is imported lazily: importing this module (say, to list the zoo) must work
 without the torch extra; only loading the model needs it.
 The weights and split are produced by scripts/train_digits_cnn.py; retrain there, not here.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -50,13 +51,16 @@ def _digits_cnn_class() -> type:
         def __init__(self) -> None:
             super().__init__()
             self.features = nn.Sequential(
-                nn.Conv2d(1, 16, kernel_size=3, padding=1), nn.ReLU(),
-                nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(),
+                nn.Conv2d(1, 16, kernel_size=3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(16, 32, kernel_size=3, padding=1),
+                nn.ReLU(),
                 nn.MaxPool2d(2),
             )
             self.classifier = nn.Sequential(
                 nn.Flatten(),
-                nn.Linear(32 * 4 * 4, 64), nn.ReLU(),
+                nn.Linear(32 * 4 * 4, 64),
+                nn.ReLU(),
                 nn.Linear(64, NUM_CLASSES),
             )
 
@@ -103,7 +107,10 @@ def load_digits_cnn() -> EdgeModel:
     module = _load_weights(_build_module())
     x_test, y_test, x_calib = _load_split()
     model = EdgeModel.from_torch(
-        module, name=NAME, example_input=x_test[:1],
-        eval_data=(x_test, y_test), calibration_data=x_calib,
+        module,
+        name=NAME,
+        example_input=x_test[:1],
+        eval_data=(x_test, y_test),
+        calibration_data=x_calib,
     )
     return replace(model, tflite_path=TFLITE_PATH) if TFLITE_PATH.is_file() else model

@@ -6,6 +6,7 @@ wheel, and torchvision weights are used only when the checkpoint is already on l
 torch, torchvision and efficientnet are imported inside the loaders so importing this module
 (as plugin collection does) stays cheap.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,9 +46,14 @@ TORCHVISION_PURPOSE = "the torchvision zoo architectures"
 def load_efficientnet_lite0(*, eval_count: int = 48, calibration_count: int = 64) -> EdgeModel:
     """EfficientNet-Lite0: the one pretrained ImageNet CNN whose weights ship inside a wheel."""
     return _photo_model(
-        _efficientnet_lite0_module(), name="efficientnet-lite0", mean=EFFNET_MEAN, std=EFFNET_STD,
-        eval_count=eval_count, calibration_count=calibration_count,
-        notes=(label_free_note(eval_count),), pretrained=True,
+        _efficientnet_lite0_module(),
+        name="efficientnet-lite0",
+        mean=EFFNET_MEAN,
+        std=EFFNET_STD,
+        eval_count=eval_count,
+        calibration_count=calibration_count,
+        notes=(label_free_note(eval_count),),
+        pretrained=True,
     )
 
 
@@ -62,8 +68,14 @@ def load_torchvision(name: str, *, eval_count: int = 48, calibration_count: int 
     module = _from_checkpoint(builder, checkpoint) if checkpoint else _seeded_random(builder)
     notes = (label_free_note(eval_count),) if checkpoint else (RANDOM_WEIGHTS_NOTE,)
     return _photo_model(
-        module, name=name, mean=IMAGENET_MEAN, std=IMAGENET_STD, eval_count=eval_count,
-        calibration_count=calibration_count, notes=notes, pretrained=checkpoint is not None,
+        module,
+        name=name,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        eval_count=eval_count,
+        calibration_count=calibration_count,
+        notes=notes,
+        pretrained=checkpoint is not None,
     )
 
 
@@ -82,14 +94,26 @@ def local_checkpoint(url: str) -> Optional[Path]:
 
 
 def _photo_model(
-    module: Any, *, name: str, mean: Channels, std: Channels, eval_count: int,
-    calibration_count: int, notes: Sequence[str], pretrained: bool,
+    module: Any,
+    *,
+    name: str,
+    mean: Channels,
+    std: Channels,
+    eval_count: int,
+    calibration_count: int,
+    notes: Sequence[str],
+    pretrained: bool,
 ) -> EdgeModel:
     eval_inputs = _photo_inputs(count=eval_count, seed=EVAL_SEED, mean=mean, std=std)
     calibration = _photo_inputs(count=calibration_count, seed=CALIBRATION_SEED, mean=mean, std=std)
     return EdgeModel.from_torch(
-        module, name=name, example_input=eval_inputs[:1], eval_data=eval_inputs,
-        calibration_data=calibration, notes=notes, pretrained=pretrained,
+        module,
+        name=name,
+        example_input=eval_inputs[:1],
+        eval_data=eval_inputs,
+        calibration_data=calibration,
+        notes=notes,
+        pretrained=pretrained,
     )
 
 
@@ -122,9 +146,7 @@ def _efficientnet_imports() -> Tuple[Any, str]:
 
 def _torchvision_arch(name: str) -> Tuple[Callable[..., Any], Any]:
     if name not in TORCHVISION_MODELS:
-        raise EdgeOptError(
-            f"unknown torchvision zoo model {name!r}; choose one of {', '.join(TORCHVISION_MODELS)}"
-        )
+        raise EdgeOptError(f"unknown torchvision zoo model {name!r}; choose one of {', '.join(TORCHVISION_MODELS)}")
     _require_torch()
     try:
         import torchvision.models as tv_models

@@ -4,6 +4,7 @@ No ImageNet validation set can be had offline, so the zoo judges INT8 by its agr
 FP32 on random crops of these bundled photos. They travel inside the wheels (nothing is
 fetched), so every machine and every run sees the same pixels.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,13 @@ PURPOSE = "the photos the ImageNet zoo models are evaluated on"
 # Object photos first, so small crop counts still see the ones ImageNet has classes for.
 SKLEARN_PHOTOS: Tuple[str, ...] = ("china.jpg", "flower.jpg")
 SKIMAGE_PHOTOS: Tuple[str, ...] = (
-    "coffee", "chelsea", "rocket", "stereo_motorcycle", "astronaut",
-    "hubble_deep_field", "immunohistochemistry",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "stereo_motorcycle",
+    "astronaut",
+    "hubble_deep_field",
+    "immunohistochemistry",
 )
 PHOTO_NAMES: Tuple[str, ...] = SKLEARN_PHOTOS + SKIMAGE_PHOTOS
 
@@ -65,7 +71,7 @@ def centre_crop(image: np.ndarray, *, short_side: int = 256, size: int = 224) ->
     ratio = short_side / min(height, width)
     resized = _resize(image, (max(size, round(width * ratio)), max(size, round(height * ratio))))
     top, left = (resized.shape[0] - size) // 2, (resized.shape[1] - size) // 2
-    return np.ascontiguousarray(resized[top:top + size, left:left + size])
+    return np.ascontiguousarray(resized[top : top + size, left : left + size])
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,7 +99,7 @@ def _random_crop(photo: np.ndarray, *, rng: np.random.Generator, size: int) -> n
     side = int(rng.integers(math.ceil(MIN_SCALE * short), short + 1))
     top = int(rng.integers(0, height - side + 1))
     left = int(rng.integers(0, width - side + 1))
-    return _resize(photo[top:top + side, left:left + side], (size, size))
+    return _resize(photo[top : top + side, left : left + side], (size, size))
 
 
 def _resize(image: np.ndarray, width_height: Tuple[int, int]) -> np.ndarray:

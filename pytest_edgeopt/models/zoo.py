@@ -2,6 +2,7 @@
 
 Every entry loads offline: weights ship in this package or in a pip package; nothing downloads.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

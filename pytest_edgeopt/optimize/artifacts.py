@@ -3,6 +3,7 @@
 The FP32 file of a format (.onnx or .tflite) is the root of its precisions: int8 and fp16 files are
 derived from it, so their cache keys name its hash, the calibration data and the tool versions.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -22,8 +23,10 @@ from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
 from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
 
-DYNAMIC_CONV_NOTE = ("int8-dynamic quantizes Conv as ConvInteger, which runs slower than FP32 on "
-                     "CPUs (3.2x on ResNet-50 here): use int8 (static) for conv nets")
+DYNAMIC_CONV_NOTE = (
+    "int8-dynamic quantizes Conv as ConvInteger, which runs slower than FP32 on "
+    "CPUs (3.2x on ResNet-50 here): use int8 (static) for conv nets"
+)
 
 
 @dataclass(frozen=True)
@@ -39,16 +42,27 @@ class ArtifactRecord:
     converter: Optional[str] = None
 
     def to_dict(self) -> Info:
-        return {"stats": self.stats.to_dict(), "quantization": self.quantization.to_dict(),
-                "notes": list(self.notes), "graph_batch": self.graph_batch, "params": self.params,
-                "flops": self.flops, "converter": self.converter}
+        return {
+            "stats": self.stats.to_dict(),
+            "quantization": self.quantization.to_dict(),
+            "notes": list(self.notes),
+            "graph_batch": self.graph_batch,
+            "params": self.params,
+            "flops": self.flops,
+            "converter": self.converter,
+        }
 
     @classmethod
     def from_dict(cls, info: Mapping[str, Any]) -> "ArtifactRecord":
-        return cls(stats=ArtifactStats.from_dict(info["stats"]),
-                   quantization=Quantization.from_dict(info.get("quantization") or {}),
-                   notes=tuple(str(n) for n in info.get("notes") or ()), graph_batch=int(info.get("graph_batch") or 1),
-                   params=info.get("params"), flops=info.get("flops"), converter=info.get("converter"))
+        return cls(
+            stats=ArtifactStats.from_dict(info["stats"]),
+            quantization=Quantization.from_dict(info.get("quantization") or {}),
+            notes=tuple(str(n) for n in info.get("notes") or ()),
+            graph_batch=int(info.get("graph_batch") or 1),
+            params=info.get("params"),
+            flops=info.get("flops"),
+            converter=info.get("converter"),
+        )
 
 
 @dataclass(frozen=True)
@@ -78,19 +92,34 @@ def build_artifact(
     if root.quantization.as_given:
         raise EdgeOptError(
             f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
-            f"precision='fp32', or pass its FP32 file to derive {precision.name}")
-    parts: Dict[str, object] = {"stage": precision.name, "source": root.key, "batch": batch, "tools": tool_versions(fmt)}
+            f"precision='fp32', or pass its FP32 file to derive {precision.name}"
+        )
+    parts: Dict[str, object] = {
+        "stage": precision.name,
+        "source": root.key,
+        "batch": batch,
+        "tools": tool_versions(fmt),
+    }
     if precision.name.startswith("int8") and precision.name != "int8-dynamic":
         parts.update(calibration=model.data_hash("calibration"))
         if fmt == "onnx":
             parts.update(activation=_activation(precision.name, arch))
     derive = _derive if fmt == "onnx" else _derive_tflite
     path, info = cache.get_or_build(
-        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict())
+        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict()
+    )
     record = ArtifactRecord.from_dict(info)
     notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
-    return Artifact(path=path, precision=precision, key=path.stem, quantization=record.quantization,
-                    stats=record.stats, params=root.params, flops=root.flops, notes=notes)
+    return Artifact(
+        path=path,
+        precision=precision,
+        key=path.stem,
+        quantization=record.quantization,
+        stats=record.stats,
+        params=root.params,
+        flops=root.flops,
+        notes=notes,
+    )
 
 
 def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx") -> Optional[Artifact]:
@@ -100,8 +129,15 @@ def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt
         return None
     path, info = found
     record = ArtifactRecord.from_dict(info)
-    return Artifact(path=path, precision=precision, key=key, quantization=record.quantization,
-                    stats=record.stats, params=record.stats.params, flops=record.stats.flops)
+    return Artifact(
+        path=path,
+        precision=precision,
+        key=key,
+        quantization=record.quantization,
+        stats=record.stats,
+        params=record.stats.params,
+        flops=record.stats.flops,
+    )
 
 
 SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -115,15 +151,19 @@ def _check_format(model: EdgeModel, precision: Precision, fmt: str) -> None:
     if fmt == "tflite" and model.kind == ModelKind.ONNX:
         raise EdgeOptError(
             f"{model.name} is an ONNX model and there is no supported ONNX -> TFLite converter (onnx2tf "
-            "pins TensorFlow, numpy and pytest): pass the torch.nn.Module (EdgeModel.from_torch) or a .tflite file")
+            "pins TensorFlow, numpy and pytest): pass the torch.nn.Module (EdgeModel.from_torch) or a .tflite file"
+        )
     if fmt == "tflite" and precision.name in ONNX_ONLY_PRECISIONS:
         raise EdgeOptError(f"{precision.name} is an ONNX Runtime precision: use int8 with runtime='tflite'")
 
 
 def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
     """The eval inputs as the `.npz` the agent reads; cached by content like any artifact."""
-    path, _ = cache.get_or_build({"stage": "eval-inputs", "data": model.data_hash("eval")},
-                                 suffix=".npz", build=lambda dest: _save_inputs(model.eval_inputs, dest))
+    path, _ = cache.get_or_build(
+        {"stage": "eval-inputs", "data": model.data_hash("eval")},
+        suffix=".npz",
+        build=lambda dest: _save_inputs(model.eval_inputs, dest),
+    )
     return path
 
 
@@ -132,8 +172,10 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
 RECIPE = "2"
 
 
-TOOLS = {"onnx": ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt"),
-         "tflite": ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "pytest-edgeopt")}
+TOOLS = {
+    "onnx": ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt"),
+    "tflite": ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "pytest-edgeopt"),
+}
 
 
 def tool_versions(fmt: str = "onnx") -> Dict[str, str]:
@@ -142,8 +184,13 @@ def tool_versions(fmt: str = "onnx") -> Dict[str, str]:
 
 
 def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: str) -> Artifact:
-    parts: Dict[str, object] = {"stage": "fp32", "model": model.content_hash(), "kind": model.kind.value,
-                                "batch": batch, "tools": tool_versions(fmt)}
+    parts: Dict[str, object] = {
+        "stage": "fp32",
+        "model": model.content_hash(),
+        "kind": model.kind.value,
+        "batch": batch,
+        "tools": tool_versions(fmt),
+    }
     if fmt != "onnx":
         parts["format"] = fmt
         if model.kind == ModelKind.TORCH and model.tflite_path is not None and batch == 1:
@@ -153,9 +200,16 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
     record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
     flops = (record.flops or record.stats.flops) // max(record.graph_batch, 1)
-    return Artifact(path=path, precision=get_precision(REFERENCE), key=path.stem, quantization=record.quantization,
-                    stats=record.stats, params=record.params or record.stats.params, flops=flops,
-                    notes=_artifact_notes(record.notes))
+    return Artifact(
+        path=path,
+        precision=get_precision(REFERENCE),
+        key=path.stem,
+        quantization=record.quantization,
+        stats=record.stats,
+        params=record.params or record.stats.params,
+        flops=flops,
+        notes=_artifact_notes(record.notes),
+    )
 
 
 def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
@@ -163,8 +217,13 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
         from pytest_edgeopt.optimize.export import export_torch
 
         exported = export_torch(model.torch_module(), model.example(), batch=batch, dest=dest)
-        return ArtifactRecord(stats=_stats(dest), graph_batch=batch, params=exported.params,
-                              flops=exported.flops, converter="torch.onnx (dynamo)")
+        return ArtifactRecord(
+            stats=_stats(dest),
+            graph_batch=batch,
+            params=exported.params,
+            flops=exported.flops,
+            converter="torch.onnx (dynamo)",
+        )
     graph_batch = _copy_onnx(model.file(), dest)
     return ArtifactRecord(stats=_stats(dest), graph_batch=graph_batch, converter="user")
 
@@ -177,14 +236,25 @@ def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
         shutil.copyfile(shipped, dest)
         params, flops = _torch_counts(model) if model.kind == ModelKind.TORCH else (None, None)
         quantization, notes = _as_given(dest)
-        return ArtifactRecord(stats=stats, graph_batch=_tflite_batch(dest), params=params, flops=flops,
-                              quantization=quantization, notes=notes,
-                              converter="shipped" if model.kind == ModelKind.TORCH else "user")
+        return ArtifactRecord(
+            stats=stats,
+            graph_batch=_tflite_batch(dest),
+            params=params,
+            flops=flops,
+            quantization=quantization,
+            notes=notes,
+            converter="shipped" if model.kind == ModelKind.TORCH else "user",
+        )
     from pytest_edgeopt.optimize.tflite import convert_torch
 
     converted = convert_torch(model.torch_module(), model.example(), batch=batch, dest=dest)
-    return ArtifactRecord(stats=_tflite_stats(dest), graph_batch=batch, params=converted.params,
-                          flops=converted.flops, converter="litert-torch")
+    return ArtifactRecord(
+        stats=_tflite_stats(dest),
+        graph_batch=batch,
+        params=converted.params,
+        flops=converted.flops,
+        converter="litert-torch",
+    )
 
 
 def _as_given(path: Path) -> Tuple[Quantization, Tuple[str, ...]]:
@@ -194,8 +264,10 @@ def _as_given(path: Path) -> Tuple[Quantization, Tuple[str, ...]]:
     bitwidth = stored_bitwidth(path)
     if bitwidth == "FP32/FP32":
         return Quantization(), ()
-    return (Quantization(bitwidth=bitwidth, as_given=True),
-            (f"measured as given: the file is already quantized ({bitwidth})",))
+    return (
+        Quantization(bitwidth=bitwidth, as_given=True),
+        (f"measured as given: the file is already quantized ({bitwidth})",),
+    )
 
 
 def _torch_counts(model: EdgeModel) -> Tuple[int, int]:
@@ -242,8 +314,9 @@ def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[s
     elif name == "int8-dynamic":
         quantization, notes = quantize.to_int8_dynamic(src, dest), _dynamic_notes(src)
     else:
-        quantization = quantize.to_int8_static(src, dest, calibration=model.calibration,
-                                               batch=_int(parts["batch"]), activation=str(parts["activation"]))
+        quantization = quantize.to_int8_static(
+            src, dest, calibration=model.calibration, batch=_int(parts["batch"]), activation=str(parts["activation"])
+        )
     return ArtifactRecord(stats=_stats(dest), quantization=quantization, notes=notes)
 
 

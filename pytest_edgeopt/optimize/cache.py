@@ -5,6 +5,7 @@ file (model content, precision, calibration data, tool versions) makes a second 
 stale file impossible. Builders write to a temporary name and are renamed into place, and a lock
 per key keeps two xdist workers from building the same file at once.
 """
+
 from __future__ import annotations
 
 import hashlib

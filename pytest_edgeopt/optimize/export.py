@@ -1,4 +1,5 @@
 """PyTorch -> ONNX with the dynamo exporter, self-contained (no external-data side file)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,15 @@ def export_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) ->
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), torch.no_grad():
             torch.onnx.export(
-                module, (sample,), str(dest), input_names=["input"], output_names=["output"],
-                dynamo=True, external_data=False, opset_version=OPSET, verbose=False,
+                module,
+                (sample,),
+                str(dest),
+                input_names=["input"],
+                output_names=["output"],
+                dynamo=True,
+                external_data=False,
+                opset_version=OPSET,
+                verbose=False,
             )
     except Exception as error:
         raise EdgeOptError(f"ONNX export failed: {_first_line(error)}") from None
@@ -101,8 +109,7 @@ def _require_onnxscript() -> None:
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter imports it lazily and fails late)
     except ImportError:
-        raise MissingDependency(package="onnxscript", extra="torch",
-                                purpose="the dynamo ONNX exporter") from None
+        raise MissingDependency(package="onnxscript", extra="torch", purpose="the dynamo ONNX exporter") from None
 
 
 def _first_line(error: BaseException) -> str:

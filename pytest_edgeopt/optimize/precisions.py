@@ -1,4 +1,5 @@
 """The precisions a test can ask for, and the bit-width label each one puts in the table."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,12 +23,17 @@ PRECISIONS: Dict[str, Precision] = {
     for p in (
         Precision("fp32", "FP32", "FP32", "full precision reference"),
         Precision("fp16", "FP16", "FP16", "float16 weights and activations, float32 I/O"),
-        Precision("int8", "INT8", "INT8",
-                  "static QDQ, per-channel int8 weights, activation type chosen for the target CPU"),
+        Precision(
+            "int8", "INT8", "INT8", "static QDQ, per-channel int8 weights, activation type chosen for the target CPU"
+        ),
         Precision("int8-u8s8", "INT8", "INT8", "static QDQ, uint8 activations, int8 per-channel weights"),
         Precision("int8-s8s8", "INT8", "INT8", "static QDQ, int8 activations, int8 per-channel weights"),
-        Precision("int8-dynamic", "INT8", "FP32",
-                  "dynamic: int8 weights, activations quantized at run time (for Linear/MatMul models)"),
+        Precision(
+            "int8-dynamic",
+            "INT8",
+            "FP32",
+            "dynamic: int8 weights, activations quantized at run time (for Linear/MatMul models)",
+        ),
     )
 }
 

@@ -3,6 +3,7 @@
 Each transform returns the exact types it used, so the table can say U8S8 vs S8S8: on x86 without
 VNNI, U8S8 ran ResNet-50 at 0.52x FP32 time while S8S8 ran at 0.86x (notes/onnxruntime-feasibility).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -21,8 +22,7 @@ def require_quantization() -> Any:
     try:
         from onnxruntime import quantization
     except ImportError:
-        raise MissingDependency(package="onnxruntime", extra="onnx",
-                                purpose="ONNX Runtime quantization") from None
+        raise MissingDependency(package="onnxruntime", extra="onnx", purpose="ONNX Runtime quantization") from None
     return quantization
 
 
@@ -42,20 +42,35 @@ def to_fp16(src: Path, dest: Path) -> Quantization:
 def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     q = require_quantization()
     _quantize(lambda pre: q.quantize_dynamic(str(pre), str(dest), weight_type=q.QuantType.QInt8), src)
-    return Quantization(weight_type="int8", activation_type="uint8 (dynamic, per batch)", format="IntegerOps",
-                        per_channel=False)
+    return Quantization(
+        weight_type="int8", activation_type="uint8 (dynamic, per batch)", format="IntegerOps", per_channel=False
+    )
 
 
 def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int, activation: str) -> Quantization:
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
     reader = _CalibrationReader(input_name(src), calibration, batch)
-    _quantize(lambda pre: q.quantize_static(
-        str(pre), str(dest), reader, quant_format=q.QuantFormat.QDQ, per_channel=True,
-        activation_type=act, weight_type=q.QuantType.QInt8,
-        calibrate_method=q.CalibrationMethod.MinMax), src)
-    return Quantization(weight_type="int8 per-channel", activation_type=activation, format="QDQ",
-                        per_channel=True, calibration_samples=reader.samples)
+    _quantize(
+        lambda pre: q.quantize_static(
+            str(pre),
+            str(dest),
+            reader,
+            quant_format=q.QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=act,
+            weight_type=q.QuantType.QInt8,
+            calibrate_method=q.CalibrationMethod.MinMax,
+        ),
+        src,
+    )
+    return Quantization(
+        weight_type="int8 per-channel",
+        activation_type=activation,
+        format="QDQ",
+        per_channel=True,
+        calibration_samples=reader.samples,
+    )
 
 
 def _quantize(run: Callable[[Path], object], src: Path) -> None:
@@ -89,7 +104,7 @@ class _CalibrationReader:
             raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
         self.samples = usable
         self._batches: Iterator[Dict[str, np.ndarray]] = iter(
-            {input_name: np.ascontiguousarray(data[i:i + batch])} for i in range(0, usable, batch)
+            {input_name: np.ascontiguousarray(data[i : i + batch])} for i in range(0, usable, batch)
         )
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:

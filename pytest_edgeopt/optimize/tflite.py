@@ -4,6 +4,7 @@ Neither step needs TensorFlow. ONNX -> TFLite is deliberately absent: the one co
 onnx2tf, hard-pins TensorFlow, numpy and pytest itself and downloads calibration data
 (notes/litert-feasibility.md), so an ONNX model runs on ONNX Runtime only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,9 @@ def require_litert_torch() -> Any:
     try:
         import litert_torch
     except ImportError:
-        raise MissingDependency(package="litert-torch", extra="tflite-torch",
-                                purpose="converting PyTorch models to .tflite") from None
+        raise MissingDependency(
+            package="litert-torch", extra="tflite-torch", purpose="converting PyTorch models to .tflite"
+        ) from None
     return litert_torch
 
 
@@ -36,8 +38,9 @@ def require_quantizer() -> Any:
     try:
         from ai_edge_quantizer import quantizer
     except ImportError:
-        raise MissingDependency(package="ai-edge-quantizer", extra="tflite-quant",
-                                purpose="FP16/INT8 quantization of .tflite models") from None
+        raise MissingDependency(
+            package="ai-edge-quantizer", extra="tflite-quant", purpose="FP16/INT8 quantization of .tflite models"
+        ) from None
     return quantizer
 
 
@@ -63,12 +66,21 @@ def to_fp16(src: Path, dest: Path) -> Quantization:
     from ai_edge_quantizer import qtyping
 
     def configure(q: Any) -> None:
-        q.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                                 num_bits=16, algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING)
+        q.add_weight_only_config(
+            regex=".*",
+            operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+            num_bits=16,
+            algorithm_key=quantizer.AlgorithmName.FLOAT_CASTING,
+        )
 
     _quantize(src, dest, configure, calibration=None)
-    return Quantization(weight_type="float16", activation_type="float32 (weights dequantized at load)",
-                        io_type="float32", tool="ai-edge-quantizer", bitwidth="FP16/FP32")
+    return Quantization(
+        weight_type="float16",
+        activation_type="float32 (weights dequantized at load)",
+        io_type="float32",
+        tool="ai-edge-quantizer",
+        bitwidth="FP16/FP32",
+    )
 
 
 def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
@@ -76,8 +88,9 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     from ai_edge_quantizer import recipe
 
     _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.dynamic_wi8_afp32()), calibration=None)
-    return Quantization(weight_type="int8", activation_type="float32 (int8 at run time)", io_type="float32",
-                        tool="ai-edge-quantizer")
+    return Quantization(
+        weight_type="int8", activation_type="float32 (int8 at run time)", io_type="float32", tool="ai-edge-quantizer"
+    )
 
 
 def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int) -> Quantization:
@@ -87,8 +100,13 @@ def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int
 
     batches = _batches(calibration, batch)
     _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()), calibration=batches)
-    return Quantization(weight_type="int8", activation_type="int8", io_type="int8",
-                        calibration_samples=len(batches) * batch, tool="ai-edge-quantizer")
+    return Quantization(
+        weight_type="int8",
+        activation_type="int8",
+        io_type="int8",
+        calibration_samples=len(batches) * batch,
+        tool="ai-edge-quantizer",
+    )
 
 
 def _quantize(src: Path, dest: Path, configure: Callable[[Any], None], *, calibration: Any) -> None:
@@ -123,7 +141,7 @@ def _batches(calibration: np.ndarray, batch: int) -> List[np.ndarray]:
     usable = len(data) - len(data) % batch if len(data) >= batch else 0
     if usable == 0:
         raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
-    return [np.ascontiguousarray(data[i:i + batch]) for i in range(0, usable, batch)]
+    return [np.ascontiguousarray(data[i : i + batch]) for i in range(0, usable, batch)]
 
 
 @contextlib.contextmanager

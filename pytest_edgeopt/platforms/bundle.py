@@ -4,6 +4,7 @@ Only the agent and the runtimes go in (stdlib + numpy + the runtime), so nothing
 pytest-edgeopt need be installed on the device; the bytes are deterministic, so the file name
 (its content hash) tells whether the device already has this version.
 """
+
 from __future__ import annotations
 
 import functools

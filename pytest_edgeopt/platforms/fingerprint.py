@@ -3,6 +3,7 @@
 Pure functions: judge/validity.py decides what a mismatch does to a row; platform selection
 uses the same matching on this machine's own facts.
 """
+
 from __future__ import annotations
 
 import platform as _platform
@@ -43,8 +44,12 @@ def device_facts(facts: DeviceFacts, runtime: RuntimeInfo) -> Dict[str, object]:
 def local_facts() -> Dict[str, object]:
     """What the machine pytest runs on would report, without numpy: enough to tell whether
     `--edge-platform=pi` is being run on a Pi."""
-    return {"arch": _platform.machine(), "device_model": _device_tree_model(),
-            "os_bits": struct.calcsize("P") * 8, "cpu_model": _platform.processor() or _platform.machine()}
+    return {
+        "arch": _platform.machine(),
+        "device_model": _device_tree_model(),
+        "os_bits": struct.calcsize("P") * 8,
+        "cpu_model": _platform.processor() or _platform.machine(),
+    }
 
 
 def _device_tree_model() -> Optional[str]:

@@ -6,6 +6,7 @@ latency loops on one device. With more workers than devices the extra workers sh
 job still takes that device's own lock, so timings never overlap); the controller, which
 measures nothing, leases nothing.
 """
+
 from __future__ import annotations
 
 import os

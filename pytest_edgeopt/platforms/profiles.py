@@ -5,6 +5,7 @@ Built in: `host`, `pi` and `jetson-nano`. Plugins add profiles through the
 `pytest_edgeopt_platforms` hook; users define or override them in pyproject.toml under
 `[tool.edgeopt.platforms.<name>]`, validated against `schemas/platform.schema.json`.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,14 +56,19 @@ HOST = Platform(
 PI = Platform(
     name="pi",
     description="Raspberry Pi 4/5 (aarch64, 64-bit OS), LiteRT on the CPU, 4 threads",
-    runtime="tflite", threads=4, arch="aarch64",
+    runtime="tflite",
+    threads=4,
+    arch="aarch64",
     fingerprint={"arch": "aarch64", "device_model": "Raspberry Pi", "os_bits": 64},
 )
 
 JETSON_NANO = Platform(
     name="jetson-nano",
     description="NVIDIA Jetson Nano (aarch64), ONNX Runtime with TensorRT/CUDA when present, 4 threads",
-    runtime="onnxruntime", threads=4, arch="aarch64", compute_unit="GPU",
+    runtime="onnxruntime",
+    threads=4,
+    arch="aarch64",
+    compute_unit="GPU",
     providers=GPU_PROVIDERS + ("CPUExecutionProvider",),
     fingerprint={"arch": "aarch64", "device_model": "Jetson Nano"},
     power={"kind": "jetson"},
@@ -89,8 +95,10 @@ def apply_user_profiles(table: Dict[str, Platform], entries: Mapping[str, Any], 
         validate_profile(entry, where=f"{where} [tool.edgeopt.platforms.{name}]")
         base_name = entry.get("extends", name if name in merged else "host")
         if base_name not in merged:
-            raise ValueError(f"{where} [tool.edgeopt.platforms.{name}]: extends unknown platform "
-                             f"{base_name!r}; choose from {', '.join(merged)}")
+            raise ValueError(
+                f"{where} [tool.edgeopt.platforms.{name}]: extends unknown platform "
+                f"{base_name!r}; choose from {', '.join(merged)}"
+            )
         merged[name] = _overlay(merged[base_name], name, entry)
     return merged
 

@@ -4,6 +4,7 @@
 (`--edge-device ssh://...`), or, only when the user opts in with `--edge-on-host`, on this machine
 with the pi profile's settings, saying so in every row. Anything else is a one-line UsageError.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -22,15 +23,17 @@ if TYPE_CHECKING:
 LOCAL_KEYS = ("arch", "device_model", "os_bits")  # what is known here without running the agent
 
 
-def choose_platform(table: Dict[str, Platform], settings: "Settings", *, runtimes: Collection[str],
-                    meters: Collection[str]) -> Platform:
+def choose_platform(
+    table: Dict[str, Platform], settings: "Settings", *, runtimes: Collection[str], meters: Collection[str]
+) -> Platform:
     try:
         table = apply_user_profiles(table, settings.platform_entries, where="pyproject.toml")
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     if settings.platform not in table:
         raise pytest.UsageError(
-            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}")
+            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}"
+        )
     for name in (*settings.platform_entries, settings.platform):
         _check_names(table[name], runtimes=runtimes, meters=meters)
     profile = table[settings.platform]
@@ -48,12 +51,14 @@ def _check_names(profile: Platform, *, runtimes: Collection[str], meters: Collec
     """Runtimes and meters can come from plugins, so the schema cannot list them: check here."""
     where = f"pyproject.toml [tool.edgeopt.platforms.{profile.name}]"
     if profile.runtime not in runtimes:
-        raise pytest.UsageError(f"{where}: runtime: {profile.runtime!r} is not one of {', '.join(runtimes)} "
-                                "(or a runtime a plugin adds)")
+        raise pytest.UsageError(
+            f"{where}: runtime: {profile.runtime!r} is not one of {', '.join(runtimes)} (or a runtime a plugin adds)"
+        )
     kind = profile.power.get("kind") if profile.power else None
     if kind is not None and kind not in meters:
-        raise pytest.UsageError(f"{where}: power.kind: {kind!r} is not one of {', '.join(meters)} "
-                                "(or a meter a plugin adds)")
+        raise pytest.UsageError(
+            f"{where}: power.kind: {kind!r} is not one of {', '.join(meters)} (or a meter a plugin adds)"
+        )
 
 
 def _check_here(profile: Platform) -> None:
@@ -67,7 +72,8 @@ def _check_here(profile: Platform) -> None:
             f"--edge-platform={profile.name}: no {profile.name} device is reachable: this machine is "
             f"{here} ({facts['arch']}) and no device is named; pass --edge-device ssh://USER@HOST[:PORT] "
             f"(or set device in [tool.edgeopt.platforms.{profile.name}]), run pytest on the device itself, "
-            f"or add --edge-on-host to measure the {profile.name} profile on this machine")
+            f"or add --edge-on-host to measure the {profile.name} profile on this machine"
+        )
 
 
 def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
@@ -79,14 +85,17 @@ def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
     try:
         import paramiko  # noqa: F401
     except ImportError:
-        raise pytest.UsageError('paramiko is not installed (measuring over SSH): pip install '
-                                '"pytest-edgeopt[ssh]"') from None
+        raise pytest.UsageError(
+            'paramiko is not installed (measuring over SSH): pip install "pytest-edgeopt[ssh]"'
+        ) from None
     from pytest_edgeopt.platforms.fleet import FleetTransport
     from pytest_edgeopt.platforms.ssh import SshAddress, SshTransport
 
     _check_files(profile)
-    devices = [SshTransport(SshAddress.parse(url), options=profile.ssh, lock_dir=lock_dir)
-               for url in dict.fromkeys(profile.devices)]
+    devices = [
+        SshTransport(SshAddress.parse(url), options=profile.ssh, lock_dir=lock_dir)
+        for url in dict.fromkeys(profile.devices)
+    ]
     return devices[0] if len(devices) == 1 else FleetTransport(devices, lock_dir=lock_dir)
 
 
@@ -95,5 +104,7 @@ def _check_files(profile: Platform) -> None:
     for key in ("identity_file", "known_hosts"):
         value = profile.ssh.get(key)
         if value and not Path(value).expanduser().is_file():
-            raise pytest.UsageError(f"ssh.{key} {value} of platform {profile.name!r} is not a file: fix it in "
-                                    f"[tool.edgeopt.platforms.{profile.name}.ssh]")
+            raise pytest.UsageError(
+                f"ssh.{key} {value} of platform {profile.name!r} is not a file: fix it in "
+                f"[tool.edgeopt.platforms.{profile.name}.ssh]"
+            )

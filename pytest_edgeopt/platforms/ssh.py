@@ -8,6 +8,7 @@ synchronous fixtures, fabric is paramiko plus a task layer we do not use. Host k
 against known_hosts (RejectPolicy: an unknown key is an error, never trusted on first use), and
 the only command string sent is our interpreter path and file path, each shell-quoted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,10 @@ from pytest_edgeopt.platforms.transport import parse_agent_output, slug
 DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 _GRACE_S = 5.0  # the agent's own alarm fires at the timeout; give its last words time to arrive
-_ADDRESS = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
-                      r"(?::(?P<port>\d{1,5}))?/?$")
+_ADDRESS = re.compile(
+    r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>\d{1,5}))?/?$"
+)
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,16 @@ class SshAddress:
     def parse(cls, text: str) -> "SshAddress":
         match = _ADDRESS.match(text.strip())
         if not match or not 0 < int(match["port"] or 22) < 65536:
-            raise ValueError(f"{text!r} is not a device address: write ssh://USER@HOST[:PORT] "
-                             "(e.g. ssh://pi@raspberrypi.local), or local")
-        return cls(user=match["user"], host=match["host"].strip("[]"), port=int(match["port"] or 22),
-                   explicit_port=match["port"] is not None)
+            raise ValueError(
+                f"{text!r} is not a device address: write ssh://USER@HOST[:PORT] "
+                "(e.g. ssh://pi@raspberrypi.local), or local"
+            )
+        return cls(
+            user=match["user"],
+            host=match["host"].strip("[]"),
+            port=int(match["port"] or 22),
+            explicit_port=match["port"] is not None,
+        )
 
     @property
     def label(self) -> str:
@@ -94,14 +103,20 @@ class SshTransport:
             self.close()  # the next job reconnects
             return failure(FailureKind.UNREACHABLE, f"the connection to {self.label} broke: {_one_line(error)}")
         except OSError as error:  # SFTP: a full disk, a remote_dir we may not write
-            return failure(FailureKind.PUSH, f"copying the job's files to {self.label}:{self._remote_dir} "
-                                             f"failed: {_one_line(error)} (check free space and ssh.remote_dir)")
+            return failure(
+                FailureKind.PUSH,
+                f"copying the job's files to {self.label}:{self._remote_dir} "
+                f"failed: {_one_line(error)} (check free space and ssh.remote_dir)",
+            )
 
     # -- connecting ----------------------------------------------------------------------------
 
     def _connected(self) -> Any:
-        if self._client is not None and self._client.get_transport() is not None \
-                and self._client.get_transport().is_active():
+        if (
+            self._client is not None
+            and self._client.get_transport() is not None
+            and self._client.get_transport().is_active()
+        ):
             return self._client
         self._client = connect(self.address, self.options)
         self._remote_dir = None
@@ -116,8 +131,11 @@ class SshTransport:
             root = self._remote_root(sftp)
             name, data = agent_bundle()
             agent = self._put_bytes(sftp, root, name, data)
-            remote = replace(job, artifact=self._put_file(sftp, root, Path(job.artifact)),
-                             inputs=self._put_file(sftp, root, Path(job.inputs)))
+            remote = replace(
+                job,
+                artifact=self._put_file(sftp, root, Path(job.artifact)),
+                inputs=self._put_file(sftp, root, Path(job.inputs)),
+            )
         return remote, agent
 
     def _remote_root(self, sftp: Any) -> str:
@@ -162,18 +180,24 @@ class SshTransport:
         finally:
             channel.close()
         if status is None or (status == -1 and time.monotonic() - start >= timeout_s):  # -1: its own alarm
-            return failure(FailureKind.TIMEOUT, f"the agent on {self.label} did not finish within "
-                                                f"{timeout_s:g} s (raise --edge-timeout)")
+            return failure(
+                FailureKind.TIMEOUT,
+                f"the agent on {self.label} did not finish within {timeout_s:g} s (raise --edge-timeout)",
+            )
         return self._interpret(stdout, stderr, status, python)
 
     def _interpret(self, stdout: str, stderr: str, status: int, python: str) -> Result:
         if status == 127 and not stdout.strip():
-            return failure(FailureKind.MISSING_PYTHON, f"{python} was not found on {self.label}: install "
-                                                       "Python 3.9+ there, or set ssh.python in the platform profile")
+            return failure(
+                FailureKind.MISSING_PYTHON,
+                f"{python} was not found on {self.label}: install "
+                "Python 3.9+ there, or set ssh.python in the platform profile",
+            )
         result = parse_agent_output(stdout, stderr, status, where=self.label)
         if isinstance(result, Failure) and result.kind == FailureKind.AGENT_DIED and status == -1:
-            return failure(FailureKind.AGENT_DIED, f"the agent on {self.label} was killed before it answered "
-                                                   "(no exit status)")
+            return failure(
+                FailureKind.AGENT_DIED, f"the agent on {self.label} was killed before it answered (no exit status)"
+            )
         return result
 
     def _connect_timeout(self) -> float:
@@ -195,14 +219,24 @@ def connect(address: SshAddress, options: Dict[str, Any]) -> Any:
         else:
             client.load_system_host_keys()
     except OSError as error:
-        raise ConnectFailed(f"cannot read known_hosts {known_hosts or '~/.ssh/known_hosts'}: {_one_line(error)}") from None
+        raise ConnectFailed(
+            f"cannot read known_hosts {known_hosts or '~/.ssh/known_hosts'}: {_one_line(error)}"
+        ) from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     identity = options.get("identity_file")
     try:
-        client.connect(address.host, port=address.port, username=address.user, timeout=timeout,
-                       banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
-                       key_filename=str(Path(identity).expanduser()) if identity else None,
-                       look_for_keys=not identity, allow_agent=not identity)
+        client.connect(
+            address.host,
+            port=address.port,
+            username=address.user,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+            key_filename=str(Path(identity).expanduser()) if identity else None,
+            look_for_keys=not identity,
+            allow_agent=not identity,
+        )
     except Exception as error:  # every paramiko/socket failure becomes one line that says the fix
         client.close()
         raise ConnectFailed(connect_error(address, error, known_hosts=known_hosts)) from None
@@ -217,8 +251,9 @@ def _with_ssh_config(address: SshAddress, identity: Optional[str]) -> Tuple[SshA
         return address, identity
     found = _paramiko().SSHConfig.from_path(str(path)).lookup(address.host)
     port = address.port if address.explicit_port else int(found.get("port", address.port))
-    resolved = SshAddress(user=address.user or found.get("user"), host=found.get("hostname", address.host),
-                          port=port, explicit_port=True)
+    resolved = SshAddress(
+        user=address.user or found.get("user"), host=found.get("hostname", address.host), port=port, explicit_port=True
+    )
     files = found.get("identityfile") or []
     return resolved, identity or next((f for f in files if Path(f).expanduser().is_file()), None)
 
@@ -229,17 +264,25 @@ def connect_error(address: SshAddress, error: BaseException, *, known_hosts: Opt
     hosts_file = known_hosts or "~/.ssh/known_hosts"
     key_name = address.host if port == 22 else f"[{address.host}]:{port}"
     if isinstance(error, paramiko.BadHostKeyException):
-        return (f"the host key of {where} does not match {hosts_file}: if the device was re-imaged, check "
-                f"the new key and run ssh-keygen -R '{key_name}'; otherwise do not connect")
+        return (
+            f"the host key of {where} does not match {hosts_file}: if the device was re-imaged, check "
+            f"the new key and run ssh-keygen -R '{key_name}'; otherwise do not connect"
+        )
     if isinstance(error, paramiko.PasswordRequiredException):
-        return (f"the key for {where} is encrypted: add it to ssh-agent (ssh-add KEY) and leave "
-                "ssh.identity_file unset, or use a key without a passphrase for CI")
+        return (
+            f"the key for {where} is encrypted: add it to ssh-agent (ssh-add KEY) and leave "
+            "ssh.identity_file unset, or use a key without a passphrase for CI"
+        )
     if isinstance(error, paramiko.AuthenticationException):
-        return (f"{where} refused our key (authentication failed): ssh-copy-id -p {port} "
-                f"{address.user or '$USER'}@{address.host}, or set ssh.identity_file in the platform profile")
+        return (
+            f"{where} refused our key (authentication failed): ssh-copy-id -p {port} "
+            f"{address.user or '$USER'}@{address.host}, or set ssh.identity_file in the platform profile"
+        )
     if isinstance(error, paramiko.SSHException) and "known_hosts" in str(error):
-        return (f"the host key of {where} is not in {hosts_file}: check it and add it with "
-                f"ssh-keyscan -p {port} {address.host} >> {hosts_file}")
+        return (
+            f"the host key of {where} is not in {hosts_file}: check it and add it with "
+            f"ssh-keyscan -p {port} {address.host} >> {hosts_file}"
+        )
     if isinstance(error, socket.gaierror):
         return f"cannot resolve {address.host} ({_one_line(error)}): check the name in --edge-device"
     if isinstance(error, (socket.timeout, TimeoutError)):

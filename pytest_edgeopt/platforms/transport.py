@@ -4,6 +4,7 @@
 thread settings mean what they say. A lock per machine keeps xdist workers from timing two
 latency cases on the same cores at once.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,11 +49,17 @@ class LocalTransport:
         with file_lock(self.lock_path):
             try:
                 done = subprocess.run(
-                    [self.python, "-m", "pytest_edgeopt.agent"], input=json.dumps(job.to_dict()),
-                    capture_output=True, text=True, timeout=timeout_s, env=_agent_env())
+                    [self.python, "-m", "pytest_edgeopt.agent"],
+                    input=json.dumps(job.to_dict()),
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    env=_agent_env(),
+                )
             except subprocess.TimeoutExpired:
-                return failure(FailureKind.TIMEOUT, f"the agent did not finish within {timeout_s:g} s "
-                                                    "(raise --edge-timeout)")
+                return failure(
+                    FailureKind.TIMEOUT, f"the agent did not finish within {timeout_s:g} s (raise --edge-timeout)"
+                )
         return parse_agent_output(done.stdout, done.stderr, done.returncode, where=self.label)
 
 

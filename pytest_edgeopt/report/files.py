@@ -3,6 +3,7 @@
 Markdown fits $GITHUB_STEP_SUMMARY; JSON carries every measurement and verdict and validates
 against schemas/report.schema.json; HTML is one self-contained page.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -45,18 +46,29 @@ def json_report(rows: Sequence[Row], *, platform: str) -> str:
 
 
 def report_data(rows: Sequence[Row], *, platform: str) -> Dict[str, Any]:
-    return {"report_version": REPORT_VERSION, "plugin_version": pytest_edgeopt.__version__,
-            "platform": platform, "created": _now(), "rows": [_json_row(r) for r in rows]}
+    return {
+        "report_version": REPORT_VERSION,
+        "plugin_version": pytest_edgeopt.__version__,
+        "platform": platform,
+        "created": _now(),
+        "rows": [_json_row(r) for r in rows],
+    }
 
 
 def html_page(rows: Sequence[Row], *, platform: str) -> str:
     headers, body, notes = table_cells(rows)
-    table = tabulate(body, headers=headers, tablefmt="html", disable_numparse=True) if body else "<p>No model was measured.</p>"
+    table = (
+        tabulate(body, headers=headers, tablefmt="html", disable_numparse=True)
+        if body
+        else "<p>No model was measured.</p>"
+    )
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
     title = f"pytest-edgeopt on {html.escape(platform)}"
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{title}</h1>{table}<ol>{items}</ol>"
-            f"<p>{_now()}</p></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{title}</h1>{table}<ol>{items}</ol>"
+        f"<p>{_now()}</p></body></html>\n"
+    )
 
 
 def _json_row(row: Row) -> Dict[str, Any]:
@@ -70,6 +82,8 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-_CSS = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;font-size:.9em}"
-        "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-        "td:first-child,td:nth-child(2){text-align:left}")
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;font-size:.9em}"
+    "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
+    "td:first-child,td:nth-child(2){text-align:left}"
+)

@@ -3,6 +3,7 @@
 A pure function, like syrupy's report lines(): pytest-benchmark writing straight to the terminal
 reporter forced shims in its CLI, and the same cells also feed the markdown and HTML reports.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -19,21 +20,48 @@ from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 
 HEADERS = (
-    "Model", "Bit-width (W/A)", "Runtime", "Size (MB)", "Params (M)", "Top-1 (%)", "Agreement (%)",
-    "Storage (MB)", "Latency (ms, p50)", "Throughput (inf/s)", "Peak RSS (MB)", "Energy (W)", "Energy (mJ/inf)",
-    "Compute (GFLOPs, GFLOP/s)", "Platform", "Baseline (ms)", "Delta", "Verdict", "Notes",
+    "Model",
+    "Bit-width (W/A)",
+    "Runtime",
+    "Size (MB)",
+    "Params (M)",
+    "Top-1 (%)",
+    "Agreement (%)",
+    "Storage (MB)",
+    "Latency (ms, p50)",
+    "Throughput (inf/s)",
+    "Peak RSS (MB)",
+    "Energy (W)",
+    "Energy (mJ/inf)",
+    "Compute (GFLOPs, GFLOP/s)",
+    "Platform",
+    "Baseline (ms)",
+    "Delta",
+    "Verdict",
+    "Notes",
 )
 FAIL_MARK = " !"
 # which column a broken budget marks
 _BUDGET_COLUMN = {
-    "max_accuracy_drop": "Top-1 (%)", "min_top1": "Top-1 (%)", "max_top1_regression": "Top-1 (%)",
-    "min_agreement": "Agreement (%)", "min_top5_agreement": "Agreement (%)",
-    "max_agreement_regression": "Agreement (%)", "max_size_mb": "Size (MB)", "max_size_regression": "Size (MB)",
-    "max_storage_mb": "Storage (MB)", "max_storage_regression": "Storage (MB)", "max_params": "Params (M)",
-    "max_peak_rss_mb": "Peak RSS (MB)", "max_peak_rss_regression": "Peak RSS (MB)",
-    "max_latency_ms": "Latency (ms, p50)", "max_latency_regression": "Latency (ms, p50)",
-    "max_latency_ratio_vs": "Latency (ms, p50)", "min_throughput": "Throughput (inf/s)",
-    "max_energy_w": "Energy (W)", "max_energy_mj": "Energy (mJ/inf)",
+    "max_accuracy_drop": "Top-1 (%)",
+    "min_top1": "Top-1 (%)",
+    "max_top1_regression": "Top-1 (%)",
+    "min_agreement": "Agreement (%)",
+    "min_top5_agreement": "Agreement (%)",
+    "max_agreement_regression": "Agreement (%)",
+    "max_size_mb": "Size (MB)",
+    "max_size_regression": "Size (MB)",
+    "max_storage_mb": "Storage (MB)",
+    "max_storage_regression": "Storage (MB)",
+    "max_params": "Params (M)",
+    "max_peak_rss_mb": "Peak RSS (MB)",
+    "max_peak_rss_regression": "Peak RSS (MB)",
+    "max_latency_ms": "Latency (ms, p50)",
+    "max_latency_regression": "Latency (ms, p50)",
+    "max_latency_ratio_vs": "Latency (ms, p50)",
+    "min_throughput": "Throughput (inf/s)",
+    "max_energy_w": "Energy (W)",
+    "max_energy_mj": "Energy (mJ/inf)",
 }
 _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
@@ -68,9 +96,17 @@ def bitwidth_label(row: Measurement) -> str:
 def device_lines(rows: Sequence[Row]) -> List[str]:
     """Where each row was measured (a fleet spreads them over devices) and what did not match."""
     counts = Counter((r.measurement.platform, r.measurement.device) for r in rows)
-    lines = [f"{platform}: {device}: {n} row{'s' if n != 1 else ''}" for (platform, device), n in sorted(counts.items())]
-    problems = sorted({f"{r.measurement.device}: {note.text}" for r in rows for note in r.measurement.notes
-                       if note.kind == NoteKind.FINGERPRINT})
+    lines = [
+        f"{platform}: {device}: {n} row{'s' if n != 1 else ''}" for (platform, device), n in sorted(counts.items())
+    ]
+    problems = sorted(
+        {
+            f"{r.measurement.device}: {note.text}"
+            for r in rows
+            for note in r.measurement.notes
+            if note.kind == NoteKind.FINGERPRINT
+        }
+    )
     return lines + [f"WARNING {text}" for text in problems]
 
 
@@ -79,12 +115,18 @@ def baseline_lines(updates: Sequence[Update], stale: Mapping[str, Set[str]], *, 
     lines: List[str] = []
     body = [change for update in updates for change in _update_rows(update)]
     if body:
-        lines += tabulate(body, headers=("File", "Entry", "Change", "Latency (ms)", "Size (MB)", "Top-1 (%)"),
-                          tablefmt="simple", disable_numparse=True).splitlines()
+        lines += tabulate(
+            body,
+            headers=("File", "Entry", "Change", "Latency (ms)", "Size (MB)", "Top-1 (%)"),
+            tablefmt="simple",
+            disable_numparse=True,
+        ).splitlines()
     if stale and not updating:
         count = sum(len(keys) for keys in stale.values())
-        lines.append(f"{count} stale baseline entr{'y' if count == 1 else 'ies'} (their tests are gone or no "
-                     "longer measure them); --update-baselines removes them:")
+        lines.append(
+            f"{count} stale baseline entr{'y' if count == 1 else 'ies'} (their tests are gone or no "
+            "longer measure them); --update-baselines removes them:"
+        )
         lines += [f"  {module}: {key}" for module, keys in stale.items() for key in sorted(keys)]
     return lines
 
@@ -92,8 +134,17 @@ def baseline_lines(updates: Sequence[Update], stale: Mapping[str, Set[str]], *, 
 def _update_rows(update: Update) -> List[Tuple[str, ...]]:
     name = str(update.path)
     rows: List[Tuple[str, ...]] = [(name, key, "added", "", "", "") for key in update.added]
-    rows += [(name, key, "changed", _arrow(old, new, "latency_ms"), _arrow(old, new, "size_mb"),
-              _arrow(old, new, "top1", scale=100)) for key, old, new in update.changed]
+    rows += [
+        (
+            name,
+            key,
+            "changed",
+            _arrow(old, new, "latency_ms"),
+            _arrow(old, new, "size_mb"),
+            _arrow(old, new, "top1", scale=100),
+        )
+        for key, old, new in update.changed
+    ]
     return rows + [(name, key, "removed", "", "", "") for key in update.removed]
 
 
@@ -107,16 +158,25 @@ def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float 
 def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, ...]:
     m, judgement = row.measurement, row.judgement
     cells = {
-        "Model": m.model if show_model else "", "Bit-width (W/A)": bitwidth_label(m),
-        "Runtime": _runtime(m), "Size (MB)": f"{m.size_mb:.3f}",
-        "Params (M)": f"{m.params / 1e6:.3f}", "Top-1 (%)": _percent(m.top1), "Agreement (%)": _agreement(m),
-        "Storage (MB)": f"{m.storage_mb:.3f}", "Latency (ms, p50)": _ms(m.latency.median_ms),
-        "Throughput (inf/s)": f"{m.throughput:.1f}", "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}",
-        "Energy (W)": _energy(m.energy_w, m.energy_source), "Energy (mJ/inf)": _energy(m.energy_mj, m.energy_source),
+        "Model": m.model if show_model else "",
+        "Bit-width (W/A)": bitwidth_label(m),
+        "Runtime": _runtime(m),
+        "Size (MB)": f"{m.size_mb:.3f}",
+        "Params (M)": f"{m.params / 1e6:.3f}",
+        "Top-1 (%)": _percent(m.top1),
+        "Agreement (%)": _agreement(m),
+        "Storage (MB)": f"{m.storage_mb:.3f}",
+        "Latency (ms, p50)": _ms(m.latency.median_ms),
+        "Throughput (inf/s)": f"{m.throughput:.1f}",
+        "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}",
+        "Energy (W)": _energy(m.energy_w, m.energy_source),
+        "Energy (mJ/inf)": _energy(m.energy_mj, m.energy_source),
         "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {m.gflops_per_s:.3g} ({m.compute_unit})",
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
         "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
-        "Delta": _delta(row), "Verdict": judgement.verdict.value, "Notes": _note_refs(row, notes),
+        "Delta": _delta(row),
+        "Verdict": judgement.verdict.value,
+        "Notes": _note_refs(row, notes),
     }
     for column in _failing_columns(row):
         cells[column] += FAIL_MARK
@@ -200,8 +260,10 @@ def _unique(rows: List[Row]) -> List[Row]:
             worst, other = (row, kept) if _worse(row, kept) else (kept, row)
             violations = tuple(dict.fromkeys(worst.judgement.violations + other.judgement.violations))
             latency = worst.judgement.latency or other.judgement.latency
-            unique[key] = Row(measurement=worst.measurement,
-                              judgement=replace(worst.judgement, violations=violations, latency=latency))
+            unique[key] = Row(
+                measurement=worst.measurement,
+                judgement=replace(worst.judgement, violations=violations, latency=latency),
+            )
     return list(unique.values())
 
 

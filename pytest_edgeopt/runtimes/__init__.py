@@ -5,6 +5,7 @@ The host's registry (which names exist, what each loads) is the built-ins below 
 plugins return from the `pytest_edgeopt_runtimes` hook; a job carries the module and class of its
 runtime, so the agent needs no registry of its own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,18 +27,28 @@ class RuntimeSpec:
     format: str  # the artifact format it loads: "onnx", "tflite", or a plugin's own
 
     def install_hint(self) -> str:
-        extra = f'pip install "pytest-edgeopt[{self.extra}]" (or pip install {self.package})' if self.extra \
+        extra = (
+            f'pip install "pytest-edgeopt[{self.extra}]" (or pip install {self.package})'
+            if self.extra
             else f"pip install {self.package}"
+        )
         return f"{self.package} is not installed: {extra}"
 
 
 BUILTIN_RUNTIMES: Tuple[RuntimeSpec, ...] = (
     RuntimeSpec("onnxruntime", "pytest_edgeopt.runtimes.onnxruntime", "OnnxRuntime", "onnxruntime", "onnx", "onnx"),
     RuntimeSpec("tflite", "pytest_edgeopt.runtimes.tflite", "LiteRT", "ai-edge-litert", "tflite", "tflite"),
-    RuntimeSpec("tflite-reference", "pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert",
-                "tflite", "tflite"),
-    RuntimeSpec("tflite-runtime", "pytest_edgeopt.runtimes.tflite", "LegacyTfliteRuntime", "tflite-runtime",
-                "tflite-legacy", "tflite"),
+    RuntimeSpec(
+        "tflite-reference", "pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert", "tflite", "tflite"
+    ),
+    RuntimeSpec(
+        "tflite-runtime",
+        "pytest_edgeopt.runtimes.tflite",
+        "LegacyTfliteRuntime",
+        "tflite-runtime",
+        "tflite-legacy",
+        "tflite",
+    ),
 )
 RUNTIMES: Dict[str, RuntimeSpec] = {spec.name: spec for spec in BUILTIN_RUNTIMES}
 

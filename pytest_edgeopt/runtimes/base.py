@@ -3,6 +3,7 @@
 Stdlib at import time (numpy only for annotations): the agent contract imports these types, and
 the agent is pushed to devices that have nothing but Python, numpy and the runtime.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields

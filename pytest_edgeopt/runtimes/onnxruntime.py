@@ -1,4 +1,5 @@
 """ONNX Runtime behind the Runtime protocol, with threads set explicitly (never ORT's default)."""
+
 from __future__ import annotations
 
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -9,9 +10,14 @@ import onnxruntime as ort
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
 
 _DTYPES: Dict[str, str] = {
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8", "tensor(bool)": "bool",
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
 }
 
 
@@ -24,11 +30,11 @@ class OnnxRuntime:
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         wanted = list(options.providers) or ["CPUExecutionProvider"]
-        self._providers = [p for p in wanted if p in ort.get_available_providers()] or [
-            "CPUExecutionProvider"]
+        self._providers = [p for p in wanted if p in ort.get_available_providers()] or ["CPUExecutionProvider"]
         try:
             self._session = ort.InferenceSession(
-                artifact, sess_options=_session_options(threads), providers=self._providers)
+                artifact, sess_options=_session_options(threads), providers=self._providers
+            )
         except Exception as error:
             raise ArtifactError(_first_line(error)) from None
 

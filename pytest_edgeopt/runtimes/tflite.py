@@ -4,6 +4,7 @@ Threads are always passed (the interpreter's default is 1 thread, ORT's is all c
 two must be compared at the same count). Integer I/O is (de)quantized here from the tensors'
 own scale and zero point, inside the timed call, as the application on the device must do it.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -14,8 +15,10 @@ import numpy as np
 
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
 
-LEGACY_NOTE = ("tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
-               "returns wrong results for some dynamic-INT8 models; prefer runtime='tflite' (ai-edge-litert)")
+LEGACY_NOTE = (
+    "tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
+    "returns wrong results for some dynamic-INT8 models; prefer runtime='tflite' (ai-edge-litert)"
+)
 
 
 class LiteRT:
@@ -33,11 +36,15 @@ class LiteRT:
         self._outputs: List[Dict[str, Any]] = []
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
-        resolver = (self._api.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if self.reference_kernels
-                    else self._api.OpResolverType.AUTO)
+        resolver = (
+            self._api.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            if self.reference_kernels
+            else self._api.OpResolverType.AUTO
+        )
         try:
             self._interpreter = self._api.Interpreter(
-                model_path=artifact, num_threads=int(threads), experimental_op_resolver_type=resolver)
+                model_path=artifact, num_threads=int(threads), experimental_op_resolver_type=resolver
+            )
             self._interpreter.allocate_tensors()
         except Exception as error:  # ValueError (not a flatbuffer), RuntimeError (op missing, prepare failed)
             raise ArtifactError(_first_line(error)) from None
@@ -76,10 +83,14 @@ class LiteRT:
 
     def info(self) -> RuntimeInfo:
         first_in, first_out = (self._inputs or [{}])[0], (self._outputs or [{}])[0]
-        return RuntimeInfo(name=self.name, version=_version(self.package), xnnpack=self._delegated(),
-                           reference_kernels=self.reference_kernels,
-                           io=_io_label(first_in, first_out) if first_in and first_out else None,
-                           output_step=_step(first_out) if first_out else None)
+        return RuntimeInfo(
+            name=self.name,
+            version=_version(self.package),
+            xnnpack=self._delegated(),
+            reference_kernels=self.reference_kernels,
+            io=_io_label(first_in, first_out) if first_in and first_out else None,
+            output_step=_step(first_out) if first_out else None,
+        )
 
     def close(self) -> None:
         self._interpreter = None
@@ -111,8 +122,10 @@ class LegacyTfliteRuntime(LiteRT):
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         if int(np.__version__.split(".")[0]) >= 2:  # it imports fine, then fails inside Interpreter()
-            raise ArtifactError(f"tflite-runtime needs numpy<2 (numpy {np.__version__} is installed): "
-                                "pip install \"numpy<2\", or use runtime='tflite' (ai-edge-litert)")
+            raise ArtifactError(
+                f"tflite-runtime needs numpy<2 (numpy {np.__version__} is installed): "
+                "pip install \"numpy<2\", or use runtime='tflite' (ai-edge-litert)"
+            )
         super().load(artifact, threads=threads, options=options)
 
     def info(self) -> RuntimeInfo:

@@ -5,6 +5,7 @@ session composes the stages: the Measurer measures, the BaselineBook decides wha
 the report renders. It lives in `config.stash`, and crosses xdist as JSON: workers send rows and
 what they collected, the controller renders the table and is the only process that writes.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,17 +42,28 @@ Section = Tuple[str, List[str]]
 
 
 class EdgeSession:
-    def __init__(self, *, settings: Settings, platform: Platform, transport: Transport,
-                 runtimes: Dict[str, RuntimeSpec], meters: Optional[Dict[str, PowerMeterSpec]] = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        platform: Platform,
+        transport: Transport,
+        runtimes: Dict[str, RuntimeSpec],
+        meters: Optional[Dict[str, PowerMeterSpec]] = None,
+    ) -> None:
         self.settings = settings
         self.platform = platform
         self.transport = transport
         self.runtimes = runtimes
-        self.measurer = Measurer(settings=settings, platform=platform, transport=transport, runtimes=runtimes,
-                                 meters=meters or {})
+        self.measurer = Measurer(
+            settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters or {}
+        )
         self.collection = Collection()
-        self.book = BaselineBook(BaselineStore(root=settings.baselines_dir, platform=platform.name), self.collection,
-                                 mode=settings.update_baselines)
+        self.book = BaselineBook(
+            BaselineStore(root=settings.baselines_dir, platform=platform.name),
+            self.collection,
+            mode=settings.update_baselines,
+        )
         self.rows: List[Row] = []
         self.usage_errors: List[str] = []
         self.collected_nodeids: List[str] = []
@@ -69,15 +81,20 @@ class EdgeSession:
     # -- collection -------------------------------------------------------------------------
 
     def generate(self, metafunc: pytest.Metafunc) -> None:
-        parametrize.generate(metafunc, default_precisions=self.settings.default_precisions,
-                             runtimes=tuple(self.runtimes), errors=self.usage_errors)
+        parametrize.generate(
+            metafunc,
+            default_precisions=self.settings.default_precisions,
+            runtimes=tuple(self.runtimes),
+            errors=self.usage_errors,
+        )
 
     def select(self, config: pytest.Config, items: List[pytest.Item]) -> None:
         parametrize.check_budget_markers(items, self.usage_errors)
         if self.usage_errors:
             raise pytest.UsageError("\n".join(dict.fromkeys(self.usage_errors)))
-        drop = parametrize.deselected(items, {"edge_precision": self.settings.precisions,
-                                              "edge_runtime": self.settings.runtimes})
+        drop = parametrize.deselected(
+            items, {"edge_precision": self.settings.precisions, "edge_runtime": self.settings.runtimes}
+        )
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = [item for item in items if item not in drop]
@@ -101,11 +118,14 @@ class EdgeSession:
 
     def summary(self) -> List[Section]:
         stale = self.book.stale_report(self.measurements())
-        sections = [("pytest-edgeopt: comparison table", table_lines(self.rows) if self.settings.table else []),
-                    ("pytest-edgeopt: devices",
-                     device_lines(self.rows) if self.platform.remote or self.platform.fingerprint else []),
-                    ("pytest-edgeopt: baselines", baseline_lines(self.updates, stale,
-                                                                 updating=self.settings.update_baselines))]
+        sections = [
+            ("pytest-edgeopt: comparison table", table_lines(self.rows) if self.settings.table else []),
+            (
+                "pytest-edgeopt: devices",
+                device_lines(self.rows) if self.platform.remote or self.platform.fingerprint else [],
+            ),
+            ("pytest-edgeopt: baselines", baseline_lines(self.updates, stale, updating=self.settings.update_baselines)),
+        ]
         if self.settings.report is not None and self.rows:
             sections.append(("pytest-edgeopt: report", [f"wrote {self.settings.report}"]))
         return sections
@@ -113,10 +133,15 @@ class EdgeSession:
     # -- xdist ------------------------------------------------------------------------------
 
     def worker_payload(self) -> Dict[str, object]:
-        collection = {"collected": {m: sorted(v) for m, v in self.collection.collected.items()},
-                      "selected": {m: sorted(v) for m, v in self.collection.selected.items()}}
-        return {ROWS_KEY: json.dumps([row.to_dict() for row in self.rows]), COLLECTED_KEY: json.dumps(collection),
-                USAGE_ERRORS_KEY: list(dict.fromkeys(self.usage_errors))}
+        collection = {
+            "collected": {m: sorted(v) for m, v in self.collection.collected.items()},
+            "selected": {m: sorted(v) for m, v in self.collection.selected.items()},
+        }
+        return {
+            ROWS_KEY: json.dumps([row.to_dict() for row in self.rows]),
+            COLLECTED_KEY: json.dumps(collection),
+            USAGE_ERRORS_KEY: list(dict.fromkeys(self.usage_errors)),
+        }
 
     def merge_worker(self, payload: Dict[str, object]) -> None:
         errors = payload.get(USAGE_ERRORS_KEY)
@@ -147,14 +172,17 @@ def configure(config: pytest.Config) -> EdgeSession:
     runtimes = registry(config.hook.pytest_edgeopt_runtimes(config=config))
     meters = meter_registry(config.hook.pytest_edgeopt_power_meters(config=config))
     _check_filters(settings, runtimes)
-    platform = choose_platform(platform_table(config.hook.pytest_edgeopt_platforms(config=config)), settings,
-                               runtimes=tuple(runtimes), meters=KINDS + tuple(meters))
+    platform = choose_platform(
+        platform_table(config.hook.pytest_edgeopt_platforms(config=config)),
+        settings,
+        runtimes=tuple(runtimes),
+        meters=KINDS + tuple(meters),
+    )
     settings = settings.with_budgets(tool_budgets(config, settings, platform))
     transport = config.hook.pytest_edgeopt_make_transport(config=config, platform=platform)
     if transport is None:
         raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
-    session = EdgeSession(settings=settings, platform=platform, transport=transport, runtimes=runtimes,
-                          meters=meters)
+    session = EdgeSession(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
     session.collection.narrowed = _modules_named_by_node_id(config)
     config.stash[session_key] = session
     config.pluginmanager.register(OutcomeRecorder(session), "edgeopt-outcomes")
@@ -220,9 +248,13 @@ def runner_fixture(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRun
     params = getattr(getattr(request.node, "callspec", None), "params", {})
     # user_properties directly, as record_property does: that fixture warns on every test under
     # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
-    return EdgeRunner(session, nodeid=request.node.nodeid, budgets=parametrize.marker_budgets(request.node),
-                      runtime=edge_runtime if "edge_runtime" in params else None,
-                      record=lambda name, value: request.node.user_properties.append((name, value)))
+    return EdgeRunner(
+        session,
+        nodeid=request.node.nodeid,
+        budgets=parametrize.marker_budgets(request.node),
+        runtime=edge_runtime if "edge_runtime" in params else None,
+        record=lambda name, value: request.node.user_properties.append((name, value)),
+    )
 
 
 def shorten_report(report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:

@@ -3,6 +3,7 @@
 This is where the stages meet (the model's labels, the artifact's static facts, the platform
 profile and what the device reported), so it lives with the orchestration, not in `measure`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,28 +34,51 @@ class Reference:
     top_k: Predictions
 
 
-def assemble(result: Success, *, model: EdgeModel, artifact: Artifact, platform: Platform,
-             reference: Optional[Reference]) -> Measurement:
+def assemble(
+    result: Success, *, model: EdgeModel, artifact: Artifact, platform: Platform, reference: Optional[Reference]
+) -> Measurement:
     timing, facts, evaluation = result.timed(), result.device(), result.evaluation
     top1 = top1_accuracy(evaluation.top_k, model.eval_labels)
     near = evaluation.near_top1
     agree, agree5 = agreement(evaluation.top_k, reference.top_k, near) if reference else (1.0, 1.0)
     return Measurement(
-        model=model.name, precision=artifact.precision.name, bitwidth=artifact.bitwidth,
-        quantization=artifact.quantization.to_dict(), runtime=result.runtime.name, runtime_version=result.runtime.version,
-        platform=platform.name, device=device_label(facts, address=result.device_address, on_host=platform.on_host),
-        compute_unit=compute_unit(platform, result.runtime), batch=result.batch, threads=result.threads,
-        params=artifact.params, size_mb=artifact.stats.weight_bytes / MB, storage_mb=artifact.stats.storage_bytes / MB,
-        gflops=artifact.flops * result.batch / 1e9, latency=LatencyStats.from_values(timing.wall_ms),
-        cpu_latency=LatencyStats.from_values(timing.cpu_ms), load_ms=result.load_ms,
-        first_inference_ms=result.first_inference_ms, peak_rss_mb=timing.peak_rss_mb,
-        eval_count=evaluation.eval_count, top1=top1,
-        reference_top1=reference.measurement.top1 if reference else top1, agreement=agree, top5_agreement=agree5,
-        artifact_sha=artifact.key, facts=facts, runtime_info=result.runtime, foreign_cores=timing.foreign_cores,
+        model=model.name,
+        precision=artifact.precision.name,
+        bitwidth=artifact.bitwidth,
+        quantization=artifact.quantization.to_dict(),
+        runtime=result.runtime.name,
+        runtime_version=result.runtime.version,
+        platform=platform.name,
+        device=device_label(facts, address=result.device_address, on_host=platform.on_host),
+        compute_unit=compute_unit(platform, result.runtime),
+        batch=result.batch,
+        threads=result.threads,
+        params=artifact.params,
+        size_mb=artifact.stats.weight_bytes / MB,
+        storage_mb=artifact.stats.storage_bytes / MB,
+        gflops=artifact.flops * result.batch / 1e9,
+        latency=LatencyStats.from_values(timing.wall_ms),
+        cpu_latency=LatencyStats.from_values(timing.cpu_ms),
+        load_ms=result.load_ms,
+        first_inference_ms=result.first_inference_ms,
+        peak_rss_mb=timing.peak_rss_mb,
+        eval_count=evaluation.eval_count,
+        top1=top1,
+        reference_top1=reference.measurement.top1 if reference else top1,
+        agreement=agree,
+        top5_agreement=agree5,
+        artifact_sha=artifact.key,
+        facts=facts,
+        runtime_info=result.runtime,
+        foreign_cores=timing.foreign_cores,
         notes=_notes(result, model, artifact, platform),
         agreement_rule=AGREEMENT_WITHIN_STEP if near is not None and reference else "top-1",
-        samples_ms=timing.wall_ms, cpu_samples_ms=timing.cpu_ms, reference_wall_ms=timing.reference_wall_ms,
-        reference_cpu_ms=timing.reference_cpu_ms, invalid=timing_problem(timing), **_energy(timing, result.batch),
+        samples_ms=timing.wall_ms,
+        cpu_samples_ms=timing.cpu_ms,
+        reference_wall_ms=timing.reference_wall_ms,
+        reference_cpu_ms=timing.reference_cpu_ms,
+        invalid=timing_problem(timing),
+        **_energy(timing, result.batch),
     )
 
 
@@ -108,8 +132,9 @@ def _notes(result: Success, model: EdgeModel, artifact: Artifact, platform: Plat
     if timing.capped:
         notes.append(Note(NoteKind.TIMING, f"timing stopped at the time cap after {len(timing.wall_ms)} runs"))
     if timing.foreign_cores is not None and timing.foreign_cores > BUSY_MACHINE_CORES:
-        notes.append(Note(NoteKind.TIMING, "other processes used the CPU while timing: wall time is inflated, "
-                                           "CPU time is not"))
+        notes.append(
+            Note(NoteKind.TIMING, "other processes used the CPU while timing: wall time is inflated, CPU time is not")
+        )
     return tuple(dict.fromkeys(notes))
 
 

@@ -1,5 +1,6 @@
 """The gate inside a test: a measurement judged against its budgets and its stored baseline, the
 verdict recorded in the row, a broken budget raised as the test's failure."""
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,12 @@ class Checker:
         judged, judgement = check(m, budgets, context)
         self._row.merge(replace(judged, _checker=None), judgement)
         if judgement.verdict == Verdict.INCONCLUSIVE and settings.inconclusive == "warn":
-            warnings.warn(EdgeOptWarning(f"{m.nodeid}: latency verdict inconclusive after "
-                                         f"{context.attempts} re-measurements: {'; '.join(judgement.violations)}"))
+            warnings.warn(  # noqa: B028  (the default stacklevel points at this gate, not at pytest)
+                EdgeOptWarning(
+                    f"{m.nodeid}: latency verdict inconclusive after "
+                    f"{context.attempts} re-measurements: {'; '.join(judgement.violations)}"
+                )
+            )
         raise_if_failed(judged, judgement, inconclusive_fails=settings.inconclusive == "fail")
         return replace(judged, _checker=self)
 
@@ -39,9 +44,15 @@ class Checker:
         session = self._session
         case = replace(self._case, precision=m.precision, runtime=m.runtime, batch=m.batch)
         measurer, stored = session.measurer, self._stored(m, case)
-        return Context(baseline=stored.baseline, note=stored.note, missing=stored.missing,
-                       rerun_baseline=stored.rerun, reference=lambda precision: measurer.measurement(case.at(precision)),
-                       remeasure=lambda: measurer.remeasure(case), attempts=session.settings.remeasure)
+        return Context(
+            baseline=stored.baseline,
+            note=stored.note,
+            missing=stored.missing,
+            rerun_baseline=stored.rerun,
+            reference=lambda precision: measurer.measurement(case.at(precision)),
+            remeasure=lambda: measurer.remeasure(case),
+            attempts=session.settings.remeasure,
+        )
 
     def _stored(self, m: Measurement, case: Case) -> "_Stored":
         """The stored entry to judge `m` against, or why there is none."""
@@ -53,11 +64,14 @@ class Checker:
         if entry is None and mode == "new":
             return _Stored(note="new baseline entry (--update-baselines=new)")
         if entry is None:
-            return _Stored(missing=f"no baseline for {key} on {session.platform.name} in "
-                                   f"{session.book.store.path_for(module)}: run with --update-baselines")
+            return _Stored(
+                missing=f"no baseline for {key} on {session.platform.name} in "
+                f"{session.book.store.path_for(module)}: run with --update-baselines"
+            )
         reason, sha = mismatch_reason(entry, m), entry.artifact_sha
-        return _Stored(baseline=None if reason else entry, note=reason,
-                       rerun=lambda: session.measurer.rerun_artifact(case, sha))
+        return _Stored(
+            baseline=None if reason else entry, note=reason, rerun=lambda: session.measurer.rerun_artifact(case, sha)
+        )
 
 
 @dataclass(frozen=True)

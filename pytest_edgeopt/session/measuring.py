@@ -4,6 +4,7 @@ One measurement per session per (model content, precision, runtime, batch): a se
 asks for the same case reuses it, and every precision is judged against the FP32 reference of
 the same session and device.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -53,13 +54,28 @@ class Case:
         model = self.model
         labels = None if model.eval_labels is None else array_hash(model.eval_labels)
         calibration = None if self.precision == REFERENCE else model.data_hash("calibration")
-        return (model.name, model.content_hash(), model.data_hash("eval"), labels, calibration, self.precision,
-                self.runtime, self.batch)
+        return (
+            model.name,
+            model.content_hash(),
+            model.data_hash("eval"),
+            labels,
+            calibration,
+            self.precision,
+            self.runtime,
+            self.batch,
+        )
 
 
 class Measurer:
-    def __init__(self, *, settings: Settings, platform: Platform, transport: Transport,
-                 runtimes: Dict[str, RuntimeSpec], meters: Dict[str, PowerMeterSpec]) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        platform: Platform,
+        transport: Transport,
+        runtimes: Dict[str, RuntimeSpec],
+        meters: Dict[str, PowerMeterSpec],
+    ) -> None:
         self.settings = settings
         self.platform = platform
         self.transport = transport
@@ -84,8 +100,9 @@ class Measurer:
         """The artifact a baseline was measured on, measured now, if the cache still holds it."""
         if not sha:
             return None
-        artifact = cached_artifact(sha, precision=get_precision(case.precision), cache=self.cache,
-                                   fmt=self.format_of(case.runtime))
+        artifact = cached_artifact(
+            sha, precision=get_precision(case.precision), cache=self.cache, fmt=self.format_of(case.runtime)
+        )
         if artifact is None:
             return None
         try:
@@ -113,7 +130,9 @@ class Measurer:
         if needs_parity:
             checked = self._parity(case, result)
             if checked is not None:
-                measured = replace(measured, parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),))
+                measured = replace(
+                    measured, parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),)
+                )
         return Reference(measurement=measured, top_k=result.evaluation.top_k)
 
     def _parity(self, case: Case, result: Success) -> Optional[parity.Parity]:
@@ -129,11 +148,18 @@ class Measurer:
         return parity.compare(result.evaluation, twin.evaluation, runtime=PARITY_RUNTIME)
 
     def _artifact(self, case: Case) -> Artifact:
-        return build_artifact(case.model, precision=get_precision(case.precision), batch=case.batch,
-                              arch=self.platform.target_arch, cache=self.cache, fmt=self.format_of(case.runtime))
+        return build_artifact(
+            case.model,
+            precision=get_precision(case.precision),
+            batch=case.batch,
+            arch=self.platform.target_arch,
+            cache=self.cache,
+            fmt=self.format_of(case.runtime),
+        )
 
-    def _run(self, artifact: Artifact, case: Case, *, evaluate_only: bool = False,
-             keep_outputs: bool = False) -> Success:
+    def _run(
+        self, artifact: Artifact, case: Case, *, evaluate_only: bool = False, keep_outputs: bool = False
+    ) -> Success:
         job = self._job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs)
         result: Result = self.transport.run(job, timeout_s=self.settings.timeout_s)
         if isinstance(result, Failure):
@@ -158,12 +184,20 @@ class Measurer:
     def _job(self, artifact: Artifact, case: Case, *, evaluate_only: bool, keep_outputs: bool) -> Job:
         spec = self.runtimes[case.runtime]
         return Job(
-            artifact=str(artifact.path), inputs=str(eval_inputs_file(case.model, self.cache)),
-            runtime=RuntimeRef(name=spec.name, module=spec.module, cls=spec.cls, package=spec.package,
-                               extra=spec.extra),
-            batch=case.batch, threads=self.settings.threads or self.platform.threads,
-            options=RuntimeOptions(providers=tuple(self.platform.providers)), plan=self.settings.plan, topk=5,
-            power=self._power(), evaluate_only=evaluate_only, keep_outputs=keep_outputs)
+            artifact=str(artifact.path),
+            inputs=str(eval_inputs_file(case.model, self.cache)),
+            runtime=RuntimeRef(
+                name=spec.name, module=spec.module, cls=spec.cls, package=spec.package, extra=spec.extra
+            ),
+            batch=case.batch,
+            threads=self.settings.threads or self.platform.threads,
+            options=RuntimeOptions(providers=tuple(self.platform.providers)),
+            plan=self.settings.plan,
+            topk=5,
+            power=self._power(),
+            evaluate_only=evaluate_only,
+            keep_outputs=keep_outputs,
+        )
 
     def _power(self) -> Optional[Dict[str, object]]:
         """The profile's meter; a plugin's meter carries where the agent finds its factory."""

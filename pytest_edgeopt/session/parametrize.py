@@ -1,6 +1,7 @@
 """Collection: the markers expand tests into cases, their arguments are validated, the
 `--edge-precision` / `--edge-runtime` filters deselect cases. A wrong name in a marker is one
 UsageError listing every mistake at once, before anything is measured."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,9 @@ MARKERS = (
 )
 
 
-def generate(metafunc: pytest.Metafunc, *, default_precisions: Sequence[str], runtimes: Sequence[str],
-             errors: List[str]) -> None:
+def generate(
+    metafunc: pytest.Metafunc, *, default_precisions: Sequence[str], runtimes: Sequence[str], errors: List[str]
+) -> None:
     if "edge_model" in metafunc.fixturenames:
         _parametrize_models(metafunc, errors)
     if "edge_precision" in metafunc.fixturenames:
@@ -64,8 +66,10 @@ def _parametrize_precisions(metafunc: pytest.Metafunc, defaults: Sequence[str], 
     names = marker.args if marker else tuple(defaults)
     for name in names:
         if name not in PRECISIONS:
-            errors.append(f"{metafunc.definition.nodeid}: @pytest.mark.edge_precisions: unknown precision "
-                          f"{name!r}; choose from {', '.join(PRECISIONS)}")
+            errors.append(
+                f"{metafunc.definition.nodeid}: @pytest.mark.edge_precisions: unknown precision "
+                f"{name!r}; choose from {', '.join(PRECISIONS)}"
+            )
     metafunc.parametrize("edge_precision", list(names), ids=[str(n) for n in names])
 
 
@@ -76,8 +80,10 @@ def _parametrize_runtimes(metafunc: pytest.Metafunc, runtimes: Sequence[str], er
         return
     for name in marker.args:
         if name not in runtimes:
-            errors.append(f"{metafunc.definition.nodeid}: @pytest.mark.edge_runtimes: unknown runtime "
-                          f"{name!r}; choose from {', '.join(runtimes)}")
+            errors.append(
+                f"{metafunc.definition.nodeid}: @pytest.mark.edge_runtimes: unknown runtime "
+                f"{name!r}; choose from {', '.join(runtimes)}"
+            )
     metafunc.parametrize("edge_runtime", list(marker.args), ids=[str(n) for n in marker.args])
 
 
@@ -106,6 +112,8 @@ def deselected(items: Sequence[pytest.Item], filters: Dict[str, Optional[Tuple[s
     drop = []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if any(wanted is not None and name in params and params[name] not in wanted for name, wanted in filters.items()):
+        if any(
+            wanted is not None and name in params and params[name] not in wanted for name, wanted in filters.items()
+        ):
             drop.append(item)
     return drop

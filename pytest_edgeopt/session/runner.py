@@ -3,6 +3,7 @@
 It turns whatever the test passes (a zoo name, an EdgeModel, a .onnx path) into a measurement,
 and turns a missing optional package into a skip that names the install command.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -31,8 +32,15 @@ Recorder = Callable[[str, object], None]
 
 
 class EdgeRunner:
-    def __init__(self, session: "EdgeSession", *, nodeid: str, record: Recorder,
-                 budgets: Optional[Mapping[str, object]] = None, runtime: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        session: "EdgeSession",
+        *,
+        nodeid: str,
+        record: Recorder,
+        budgets: Optional[Mapping[str, object]] = None,
+        runtime: Optional[str] = None,
+    ) -> None:
         self._session = session
         self._runtime = runtime  # the test's @pytest.mark.edge_runtimes parameter, if it has one
         self._nodeid = nodeid
@@ -49,9 +57,12 @@ class EdgeRunner:
             edge_model = resolve_model(model)
             _check_arguments(precision, runtime, batch, self._session.runtimes)
             self._check_supported(precision)
-            case = Case(model=edge_model, precision=precision, batch=batch,
-                        runtime=runtime or self._runtime or default_runtime(edge_model, self.platform,
-                                                                             self._session.runtimes))
+            case = Case(
+                model=edge_model,
+                precision=precision,
+                batch=batch,
+                runtime=runtime or self._runtime or default_runtime(edge_model, self.platform, self._session.runtimes),
+            )
             row = self._session.measure(case, nodeid=self._nodeid)
         except (MissingDependency, MissingOnDevice) as missing:
             pytest.skip(str(missing))
@@ -68,19 +79,31 @@ class EdgeRunner:
         """A precision the target cannot run (e.g. fp16 on a CPU without fp16 kernels) skips."""
         allowed = self.platform.precisions
         if allowed is not None and precision not in allowed:
-            pytest.skip(f"{precision} is not among the {self.platform.name} platform's precisions "
-                        f"({', '.join(allowed)})")
+            pytest.skip(
+                f"{precision} is not among the {self.platform.name} platform's precisions ({', '.join(allowed)})"
+            )
 
     def _record_properties(self, m: Measurement) -> None:
         prefix = f"edgeopt.{m.model}.{m.precision}"
         labelled = m.top1 is not None and m.reference_top1 is not None
-        for name, value in (("latency_ms", m.latency_ms), ("top1", m.top1), ("agreement", m.agreement),
-                            ("top5_agreement", m.top5_agreement), ("size_mb", m.size_mb),
-                            ("storage_mb", m.storage_mb), ("params", m.params), ("gflops", m.gflops),
-                            ("peak_rss_mb", m.peak_rss_mb), ("throughput", m.throughput)):
+        for name, value in (
+            ("latency_ms", m.latency_ms),
+            ("top1", m.top1),
+            ("agreement", m.agreement),
+            ("top5_agreement", m.top5_agreement),
+            ("size_mb", m.size_mb),
+            ("storage_mb", m.storage_mb),
+            ("params", m.params),
+            ("gflops", m.gflops),
+            ("peak_rss_mb", m.peak_rss_mb),
+            ("throughput", m.throughput),
+        ):
             self._record(f"{prefix}.{name}", value)
-        for name, value in (("accuracy_drop", m.accuracy_drop if labelled else None), ("energy_w", m.energy_w),
-                            ("energy_mj", m.energy_mj)):
+        for name, value in (
+            ("accuracy_drop", m.accuracy_drop if labelled else None),
+            ("energy_w", m.energy_w),
+            ("energy_mj", m.energy_mj),
+        ):
             if value is not None:  # only what this measurement has
                 self._record(f"{prefix}.{name}", value)
 
@@ -102,8 +125,9 @@ def resolve_model(model: ModelRef) -> EdgeModel:
         if model not in ZOO:
             raise EdgeOptError(unknown_model_message(model))
         return load_zoo_model(model)
-    raise EdgeOptError(f"cannot measure a {type(model).__name__}: pass a zoo name, an EdgeModel, "
-                       "or a .onnx or .tflite path")
+    raise EdgeOptError(
+        f"cannot measure a {type(model).__name__}: pass a zoo name, an EdgeModel, or a .onnx or .tflite path"
+    )
 
 
 def _check_arguments(precision: str, runtime: Optional[str], batch: int, runtimes: Mapping[str, RuntimeSpec]) -> None:

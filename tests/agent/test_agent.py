@@ -3,6 +3,7 @@
 The artifact is the real digits CNN exported by the plugin's own optimize stage, run by the real
 ONNX Runtime; the jobs are written here by hand, as a device-side caller would.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def digits_files(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -
     from pytest_edgeopt.optimize.precisions import get_precision
 
     model = load_zoo_model("digits-cnn")
-    artifact = build_artifact(model, precision=get_precision("fp32"), batch=1, arch=platform.machine(),
-                              cache=ArtifactCache(shared_cache))
+    artifact = build_artifact(
+        model, precision=get_precision("fp32"), batch=1, arch=platform.machine(), cache=ArtifactCache(shared_cache)
+    )
     inputs = tmp_path_factory.mktemp("agent-inputs") / "inputs.npz"
     np.savez(inputs, inputs=model.eval_inputs[:EVAL_COUNT])
     return artifact.path, inputs
@@ -128,12 +130,15 @@ def test_batches_pad_the_last_one_and_drop_its_outputs(shared_cache: Path, tmp_p
     from pytest_edgeopt.optimize.precisions import get_precision
 
     model = load_zoo_model("digits-cnn")
-    artifact = build_artifact(model, precision=get_precision("fp32"), batch=4, arch=platform.machine(),
-                              cache=ArtifactCache(shared_cache))
+    artifact = build_artifact(
+        model, precision=get_precision("fp32"), batch=4, arch=platform.machine(), cache=ArtifactCache(shared_cache)
+    )
     np.savez(tmp_path / "inputs.npz", inputs=model.eval_inputs[:23])
     result, code, _ = run_agent(json.dumps(job(artifact.path, tmp_path / "inputs.npz", batch=4)))
     assert code == 0 and result["ok"] is True, result
-    assert result["batch"] == 4 and result["evaluation"]["eval_count"] == 23 and len(result["evaluation"]["top_k"]) == 23
+    assert (
+        result["batch"] == 4 and result["evaluation"]["eval_count"] == 23 and len(result["evaluation"]["top_k"]) == 23
+    )
 
 
 def test_inputs_of_the_wrong_shape_are_bad_input(digits_files: Tuple[Path, Path], tmp_path: Path) -> None:

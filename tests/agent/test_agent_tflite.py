@@ -1,5 +1,6 @@
 """The agent with runtime "tflite" on the committed digits .tflite files: integer I/O, XNNPACK,
 evaluation-only jobs and a corrupt file, as a device-side caller sees them (torch not needed)."""
+
 from __future__ import annotations
 
 import json
@@ -77,12 +78,15 @@ def test_nhwc_inputs_for_an_nchw_file_are_a_bad_input_naming_the_transpose(tmp_p
     np.savez(nhwc, inputs=_load_split()[0][:8].transpose(0, 2, 3, 1))
     result, code, _ = run_agent(json.dumps(job("fp32", nhwc)))
     assert code == 1 and result["ok"] is False and result["kind"] == "bad-input"
-    assert result["error"] == ("the model takes input shape (1, 1, 8, 8) but the eval data gives (1, 8, 8, 1) "
-                               "at batch 1; the data looks NHWC and the model NCHW: pass x.transpose(0, 3, 1, 2)")
+    assert result["error"] == (
+        "the model takes input shape (1, 1, 8, 8) but the eval data gives (1, 8, 8, 1) "
+        "at batch 1; the data looks NHWC and the model NCHW: pass x.transpose(0, 3, 1, 2)"
+    )
 
 
-def test_a_missing_litert_is_reported_with_the_install_command(inputs: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_litert_is_reported_with_the_install_command(
+    inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shadow = tmp_path / "shadow" / "ai_edge_litert"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text('raise ImportError("fake missing")\n')
@@ -106,4 +110,7 @@ def test_near_top1_keeps_the_maximum_when_more_than_the_cap_are_tied() -> None:
 def test_a_fixed_batch_file_at_another_batch_names_the_batch_to_use(inputs: Path) -> None:
     result, code, _ = run_agent(json.dumps(job("fp32", inputs, batch=4)))
     assert code == 1 and result["kind"] == "bad-input"
-    assert result["error"] == "the model file has a fixed batch of 1: measure it with batch=1, or export it with that batch"
+    assert (
+        result["error"]
+        == "the model file has a fixed batch of 1: measure it with batch=1, or export it with that batch"
+    )

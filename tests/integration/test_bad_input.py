@@ -3,6 +3,7 @@
 The inputs are real: a corrupt file, a text file, a model that emits NaN, data of the wrong shape.
 A missing runtime is the one fault simulated, by shadowing onnxruntime for a pytest subprocess.
 """
+
 from __future__ import annotations
 
 import json
@@ -127,8 +128,10 @@ def digits_onnx(shared_cache: Path) -> Path:
     from pytest_edgeopt.optimize.precisions import get_precision
 
     model, cache = load_zoo_model("digits-cnn"), ArtifactCache(shared_cache)
-    built = {name: build_artifact(model, precision=get_precision(name), batch=1, arch=platform.machine(),
-                                  cache=cache) for name in ("fp32", "int8")}
+    built = {
+        name: build_artifact(model, precision=get_precision(name), batch=1, arch=platform.machine(), cache=cache)
+        for name in ("fp32", "int8")
+    }
     return built["fp32"].path
 
 
@@ -176,8 +179,13 @@ def test_every_bad_input_fails_with_one_line_and_no_traceback(
 
     digits = load_zoo_model("digits-cnn")
     corrupt = EdgeModel.from_onnx(pytester.path / "corrupt.onnx", eval_data=digits.eval_inputs)
-    few = EdgeModel.from_torch(digits.module, name="few", example_input=digits.example_input,
-                               eval_data=digits.eval_inputs, calibration_data=digits.calibration_inputs[:2])
+    few = EdgeModel.from_torch(
+        digits.module,
+        name="few",
+        example_input=digits.example_input,
+        eval_data=digits.eval_inputs,
+        calibration_data=digits.calibration_inputs[:2],
+    )
     parts = [json.loads(meta.read_text())["parts"] for meta in shared_cache.glob("*.json")]
     assert not [p for p in parts if p.get("model") == corrupt.content_hash()]
     assert not [p for p in parts if p.get("calibration") == few.data_hash("calibration")]
@@ -202,7 +210,7 @@ def test_missing_runtime_skips_with_the_install_hint(
     """onnxruntime shadowed by a package that raises ImportError, for pytest and its agent alike."""
     fake = pytester.mkdir("no_onnxruntime") / "onnxruntime"
     fake.mkdir()
-    (fake / "__init__.py").write_text('raise ImportError("No module named \'onnxruntime\' (simulated)")\n')
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'onnxruntime' (simulated)\")\n")
     monkeypatch.setenv("PYTHONPATH", str(fake.parent))
     shutil.copyfile(digits_onnx, pytester.path / "digits.onnx")
     pytester.makepyfile(test_missing=textwrap.dedent(MISSING_RUNTIME))

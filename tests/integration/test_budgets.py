@@ -4,6 +4,7 @@ Real runs of the zoo's digits-cnn and of a user torch model whose width a file d
 change between runs is a real change of size and compute. No timing thresholds: latency verdicts
 are asserted only where the margin is huge.
 """
+
 from __future__ import annotations
 
 import re
@@ -152,8 +153,10 @@ def test_check_with_an_unknown_budget_is_a_one_line_failure(budget_run: pytest.R
     for name in BUDGET_NAMES:
         assert name in text
     text = failures(budget_run)["test_check_unknown_ratio_precision"]
-    assert text == ("EdgeOptError: digits-cnn [int8]: max_latency_ratio_vs: unknown precision 'fp64'; "
-                    f"choose from {', '.join(PRECISIONS)}")
+    assert text == (
+        "EdgeOptError: digits-cnn [int8]: max_latency_ratio_vs: unknown precision 'fp64'; "
+        f"choose from {', '.join(PRECISIONS)}"
+    )
 
 
 def test_a_budget_failure_is_a_failed_test_and_exit_status_1(budget_run: pytest.RunResult) -> None:
@@ -171,8 +174,11 @@ def test_failing_cells_are_marked_in_the_table(budget_run: pytest.RunResult) -> 
 
 # -- improvement, pyproject ---------------------------------------------------------------------------
 
+
 def test_an_improvement_never_fails(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(usermodel=textwrap.dedent(USER_MODEL), test_net="""
+    pytester.makepyfile(
+        usermodel=textwrap.dedent(USER_MODEL),
+        test_net="""
         import pytest
         from usermodel import user_model
 
@@ -180,7 +186,8 @@ def test_an_improvement_never_fails(pytester: pytest.Pytester) -> None:
                                  max_latency_regression="0%")
         def test_net(edge_runner):
             edge_runner.measure(user_model(), precision="fp32")
-    """)
+    """,
+    )
     (pytester.path / "width.txt").write_text("64")
     pytester.runpytest(*QUICK, "--update-baselines").assert_outcomes(passed=1)
     (pytester.path / "width.txt").write_text("8")  # 8x fewer channels: smaller and far faster
@@ -211,12 +218,15 @@ def test_pyproject_budgets_apply_and_the_platform_table_overrides_them(pytester:
     assert_gate_failed(result, failed=1, passed=1)
     assert re.search(r"max_storage_mb: measured [\d.]+ MB, limit <= 0\.001 MB", failures(result)["test_default"])
 
-    pytester.makepyprojecttoml("[tool.edgeopt.budgets]\nmax_storage_mb = 0.001\nmin_top1 = 0.5\n\n"
-                               "[tool.edgeopt.platforms.host.budgets]\nmax_storage_mb = 5\n")
+    pytester.makepyprojecttoml(
+        "[tool.edgeopt.budgets]\nmax_storage_mb = 0.001\nmin_top1 = 0.5\n\n"
+        "[tool.edgeopt.platforms.host.budgets]\nmax_storage_mb = 5\n"
+    )
     pytester.runpytest(*QUICK).assert_outcomes(passed=2)
 
-    pytester.makepyprojecttoml("[tool.edgeopt.budgets]\nmax_storage_mb = 5\n\n"
-                               "[tool.edgeopt.platforms.host.budgets]\nmin_top1 = 0.9999\n")
+    pytester.makepyprojecttoml(
+        "[tool.edgeopt.budgets]\nmax_storage_mb = 5\n\n[tool.edgeopt.platforms.host.budgets]\nmin_top1 = 0.9999\n"
+    )
     result = pytester.runpytest(*QUICK)  # the platform's budgets add to the defaults
     assert_gate_failed(result, failed=2, passed=0)
     assert "min_top1: measured" in failures(result)["test_marker_beats_the_default"]
@@ -229,6 +239,7 @@ def test_another_platforms_budgets_do_not_apply(pytester: pytest.Pytester) -> No
 
 
 # -- unknown budget names: usage errors ---------------------------------------------------------------
+
 
 def assert_usage_error_listing_budgets(result: pytest.RunResult, first_line: str) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -243,32 +254,41 @@ def assert_usage_error_listing_budgets(result: pytest.RunResult, first_line: str
 def test_unknown_budget_in_a_marker_is_a_usage_error(pytester: pytest.Pytester, xdist: tuple) -> None:
     if xdist:
         pytest.importorskip("xdist")
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         import pytest
 
         @pytest.mark.edge_budget(max_storage_mbb=5)
         def test_x(edge_runner):
             edge_runner.measure("digits-cnn", precision="int8")
-    """)
+    """
+    )
     result = pytester.runpytest(*QUICK, *xdist)
     assert_usage_error_listing_budgets(
-        result, "*test_x.py::test_x: @pytest.mark.edge_budget: unknown budget max_storage_mbb; known: *")
+        result, "*test_x.py::test_x: @pytest.mark.edge_budget: unknown budget max_storage_mbb; known: *"
+    )
 
 
-@pytest.mark.parametrize(("budget", "message"), [
-    ('max_latency_ratio_vs="fp64"', "max_latency_ratio_vs: unknown precision 'fp64'; choose from fp32, *"),
-    ('max_storage_mb="five"', "max_storage_mb='five': expected a number"),
-    ('max_size_regression="ten"', "max_size_regression='ten': expected a percentage like '10%' *"),
-])
-def test_a_malformed_budget_in_a_marker_is_a_usage_error_naming_the_test(pytester: pytest.Pytester, budget: str,
-                                                                          message: str) -> None:
-    pytester.makepyfile(test_x=f"""
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        ('max_latency_ratio_vs="fp64"', "max_latency_ratio_vs: unknown precision 'fp64'; choose from fp32, *"),
+        ('max_storage_mb="five"', "max_storage_mb='five': expected a number"),
+        ('max_size_regression="ten"', "max_size_regression='ten': expected a percentage like '10%' *"),
+    ],
+)
+def test_a_malformed_budget_in_a_marker_is_a_usage_error_naming_the_test(
+    pytester: pytest.Pytester, budget: str, message: str
+) -> None:
+    pytester.makepyfile(
+        test_x=f"""
         import pytest
 
         @pytest.mark.edge_budget({budget})
         def test_x(edge_runner):
             edge_runner.measure("digits-cnn", precision="int8")
-    """)
+    """
+    )
     result = pytester.runpytest(*QUICK)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*test_x.py::test_x: @pytest.mark.edge_budget: {message}"])
@@ -276,34 +296,43 @@ def test_a_malformed_budget_in_a_marker_is_a_usage_error_naming_the_test(pyteste
 
 
 def test_marker_budgets_must_be_keywords(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         import pytest
 
         @pytest.mark.edge_budget(5)
         def test_x():
             pass
-    """)
+    """
+    )
     result = pytester.runpytest(*QUICK)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*edge_budget takes keyword budgets only*"])
 
 
-@pytest.mark.parametrize("toml", [
-    "[tool.edgeopt.budgets]\nmax_storage_mb = 5\nmax_lateny_ms = 3\n",
-    "[tool.edgeopt.platforms.host.budgets]\nmax_lateny_ms = 3\n",
-], ids=["default", "platform"])
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[tool.edgeopt.budgets]\nmax_storage_mb = 5\nmax_lateny_ms = 3\n",
+        "[tool.edgeopt.platforms.host.budgets]\nmax_lateny_ms = 3\n",
+    ],
+    ids=["default", "platform"],
+)
 def test_unknown_budget_in_pyproject_is_a_usage_error(pytester: pytest.Pytester, toml: str) -> None:
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     pytester.makepyprojecttoml(toml)
     result = pytester.runpytest(*QUICK)
     assert_usage_error_listing_budgets(
-        result, "*pyproject.toml [[]tool.edgeopt[]]: unknown budget max_lateny_ms; known: *")
+        result, "*pyproject.toml [[]tool.edgeopt[]]: unknown budget max_lateny_ms; known: *"
+    )
 
 
 # -- the paired gate against fp32 ----------------------------------------------------------------------
 
+
 def test_latency_ratio_vs_fp32_gives_a_verdict(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         def test_ratio(edge_runner):
             m = edge_runner.measure("digits-cnn", precision="int8")
             m.check(max_latency_ratio_vs="fp32")
@@ -311,7 +340,8 @@ def test_latency_ratio_vs_fp32_gives_a_verdict(pytester: pytest.Pytester) -> Non
         def test_loose_ratio(edge_runner):
             m = edge_runner.measure("digits-cnn", precision="fp16")
             m.check(max_latency_ratio_vs={"fp32": 50.0})
-    """)
+    """
+    )
     result = pytester.runpytest(*QUICK, *WARNINGS_SHOWN)
     output = result.stdout.str() + result.stderr.str()
     assert "INTERNALERROR" not in output and "Traceback" not in output
@@ -328,6 +358,9 @@ def test_latency_ratio_vs_fp32_gives_a_verdict(pytester: pytest.Pytester) -> Non
         assert rows["INT8"]["Verdict"] in ("pass", "inconclusive")
     else:  # int8 slower than fp32 on this CPU: the message says by how much
         assert rows["INT8"]["Verdict"] == "regressed"
-        assert re.search(r"max_latency_ratio_vs: [\d.]+ ms vs fp32 [\d.]+ ms \((cpu|wall), vs fp32, "
-                         r"\d process\(es\)\): ratio [\d.]+ \(99% CI [\d.]+\.\.[\d.]+\), "
-                         r"limit 1\.000: regressed", ratio_failure), ratio_failure
+        assert re.search(
+            r"max_latency_ratio_vs: [\d.]+ ms vs fp32 [\d.]+ ms \((cpu|wall), vs fp32, "
+            r"\d process\(es\)\): ratio [\d.]+ \(99% CI [\d.]+\.\.[\d.]+\), "
+            r"limit 1\.000: regressed",
+            ratio_failure,
+        ), ratio_failure

@@ -1,5 +1,6 @@
 """A damaged baseline file fails its tests with the file, the place and the fix, and is never
 overwritten unless --update-baselines; a run killed while updating leaves every file old or new."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,10 @@ def test_invalid_json_fails_the_tests_naming_file_position_and_fix(pytester: pyt
     result = pytester.runpytest(*QUICK, *xdist)
     if xdist:  # xdist reports a worker's failure with its own prefix lines
         assert_gate_failed(result, failed=2, passed=0)
-        result.stdout.fnmatch_lines([f"*BaselineFileError: {path}: not valid JSON ({where}); "
-                                     "regenerate it with --update-baselines"] * 2, consecutive=False)
+        result.stdout.fnmatch_lines(
+            [f"*BaselineFileError: {path}: not valid JSON ({where}); regenerate it with --update-baselines"] * 2,
+            consecutive=False,
+        )
     else:
         assert_both_fail_with(result, f"{path}: not valid JSON ({where}); regenerate it with --update-baselines")
     assert path.read_text(encoding="utf-8") == BROKEN_JSON
@@ -68,20 +71,27 @@ def valid_baseline(pytester: pytest.Pytester) -> Path:
     return baseline_file(pytester)
 
 
-@pytest.mark.parametrize(("damage", "problem"), [
-    (lambda data: data["entries"][KEY_A].pop("metrics"),
-     f"$.entries['{KEY_A}']: 'metrics' is a required property"),
-    (lambda data: data.update(schema_version=2), "$.schema_version: 1 was expected"),
-    (lambda data: data["entries"][KEY_B]["latency"]["cpu"].update(median_ms="fast"),
-     f"$.entries['{KEY_B}'].latency.cpu.median_ms: 'fast' is not of type 'number'"),
-], ids=["no metrics", "schema_version 2", "wrong type"])
-def test_schema_invalid_file_names_the_json_path(pytester: pytest.Pytester, valid_baseline: Path,
-                                                 damage: Callable[[dict], None], problem: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda data: data["entries"][KEY_A].pop("metrics"), f"$.entries['{KEY_A}']: 'metrics' is a required property"),
+        (lambda data: data.update(schema_version=2), "$.schema_version: 1 was expected"),
+        (
+            lambda data: data["entries"][KEY_B]["latency"]["cpu"].update(median_ms="fast"),
+            f"$.entries['{KEY_B}'].latency.cpu.median_ms: 'fast' is not of type 'number'",
+        ),
+    ],
+    ids=["no metrics", "schema_version 2", "wrong type"],
+)
+def test_schema_invalid_file_names_the_json_path(
+    pytester: pytest.Pytester, valid_baseline: Path, damage: Callable[[dict], None], problem: str
+) -> None:
     edit(valid_baseline, damage)
     damaged = valid_baseline.read_bytes()
     result = pytester.runpytest(*QUICK)
-    assert_both_fail_with(result, f"{valid_baseline}: schema violation at {problem}; "
-                                  "regenerate it with --update-baselines")
+    assert_both_fail_with(
+        result, f"{valid_baseline}: schema violation at {problem}; regenerate it with --update-baselines"
+    )
     assert valid_baseline.read_bytes() == damaged
     # nor does the stale-entry check at the end of the run touch it, or crash on it
     assert "stale baseline entr" not in result.stdout.str()
@@ -135,7 +145,12 @@ class UpdateRun:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pytest", *QUICK, "-p", "no:xdist", "--update-baselines"],
-                cwd=pytester.path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=pytester.path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_until(self, condition: Callable[[], bool], *, timeout: float = 120.0) -> bool:
         deadline = time.monotonic() + timeout

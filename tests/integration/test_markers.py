@@ -1,4 +1,5 @@
 """@pytest.mark.edge_models / edge_precisions and the edge_model / edge_precision fixtures."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,19 +30,20 @@ def test_markers_make_one_case_per_model_and_precision(pytester: pytest.Pytester
     pytester.makepyfile(test_x=MEASURING_TEST)
     result = pytester.runpytest(*QUICK, "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([
-        "test_x.py::test_x[[]digits-cnn-fp32[]]",
-        "test_x.py::test_x[[]digits-cnn-int8[]]",
-        "2 tests collected*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "test_x.py::test_x[[]digits-cnn-fp32[]]",
+            "test_x.py::test_x[[]digits-cnn-int8[]]",
+            "2 tests collected*",
+        ]
+    )
 
 
 def test_marked_cases_measure_the_model_at_their_precision(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=MEASURING_TEST)
     result = pytester.runpytest(*QUICK, "-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*test_x[[]digits-cnn-fp32[]] PASSED*",
-                                 "*test_x[[]digits-cnn-int8[]] PASSED*"])
+    result.stdout.fnmatch_lines(["*test_x[[]digits-cnn-fp32[]] PASSED*", "*test_x[[]digits-cnn-int8[]] PASSED*"])
 
 
 def test_unknown_model_in_marker_is_a_usage_error_listing_the_zoo(pytester: pytest.Pytester) -> None:
@@ -86,8 +88,7 @@ def test_edge_precision_without_marker_uses_the_ini_default(pytester: pytest.Pyt
     pytester.makepyfile(test_p=PRECISION_ONLY_TEST)
     result = pytester.runpytest(*QUICK, "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["test_p.py::test_p[[]fp32[]]", "test_p.py::test_p[[]int8[]]",
-                                 "2 tests collected*"])
+    result.stdout.fnmatch_lines(["test_p.py::test_p[[]fp32[]]", "test_p.py::test_p[[]int8[]]", "2 tests collected*"])
 
 
 def test_edgeopt_precisions_ini_sets_the_default(pytester: pytest.Pytester) -> None:
@@ -135,13 +136,16 @@ def _export_tiny_onnx(dest: Path) -> None:
     torch.manual_seed(0)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        torch.onnx.export(Tiny().eval(), (torch.randn(1, 16),), str(dest), dynamo=True,
-                          external_data=False, verbose=False)
+        torch.onnx.export(
+            Tiny().eval(), (torch.randn(1, 16),), str(dest), dynamo=True, external_data=False, verbose=False
+        )
 
 
 def test_onnx_path_in_marker_is_relative_to_the_test_file(pytester: pytest.Pytester) -> None:
     _export_tiny_onnx(pytester.path / "sub" / "models" / "tiny.onnx")
-    pytester.makepyfile(**{"sub/test_onnx": """
+    pytester.makepyfile(
+        **{
+            "sub/test_onnx": """
         import pytest
 
         @pytest.mark.edge_models("models/tiny.onnx")
@@ -150,7 +154,9 @@ def test_onnx_path_in_marker_is_relative_to_the_test_file(pytester: pytest.Pytes
             assert edge_model.name == "tiny"
             m = edge_runner.measure(edge_model, precision=edge_precision)
             assert m.model == "tiny"
-    """})
+    """
+        }
+    )
     result = pytester.runpytest(*QUICK, "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*sub/test_onnx.py::test_file[[]tiny-fp32[]] PASSED*"])

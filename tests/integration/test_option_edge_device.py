@@ -1,4 +1,5 @@
 """--edge-device, --edge-on-host, the built-in device profiles and [tool.edgeopt.platforms.*]."""
+
 from __future__ import annotations
 
 import platform
@@ -19,8 +20,9 @@ def test_x(edge_model, edge_precision, edge_runner):
     m = edge_runner.measure(edge_model, precision=edge_precision)
     print("RUN", m.runtime, m.threads, m.compute_unit)
 """
-ON_A_PI = "Raspberry Pi" in (open("/proc/device-tree/model").read() if
-                             __import__("os").path.exists("/proc/device-tree/model") else "")
+ON_A_PI = "Raspberry Pi" in (
+    open("/proc/device-tree/model").read() if __import__("os").path.exists("/proc/device-tree/model") else ""
+)
 
 
 @pytest.mark.parametrize("value", ["pi.local", "ssh://", "ssh://pi@host:99999", "http://pi@host"])
@@ -62,9 +64,12 @@ def test_jetson_without_cuda_runs_on_the_cpu_and_the_row_says_it(pytester: pytes
     pytester.makepyfile(test_x=MEASURE)
     result = pytester.runpytest(*QUICK, "-s", "--edge-platform=jetson-nano", "--edge-on-host")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*RUN onnxruntime 4 CPU*",
-                                 "*TensorrtExecutionProvider and CUDAExecutionProvider not available on the "
-                                 "device: ran on the CPU"])
+    result.stdout.fnmatch_lines(
+        [
+            "*RUN onnxruntime 4 CPU*",
+            "*TensorrtExecutionProvider and CUDAExecutionProvider not available on the device: ran on the CPU",
+        ]
+    )
     assert all(r["Compute (GFLOPs, GFLOP/s)"].endswith("(CPU)") for r in table(result))
 
 
@@ -77,25 +82,30 @@ def test_unknown_platform_lists_builtin_and_user_profiles(pytester: pytest.Pytes
 
 
 def test_a_user_profile_extends_a_builtin_one(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".toml", pyproject='[tool.edgeopt.platforms.host2]\nextends = "host"\nthreads = 2\n'
-                                         'precisions = ["fp32"]\n')
+    pytester.makefile(
+        ".toml", pyproject='[tool.edgeopt.platforms.host2]\nextends = "host"\nthreads = 2\nprecisions = ["fp32"]\n'
+    )
     pytester.makepyfile(test_x=MEASURE)
     result = pytester.runpytest(*QUICK, "-s", "-rs", "--edge-platform=host2")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*RUN onnxruntime 2 CPU*",
-                                 "*int8 is not among the host2 platform's precisions (fp32)*"])
+    result.stdout.fnmatch_lines(
+        ["*RUN onnxruntime 2 CPU*", "*int8 is not among the host2 platform's precisions (fp32)*"]
+    )
     assert table(result)[0]["Platform"].startswith("host2: ")
 
 
-@pytest.mark.parametrize("toml, message", [
-    ("threads = 0", "[[]tool.edgeopt.platforms.bad]: threads: 0 is less than the minimum of 1"),
-    ("thread = 2", "[[]tool.edgeopt.platforms.bad]: (the table): Additional properties are not allowed ('thread'*"),
-    ('device = "pi.local"', "[[]tool.edgeopt.platforms.bad]: device: 'pi.local' is not valid*"),
-    ('runtime = "tensorrt"', "*runtime: 'tensorrt' is not one of*"),
-    ('power = {kind = "command"}', "*power: 'command' is a required property*"),
-    ('extends = "orin"', "*extends unknown platform 'orin'; choose from host, pi, jetson-nano*"),
-    ('fingerprint_policy = "ignore"', "*fingerprint_policy: 'ignore' is not one of [[]'fail', 'warn']*"),
-])
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("threads = 0", "[[]tool.edgeopt.platforms.bad]: threads: 0 is less than the minimum of 1"),
+        ("thread = 2", "[[]tool.edgeopt.platforms.bad]: (the table): Additional properties are not allowed ('thread'*"),
+        ('device = "pi.local"', "[[]tool.edgeopt.platforms.bad]: device: 'pi.local' is not valid*"),
+        ('runtime = "tensorrt"', "*runtime: 'tensorrt' is not one of*"),
+        ('power = {kind = "command"}', "*power: 'command' is a required property*"),
+        ('extends = "orin"', "*extends unknown platform 'orin'; choose from host, pi, jetson-nano*"),
+        ('fingerprint_policy = "ignore"', "*fingerprint_policy: 'ignore' is not one of [[]'fail', 'warn']*"),
+    ],
+)
 def test_a_bad_profile_is_one_usage_error_naming_the_key(pytester: pytest.Pytester, toml: str, message: str) -> None:
     pytester.makefile(".toml", pyproject=f"[tool.edgeopt.platforms.bad]\n{toml}\n")
     pytester.makepyfile(test_x=MEASURE)
@@ -115,8 +125,11 @@ def test_a_platforms_key_that_is_not_a_table_is_a_usage_error(pytester: pytest.P
 
 
 def test_device_local_means_here(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".toml", pyproject=f'[tool.edgeopt.platforms.here]\nextends = "host"\ndevice = "local"\n'
-                                         f'fingerprint = {{arch = "{platform.machine()}"}}\n')
+    pytester.makefile(
+        ".toml",
+        pyproject=f'[tool.edgeopt.platforms.here]\nextends = "host"\ndevice = "local"\n'
+        f'fingerprint = {{arch = "{platform.machine()}"}}\n',
+    )
     pytester.makepyfile(test_x=MEASURE)
     result = pytester.runpytest(*QUICK, "--edge-platform=here")
     result.assert_outcomes(passed=2)

@@ -1,4 +1,5 @@
 """--edge-platform, --edge-threads, the pytest_edgeopt_platforms hook and the edge_platform fixture."""
+
 from __future__ import annotations
 
 import platform
@@ -41,10 +42,10 @@ def _cpu_model() -> str:
 def _platform_cells(result: pytest.RunResult) -> list:
     """The Platform cell of every row of the comparison table."""
     lines = result.stdout.lines
-    section = next(i for i, l in enumerate(lines) if "pytest-edgeopt: comparison table" in l)
+    section = next(i for i, line in enumerate(lines) if "pytest-edgeopt: comparison table" in line)
     header = next(i for i in range(section, len(lines)) if lines[i].startswith("Model "))
     column = lines[header].index("Platform")
-    rows = [l for l in lines[header + 2:] if l.strip() and not l.startswith(("[", "="))]
+    rows = [line for line in lines[header + 2 :] if line.strip() and not line.startswith(("[", "="))]
     return [row[column:].split("  ")[0].strip() for row in rows]
 
 

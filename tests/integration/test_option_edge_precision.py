@@ -1,4 +1,5 @@
 """--edge-precision: run only the cases of the named precisions, deselect the others."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,8 +38,9 @@ def test_collect_only_shows_the_filter(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=TWO_PRECISIONS)
     result = pytester.runpytest(*QUICK, "--edge-precision=fp32", "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["test_x.py::test_x[[]digits-cnn-fp32[]]", "test_x.py::test_plain",
-                                 "2/3 tests collected (1 deselected)*"])
+    result.stdout.fnmatch_lines(
+        ["test_x.py::test_x[[]digits-cnn-fp32[]]", "test_x.py::test_plain", "2/3 tests collected (1 deselected)*"]
+    )
 
 
 @pytest.mark.parametrize("value", ["int8,fp32", "int8 fp32"])
@@ -46,8 +48,9 @@ def test_a_list_runs_every_named_precision(pytester: pytest.Pytester, value: str
     pytester.makepyfile(test_x=TWO_PRECISIONS)
     result = pytester.runpytest(*QUICK, f"--edge-precision={value}", "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["test_x.py::test_x[[]digits-cnn-fp32[]]",
-                                 "test_x.py::test_x[[]digits-cnn-int8[]]", "3 tests collected*"])
+    result.stdout.fnmatch_lines(
+        ["test_x.py::test_x[[]digits-cnn-fp32[]]", "test_x.py::test_x[[]digits-cnn-int8[]]", "3 tests collected*"]
+    )
 
 
 def test_a_list_measures_both(pytester: pytest.Pytester) -> None:

@@ -3,6 +3,7 @@
 Each option is checked through what it changes in the result (the number of timed runs, the
 time-cap note, a killed agent, the files in the cache), never through how long anything took.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,10 +58,10 @@ def test_min_time_keeps_sampling_past_min_runs(pytester: pytest.Pytester) -> Non
 
 
 def test_max_time_caps_sampling_and_the_row_says_so(pytester: pytest.Pytester) -> None:
-    _measuring_test(pytester, check="assert 0 < m.latency.rounds < 10**8\n"
-                                    "    assert any('time cap' in note for note in m.notes)")
-    result = pytester.runpytest(*QUICK, "--edge-min-runs=100000000", "--edge-min-time=0",
-                                "--edge-max-time=0.1")
+    _measuring_test(
+        pytester, check="assert 0 < m.latency.rounds < 10**8\n    assert any('time cap' in note for note in m.notes)"
+    )
+    result = pytester.runpytest(*QUICK, "--edge-min-runs=100000000", "--edge-min-time=0", "--edge-max-time=0.1")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["[[]*[]] timing stopped at the time cap after * runs"])
 
@@ -70,18 +71,32 @@ def test_max_time_below_min_time_is_a_usage_error(pytester: pytest.Pytester) -> 
     result.stderr.fnmatch_lines(["*--edge-max-time (0.5 s) is below --edge-min-time (1.0 s)*"])
 
 
-@pytest.mark.parametrize("args", [
-    ("--edge-min-runs=0",), ("--edge-min-runs=abc",), ("--edge-min-runs=-3",), ("--edge-min-runs=2.5",),
-    ("--edge-min-time=-1",), ("--edge-min-time=abc",),
-    ("--edge-max-time=0",), ("--edge-max-time=-1",),
-    ("--edge-warmup-runs=-1",), ("--edge-warmup-runs=abc",), ("--edge-warmup-time=-0.5",),
-    ("--edge-timeout=0",), ("--edge-timeout=abc",),
-], ids=lambda args: " ".join(args))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--edge-min-runs=0",),
+        ("--edge-min-runs=abc",),
+        ("--edge-min-runs=-3",),
+        ("--edge-min-runs=2.5",),
+        ("--edge-min-time=-1",),
+        ("--edge-min-time=abc",),
+        ("--edge-max-time=0",),
+        ("--edge-max-time=-1",),
+        ("--edge-warmup-runs=-1",),
+        ("--edge-warmup-runs=abc",),
+        ("--edge-warmup-time=-0.5",),
+        ("--edge-timeout=0",),
+        ("--edge-timeout=abc",),
+    ],
+    ids=lambda args: " ".join(args),
+)
 def test_bad_numbers_are_usage_errors(pytester: pytest.Pytester, args: tuple) -> None:
     result = _usage_error(pytester, *args)
     option = args[0].split("=")[0]
-    assert option in result.stderr.str() or option.lstrip("-").replace("edge-", "edgeopt_").replace(
-        "-", "_") in result.stderr.str()
+    assert (
+        option in result.stderr.str()
+        or option.lstrip("-").replace("edge-", "edgeopt_").replace("-", "_") in result.stderr.str()
+    )
     assert "Traceback" not in result.stderr.str()
 
 
@@ -89,10 +104,14 @@ def test_bad_numbers_are_usage_errors(pytester: pytest.Pytester, args: tuple) ->
 # so an agent told to warm up far longer than --edge-timeout allows is killed
 
 
-@pytest.mark.parametrize("warmup", [
-    ("--edge-warmup-runs=100000000", "--edge-warmup-time=0"),
-    ("--edge-warmup-runs=0", "--edge-warmup-time=60"),
-], ids=["runs", "time"])
+@pytest.mark.parametrize(
+    "warmup",
+    [
+        ("--edge-warmup-runs=100000000", "--edge-warmup-time=0"),
+        ("--edge-warmup-runs=0", "--edge-warmup-time=60"),
+    ],
+    ids=["runs", "time"],
+)
 def test_warmup_options_set_the_warm_up(pytester: pytest.Pytester, warmup: tuple) -> None:
     _measuring_test(pytester)
     result = pytester.runpytest(*QUICK, *warmup, "--edge-max-time=60", "--edge-timeout=2")
@@ -107,8 +126,12 @@ def test_timeout_fails_the_measurement_with_one_line(pytester: pytest.Pytester) 
     _measuring_test(pytester)
     result = pytester.runpytest(*QUICK, "--edge-timeout=0.001")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*EdgeOptError: digits-cnn [[]fp32, onnxruntime[]]: the agent did not finish within 0.001 s (raise --edge-timeout)"])
+    result.stdout.fnmatch_lines(
+        [
+            "*EdgeOptError: digits-cnn [[]fp32, onnxruntime[]]: the agent did not finish within 0.001 s "
+            "(raise --edge-timeout)"
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
     assert "pytest-edgeopt: comparison table" not in result.stdout.str()
 
@@ -163,13 +186,17 @@ def test_quick_preset_beats_the_ini_and_explicit_options_beat_the_preset(pyteste
     result.assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize("ini, message", [
-    ("edgeopt_min_runs = abc", "*ini option edgeopt_min_runs = 'abc' is not a number*"),
-    ("edgeopt_min_runs = 0", "*edgeopt_min_runs must be >= 1, got 0*"),
-    ("edgeopt_warmup_runs = -1", "*edgeopt_warmup_runs must be >= 0, got -1*"),
-    ("edgeopt_min_time = 1\nedgeopt_max_time = 0.5", "*below*min-time*"),
-    ("edgeopt_timeout = 0", "*edgeopt_timeout must be > 0, got 0*"),
-], ids=["not-a-number", "zero-runs", "negative-warmup", "max-below-min", "zero-timeout"])
+@pytest.mark.parametrize(
+    "ini, message",
+    [
+        ("edgeopt_min_runs = abc", "*ini option edgeopt_min_runs = 'abc' is not a number*"),
+        ("edgeopt_min_runs = 0", "*edgeopt_min_runs must be >= 1, got 0*"),
+        ("edgeopt_warmup_runs = -1", "*edgeopt_warmup_runs must be >= 0, got -1*"),
+        ("edgeopt_min_time = 1\nedgeopt_max_time = 0.5", "*below*min-time*"),
+        ("edgeopt_timeout = 0", "*edgeopt_timeout must be > 0, got 0*"),
+    ],
+    ids=["not-a-number", "zero-runs", "negative-warmup", "max-below-min", "zero-timeout"],
+)
 def test_bad_ini_values_are_usage_errors(pytester: pytest.Pytester, ini: str, message: str) -> None:
     pytester.makeini(f"[pytest]\n{ini}\n")
     _measuring_test(pytester)
@@ -186,9 +213,7 @@ def test_ini_timeout_kills_the_agent(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*the agent did not finish within 0.001 s (raise --edge-timeout)"])
 
 
-def test_ini_cache_dir_is_relative_to_the_rootdir(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ini_cache_dir_is_relative_to_the_rootdir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EDGEOPT_CACHE_DIR")  # the variable beats the ini
     pytester.makeini("[pytest]\nedgeopt_cache_dir = build/edge\n")
     _measuring_test(pytester)

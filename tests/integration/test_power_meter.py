@@ -1,4 +1,5 @@
 """Energy columns from a platform's power meter: a real sampled command, and a labelled estimate."""
+
 from __future__ import annotations
 
 import sys
@@ -42,8 +43,9 @@ def test_command_meter_fills_both_energy_columns(pytester: pytest.Pytester) -> N
     script = pytester.path / "watts.py"
     script.write_text(WATTS_FROM_LOAD)
     command = f'["{sys.executable}", "{script}"]'
-    pytester.makefile(".toml", pyproject=_profile(f'{{kind = "command", command = {command}, interval_s = 0.05, '
-                                                  f'idle_s = 0.3}}'))
+    pytester.makefile(
+        ".toml", pyproject=_profile(f'{{kind = "command", command = {command}, interval_s = 0.05, idle_s = 0.3}}')
+    )
     pytester.makepyfile(test_x=MEASURE)
     result = pytester.runpytest(*QUICK, "-s", "--edge-platform=metered", "--edge-min-time=0.5")
     result.assert_outcomes(passed=1)
@@ -63,29 +65,38 @@ def test_estimate_is_labelled_est_and_scales_with_latency(pytester: pytest.Pytes
 
 def test_an_energy_budget_fails_with_numbers(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", pyproject=_profile('{kind = "estimate", watts = 6.4}'))
-    pytester.makepyfile(test_x=MEASURE + """
+    pytester.makepyfile(
+        test_x=MEASURE
+        + """
 def test_budget(edge_runner):
     edge_runner.measure("digits-cnn", precision="fp32").check(max_energy_mj=1e-6)
-""")
+"""
+    )
     result = pytester.runpytest(*QUICK, "--edge-platform=metered")
     result.assert_outcomes(passed=1, failed=1)
     assert "max_energy_mj: measured" in failures(result)["test_budget"]
 
 
 def test_an_energy_budget_without_a_meter_says_how_to_add_one(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
 def test_budget(edge_runner):
     edge_runner.measure("digits-cnn", precision="fp32").check(max_energy_w=5)
-""")
+"""
+    )
     result = pytester.runpytest(*QUICK)
     result.assert_outcomes(failed=1)
-    assert "has no power meter (set power = {kind = ...} in [tool.edgeopt.platforms.host])" in \
-        failures(result)["test_budget"]
+    assert (
+        "has no power meter (set power = {kind = ...} in [tool.edgeopt.platforms.host])"
+        in failures(result)["test_budget"]
+    )
 
 
 def test_a_failing_meter_command_fails_the_case_in_one_line(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".toml", pyproject=_profile(f'{{kind = "command", command = ["{sys.executable}", "-c", '
-                                                  f'"import sys; sys.exit(3)"]}}'))
+    pytester.makefile(
+        ".toml",
+        pyproject=_profile(f'{{kind = "command", command = ["{sys.executable}", "-c", "import sys; sys.exit(3)"]}}'),
+    )
     pytester.makepyfile(test_x=MEASURE)
     result = pytester.runpytest(*QUICK, "--edge-platform=metered")
     result.assert_outcomes(failed=1)

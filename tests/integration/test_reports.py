@@ -1,4 +1,5 @@
 """--edge-report PATH (.md, .json, .html), JUnit XML properties and NO_COLOR."""
+
 from __future__ import annotations
 
 import json
@@ -46,16 +47,24 @@ def test_markdown_report_has_the_table_and_the_broken_budgets(pytester: pytest.P
     lines = text.splitlines()
     assert lines[0] == "## pytest-edgeopt on `host`"
     header = next(line for line in lines if line.startswith("| Model"))
-    for column in ("Bit-width (W/A)", "Size (MB)", "Top-1 (%)", "Latency (ms, p50)", "Baseline (ms)", "Delta",
-                   "Verdict"):
+    for column in (
+        "Bit-width (W/A)",
+        "Size (MB)",
+        "Top-1 (%)",
+        "Latency (ms, p50)",
+        "Baseline (ms)",
+        "Delta",
+        "Verdict",
+    ):
         assert f" {column} " in header
     rows = [line for line in lines if line.startswith("| digits-cnn") or line.startswith("|  ")]
     assert len(rows) == 2
     assert "FP32/FP32" in rows[0] and "INT8/INT8" in rows[1]
     assert re.search(r"\| 0\.0\d\d ! +\|", rows[1]) and " fail " in rows[1]  # the broken storage cell
     assert "### Broken budgets" in lines
-    assert re.search(r"^- `test_x.py::test_int8`: max_storage_mb: measured [\d.]+ MB, limit <= 0\.001 MB$", text,
-                     re.MULTILINE)
+    assert re.search(
+        r"^- `test_x.py::test_int8`: max_storage_mb: measured [\d.]+ MB, limit <= 0\.001 MB$", text, re.MULTILINE
+    )
 
 
 def test_json_report_validates_against_its_schema(pytester: pytest.Pytester) -> None:
@@ -92,8 +101,10 @@ def test_json_report_under_xdist_has_every_row(pytester: pytest.Pytester) -> Non
     run_with_report(pytester, "out.json", "-n", "2")
     data = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))
     jsonschema.validate(data, report_schema())
-    assert sorted(row["measurement"]["nodeid"] for row in data["rows"]) == ["test_x.py::test_fp32",
-                                                                           "test_x.py::test_int8"]
+    assert sorted(row["measurement"]["nodeid"] for row in data["rows"]) == [
+        "test_x.py::test_fp32",
+        "test_x.py::test_int8",
+    ]
 
 
 @pytest.mark.parametrize("name", ["out.txt", "out", "report.md.bak"])
@@ -107,8 +118,10 @@ def test_report_with_another_suffix_is_a_usage_error(pytester: pytest.Pytester, 
 
 def properties(path) -> Dict[str, Dict[str, str]]:
     """testcase name -> {property name: value}."""
-    return {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
-            for case in ET.parse(str(path)).getroot().iter("testcase")}
+    return {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in ET.parse(str(path)).getroot().iter("testcase")
+    }
 
 
 def test_every_metric_goes_into_junit_xml_properties(pytester: pytest.Pytester) -> None:
@@ -118,8 +131,19 @@ def test_every_metric_goes_into_junit_xml_properties(pytester: pytest.Pytester) 
     found = properties(pytester.path / "out.xml")
     for case, precision in (("test_fp32", "fp32"), ("test_int8", "int8")):  # a failed test keeps them too
         values = found[case]
-        for metric in ("latency_ms", "throughput", "size_mb", "storage_mb", "params", "gflops", "peak_rss_mb",
-                       "top1", "agreement", "top5_agreement", "accuracy_drop"):
+        for metric in (
+            "latency_ms",
+            "throughput",
+            "size_mb",
+            "storage_mb",
+            "params",
+            "gflops",
+            "peak_rss_mb",
+            "top1",
+            "agreement",
+            "top5_agreement",
+            "accuracy_drop",
+        ):
             assert float(values[f"edgeopt.digits-cnn.{precision}.{metric}"]) >= 0, (case, metric)
         assert float(values[f"edgeopt.digits-cnn.{precision}.latency_ms"]) > 0
         assert int(values[f"edgeopt.digits-cnn.{precision}.params"]) > 1000
@@ -127,8 +151,9 @@ def test_every_metric_goes_into_junit_xml_properties(pytester: pytest.Pytester) 
     assert float(found["test_int8"]["edgeopt.digits-cnn.int8.storage_mb"]) > 0.001  # the number that failed
 
 
-def test_no_color_prints_the_table_without_ansi_escapes(pytester: pytest.Pytester,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_color_prints_the_table_without_ansi_escapes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_x=GATED)
     monkeypatch.delenv("PY_COLORS", raising=False)  # pytester sets PY_COLORS=0, which beats both below
     monkeypatch.setenv("FORCE_COLOR", "1")  # colour is forced...

@@ -3,6 +3,7 @@
 Every run uses the session's shared artifact cache (tests/conftest.py), so each export and
 quantization happens once per session however many runs ask for it.
 """
+
 from __future__ import annotations
 
 import platform
@@ -20,8 +21,12 @@ QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 X86 = ("x86_64", "amd64", "i686", "x86")
 
 BITWIDTHS = {
-    "fp32": "FP32/FP32", "fp16": "FP16/FP16", "int8": "INT8/INT8", "int8-dynamic": "INT8/FP32",
-    "int8-u8s8": "INT8/INT8", "int8-s8s8": "INT8/INT8",
+    "fp32": "FP32/FP32",
+    "fp16": "FP16/FP16",
+    "int8": "INT8/INT8",
+    "int8-dynamic": "INT8/FP32",
+    "int8-u8s8": "INT8/INT8",
+    "int8-s8s8": "INT8/INT8",
 }
 
 
@@ -53,8 +58,10 @@ def digits_onnx(shared_cache: Path) -> Path:
     from pytest_edgeopt.optimize.precisions import get_precision
 
     model, cache = load_zoo_model("digits-cnn"), ArtifactCache(shared_cache)
-    built = {name: build_artifact(model, precision=get_precision(name), batch=1, arch=platform.machine(),
-                                  cache=cache) for name in ("fp32", "fp16", "int8", "int8-dynamic")}
+    built = {
+        name: build_artifact(model, precision=get_precision(name), batch=1, arch=platform.machine(), cache=cache)
+        for name in ("fp32", "fp16", "int8", "int8-dynamic")
+    }
     return built["fp32"].path
 
 

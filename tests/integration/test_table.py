@@ -1,4 +1,5 @@
 """The comparison table at the end of the run, --no-edge-table, xdist and JUnit XML properties."""
+
 from __future__ import annotations
 
 import platform
@@ -13,8 +14,20 @@ pytest.importorskip("xdist")
 
 QUICK = ("--edge-quick", "-p", "no:cacheprovider")
 SECTION = "pytest-edgeopt: comparison table"
-SEED_COLUMNS = ("Model", "Bit-width (W/A)", "Size (MB)", "Params (M)", "Top-1 (%)", "Storage (MB)",
-                "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Energy (mJ/inf)", "Compute", "Platform")
+SEED_COLUMNS = (
+    "Model",
+    "Bit-width (W/A)",
+    "Size (MB)",
+    "Params (M)",
+    "Top-1 (%)",
+    "Storage (MB)",
+    "Latency (ms, p50)",
+    "Throughput (inf/s)",
+    "Energy (W)",
+    "Energy (mJ/inf)",
+    "Compute",
+    "Platform",
+)
 INT8_LABEL = "INT8/INT8 (U8S8)" if platform.machine().lower() in ("x86_64", "amd64") else "INT8/INT8 (S8S8)"
 
 FP32_AND_INT8 = """
@@ -51,7 +64,7 @@ def _table(result: pytest.RunResult) -> List[Dict[str, str]]:
             start = begin + len(dashes)
     names = [header[a:b].strip() for a, b in spans]
     rows = []
-    for line in lines[header_at + 2:]:
+    for line in lines[header_at + 2 :]:
         if not line.strip() or line.startswith(("[", "=")):
             break
         rows.append({name: line[a:b].strip() for name, (a, b) in zip(names, spans)})
@@ -78,9 +91,16 @@ def test_table_has_the_seed_columns_and_one_row_per_case(pytester: pytest.Pytest
 def test_the_table_comes_after_the_test_outcomes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=FP32_AND_INT8)
     result = pytester.runpytest(*QUICK, "-v")
-    result.stdout.fnmatch_lines(["*test_x[[]digits-cnn-int8[]] PASSED*", f"*{SECTION}*",
-                                 "Model *Platform*", "digits-cnn *FP32/FP32*",
-                                 f"* {INT8_LABEL} *", "*2 passed*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_x[[]digits-cnn-int8[]] PASSED*",
+            f"*{SECTION}*",
+            "Model *Platform*",
+            "digits-cnn *FP32/FP32*",
+            f"* {INT8_LABEL} *",
+            "*2 passed*",
+        ]
+    )
 
 
 def test_no_edge_table_hides_the_table(pytester: pytest.Pytester) -> None:
@@ -152,12 +172,16 @@ def test_xdist_controller_prints_one_table_with_every_row(pytester: pytest.Pytes
     result.assert_outcomes(passed=4)
     rows = _table(result)
     assert sorted(row["Bit-width (W/A)"] for row in rows) == sorted(
-        ["FP32/FP32", "FP16/FP16", "INT8/INT8 (U8S8)" if INT8_LABEL.endswith("(U8S8)") else INT8_LABEL,
-         "INT8/INT8 (S8S8)"])
+        [
+            "FP32/FP32",
+            "FP16/FP16",
+            "INT8/INT8 (U8S8)" if INT8_LABEL.endswith("(U8S8)") else INT8_LABEL,
+            "INT8/INT8 (S8S8)",
+        ]
+    )
     assert rows[0]["Bit-width (W/A)"] == "FP32/FP32"  # ordered by precision, not by finishing time
     properties = _properties(pytester.path / "out.xml")
     assert len(properties) == 4
     for precision in ("fp32", "fp16", "int8", "int8-s8s8"):
         case = properties[f"test_x[digits-cnn-{precision}]"]
         assert float(case[f"edgeopt.digits-cnn.{precision}.latency_ms"]) > 0
-

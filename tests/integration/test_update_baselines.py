@@ -3,6 +3,7 @@
 The file is `baselines/<platform>/<module path>.json`; these runs check what lands in it, what a
 later run compares with, and what never gets touched.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,12 +80,14 @@ def update(pytester: pytest.Pytester, *args: str, passed: int = 2) -> pytest.Run
 
 # -- writing, then comparing ----------------------------------------------------------------------------
 
+
 def test_update_writes_a_valid_sorted_file_and_a_rerun_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=TWO_TESTS)
     result = update(pytester)
     path = baseline_file(pytester)
-    result.stdout.fnmatch_lines([f"*= {BASELINES} =*", "File * Entry * Change *",
-                                 f"{path} * {KEY_A} * added*", f"{path} * {KEY_B} * added*"])
+    result.stdout.fnmatch_lines(
+        [f"*= {BASELINES} =*", "File * Entry * Change *", f"{path} * {KEY_A} * added*", f"{path} * {KEY_B} * added*"]
+    )
     assert "baseline being rewritten (--update-baselines)" in "\n".join(notes(result))
 
     text = path.read_text(encoding="utf-8")
@@ -111,7 +114,9 @@ def test_update_writes_a_valid_sorted_file_and_a_rerun_passes(pytester: pytest.P
 
 
 def test_a_larger_model_fails_with_size_numbers_and_a_much_slower_one_regresses(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(usermodel=textwrap.dedent(USER_MODEL), test_x="""
+    pytester.makepyfile(
+        usermodel=textwrap.dedent(USER_MODEL),
+        test_x="""
         import pytest
         from usermodel import user_model
 
@@ -122,7 +127,8 @@ def test_a_larger_model_fails_with_size_numbers_and_a_much_slower_one_regresses(
         def test_latency(edge_runner):
             m = edge_runner.measure(user_model(), precision="fp32")
             m.check(max_latency_regression="10%")
-    """)
+    """,
+    )
     (pytester.path / "width.txt").write_text("8")
     update(pytester)
     (pytester.path / "width.txt").write_text("64")  # 45x the parameters, ~50x the multiply-adds
@@ -130,16 +136,24 @@ def test_a_larger_model_fails_with_size_numbers_and_a_much_slower_one_regresses(
     assert_gate_failed(result, failed=2, passed=0)
     found = failures(result)
 
-    size = re.search(r"^  max_size_regression: measured ([\d.]+) MB, baseline ([\d.]+) MB \(\+([\d.]+)%\), "
-                     r"limit \+0%$", found["test_size"], re.MULTILINE)
+    size = re.search(
+        r"^  max_size_regression: measured ([\d.]+) MB, baseline ([\d.]+) MB \(\+([\d.]+)%\), "
+        r"limit \+0%$",
+        found["test_size"],
+        re.MULTILINE,
+    )
     assert size, found["test_size"]
     now, before, delta = map(float, size.groups())
     assert now > 10 * before and delta > 1000
     assert found["test_size"].startswith("BudgetExceeded: net [fp32, onnxruntime] on host broke 1 budget(s):")
 
     latency = found["test_latency"]
-    assert re.search(r"^  max_latency_regression: [\d.]+ ms vs baseline [\d.]+ ms \(.*\): ratio [\d.]+ "
-                     r"\(99% CI [\d.]+\.\.[\d.]+\), limit 1\.100: regressed$", latency, re.MULTILINE), latency
+    assert re.search(
+        r"^  max_latency_regression: [\d.]+ ms vs baseline [\d.]+ ms \(.*\): ratio [\d.]+ "
+        r"\(99% CI [\d.]+\.\.[\d.]+\), limit 1\.100: regressed$",
+        latency,
+        re.MULTILINE,
+    ), latency
     # the latency check pooled more processes into its row, so the case may show twice
     rows = table(result)
     assert {row["Verdict"] for row in rows} <= {"fail", "regressed"}
@@ -153,13 +167,16 @@ def test_a_larger_model_fails_with_size_numbers_and_a_much_slower_one_regresses(
 def test_a_changed_input_shape_is_compared_with_the_stored_samples(pytester: pytest.Pytester) -> None:
     """The baseline's cached artifact cannot run today's smaller inputs: no error, the stored
     samples are the baseline."""
-    pytester.makepyfile(usermodel=textwrap.dedent(USER_MODEL), test_x="""
+    pytester.makepyfile(
+        usermodel=textwrap.dedent(USER_MODEL),
+        test_x="""
         from usermodel import user_model
 
         def test_latency(edge_runner):
             m = edge_runner.measure(user_model(), precision="fp32")
             m.check(max_latency_regression="10%", max_size_regression="0%")
-    """)
+    """,
+    )
     (pytester.path / "width.txt").write_text("8")
     update(pytester, passed=1)
     (pytester.path / "side.txt").write_text("16")  # a quarter of the pixels: faster
@@ -171,22 +188,27 @@ def test_a_changed_input_shape_is_compared_with_the_stored_samples(pytester: pyt
 
 
 def test_without_a_baseline_a_relative_budget_fails_naming_the_fix(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         import pytest
 
         @pytest.mark.edge_budget(max_size_regression="0%")
         def test_b(edge_runner):
             edge_runner.measure("digits-cnn", precision="int8")
-    """)
+    """
+    )
     result = pytester.runpytest(*QUICK)
     assert_gate_failed(result, failed=1, passed=0)
     path = baseline_file(pytester)
-    assert f"  max_size_regression: no baseline for {KEY_B} on host in {path}: run with --update-baselines" in \
-        failures(result)["test_b"]
+    assert (
+        f"  max_size_regression: no baseline for {KEY_B} on host in {path}: run with --update-baselines"
+        in failures(result)["test_b"]
+    )
     assert not path.exists()
 
 
 # -- what an update touches ------------------------------------------------------------------------------
+
 
 def test_update_new_only_adds_missing_entries(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=TWO_TESTS.split("@pytest.mark.edge_budget(**RELATIVE)\ndef test_b")[0])
@@ -240,10 +262,13 @@ def test_a_deleted_test_is_reported_stale_and_removed_by_a_whole_module_update(p
 
     result = pytester.runpytest(*QUICK)
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"*= {BASELINES} =*",
-                                 "1 stale baseline entry (their tests are gone or no longer measure them); "
-                                 "--update-baselines removes them:",
-                                 f"  test_x.py: {KEY_A}"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*= {BASELINES} =*",
+            "1 stale baseline entry (their tests are gone or no longer measure them); --update-baselines removes them:",
+            f"  test_x.py: {KEY_A}",
+        ]
+    )
     assert path.read_text(encoding="utf-8") == text
 
     result = update(pytester, passed=1)
@@ -259,12 +284,17 @@ def test_update_baselines_swallowing_a_path_is_a_usage_error(pytester: pytest.Py
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
     result = pytester.runpytest(*QUICK, "--update-baselines", swallowed)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"*--update-baselines: takes 'all' or 'new', got {swallowed!r}: "
-                                 "write --update-baselines=new, or put test paths before the flag*"])
+    result.stderr.fnmatch_lines(
+        [
+            f"*--update-baselines: takes 'all' or 'new', got {swallowed!r}: "
+            "write --update-baselines=new, or put test paths before the flag*"
+        ]
+    )
     assert not (pytester.path / "baselines").exists()
 
 
 # -- fingerprints and xdist ------------------------------------------------------------------------------
+
 
 def test_a_baseline_from_another_cpu_is_not_compared_and_the_table_says_why(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x=TWO_TESTS)
@@ -281,8 +311,9 @@ def test_a_baseline_from_another_cpu_is_not_compared_and_the_table_says_why(pyte
     result.assert_outcomes(passed=2)
     rows = {row["Bit-width (W/A)"].split("/")[0]: row for row in table(result)}
     note = next(line for line in notes(result) if "Imaginary" in line)
-    assert re.fullmatch(r"\[(\d+)\] baseline measured under a different cpu_model 'Imaginary CPU 9000' -> '.+'",
-                        note), note
+    assert re.fullmatch(
+        r"\[(\d+)\] baseline measured under a different cpu_model 'Imaginary CPU 9000' -> '.+'", note
+    ), note
     number = re.match(r"\[(\d+)\]", note).group(1)
     assert number in rows["INT8"]["Notes"].split(",")
     assert number not in rows["FP32"]["Notes"].split(",")
@@ -292,16 +323,19 @@ def test_a_baseline_from_another_cpu_is_not_compared_and_the_table_says_why(pyte
 
 def test_xdist_update_writes_every_entry_into_one_valid_file(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
-    pytester.makepyfile(test_x="""
+    pytester.makepyfile(
+        test_x="""
         import pytest
 
         @pytest.mark.parametrize("precision", ["fp32", "int8", "fp16", "int8-dynamic"])
         def test_p(edge_runner, precision):
             edge_runner.measure("digits-cnn", precision=precision)
-    """)
+    """
+    )
     result = pytester.runpytest(*QUICK, "-n", "2", "--update-baselines")
     result.assert_outcomes(passed=4)
     data = load(baseline_file(pytester))
-    assert sorted(data["entries"]) == sorted(f"test_p[{p}]::digits-cnn/{p}/onnxruntime/b1"
-                                             for p in ("fp32", "int8", "fp16", "int8-dynamic"))
+    assert sorted(data["entries"]) == sorted(
+        f"test_p[{p}]::digits-cnn/{p}/onnxruntime/b1" for p in ("fp32", "int8", "fp16", "int8-dynamic")
+    )
     assert sorted(p.name for p in baseline_file(pytester).parent.iterdir()) == ["test_x.json"]

@@ -1,4 +1,5 @@
 """Loopback devices: real sshd servers started once per test session."""
+
 from __future__ import annotations
 
 from typing import Iterator, List

@@ -1,5 +1,6 @@
 """A real OpenSSH server on 127.0.0.1 with throw-away host and user keys: the "device" of the
 ssh transport's tests. The same machine answers, so the agent runs with this interpreter."""
+
 from __future__ import annotations
 
 import getpass
@@ -32,10 +33,14 @@ class Device:
     def profile(self, name: str = "pi", **extra: str) -> str:
         """A [tool.edgeopt.platforms.<name>] table that reaches this device with its keys."""
         lines = [f"[tool.edgeopt.platforms.{name}]"] + [f"{k} = {v}" for k, v in extra.items()]
-        lines += [f"[tool.edgeopt.platforms.{name}.ssh]", f"python = {_toml(sys.executable)}",
-                  f"known_hosts = {_toml(str(self.known_hosts))}",
-                  f"identity_file = {_toml(str(self.identity_file))}",
-                  f"remote_dir = {_toml(str(self.remote_dir))}", "connect_timeout_s = 5"]
+        lines += [
+            f"[tool.edgeopt.platforms.{name}.ssh]",
+            f"python = {_toml(sys.executable)}",
+            f"known_hosts = {_toml(str(self.known_hosts))}",
+            f"identity_file = {_toml(str(self.identity_file))}",
+            f"remote_dir = {_toml(str(self.remote_dir))}",
+            "connect_timeout_s = 5",
+        ]
         return "\n".join(lines) + "\n"
 
     def stop(self) -> None:
@@ -64,16 +69,21 @@ def start_sshd(directory: Path) -> Device:
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory sshd insists on
     with open(directory / "sshd.log", "w") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen([sshd_path(), "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                                   stderr=log)
+        process = subprocess.Popen([sshd_path(), "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=log)
     _wait_for(port, process, directory / "sshd.log")
     known_hosts = directory / "known_hosts"
     key_type, key = Path(f"{host_key}.pub").read_text().split()[:2]
     known_hosts.write_text(f"[127.0.0.1]:{port} {key_type} {key}\n")
     remote = directory / "device-home"
     remote.mkdir(exist_ok=True)
-    return Device(port=port, user=getpass.getuser(), known_hosts=known_hosts, identity_file=user_key,
-                  remote_dir=remote, process=process)
+    return Device(
+        port=port,
+        user=getpass.getuser(),
+        known_hosts=known_hosts,
+        identity_file=user_key,
+        remote_dir=remote,
+        process=process,
+    )
 
 
 def free_port() -> int:
@@ -83,13 +93,25 @@ def free_port() -> int:
 
 
 def _config(directory: Path, host_key: Path, port: int) -> str:
-    return "\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {directory / 'sshd.pid'}",
-        f"AuthorizedKeysFile {directory / 'authorized_keys'}", "PubkeyAuthentication yes",
-        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no",
-        "PermitRootLogin prohibit-password", f"AllowUsers {getpass.getuser()}", "LogLevel ERROR",
-        "Subsystem sftp internal-sftp", "",
-    ])
+    return "\n".join(
+        [
+            f"Port {port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {host_key}",
+            f"PidFile {directory / 'sshd.pid'}",
+            f"AuthorizedKeysFile {directory / 'authorized_keys'}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "PermitRootLogin prohibit-password",
+            f"AllowUsers {getpass.getuser()}",
+            "LogLevel ERROR",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]
+    )
 
 
 def _wait_for(port: int, process: subprocess.Popen, log: Path) -> None:

@@ -1,4 +1,5 @@
 """A fleet: --edge-device twice and -n 2: each worker leases one device, one table, one baseline write."""
+
 from __future__ import annotations
 
 import json
@@ -34,13 +35,18 @@ def _fleet_profile(devices: List[Device], tmp_path: Path) -> str:
     key = Path(f"{first.identity_file}.pub").read_text()
     if key not in authorized.read_text():
         authorized.write_text(authorized.read_text() + key)
-    profile = first.profile("fleet", extends='"host"', device=f'["{first.url}", "{second.url}"]',
-                            fingerprint=f'{{arch = "{platform.machine()}"}}')
+    profile = first.profile(
+        "fleet",
+        extends='"host"',
+        device=f'["{first.url}", "{second.url}"]',
+        fingerprint=f'{{arch = "{platform.machine()}"}}',
+    )
     return profile.replace(str(first.known_hosts), str(known))
 
 
 def test_two_workers_measure_on_two_devices_and_write_baselines_once(
-        pytester: pytest.Pytester, devices: List[Device], tmp_path: Path) -> None:
+    pytester: pytest.Pytester, devices: List[Device], tmp_path: Path
+) -> None:
     pytester.makefile(".toml", pyproject=_fleet_profile(devices, tmp_path))
     pytester.makepyfile(test_a=CASES.format(name="a"), test_b=CASES.format(name="b"))
     result = pytester.runpytest_subprocess(*QUICK, "-n", "2", "--edge-platform=fleet", "--update-baselines")

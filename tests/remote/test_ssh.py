@@ -4,6 +4,7 @@ The loopback "device" is this machine, so its fingerprint is the host's: the bui
 (aarch64, "Raspberry Pi") does not match it, which the rows say (policy warn) or which fails the
 test (policy fail); a profile that expects this machine is used where a match is wanted.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,12 @@ def _needs_litert() -> None:
 
 def _host_profile(device: Device, name: str = "board", **extra: str) -> str:
     """A user profile for the loopback device on ONNX Runtime (fast, no conversion)."""
-    fields = {"extends": '"host"', "device": f'"{device.url}"', "fingerprint": f'{{arch = "{platform.machine()}"}}',
-              **extra}
+    fields = {
+        "extends": '"host"',
+        "device": f'"{device.url}"',
+        "fingerprint": f'{{arch = "{platform.machine()}"}}',
+        **extra,
+    }
     return device.profile(name, **fields)
 
 
@@ -74,8 +79,13 @@ def test_pi_over_ssh_runs_the_suite_and_names_the_device(pytester: pytest.Pytest
     assert all(r["Platform"].startswith("pi: ") and address in r["Platform"] for r in rows), rows
     assert all(r["Runtime"].startswith("tflite") for r in rows)
     # the loopback device is not a Raspberry Pi: the rows say so and the summary repeats it
-    result.stdout.fnmatch_lines(["*pytest-edgeopt: devices*", f"pi: *at {address}*: 2 rows",
-                                 "WARNING *fingerprint mismatch: arch is *, the profile expects 'aarch64'*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-edgeopt: devices*",
+            f"pi: *at {address}*: 2 rows",
+            "WARNING *fingerprint mismatch: arch is *, the profile expects 'aarch64'*",
+        ]
+    )
     assert list(device.remote_dir.glob("agent-*.pyz")), "the agent was pushed to the device"
 
 
@@ -107,8 +117,9 @@ def test_update_baselines_writes_the_platforms_own_file(pytester: pytest.Pyteste
 def test_fingerprint_policy_fail_fails_on_the_wrong_device(pytester: pytest.Pytester, device: Device) -> None:
     _needs_litert()
     _project(pytester, device.profile("pi", fingerprint_policy='"fail"'))
-    result = pytester.runpytest(*QUICK, "--edge-platform=pi", f"--edge-device={device.url}",
-                                "--edge-precision=fp32", "--update-baselines")
+    result = pytester.runpytest(
+        *QUICK, "--edge-platform=pi", f"--edge-device={device.url}", "--edge-precision=fp32", "--update-baselines"
+    )
     result.assert_outcomes(failed=1)
     reason = failures(result)["test_digits[digits-cnn-fp32]"]
     assert "is not the device the pi profile describes: arch is" in reason and "\n" not in reason
@@ -169,9 +180,17 @@ def test_a_changed_host_key_is_refused(pytester: pytest.Pytester, device: Device
 
 def test_a_device_timeout_is_one_line(pytester: pytest.Pytester, device: Device) -> None:
     _project(pytester, _host_profile(device))
-    result = pytester.runpytest("-p", "no:cacheprovider", "--edge-platform=board", "--edge-precision=fp32",
-                                "--edge-timeout=3", "--edge-min-time=60", "--edge-max-time=120",
-                                "--edge-min-runs=100000000", "--update-baselines")
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--edge-platform=board",
+        "--edge-precision=fp32",
+        "--edge-timeout=3",
+        "--edge-min-time=60",
+        "--edge-max-time=120",
+        "--edge-min-runs=100000000",
+        "--update-baselines",
+    )
     result.assert_outcomes(failed=1)
     reason = failures(result)["test_digits[digits-cnn-fp32]"]
     assert "did not finish within 3 s (raise --edge-timeout)" in reason and "\n" not in reason, reason
@@ -182,8 +201,15 @@ def test_an_agent_killed_mid_run_is_one_line(pytester: pytest.Pytester, device: 
     _project(pytester, _host_profile(device))
     killer = threading.Thread(target=_kill_agent_when_it_runs, args=(device.remote_dir,), daemon=True)
     killer.start()
-    result = pytester.runpytest("-p", "no:cacheprovider", "--edge-platform=board", "--edge-precision=fp32",
-                                "--edge-min-time=60", "--edge-max-time=120", "--edge-min-runs=100000000")
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--edge-platform=board",
+        "--edge-precision=fp32",
+        "--edge-min-time=60",
+        "--edge-max-time=120",
+        "--edge-min-runs=100000000",
+    )
     killer.join(timeout=5)
     result.assert_outcomes(failed=1)
     reason = failures(result)["test_digits[digits-cnn-fp32]"]
@@ -201,15 +227,18 @@ def _kill_agent_when_it_runs(remote_dir: Path) -> None:
         time.sleep(0.1)
 
 
-def test_a_device_without_the_runtime_skips_naming_what_to_install(pytester: pytest.Pytester,
-                                                                   device: Device) -> None:
+def test_a_device_without_the_runtime_skips_naming_what_to_install(pytester: pytest.Pytester, device: Device) -> None:
     _project(pytester, _host_profile(device, runtime='"tflite-runtime"'))
     result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
     if result.parseoutcomes().get("passed"):
         pytest.skip("tflite-runtime is installed here: no device lacks it")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines([f"*tflite-runtime is not installed on the device {device.user}@127.0.0.1:"
-                                 f"{device.port}: there, run * -m pip install tflite-runtime*"])
+    result.stdout.fnmatch_lines(
+        [
+            f"*tflite-runtime is not installed on the device {device.user}@127.0.0.1:"
+            f"{device.port}: there, run * -m pip install tflite-runtime*"
+        ]
+    )
 
 
 def test_a_device_without_numpy_skips_naming_it(pytester: pytest.Pytester, device: Device) -> None:
@@ -221,8 +250,9 @@ def test_a_device_without_numpy_skips_naming_it(pytester: pytest.Pytester, devic
 
 
 def test_a_device_without_python_fails_naming_it(pytester: pytest.Pytester, device: Device) -> None:
-    _project(pytester, _host_profile(device).replace(f'python = "{_sys_executable()}"',
-                                                     'python = "/nonexistent/python3"'))
+    _project(
+        pytester, _host_profile(device).replace(f'python = "{_sys_executable()}"', 'python = "/nonexistent/python3"')
+    )
     result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*/nonexistent/python3 was not found on *: install Python 3.9+ there*"])
@@ -250,15 +280,17 @@ def test_the_pushed_agent_stands_alone(device: Device, tmp_path: Path) -> None:
     name, data = agent_bundle()
     bundle = tmp_path / name
     bundle.write_bytes(data)
-    code = f"import sys; sys.path.insert(0, {str(bundle)!r}); import pytest_edgeopt.agent.job as job; print(job.__file__)"
+    code = (
+        f"import sys; sys.path.insert(0, {str(bundle)!r}); import pytest_edgeopt.agent.job as job; print(job.__file__)"
+    )
     done = subprocess.run([_sys_executable(), "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().startswith(str(bundle))
     assert agent_bundle()[1] == data, "the bundle is deterministic (its name is its content hash)"
 
 
-
-def test_the_example_suite_runs_on_a_pi_over_ssh_and_records_pi_baselines(pytester: pytest.Pytester,
-                                                                          device: Device) -> None:
+def test_the_example_suite_runs_on_a_pi_over_ssh_and_records_pi_baselines(
+    pytester: pytest.Pytester, device: Device
+) -> None:
     """The issue's "done when": `pytest --edge-platform=pi --edge-device ssh://... suites/`."""
     _needs_litert()
     suite = Path(__file__).resolve().parents[2] / "suites" / "test_digits.py"
@@ -284,19 +316,24 @@ def _here() -> str:
     return f"{facts.device_model or facts.cpu_model} ({facts.arch})"
 
 
-def test_defaults_use_the_users_ssh_config_known_hosts_and_keys(pytester: pytest.Pytester, device: Device,
-                                                                 tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_use_the_users_ssh_config_known_hosts_and_keys(
+    pytester: pytest.Pytester, device: Device, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No ssh options but the device's Python: ~/.ssh/config's alias, ~/.ssh/known_hosts and the
     key it names, as `ssh mypi` would use them."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "config").write_text(f"Host mypi\n  HostName 127.0.0.1\n  Port {device.port}\n"
-                                          f"  User {device.user}\n  IdentityFile {device.identity_file}\n")
+    (home / ".ssh" / "config").write_text(
+        f"Host mypi\n  HostName 127.0.0.1\n  Port {device.port}\n"
+        f"  User {device.user}\n  IdentityFile {device.identity_file}\n"
+    )
     (home / ".ssh" / "known_hosts").write_text(device.known_hosts.read_text())
     monkeypatch.setenv("HOME", str(home))
-    pytester.makefile(".toml", pyproject=f'[tool.edgeopt.platforms.board]\nextends = "host"\n'
-                                         f'ssh = {{python = "{_sys_executable()}", remote_dir = "{device.remote_dir}"}}\n')
+    pytester.makefile(
+        ".toml",
+        pyproject=f'[tool.edgeopt.platforms.board]\nextends = "host"\n'
+        f'ssh = {{python = "{_sys_executable()}", remote_dir = "{device.remote_dir}"}}\n',
+    )
     pytester.makepyfile(test_suite=DIGITS)
     result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-device=ssh://mypi")
     result.assert_outcomes(passed=2)
@@ -305,14 +342,19 @@ def test_defaults_use_the_users_ssh_config_known_hosts_and_keys(pytester: pytest
 
 
 @pytest.mark.parametrize("key", ["identity_file", "known_hosts"])
-def test_a_missing_key_or_known_hosts_file_is_a_usage_error(pytester: pytest.Pytester, device: Device,
-                                                            key: str) -> None:
+def test_a_missing_key_or_known_hosts_file_is_a_usage_error(
+    pytester: pytest.Pytester, device: Device, key: str
+) -> None:
     path = str(device.identity_file if key == "identity_file" else device.known_hosts)
     _project(pytester, _host_profile(device).replace(path, "/nonexistent/file"))
     result = pytester.runpytest(*QUICK, "--edge-platform=board")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: ssh.{key} /nonexistent/file of platform 'board' is not a file: "
-                                 "fix it in [[]tool.edgeopt.platforms.board.ssh]"])
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: ssh.{key} /nonexistent/file of platform 'board' is not a file: "
+            "fix it in [[]tool.edgeopt.platforms.board.ssh]"
+        ]
+    )
 
 
 def test_an_encrypted_key_says_to_use_the_agent(pytester: pytest.Pytester, device: Device, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ Real conversions of a small seeded CNN; the FP32 file is checked against ONNX Ru
 These need the tflite-torch extra (~1.2 GB); without it they skip, and the plugin's own skip
 (asserted below by shadowing litert_torch) names that extra.
 """
+
 from __future__ import annotations
 
 import re
@@ -96,13 +97,18 @@ def test_onnxruntime(edge_runner):
 """
 
 
-def test_without_litert_torch_a_torch_model_skips_on_tflite_only(pytester: pytest.Pytester,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_litert_torch_a_torch_model_skips_on_tflite_only(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "litert_torch", None)
     pytester.makepyfile(usermodel=textwrap.dedent(USER_MODEL), test_missing=MISSING)
     result = pytester.runpytest(*QUICK, "-rsp", "--edge-cache-dir", str(pytester.path / "cache"))
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["PASSED test_missing.py::test_onnxruntime"])
     assert [row["Runtime"].split()[0] for row in table(result)] == ["onnxruntime"]
-    result.stdout.fnmatch_lines(['*litert-torch is not installed (converting PyTorch models to .tflite): '
-                                 'pip install "pytest-edgeopt[[]tflite-torch[]]"*'])
+    result.stdout.fnmatch_lines(
+        [
+            "*litert-torch is not installed (converting PyTorch models to .tflite): "
+            'pip install "pytest-edgeopt[[]tflite-torch[]]"*'
+        ]
+    )

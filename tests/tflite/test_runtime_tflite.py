@@ -4,6 +4,7 @@ The files are the digits CNN as scripts/convert_digits_tflite.py converts and qu
 FP16, INT8 with int8 input and output). Nothing here needs torch or a converter: CI runs this
 file in a venv with `pytest-edgeopt[onnx,tflite]` only.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,6 +33,7 @@ def row_notes(result: pytest.RunResult, row: Dict[str, str]) -> List[str]:
     """The notes a table row points at by number (its Notes cell, e.g. "2,3")."""
     numbers = {f"[{n.strip()}] " for n in row["Notes"].split(",") if n.strip()}
     return [line.split("] ", 1)[1] for line in notes(result) if line.split("] ", 1)[0] + "] " in numbers]
+
 
 COMMITTED = """
 import pytest
@@ -87,7 +89,10 @@ def test_committed_files_run_on_litert_and_the_row_shows_how(pytester: pytest.Py
     assert rows["digits-int8"]["Storage (MB)"] == "0.047"  # 47,264 bytes: int8 weights, int8 I/O
     # files that are already quantized are labelled by what they hold, not by precision="fp32"
     assert [rows[f"digits-{n}"]["Bit-width (W/A)"] for n in ("fp32", "fp16", "int8")] == [
-        "FP32/FP32", "FP16/FP32", "INT8/INT8"]
+        "FP32/FP32",
+        "FP16/FP32",
+        "INT8/INT8",
+    ]
     assert any("measured as given: the file is already quantized (INT8/INT8)" in line for line in notes(result))
     assert rows["digits-fp16"]["Storage (MB)"] == "0.083"
     assert float(rows["digits-fp32"]["Top-1 (%)"]) >= 95.0
@@ -192,16 +197,18 @@ BAD_EXPECTED = {
     "test_random_bytes": "garbage.tflite is not a readable TFLite model (no TFL3 file identifier)",
     "test_truncated": "truncated.tflite is not a readable TFLite model",
     "test_nhwc_data_for_an_nchw_file": "the model takes input shape (1, 1, 8, 8) but the eval data gives "
-                                       "(1, 8, 8, 1) at batch 1; the data looks NHWC and the model NCHW",
+    "(1, 8, 8, 1) at batch 1; the data looks NHWC and the model NCHW",
     "test_tflite_on_onnxruntime": "digits_fp32 is a .tflite model: measure it with runtime='tflite'",
     "test_onnx_only_precision": "int8-u8s8 is an ONNX Runtime precision: use int8 with runtime='tflite'",
     "test_missing_file": "TFLite file not found: nope.tflite",
     "test_requantizing_a_quantized_file": "digits_int8: the file is already quantized (INT8/INT8): measure it "
-                                          "as given with precision='fp32', or pass its FP32 file to derive int8",
+    "as given with precision='fp32', or pass its FP32 file to derive int8",
 }
 
-NO_CONVERTER = ("is an ONNX model and there is no supported ONNX -> TFLite converter (onnx2tf pins TensorFlow, "
-                "numpy and pytest): pass the torch.nn.Module (EdgeModel.from_torch) or a .tflite file")
+NO_CONVERTER = (
+    "is an ONNX model and there is no supported ONNX -> TFLite converter (onnx2tf pins TensorFlow, "
+    "numpy and pytest): pass the torch.nn.Module (EdgeModel.from_torch) or a .tflite file"
+)
 BAD_ONNX_EXPECTED = {
     "test_onnx_model_on_tflite": f"linear {NO_CONVERTER}",
     "test_onnx_file_on_both[linear-tflite]": f"linear {NO_CONVERTER}",
@@ -214,9 +221,12 @@ def write_linear_onnx(path: Path) -> None:
 
     weights = numpy_helper.from_array(np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32), "w")
     graph = helper.make_graph(
-        [helper.make_node("Flatten", ["x"], ["flat"]), helper.make_node("Gemm", ["flat", "w"], ["y"])], "linear",
+        [helper.make_node("Flatten", ["x"], ["flat"]), helper.make_node("Gemm", ["flat", "w"], ["y"])],
+        "linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], initializer=[weights])
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        initializer=[weights],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
@@ -246,8 +256,9 @@ def test_bad_tflite_input_fails_with_one_line(pytester: pytest.Pytester) -> None
         result.stdout.fnmatch_lines(["PASSED test_x.py::test_onnx_file_on_both[[]linear-onnxruntime[]]"])
 
 
-def test_a_missing_litert_skips_with_the_install_command(pytester: pytest.Pytester,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_litert_skips_with_the_install_command(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shadow = pytester.mkdir("shadow") / "ai_edge_litert"
     shadow.mkdir()
     (shadow / "__init__.py").write_text('raise ImportError("ai_edge_litert is shadowed by the test")\n')
@@ -258,8 +269,9 @@ def test_a_missing_litert_skips_with_the_install_command(pytester: pytest.Pytest
     result.assert_outcomes(skipped=6)
     skips = [line for line in result.outlines if line.startswith("SKIPPED")]
     # the host reads the flatbuffer with LiteRT's schema before the agent runs: either one may say it
-    assert skips and all('ai-edge-litert is not installed' in line and 'pip install "pytest-edgeopt[tflite]"' in line
-                         for line in skips), skips
+    assert skips and all(
+        "ai-edge-litert is not installed" in line and 'pip install "pytest-edgeopt[tflite]"' in line for line in skips
+    ), skips
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
@@ -288,9 +300,13 @@ def test_edge_runtimes_marker_expands_and_edge_runtime_narrows(pytester: pytest.
     pytest.importorskip("torch")
     pytester.makepyfile(test_r=RUNTIMES)
     collected = pytester.runpytest(*QUICK, "--collect-only", "-q")
-    collected.stdout.fnmatch_lines(["test_r.py::test_both[[]digits-cnn-fp32-onnxruntime[]]",
-                                    "test_r.py::test_both[[]digits-cnn-fp32-tflite[]]",
-                                    "test_r.py::test_default_runtime"])
+    collected.stdout.fnmatch_lines(
+        [
+            "test_r.py::test_both[[]digits-cnn-fp32-onnxruntime[]]",
+            "test_r.py::test_both[[]digits-cnn-fp32-tflite[]]",
+            "test_r.py::test_default_runtime",
+        ]
+    )
     result = pytester.runpytest(*QUICK, "--edge-runtime=tflite")
     result.assert_outcomes(passed=2, deselected=1)
     rows = table(result)
@@ -299,16 +315,20 @@ def test_edge_runtimes_marker_expands_and_edge_runtime_narrows(pytester: pytest.
 
 
 def test_unknown_runtimes_are_usage_errors(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_u="""
+    pytester.makepyfile(
+        test_u="""
         import pytest
 
         @pytest.mark.edge_runtimes("tflite", "coreml")
         def test_u(edge_runner):
             pass
-    """)
+    """
+    )
     marker = pytester.runpytest(*QUICK)
     assert marker.ret == pytest.ExitCode.USAGE_ERROR
-    marker.stderr.fnmatch_lines(["*@pytest.mark.edge_runtimes: unknown runtime 'coreml'; choose from onnxruntime, tflite*"])
+    marker.stderr.fnmatch_lines(
+        ["*@pytest.mark.edge_runtimes: unknown runtime 'coreml'; choose from onnxruntime, tflite*"]
+    )
     option = pytester.runpytest(*QUICK, "--edge-runtime=tflite,tensorrt")
     assert option.ret == pytest.ExitCode.USAGE_ERROR
     option.stderr.fnmatch_lines(["*--edge-runtime: unknown runtime 'tensorrt'; choose from onnxruntime, tflite*"])
@@ -335,8 +355,9 @@ def test_legacy_runtime(edge_runner):
 """
 
 
-def test_missing_quantizer_and_legacy_runtime_skip_with_their_extras(pytester: pytest.Pytester,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_quantizer_and_legacy_runtime_skip_with_their_extras(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without ai-edge-quantizer (shadowed here; really absent in CI's runtime-only venv) the
     derived precisions skip naming the extra, and FP32 still runs."""
     monkeypatch.setitem(sys.modules, "ai_edge_quantizer", None)
@@ -347,7 +368,9 @@ def test_missing_quantizer_and_legacy_runtime_skip_with_their_extras(pytester: p
     # an own cache: a cached FP16 file from another test would (rightly) need no quantizer
     result = pytester.runpytest(*QUICK, "-rs", "--edge-cache-dir", str(pytester.path / "cache"))
     result.assert_outcomes(passed=1, skipped=2)
-    result.stdout.fnmatch_lines([
-        '*ai-edge-quantizer*pip install "pytest-edgeopt[[]tflite-quant[]]"*',
-        '*tflite-runtime*pip install "pytest-edgeopt[[]tflite-legacy[]]"*',
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            '*ai-edge-quantizer*pip install "pytest-edgeopt[[]tflite-quant[]]"*',
+            '*tflite-runtime*pip install "pytest-edgeopt[[]tflite-legacy[]]"*',
+        ]
+    )

@@ -1,4 +1,5 @@
 """budgets.py and baselines/: pure code, synthetic measurements, no runtime."""
+
 from __future__ import annotations
 
 import json
@@ -53,15 +54,26 @@ def with_samples(m: Measurement, samples: tuple) -> Measurement:
 
 
 def baseline_file(*entries: Measurement) -> Dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "platform": "host", "module": "suites/test_x.py",
-            "entries": {case_key(m.nodeid, m): entry_from_measurement(m).to_dict() for m in entries}}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "platform": "host",
+        "module": "suites/test_x.py",
+        "entries": {case_key(m.nodeid, m): entry_from_measurement(m).to_dict() for m in entries},
+    }
 
 
 # -- validate_budgets -------------------------------------------------------------------------------
 
+
 def test_validate_budgets_accepts_every_kind_and_returns_a_copy() -> None:
-    budgets = {"max_storage_mb": 5, "min_top1": 0.95, "max_latency_regression": "10%",
-               "max_size_regression": 0.0, "max_top1_regression": 1.0, "max_latency_ratio_vs": {"fp32": 0.8}}
+    budgets = {
+        "max_storage_mb": 5,
+        "min_top1": 0.95,
+        "max_latency_regression": "10%",
+        "max_size_regression": 0.0,
+        "max_top1_regression": 1.0,
+        "max_latency_ratio_vs": {"fp32": 0.8},
+    }
     validated = validate_budgets(budgets, where="here")
     assert validated == budgets and validated is not budgets
     assert validate_budgets({"max_latency_ratio_vs": "fp32"}, where="here")
@@ -76,17 +88,20 @@ def test_unknown_budget_names_where_it_came_from_and_every_known_name() -> None:
         assert name in message
 
 
-@pytest.mark.parametrize(("budgets", "expected"), [
-    ({"max_storage_mb": "five"}, "max_storage_mb='five': expected a number"),
-    ({"min_top1": None}, "min_top1=None: expected a number"),
-    ({"max_size_regression": "ten%"}, "max_size_regression='ten%': expected a percentage like '10%'"),
-    ({"max_latency_ratio_vs": 0.8}, "max_latency_ratio_vs=0.8: expected a precision name like 'fp32'"),
-    ({"max_latency_ratio_vs": {"fp32": 0.8, "fp16": 1.0}}, "max_latency_ratio_vs="),
-    ({"max_latency_ratio_vs": "fp64"}, "max_latency_ratio_vs: unknown precision 'fp64'; choose from fp32, fp16, "),
-    ({"max_latency_ratio_vs": {"int4": 2.0}}, "max_latency_ratio_vs: unknown precision 'int4'; choose from "),
-    ({"max_latency_ratio_vs": {"fp32": 0}}, "the ratio must be a number above 0, got 0"),
-    ({"max_latency_ratio_vs": {"fp32": "fast"}}, "the ratio must be a number above 0, got 'fast'"),
-])
+@pytest.mark.parametrize(
+    ("budgets", "expected"),
+    [
+        ({"max_storage_mb": "five"}, "max_storage_mb='five': expected a number"),
+        ({"min_top1": None}, "min_top1=None: expected a number"),
+        ({"max_size_regression": "ten%"}, "max_size_regression='ten%': expected a percentage like '10%'"),
+        ({"max_latency_ratio_vs": 0.8}, "max_latency_ratio_vs=0.8: expected a precision name like 'fp32'"),
+        ({"max_latency_ratio_vs": {"fp32": 0.8, "fp16": 1.0}}, "max_latency_ratio_vs="),
+        ({"max_latency_ratio_vs": "fp64"}, "max_latency_ratio_vs: unknown precision 'fp64'; choose from fp32, fp16, "),
+        ({"max_latency_ratio_vs": {"int4": 2.0}}, "max_latency_ratio_vs: unknown precision 'int4'; choose from "),
+        ({"max_latency_ratio_vs": {"fp32": 0}}, "the ratio must be a number above 0, got 0"),
+        ({"max_latency_ratio_vs": {"fp32": "fast"}}, "the ratio must be a number above 0, got 'fast'"),
+    ],
+)
 def test_malformed_budget_values_say_where_and_what_is_expected(budgets: Dict[str, Any], expected: str) -> None:
     with pytest.raises(EdgeOptError) as raised:
         validate_budgets(budgets, where="test_x.py::t: @pytest.mark.edge_budget")
@@ -96,12 +111,16 @@ def test_malformed_budget_values_say_where_and_what_is_expected(budgets: Dict[st
 
 # -- check: absolute, relative, points ----------------------------------------------------------------
 
+
 def test_absolute_budgets_pass_at_the_limit_and_fail_past_it_with_units() -> None:
     m = measurement()
     _, judgement = check(m, {"max_storage_mb": 0.6, "min_top1": 0.95, "max_params": 1000}, Context(baseline=None))
     assert (judgement.verdict, judgement.violations) == (PASS, ())
-    _, judgement = check(m, {"max_storage_mb": 0.5, "min_top1": 0.96, "max_params": 999, "max_peak_rss_mb": 10,
-                             "max_accuracy_drop": 1.0}, Context(baseline=None))
+    _, judgement = check(
+        m,
+        {"max_storage_mb": 0.5, "min_top1": 0.96, "max_params": 999, "max_peak_rss_mb": 10, "max_accuracy_drop": 1.0},
+        Context(baseline=None),
+    )
     assert judgement.verdict == "fail"
     assert judgement.violations == (
         "max_storage_mb: measured 0.6 MB, limit <= 0.5 MB",
@@ -131,8 +150,11 @@ def test_relative_budget_without_baseline_fails_with_the_missing_message() -> No
 
 
 def test_relative_budget_with_a_note_and_no_baseline_is_not_compared() -> None:
-    _, judgement = check(measurement(), {"max_size_regression": "0%"},
-                         Context(baseline=None, note="baseline measured under a different cpu_model"))
+    _, judgement = check(
+        measurement(),
+        {"max_size_regression": "0%"},
+        Context(baseline=None, note="baseline measured under a different cpu_model"),
+    )
     assert judgement.verdict == PASS
     assert judgement.baseline_note == "baseline measured under a different cpu_model"
 
@@ -143,8 +165,11 @@ def test_relative_budgets_are_one_sided_and_report_baseline_and_delta() -> None:
     assert bigger.violations == ("max_size_regression: measured 0.5 MB, baseline 0.4 MB (+25.0%), limit +10%",)
     _, within = check(measurement(size_mb=0.44), {"max_size_regression": "10%"}, Context(baseline=stored))
     assert within.verdict == PASS
-    _, smaller = check(measurement(size_mb=0.1, storage_mb=0.2),
-                       {"max_size_regression": "0%", "max_storage_regression": 0.0}, Context(baseline=stored))
+    _, smaller = check(
+        measurement(size_mb=0.1, storage_mb=0.2),
+        {"max_size_regression": "0%", "max_storage_regression": 0.0},
+        Context(baseline=stored),
+    )
     assert smaller.verdict == PASS  # an improvement never fails
 
 
@@ -163,8 +188,12 @@ def test_an_unchanged_measurement_passes_zero_tolerance_against_its_rounded_base
     m = measurement(top1=353 / 360, agreement=359 / 360, peak_rss_mb=66.12890625, size_mb=0.1531284)
     stored = entries(json.loads(dumps(baseline_file(m))))[case_key(m.nodeid, m)]
     assert stored.metrics.top1 != m.top1  # rounded
-    budgets = {"max_top1_regression": 0.0, "max_agreement_regression": 0, "max_peak_rss_regression": "0%",
-               "max_size_regression": "0%"}
+    budgets = {
+        "max_top1_regression": 0.0,
+        "max_agreement_regression": 0,
+        "max_peak_rss_regression": "0%",
+        "max_size_regression": "0%",
+    }
     _, judgement = check(m, budgets, Context(baseline=stored))
     assert (judgement.verdict, judgement.violations) == (PASS, ())
     _, judgement = check(replace(m, top1=352 / 360), budgets, Context(baseline=stored))
@@ -194,21 +223,25 @@ def test_inconclusive_latency_is_remeasured_a_bounded_number_of_times() -> None:
         calls.append(1)
         return noisy
 
-    pooled_m, judgement = check(noisy, {"max_latency_regression": "10%"},
-                                Context(baseline=stored, remeasure=remeasure, attempts=3))
+    pooled_m, judgement = check(
+        noisy, {"max_latency_regression": "10%"}, Context(baseline=stored, remeasure=remeasure, attempts=3)
+    )
     assert judgement.verdict == INCONCLUSIVE
     assert len(calls) == 3
     assert len(pooled_m.samples_ms) == 4 * len(noisy.samples_ms)
-    _, judgement = check(noisy, {"max_latency_regression": "10%"},
-                         Context(baseline=stored, remeasure=remeasure, attempts=0))
+    _, judgement = check(
+        noisy, {"max_latency_regression": "10%"}, Context(baseline=stored, remeasure=remeasure, attempts=0)
+    )
     assert judgement.verdict == INCONCLUSIVE and len(calls) == 3
 
 
 def test_a_failed_baseline_rerun_falls_back_to_the_stored_samples() -> None:
     base = with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200)))
-    _, judgement = check(base, {"max_latency_regression": "10%"},
-                         Context(baseline=entry_from_measurement(base), rerun_baseline=lambda: None,
-                                 remeasure=lambda: base))
+    _, judgement = check(
+        base,
+        {"max_latency_regression": "10%"},
+        Context(baseline=entry_from_measurement(base), rerun_baseline=lambda: None, remeasure=lambda: base),
+    )
     assert judgement.verdict == PASS
     assert judgement.latency is not None and judgement.latency.signal == "cpu, vs stored samples"
 
@@ -241,11 +274,18 @@ def test_raise_if_failed_lists_every_violation_and_follows_the_inconclusive_poli
 
 # -- Judgement, Row, pooled ---------------------------------------------------------------------------
 
+
 def test_judgement_and_row_round_trip_through_json() -> None:
-    verdict = LatencyVerdict(verdict=REGRESSED, signal="cpu, vs stored samples", ratio=1.3, low=1.2, high=1.4,
-                             limit=1.1, processes=3)
-    judgement = Judgement(verdict=REGRESSED, violations=("max_latency_regression: slow",), latency=verdict,
-                          baseline_latency_ms=2.0, baseline_note="note")
+    verdict = LatencyVerdict(
+        verdict=REGRESSED, signal="cpu, vs stored samples", ratio=1.3, low=1.2, high=1.4, limit=1.1, processes=3
+    )
+    judgement = Judgement(
+        verdict=REGRESSED,
+        violations=("max_latency_regression: slow",),
+        latency=verdict,
+        baseline_latency_ms=2.0,
+        baseline_note="note",
+    )
     again = Judgement.from_dict(json.loads(json.dumps(judgement.to_dict())))
     assert again == judgement
     row = Row(measurement=measurement(), judgement=judgement)
@@ -264,10 +304,17 @@ def test_pooled_keeps_every_sample_of_every_process() -> None:
     assert (both.model, both.size_mb) == (first.model, first.size_mb)
 
 
-@pytest.mark.parametrize(("first", "second", "worst"), [
-    (PASS, "fail", "fail"), ("fail", PASS, "fail"), (REGRESSED, INCONCLUSIVE, REGRESSED),
-    (INCONCLUSIVE, PASS, INCONCLUSIVE), ("-", PASS, PASS), (PASS, "-", PASS),
-])
+@pytest.mark.parametrize(
+    ("first", "second", "worst"),
+    [
+        (PASS, "fail", "fail"),
+        ("fail", PASS, "fail"),
+        (REGRESSED, INCONCLUSIVE, REGRESSED),
+        (INCONCLUSIVE, PASS, INCONCLUSIVE),
+        ("-", PASS, PASS),
+        (PASS, "-", PASS),
+    ],
+)
 def test_row_merge_keeps_the_worst_verdict_and_every_violation(first: str, second: str, worst: str) -> None:
     row = Row(measurement=measurement())
     row.merge(measurement(), Judgement(verdict=first, violations=(f"{first}: a",), baseline_note="n1"))
@@ -280,6 +327,7 @@ def test_row_merge_keeps_the_worst_verdict_and_every_violation(first: str, secon
 
 # -- baseline entries ---------------------------------------------------------------------------------
 
+
 def test_case_key_names_test_and_case() -> None:
     m = measurement()
     assert case_key(NODEID, m) == "test_a[int8]::m/int8/onnxruntime/b2"
@@ -288,9 +336,15 @@ def test_case_key_names_test_and_case() -> None:
 
 
 def test_must_match_is_the_fingerprint_that_makes_numbers_comparable() -> None:
-    assert must_match(measurement()) == {"platform": "host", "arch": "x86_64", "cpu_model": "Test CPU",
-                                         "runtime": "onnxruntime", "runtime_version": "1.0", "threads": 1,
-                                         "precision": "int8"}
+    assert must_match(measurement()) == {
+        "platform": "host",
+        "arch": "x86_64",
+        "cpu_model": "Test CPU",
+        "runtime": "onnxruntime",
+        "runtime_version": "1.0",
+        "threads": 1,
+        "precision": "int8",
+    }
     assert tuple(must_match(measurement())) == MUST_MATCH
 
 
@@ -298,10 +352,12 @@ def test_mismatch_reason_names_each_difference() -> None:
     entry = entry_from_measurement(measurement())
     assert mismatch_reason(entry, measurement()) is None
     other_cpu = measurement(facts=replace(FACTS, cpu_model="Other CPU"))
-    assert mismatch_reason(entry, other_cpu) == \
-        "baseline measured under a different cpu_model 'Test CPU' -> 'Other CPU'"
-    reason = mismatch_reason(entry, measurement(threads=4, runtime_version="2.0",
-                                                runtime_info=replace(RUNTIME, version="2.0")))
+    assert (
+        mismatch_reason(entry, other_cpu) == "baseline measured under a different cpu_model 'Test CPU' -> 'Other CPU'"
+    )
+    reason = mismatch_reason(
+        entry, measurement(threads=4, runtime_version="2.0", runtime_info=replace(RUNTIME, version="2.0"))
+    )
     assert reason == "baseline measured under a different runtime_version '1.0' -> '2.0', threads 1 -> 4"
 
 
@@ -313,8 +369,9 @@ def test_changed_rules() -> None:
     assert changed(old, entry_from_measurement(with_samples(measurement(size_mb=0.51), (2.0, 2.0, 2.0))))
     assert changed(old, entry_from_measurement(with_samples(measurement(top1=0.9), (2.0, 2.0, 2.0))))
     assert changed(old, entry_from_measurement(with_samples(measurement(artifact_sha="new"), (2.0, 2.0, 2.0))))
-    assert changed(old, entry_from_measurement(with_samples(
-        measurement(facts=replace(FACTS, cpu_model="X")), (2.0, 2.0, 2.0))))
+    assert changed(
+        old, entry_from_measurement(with_samples(measurement(facts=replace(FACTS, cpu_model="X")), (2.0, 2.0, 2.0)))
+    )
     assert not changed(old, entry_from_measurement(with_samples(measurement(peak_rss_mb=80.0), (2.0, 2.0, 2.0))))
 
 
@@ -328,23 +385,33 @@ def test_stored_samples_are_bounded_and_rounded() -> None:
 
 # -- the file: schema, dumps, store -------------------------------------------------------------------
 
+
 def test_validate_accepts_what_the_plugin_writes() -> None:
     data = baseline_file(measurement(), measurement(precision="fp32", nodeid="suites/test_x.py::test_b"))
     assert validate(data) is None
     assert validate(json.loads(dumps(data))) is None
 
 
-@pytest.mark.parametrize(("damage", "where"), [
-    (lambda d: d.update(schema_version=2), "at $.schema_version: 1 was expected"),
-    (lambda d: d.pop("entries"), "at $: 'entries' is a required property"),
-    (lambda d: next(iter(d["entries"].values())).pop("metrics"),
-     "at $.entries['test_a[int8]::m/int8/onnxruntime/b2']: 'metrics' is a required property"),
-    (lambda d: next(iter(d["entries"].values()))["metrics"].update(size_mb="big"),
-     "at $.entries['test_a[int8]::m/int8/onnxruntime/b2'].metrics.size_mb: 'big' is not of type 'number'"),
-    (lambda d: next(iter(d["entries"].values()))["samples"].update(wall_ms=[]),
-     "at $.entries['test_a[int8]::m/int8/onnxruntime/b2'].samples.wall_ms: [] should be non-empty"),
-    (lambda d: d.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
-])
+@pytest.mark.parametrize(
+    ("damage", "where"),
+    [
+        (lambda d: d.update(schema_version=2), "at $.schema_version: 1 was expected"),
+        (lambda d: d.pop("entries"), "at $: 'entries' is a required property"),
+        (
+            lambda d: next(iter(d["entries"].values())).pop("metrics"),
+            "at $.entries['test_a[int8]::m/int8/onnxruntime/b2']: 'metrics' is a required property",
+        ),
+        (
+            lambda d: next(iter(d["entries"].values()))["metrics"].update(size_mb="big"),
+            "at $.entries['test_a[int8]::m/int8/onnxruntime/b2'].metrics.size_mb: 'big' is not of type 'number'",
+        ),
+        (
+            lambda d: next(iter(d["entries"].values()))["samples"].update(wall_ms=[]),
+            "at $.entries['test_a[int8]::m/int8/onnxruntime/b2'].samples.wall_ms: [] should be non-empty",
+        ),
+        (lambda d: d.update(extra=1), "Additional properties are not allowed ('extra' was unexpected)"),
+    ],
+)
 def test_validate_names_the_json_path_of_the_first_problem(damage: Any, where: str) -> None:
     data = baseline_file(measurement())
     damage(data)
@@ -354,9 +421,10 @@ def test_validate_names_the_json_path_of_the_first_problem(damage: Any, where: s
 
 
 def test_dumps_sorts_keys_keeps_number_lists_on_one_line_and_round_trips() -> None:
-    data = baseline_file(with_samples(measurement(), (1.5, 2.25, 0.0001, 3.0)),
-                         measurement(nodeid="suites/test_x.py::test_p[1-2]"))
-    data["entries"]["test_a[int8]::m/int8/onnxruntime/b2"]["samples"]["reference_ms"] = [1e-05, 2.5e+20]
+    data = baseline_file(
+        with_samples(measurement(), (1.5, 2.25, 0.0001, 3.0)), measurement(nodeid="suites/test_x.py::test_p[1-2]")
+    )
+    data["entries"]["test_a[int8]::m/int8/onnxruntime/b2"]["samples"]["reference_ms"] = [1e-05, 2.5e20]
     text = dumps(data)
     assert text.endswith("}\n")
     assert json.loads(text) == data
@@ -392,14 +460,22 @@ def test_store_writes_merges_and_removes(tmp_path: Path) -> None:
     assert fresh.write("suites/test_x.py", new={}, remove=set()).empty
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('{"schema_version": 1,\n  "entries": {',
-     r"not valid JSON \(line 2, column 15: .*\); regenerate it with --update-baselines"),
-    ('{"schema_version": 2, "platform": "host", "module": "m.py", "entries": {}}',
-     r"schema violation at \$\.schema_version: 1 was expected; regenerate it with --update-baselines"),
-])
-def test_a_damaged_file_raises_with_path_and_fix_and_update_replaces_it(tmp_path: Path, text: str,
-                                                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"schema_version": 1,\n  "entries": {',
+            r"not valid JSON \(line 2, column 15: .*\); regenerate it with --update-baselines",
+        ),
+        (
+            '{"schema_version": 2, "platform": "host", "module": "m.py", "entries": {}}',
+            r"schema violation at \$\.schema_version: 1 was expected; regenerate it with --update-baselines",
+        ),
+    ],
+)
+def test_a_damaged_file_raises_with_path_and_fix_and_update_replaces_it(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     store = BaselineStore(root=tmp_path, platform="host")
     path = store.path_for("m.py")
     path.parent.mkdir(parents=True)
@@ -416,8 +492,10 @@ def test_a_case_gated_by_two_tests_shows_once_with_both_broken_cells_marked() ->
 
     m = measurement()
     storage = Row(measurement=m, judgement=Judgement(verdict="fail", violations=("max_storage_mb: too big",)))
-    top1 = Row(measurement=replace(m, nodeid="suites/test_x.py::test_b"),
-               judgement=Judgement(verdict="fail", violations=("min_top1: too low",)))
+    top1 = Row(
+        measurement=replace(m, nodeid="suites/test_x.py::test_b"),
+        judgement=Judgement(verdict="fail", violations=("min_top1: too low",)),
+    )
     headers, body, _ = table_cells([storage, top1, Row(measurement=m)])
     [cells] = body
     row = dict(zip(headers, cells))
@@ -426,10 +504,12 @@ def test_a_case_gated_by_two_tests_shows_once_with_both_broken_cells_marked() ->
 
 
 def test_a_stored_sample_regression_says_how_the_machine_itself_moved() -> None:
-    base = replace(with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))),
-                   reference_cpu_ms=(1.0,) * 20)
-    slow = replace(with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200))),
-                   reference_cpu_ms=(1.5,) * 20)
+    base = replace(
+        with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))), reference_cpu_ms=(1.0,) * 20
+    )
+    slow = replace(
+        with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200))), reference_cpu_ms=(1.5,) * 20
+    )
     _, judgement = check(slow, {"max_latency_regression": "10%"}, Context(baseline=entry_from_measurement(base)))
     assert judgement.verdict == REGRESSED
     assert judgement.violations[0].endswith(": regressed; the reference workload ran +50.0% vs baseline time")
@@ -444,7 +524,9 @@ def test_a_stored_sample_regression_the_machine_explains_is_inconclusive_not_a_f
     base = _with_reference(with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))), 1.0)
     stored = entry_from_measurement(base)
     slow = with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200)))
-    _, on_a_slow_machine = check(_with_reference(slow, 2.0), {"max_latency_regression": "25%"}, Context(baseline=stored))
+    _, on_a_slow_machine = check(
+        _with_reference(slow, 2.0), {"max_latency_regression": "25%"}, Context(baseline=stored)
+    )
     assert on_a_slow_machine.verdict == INCONCLUSIVE
     assert "the reference workload ran +98.0% vs baseline time" in on_a_slow_machine.violations[0]
     _, same_machine = check(_with_reference(slow, 1.0), {"max_latency_regression": "25%"}, Context(baseline=stored))

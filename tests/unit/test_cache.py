@@ -1,4 +1,5 @@
 """The content-addressed artifact cache: build once, never half a file, and reuse across runs."""
+
 from __future__ import annotations
 
 import json
@@ -60,9 +61,16 @@ def test_the_builder_writes_a_temporary_name_in_the_cache_directory(tmp_path: Pa
     assert not dest.exists()
 
 
-@pytest.mark.parametrize("changed", [
-    {"stage": "int8"}, {"model": "other"}, {"calibration": "c2"}, {"tools": {"onnx": "9.9"}}, {"batch": 4},
-])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"stage": "int8"},
+        {"model": "other"},
+        {"calibration": "c2"},
+        {"tools": {"onnx": "9.9"}},
+        {"batch": 4},
+    ],
+)
 def test_any_different_key_part_is_a_different_file(tmp_path: Path, changed: Dict[str, Any]) -> None:
     base = {"stage": "fp32", "model": "abc", "calibration": "c1", "tools": {"onnx": "1.0"}, "batch": 1}
     cache = ArtifactCache(tmp_path)
@@ -171,8 +179,13 @@ def native_modules_loaded(shared_cache: Path) -> None:
     from pytest_edgeopt.optimize.precisions import get_precision
 
     for name in ("fp32", "int8"):
-        build_artifact(load_zoo_model("digits-cnn"), precision=get_precision(name), batch=1,
-                       arch=platform.machine(), cache=ArtifactCache(shared_cache))
+        build_artifact(
+            load_zoo_model("digits-cnn"),
+            precision=get_precision(name),
+            batch=1,
+            arch=platform.machine(),
+            cache=ArtifactCache(shared_cache),
+        )
 
 
 def artifacts_by_stage(cache_dir: Path) -> Dict[str, Dict[Path, int]]:
@@ -186,8 +199,9 @@ def artifacts_by_stage(cache_dir: Path) -> Dict[str, Dict[Path, int]]:
     return stages
 
 
-def run_calibrated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cache_dir: Path,
-                   starts: str) -> pytest.RunResult:
+def run_calibrated(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, cache_dir: Path, starts: str
+) -> pytest.RunResult:
     monkeypatch.setenv("CALIBRATION_STARTS", starts)
     result = pytester.runpytest(*QUICK, "--edge-cache-dir", str(cache_dir))
     result.assert_outcomes(passed=len(starts.split(",")))
@@ -244,7 +258,8 @@ def test_flops_of_a_fixed_batch_onnx_file_are_per_sample(tmp_path: Path) -> None
         path = tmp_path / f"b{batch}.onnx"
         torch.onnx.export(net, (torch.zeros(batch, 1, 8, 8),), str(path), dynamo=True, external_data=False)
         model = EdgeModel.from_onnx(path, eval_data=np.zeros((8, 1, 8, 8), np.float32))
-        artifact = build_artifact(model, precision=get_precision("fp32"), batch=batch, arch="x86_64",
-                                  cache=ArtifactCache(tmp_path / "cache"))
+        artifact = build_artifact(
+            model, precision=get_precision("fp32"), batch=batch, arch="x86_64", cache=ArtifactCache(tmp_path / "cache")
+        )
         flops[batch] = artifact.flops
     assert flops[1] == flops[4] == 2 * 64 * 10

@@ -3,6 +3,7 @@
 Synthetic samples from seeded generators: the verdicts are exact functions of the numbers, so
 these tests never depend on how fast the machine running them is.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,30 +44,32 @@ def test_identical_groups_pass() -> None:
 
 
 def test_same_distribution_from_two_processes_passes() -> None:
-    verdict = judge_latency([group(2.0, noise=0.02, seed=1)], [group(2.0, noise=0.02, seed=2)],
-                            limit=1.10, signal="wall")
+    verdict = judge_latency(
+        [group(2.0, noise=0.02, seed=1)], [group(2.0, noise=0.02, seed=2)], limit=1.10, signal="wall"
+    )
     assert verdict.verdict == PASS
     assert verdict.ratio == pytest.approx(1.0, abs=0.02)
 
 
 def test_25_percent_slower_with_1_percent_noise_regresses_at_a_10_percent_limit() -> None:
-    verdict = judge_latency([group(2.5, noise=0.01, seed=1)], [group(2.0, noise=0.01, seed=2)],
-                            limit=1.10, signal="cpu")
+    verdict = judge_latency(
+        [group(2.5, noise=0.01, seed=1)], [group(2.0, noise=0.01, seed=2)], limit=1.10, signal="cpu"
+    )
     assert verdict.verdict == REGRESSED
     assert verdict.ratio == pytest.approx(1.25, abs=0.01)
     assert 1.10 < verdict.low <= 1.25 <= verdict.high
 
 
 def test_faster_never_regresses() -> None:
-    verdict = judge_latency([group(1.0, noise=0.01, seed=1)], [group(2.0, noise=0.01, seed=2)],
-                            limit=1.0, signal="cpu")
+    verdict = judge_latency([group(1.0, noise=0.01, seed=1)], [group(2.0, noise=0.01, seed=2)], limit=1.0, signal="cpu")
     assert verdict.verdict == PASS
     assert verdict.ratio == pytest.approx(0.5, abs=0.01)
 
 
 def test_10_percent_slower_with_huge_noise_is_inconclusive() -> None:
-    verdict = judge_latency([group(2.2, noise=0.5, n=30, seed=1)], [group(2.0, noise=0.5, n=30, seed=2)],
-                            limit=1.10, signal="wall")
+    verdict = judge_latency(
+        [group(2.2, noise=0.5, n=30, seed=1)], [group(2.0, noise=0.5, n=30, seed=2)], limit=1.10, signal="wall"
+    )
     assert verdict.verdict == INCONCLUSIVE
     assert verdict.low < 1.10 < verdict.high
 
@@ -99,8 +102,9 @@ def test_margin_moves_a_borderline_regression_to_inconclusive() -> None:
 
 
 def test_margin_does_not_excuse_a_clear_regression() -> None:
-    verdict = judge_latency([group(3.0, noise=0.01, seed=1)], [group(2.0, noise=0.01, seed=2)],
-                            limit=1.10, signal="cpu", margin=0.05)
+    verdict = judge_latency(
+        [group(3.0, noise=0.01, seed=1)], [group(2.0, noise=0.01, seed=2)], limit=1.10, signal="cpu", margin=0.05
+    )
     assert verdict.verdict == REGRESSED
 
 
@@ -136,9 +140,18 @@ def test_cpu_time_only_with_one_thread_and_cpu_samples() -> None:
     assert choose_signal(threads=1, has_cpu_samples=False) == "wall"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("10%", 0.10), (" 2.5% ", 0.025), ("0%", 0.0), ("0.2", 0.2), (0.1, 0.1), (1, 1.0), ("300%", 3.0),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10%", 0.10),
+        (" 2.5% ", 0.025),
+        ("0%", 0.0),
+        ("0.2", 0.2),
+        (0.1, 0.1),
+        (1, 1.0),
+        ("300%", 3.0),
+    ],
+)
 def test_parse_percent(value: object, expected: float) -> None:
     assert parse_percent(value, name="max_size_regression") == pytest.approx(expected)
 

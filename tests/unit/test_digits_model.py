@@ -1,4 +1,5 @@
 """The shipped digits-cnn weights and split: the zoo's one model with real labels and accuracy."""
+
 from __future__ import annotations
 
 import numpy as np

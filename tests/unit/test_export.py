@@ -1,4 +1,5 @@
 """The exported ONNX file must not depend on where the venv or the user's source lives."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,9 @@ pytest.importorskip("onnxscript")
 
 def _net():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-                               torch.nn.Linear(4 * 6 * 6, 3)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3)
+    ).eval()
 
 
 def test_export_carries_no_source_paths(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """The ImageNet zoo: bundled-photo crops, EfficientNet-Lite0, and torchvision without downloads."""
+
 from __future__ import annotations
 
 import subprocess
@@ -142,17 +143,13 @@ def test_to_nchw_rejects_a_wrong_channel_count() -> None:
         photos.to_nchw(np.zeros((1, 2, 2, 3), np.uint8), mean=(0.0, 0.0), std=1.0)
 
 
-def test_missing_scikit_learn_names_the_zoo_extra(
-    monkeypatch: pytest.MonkeyPatch, fresh_photo_cache: None
-) -> None:
+def test_missing_scikit_learn_names_the_zoo_extra(monkeypatch: pytest.MonkeyPatch, fresh_photo_cache: None) -> None:
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(MissingDependency, match=r"scikit-learn.*pytest-edgeopt\[zoo\]"):
         photos.photo_crops(count=1, seed=0)
 
 
-def test_missing_scikit_image_names_the_zoo_extra(
-    monkeypatch: pytest.MonkeyPatch, fresh_photo_cache: None
-) -> None:
+def test_missing_scikit_image_names_the_zoo_extra(monkeypatch: pytest.MonkeyPatch, fresh_photo_cache: None) -> None:
     pytest.importorskip("sklearn")
     monkeypatch.setitem(sys.modules, "skimage.data", None)
     with pytest.raises(MissingDependency, match="scikit-image") as caught:
@@ -165,10 +162,7 @@ def test_missing_scikit_image_names_the_zoo_extra(
 
 def test_importing_the_zoo_module_imports_no_heavy_package() -> None:
     heavy = ("torch", "torchvision", "efficientnet_lite_pytorch", "sklearn", "skimage")
-    code = (
-        "import sys, pytest_edgeopt.models.imagenet\n"
-        f"print([m for m in {heavy!r} if m in sys.modules])"
-    )
+    code = f"import sys, pytest_edgeopt.models.imagenet\nprint([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -203,9 +197,7 @@ def test_missing_efficientnet_names_the_package(monkeypatch: pytest.MonkeyPatch)
     assert caught.value.extra == "zoo"
 
 
-def test_resnet50_without_a_checkpoint_is_random_and_says_so(
-    photo_packages: None, empty_hub: Path
-) -> None:
+def test_resnet50_without_a_checkpoint_is_random_and_says_so(photo_packages: None, empty_hub: Path) -> None:
     pytest.importorskip("torchvision")
     from pytest_edgeopt.models.imagenet import RANDOM_WEIGHTS_NOTE, load_torchvision
 
@@ -214,9 +206,7 @@ def test_resnet50_without_a_checkpoint_is_random_and_says_so(
     assert model.eval_inputs.shape == (2, 3, 224, 224) and model.calibration_inputs.shape == (3, 3, 224, 224)
 
 
-def test_random_weights_are_seeded_and_leave_the_global_rng_alone(
-    photo_packages: None, empty_hub: Path
-) -> None:
+def test_random_weights_are_seeded_and_leave_the_global_rng_alone(photo_packages: None, empty_hub: Path) -> None:
     torch = pytest.importorskip("torch")
     pytest.importorskip("torchvision")
     from pytest_edgeopt.models.imagenet import load_torchvision
@@ -239,9 +229,7 @@ def test_torchvision_inputs_use_imagenet_mean_and_std(photo_packages: None, empt
     assert np.allclose(model.eval_inputs[0, 0], (red - 0.485 * 255) / (0.229 * 255), atol=1e-5)
 
 
-def test_a_local_checkpoint_is_loaded_without_downloading(
-    photo_packages: None, empty_hub: Path
-) -> None:
+def test_a_local_checkpoint_is_loaded_without_downloading(photo_packages: None, empty_hub: Path) -> None:
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     from pytest_edgeopt.models.imagenet import load_torchvision
@@ -263,7 +251,7 @@ def test_a_corrupt_local_checkpoint_names_the_file(photo_packages: None, empty_h
     url = torchvision.models.ResNet50_Weights.DEFAULT.url
     (empty_hub / "checkpoints").mkdir()
     (empty_hub / "checkpoints" / url.rsplit("/", 1)[-1]).write_bytes(b"truncated")
-    with pytest.raises(EdgeOptError, match="resnet50-.*delete or replace it"):
+    with pytest.raises(EdgeOptError, match=r"resnet50-.*delete or replace it"):
         load_torchvision("resnet50", eval_count=1, calibration_count=1)
 
 

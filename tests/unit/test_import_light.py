@@ -1,4 +1,5 @@
 """`import pytest_edgeopt` and the agent must not pull in heavy runtimes (devices lack them)."""
+
 from __future__ import annotations
 
 import subprocess

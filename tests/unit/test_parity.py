@@ -1,4 +1,5 @@
 """Cross-runtime parity of an FP32 model, and how a failed parity fails the row."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,8 +16,12 @@ from tests.unit.test_result import make_measurement
 
 
 def result(outputs: np.ndarray, top1: List[int]) -> Evaluation:
-    return Evaluation(top_k=tuple((c,) for c in top1), eval_count=len(top1), output_shape=outputs.shape[1:],
-                      outputs_head=tuple(tuple(row) for row in outputs.tolist()))
+    return Evaluation(
+        top_k=tuple((c,) for c in top1),
+        eval_count=len(top1),
+        output_shape=outputs.shape[1:],
+        outputs_head=tuple(tuple(row) for row in outputs.tolist()),
+    )
 
 
 def parity(ours: Evaluation, theirs: Evaluation, *, runtime: str) -> Parity:

@@ -1,5 +1,6 @@
 """Pure parts of platforms/: profiles and their schema, device addresses, fingerprints, throttling,
 fleet leases and the agent bundle."""
+
 from __future__ import annotations
 
 import ast
@@ -22,19 +23,34 @@ from pytest_edgeopt.runtimes import RUNTIMES
 TABLE = {p.name: p for p in BUILTIN}
 
 
-@pytest.mark.parametrize("text, user, host, port", [
-    ("ssh://pi@raspberrypi.local", "pi", "raspberrypi.local", 22),
-    ("ssh://root@10.0.0.7:2222", "root", "10.0.0.7", 2222),
-    ("ssh://jetson", None, "jetson", 22),
-    ("ssh://pi@[fe80::1]:2200", "pi", "fe80::1", 2200),
-])
+@pytest.mark.parametrize(
+    "text, user, host, port",
+    [
+        ("ssh://pi@raspberrypi.local", "pi", "raspberrypi.local", 22),
+        ("ssh://root@10.0.0.7:2222", "root", "10.0.0.7", 2222),
+        ("ssh://jetson", None, "jetson", 22),
+        ("ssh://pi@[fe80::1]:2200", "pi", "fe80::1", 2200),
+    ],
+)
 def test_device_addresses_parse(text: str, user: Any, host: str, port: int) -> None:
     address = SshAddress.parse(text)
     assert (address.user, address.host, address.port) == (user, host, port)
 
 
-@pytest.mark.parametrize("text", ["pi.local", "ssh://", "ssh://a@b:0", "ssh://a@b:70000", "ssh://a@b c",
-                                  "ssh://a@b;rm -rf ~", "ssh://a@b;reboot", "ssh://$(id)@b", "scp://a@b"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pi.local",
+        "ssh://",
+        "ssh://a@b:0",
+        "ssh://a@b:70000",
+        "ssh://a@b c",
+        "ssh://a@b;rm -rf ~",
+        "ssh://a@b;reboot",
+        "ssh://$(id)@b",
+        "scp://a@b",
+    ],
+)
 def test_bad_addresses_say_the_form(text: str) -> None:
     with pytest.raises(ValueError, match=r"is not a device address: write ssh://USER@HOST\[:PORT\]"):
         SshAddress.parse(text)
@@ -49,16 +65,22 @@ def test_schema_names_every_precision_and_leaves_runtimes_to_the_registry() -> N
 
 
 def test_a_user_entry_named_like_a_builtin_overrides_its_fields() -> None:
-    table = apply_user_profiles(TABLE, {"pi": {"device": "ssh://pi@pi5.lan", "threads": 2,
-                                               "budgets": {"max_latency_ms": 50}}}, where="pyproject.toml")
+    table = apply_user_profiles(
+        TABLE,
+        {"pi": {"device": "ssh://pi@pi5.lan", "threads": 2, "budgets": {"max_latency_ms": 50}}},
+        where="pyproject.toml",
+    )
     pi = table["pi"]
     assert (pi.runtime, pi.threads, pi.devices, pi.transport) == ("tflite", 2, ("ssh://pi@pi5.lan",), "ssh")
     assert pi.fingerprint == PI.fingerprint and pi.budgets == {"max_latency_ms": 50}
 
 
 def test_extends_starts_a_new_profile_from_another() -> None:
-    table = apply_user_profiles(TABLE, {"pi-lab": {"extends": "pi", "device": ["ssh://a@x", "ssh://a@y"],
-                                                   "fingerprint_policy": "fail"}}, where="pyproject.toml")
+    table = apply_user_profiles(
+        TABLE,
+        {"pi-lab": {"extends": "pi", "device": ["ssh://a@x", "ssh://a@y"], "fingerprint_policy": "fail"}},
+        where="pyproject.toml",
+    )
     lab = table["pi-lab"]
     assert lab.name == "pi-lab" and lab.runtime == "tflite" and lab.devices == ("ssh://a@x", "ssh://a@y")
     assert lab.fingerprint_policy == "fail" and "pi-lab" in lab.description
@@ -70,12 +92,15 @@ def test_a_new_name_without_extends_starts_from_host() -> None:
     assert (box.runtime, box.threads, box.transport, box.devices) == ("onnxruntime", 3, "local", ())
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"threads": "4"}, r"threads: '4' is not of type 'integer'"),
-    ({"power": {"kind": "estimate"}}, r"power: 'watts' is a required property"),
-    ({"ssh": {"password": "x"}}, r"ssh: Additional properties are not allowed \('password'"),
-    ({"device": ["ssh://a@b", "nope"]}, r"device: .* is not valid"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"threads": "4"}, r"threads: '4' is not of type 'integer'"),
+        ({"power": {"kind": "estimate"}}, r"power: 'watts' is a required property"),
+        ({"ssh": {"password": "x"}}, r"ssh: Additional properties are not allowed \('password'"),
+        ({"device": ["ssh://a@b", "nope"]}, r"device: .* is not valid"),
+    ],
+)
 def test_schema_errors_name_the_key(entry: Dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         apply_user_profiles(TABLE, {"x": entry}, where="pyproject.toml")
@@ -87,24 +112,33 @@ def test_device_local_runs_here() -> None:
 
 
 def test_fingerprint_strings_match_as_case_insensitive_substrings() -> None:
-    facts = {"arch": "aarch64", "device_model": "Raspberry Pi 5 Model B Rev 1.0", "os_bits": 64,
-             "runtime_version": "2.3.0"}
+    facts = {
+        "arch": "aarch64",
+        "device_model": "Raspberry Pi 5 Model B Rev 1.0",
+        "os_bits": 64,
+        "runtime_version": "2.3.0",
+    }
     assert mismatches({"arch": "aarch64", "device_model": "raspberry pi", "os_bits": 64}, facts) == []
     assert mismatches({"runtime_version": "2.3"}, facts) == []
     assert mismatches({"runtime_version": "2.30"}, facts) == ["runtime_version is '2.3.0', the profile expects '2.30'"]
     assert mismatches({"os_bits": 32, "governor": "performance"}, facts) == [
-        "os_bits is 64, the profile expects 32", "governor is None, the profile expects 'performance'"]
+        "os_bits is 64, the profile expects 32",
+        "governor is None, the profile expects 'performance'",
+    ]
 
 
-@pytest.mark.parametrize("before, after, invalid", [
-    (None, None, None),
-    (0x0, 0x0, None),
-    (0x50000, 0x50000, None),  # throttled earlier since boot, not during this run
-    (0x0, 0x50000, "under-voltage, throttled"),  # began during the run
-    (0x0, 0x50005, "under-voltage, throttled"),
-    (0x8, 0x8, "soft temperature limit"),
-    (None, 0x2, "ARM frequency capped"),
-])
+@pytest.mark.parametrize(
+    "before, after, invalid",
+    [
+        (None, None, None),
+        (0x0, 0x0, None),
+        (0x50000, 0x50000, None),  # throttled earlier since boot, not during this run
+        (0x0, 0x50000, "under-voltage, throttled"),  # began during the run
+        (0x0, 0x50005, "under-voltage, throttled"),
+        (0x8, 0x8, "soft temperature limit"),
+        (None, 0x2, "ARM frequency capped"),
+    ],
+)
 def test_throttling_during_the_run_invalidates_it(before: Any, after: Any, invalid: Any) -> None:
     problem = throttle_problem(before, after)
     if invalid is None:
@@ -156,8 +190,15 @@ def test_the_agent_bundle_holds_only_stdlib_numpy_code_that_python39_parses() ->
     assert {n.split("/")[1] for n in names if n.count("/") == 2} == {"agent", "runtimes"}
     for path, source in sources.items():
         ast.parse(source, filename=path, feature_version=(3, 9))
-        imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(source))
-                    if isinstance(node, ast.Import) for alias in node.names}
-        imported |= {(node.module or "").split(".")[0] for node in ast.walk(ast.parse(source))
-                     if isinstance(node, ast.ImportFrom) and node.level == 0}
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        imported |= {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+        }
         assert not imported & {"pytest", "torch", "jsonschema", "tabulate", "paramiko"}, path

@@ -1,4 +1,5 @@
 """Power meters against sysfs-shaped temp dirs and real executables: no hardware, no mocks of I/O."""
+
 from __future__ import annotations
 
 import json
@@ -262,7 +263,9 @@ def test_parse_pmic_pairs_rails_and_ignores_voltage_only() -> None:
 
 
 def test_pi5_pmic_sums_v_times_a(tmp_path: Path) -> None:
-    fake = _script(tmp_path, "vcgencmd", f"import sys\nassert sys.argv[1:] == ['pmic_read_adc']\nprint({PMIC_OUTPUT!r}, end='')\n")
+    fake = _script(
+        tmp_path, "vcgencmd", f"import sys\nassert sys.argv[1:] == ['pmic_read_adc']\nprint({PMIC_OUTPUT!r}, end='')\n"
+    )
     meter = make_meter({"kind": "pi5-pmic", "command": [str(fake), "pmic_read_adc"], "interval_s": 0.02})
     assert meter is not None
     reading = _tracked(meter)

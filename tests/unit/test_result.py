@@ -1,4 +1,5 @@
 """Measurement and LatencyStats: the arithmetic the judge and the table rely on."""
+
 from __future__ import annotations
 
 import json
@@ -16,13 +17,35 @@ from pytest_edgeopt.runtimes.base import RuntimeInfo
 def make_measurement(**overrides: object) -> Measurement:
     stats = LatencyStats.from_values([2.0, 4.0, 4.0, 6.0])
     values = dict(
-        model="m", precision="int8", bitwidth="INT8/INT8", quantization={"activation_type": "uint8", "format": "QDQ"},
-        runtime="onnxruntime", runtime_version="1.0", platform="host", device="CPU (x86_64)",
-        compute_unit="CPU", batch=2, threads=1, params=1000, size_mb=0.5, storage_mb=0.6, gflops=1.0,
-        latency=stats, cpu_latency=stats, load_ms=1.0, first_inference_ms=2.0, peak_rss_mb=50.0,
-        eval_count=4, top1=0.95, reference_top1=0.97, agreement=0.98, top5_agreement=1.0,
-        artifact_sha="abc", facts=DeviceFacts(arch="x86_64", cpu_model="Test CPU"),
-        runtime_info=RuntimeInfo(name="onnxruntime", version="1.0"), notes=(Note(NoteKind.MODEL, "n"),),
+        model="m",
+        precision="int8",
+        bitwidth="INT8/INT8",
+        quantization={"activation_type": "uint8", "format": "QDQ"},
+        runtime="onnxruntime",
+        runtime_version="1.0",
+        platform="host",
+        device="CPU (x86_64)",
+        compute_unit="CPU",
+        batch=2,
+        threads=1,
+        params=1000,
+        size_mb=0.5,
+        storage_mb=0.6,
+        gflops=1.0,
+        latency=stats,
+        cpu_latency=stats,
+        load_ms=1.0,
+        first_inference_ms=2.0,
+        peak_rss_mb=50.0,
+        eval_count=4,
+        top1=0.95,
+        reference_top1=0.97,
+        agreement=0.98,
+        top5_agreement=1.0,
+        artifact_sha="abc",
+        facts=DeviceFacts(arch="x86_64", cpu_model="Test CPU"),
+        runtime_info=RuntimeInfo(name="onnxruntime", version="1.0"),
+        notes=(Note(NoteKind.MODEL, "n"),),
         samples_ms=(2.0, 4.0, 4.0, 6.0),
         cpu_samples_ms=(2.0, 4.0, 4.0, 6.0),
     )
@@ -52,7 +75,7 @@ def test_accuracy_drop_is_percentage_points() -> None:
 
 def test_accuracy_drop_without_labels_names_agreement() -> None:
     with pytest.raises(EdgeOptError, match="agreement"):
-        make_measurement(top1=None, reference_top1=None).accuracy_drop
+        _ = make_measurement(top1=None, reference_top1=None).accuracy_drop
 
 
 def test_throughput_counts_the_batch() -> None:

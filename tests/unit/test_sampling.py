@@ -1,4 +1,5 @@
 """The agent's sampling loop honours count, time and the cap (driven by a real, cheap callable)."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """The argparse type= parsers: bad values must become one-line usage errors."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,15 +9,24 @@ import pytest
 from pytest_edgeopt.settings import non_negative_float, parse_name_list, positive_float, positive_int
 
 
-@pytest.mark.parametrize("text, names", [("int8,fp32", ("int8", "fp32")), ("int8 fp32", ("int8", "fp32")),
-                                         (" fp16 , ", ("fp16",))])
+@pytest.mark.parametrize(
+    "text, names", [("int8,fp32", ("int8", "fp32")), ("int8 fp32", ("int8", "fp32")), (" fp16 , ", ("fp16",))]
+)
 def test_name_lists(text: str, names: tuple) -> None:
     assert parse_name_list(text) == names
 
 
-@pytest.mark.parametrize("parser, text", [(parse_name_list, " , "), (positive_int, "0"), (positive_int, "x"),
-                                          (positive_float, "0"), (non_negative_float, "-1"),
-                                          (positive_float, "fast")])
+@pytest.mark.parametrize(
+    "parser, text",
+    [
+        (parse_name_list, " , "),
+        (positive_int, "0"),
+        (positive_int, "x"),
+        (positive_float, "0"),
+        (non_negative_float, "-1"),
+        (positive_float, "fast"),
+    ],
+)
 def test_bad_values_say_what_was_expected(parser: object, text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="expected"):
         parser(text)  # type: ignore[operator]

@@ -1,4 +1,5 @@
 """The comparison table is a pure function of the rows."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,8 +13,20 @@ from pytest_edgeopt.measure.result import LatencyStats
 from pytest_edgeopt.report.table import HEADERS, baseline_lines, bitwidth_label, table_lines
 from tests.unit.test_result import make_measurement
 
-SEED_COLUMNS = ("Model", "Bit-width (W/A)", "Size (MB)", "Params (M)", "Top-1 (%)", "Storage (MB)",
-                "Latency (ms, p50)", "Throughput (inf/s)", "Energy (W)", "Energy (mJ/inf)", "Compute", "Platform")
+SEED_COLUMNS = (
+    "Model",
+    "Bit-width (W/A)",
+    "Size (MB)",
+    "Params (M)",
+    "Top-1 (%)",
+    "Storage (MB)",
+    "Latency (ms, p50)",
+    "Throughput (inf/s)",
+    "Energy (W)",
+    "Energy (mJ/inf)",
+    "Compute",
+    "Platform",
+)
 
 
 def rows(*measurements: object) -> list:
@@ -57,11 +70,15 @@ def test_label_free_top1_and_missing_energy() -> None:
 
 
 def test_failing_cells_are_marked_and_delta_names_the_signal() -> None:
-    verdict = LatencyVerdict(verdict="regressed", signal="cpu, vs stored samples", ratio=1.25, low=1.2,
-                             high=1.3, limit=1.1)
-    judgement = Judgement(verdict="fail", latency=verdict, baseline_latency_ms=3.2,
-                          violations=("max_storage_mb: measured 0.6 MB, limit <= 0.5 MB",
-                                      "max_latency_regression: ... regressed"))
+    verdict = LatencyVerdict(
+        verdict="regressed", signal="cpu, vs stored samples", ratio=1.25, low=1.2, high=1.3, limit=1.1
+    )
+    judgement = Judgement(
+        verdict="fail",
+        latency=verdict,
+        baseline_latency_ms=3.2,
+        violations=("max_storage_mb: measured 0.6 MB, limit <= 0.5 MB", "max_latency_regression: ... regressed"),
+    )
     line = table_lines([Row(measurement=make_measurement(), judgement=judgement)])[2]
     assert "0.600 !" in line and "4.000 !" in line
     assert "+25.0% (cpu, vs stored samples)" in line and "3.200" in line
@@ -69,7 +86,10 @@ def test_failing_cells_are_marked_and_delta_names_the_signal() -> None:
 
 def test_bitwidth_labels() -> None:
     assert bitwidth_label(make_measurement()) == "INT8/INT8 (U8S8)"
-    assert bitwidth_label(make_measurement(quantization={"activation_type": "int8", "format": "QDQ"})) == "INT8/INT8 (S8S8)"
+    assert (
+        bitwidth_label(make_measurement(quantization={"activation_type": "int8", "format": "QDQ"}))
+        == "INT8/INT8 (S8S8)"
+    )
     dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"})
     assert bitwidth_label(dynamic) == "INT8/FP32 (dynamic)"
 
@@ -79,9 +99,12 @@ def test_baseline_lines_show_updates_and_stale_entries() -> None:
         stats = LatencyStats.from_values([latency_ms])
         return entry_from_measurement(make_measurement(latency=stats, size_mb=1.0, top1=top1))
 
-    update = Update(path=Path("baselines/host/t.json"), added=["t::a/fp32/onnxruntime/b1"],
-                    changed=[("t::a/int8/onnxruntime/b1", entry(2.0, 0.9), entry(2.5, 0.91))],
-                    removed=["t::gone/fp32/onnxruntime/b1"])
+    update = Update(
+        path=Path("baselines/host/t.json"),
+        added=["t::a/fp32/onnxruntime/b1"],
+        changed=[("t::a/int8/onnxruntime/b1", entry(2.0, 0.9), entry(2.5, 0.91))],
+        removed=["t::gone/fp32/onnxruntime/b1"],
+    )
     lines = baseline_lines([update], {}, updating="all")
     text = "\n".join(lines)
     assert "added" in text and "removed" in text and "2 -> 2.5" in text and "90 -> 91" in text

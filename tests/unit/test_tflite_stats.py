@@ -1,4 +1,5 @@
 """Static facts of the committed digits .tflite files, read from the flatbuffer."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,12 +18,15 @@ PARAMS = 38_292
 FLOPS = 675_072
 
 
-@pytest.mark.parametrize("name, types, weight_bytes", [
-    ("fp32", ("float32", "int32"), 153_168),
-    ("fp16", ("float16", "float32", "int32"), 76_848),
-    ("int8", ("int32", "int8"), 41_616),
-    ("int8_dynamic", ("float32", "int32", "int8"), 40_152),
-])
+@pytest.mark.parametrize(
+    "name, types, weight_bytes",
+    [
+        ("fp32", ("float32", "int32"), 153_168),
+        ("fp16", ("float16", "float32", "int32"), 76_848),
+        ("int8", ("int32", "int8"), 41_616),
+        ("int8_dynamic", ("float32", "int32", "int8"), 40_152),
+    ],
+)
 def test_every_precision_counts_the_same_weights_at_its_own_width(name: str, types: tuple, weight_bytes: int) -> None:
     path = DATA / f"digits_{name}.tflite"
     stats = artifact_stats(path)
@@ -33,8 +37,10 @@ def test_every_precision_counts_the_same_weights_at_its_own_width(name: str, typ
     assert (stats.flops, stats.flops_exact) == (FLOPS, True)
 
 
-@pytest.mark.parametrize("name, bitwidth", [
-    ("fp32", "FP32/FP32"), ("fp16", "FP16/FP32"), ("int8", "INT8/INT8"), ("int8_dynamic", "INT8/FP32")])
+@pytest.mark.parametrize(
+    "name, bitwidth",
+    [("fp32", "FP32/FP32"), ("fp16", "FP16/FP32"), ("int8", "INT8/INT8"), ("int8_dynamic", "INT8/FP32")],
+)
 def test_stored_bitwidth_is_what_the_file_holds(name: str, bitwidth: str) -> None:
     assert stored_bitwidth(DATA / f"digits_{name}.tflite") == bitwidth
 
