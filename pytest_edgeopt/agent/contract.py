@@ -200,8 +200,8 @@ class DeviceFacts:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> "DeviceFacts":
-        read = _Reader(data, "fingerprint")
+    def from_dict(cls, data: object, *, path: str = "fingerprint") -> "DeviceFacts":
+        read = _Reader(data, path)
         return cls(
             arch=read.text("arch"),
             cpu_model=read.text("cpu_model"),
@@ -239,12 +239,12 @@ class Evaluation:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> "Evaluation":
-        read = _Reader(data, "evaluation")
+    def from_dict(cls, data: object, *, path: str = "evaluation") -> "Evaluation":
+        read = _Reader(data, path)
         count = read.integer("eval_count", minimum=1)
         top_k = read.int_rows("top_k")
         if len(top_k) != count or not all(top_k):
-            raise ContractError(f"evaluation.top_k holds {len(top_k)} rows for {count} eval inputs")
+            raise ContractError(f"{read.path}.top_k holds {len(top_k)} rows for {count} eval inputs")
         return cls(
             top_k=top_k,
             eval_count=count,
@@ -286,11 +286,11 @@ class Timing:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> "Timing":
-        read = _Reader(data, "timing")
+    def from_dict(cls, data: object, *, path: str = "timing") -> "Timing":
+        read = _Reader(data, path)
         wall, cpu = read.times("wall_ms", positive=True), read.times("cpu_ms")
         if len(wall) != len(cpu):
-            raise ContractError(f"timing: {len(wall)} wall samples but {len(cpu)} CPU samples")
+            raise ContractError(f"{read.path}: {len(wall)} wall samples but {len(cpu)} CPU samples")
         return cls(
             wall_ms=wall,
             cpu_ms=cpu,
@@ -396,13 +396,13 @@ def parse_result(data: object) -> Result:
     timing, facts = read.optional_object("timing"), read.optional_object("fingerprint")
     return Success(
         runtime=_runtime_info(read.child("runtime")),
-        evaluation=Evaluation.from_dict(read.mapping("evaluation")),
+        evaluation=Evaluation.from_dict(read.mapping("evaluation"), path="result.evaluation"),
         batch=read.integer("batch", minimum=1),
         threads=read.integer("threads", minimum=1),
         load_ms=read.number("load_ms", minimum=0.0),
         first_inference_ms=read.number("first_inference_ms", minimum=0.0),
-        timing=Timing.from_dict(timing) if timing is not None else None,
-        fingerprint=DeviceFacts.from_dict(facts) if facts is not None else None,
+        timing=Timing.from_dict(timing, path="result.timing") if timing is not None else None,
+        fingerprint=DeviceFacts.from_dict(facts, path="result.fingerprint") if facts is not None else None,
         device_address=read.optional_text("device_address"),
     )
 

@@ -102,6 +102,8 @@ class SshTransport:
         except (ConnectionError, EOFError, socket.timeout, _paramiko().SSHException) as error:
             self.close()  # the next job reconnects
             return failure(FailureKind.UNREACHABLE, f"the connection to {self.label} broke: {_one_line(error)}")
+        except ValueError as error:  # a plugin's runtime that cannot travel with the agent
+            return failure(FailureKind.PUSH, f"{self.label}: {error}")
         except OSError as error:  # SFTP: a full disk, a remote_dir we may not write
             return failure(
                 FailureKind.PUSH,
@@ -129,7 +131,7 @@ class SshTransport:
         renamed into place only when complete, so an interrupted push leaves nothing half-written."""
         with client.open_sftp() as sftp:
             root = self._remote_root(sftp)
-            name, data = agent_bundle()
+            name, data = agent_bundle(_plugin_modules(job))
             agent = self._put_bytes(sftp, root, name, data)
             remote = replace(
                 job,
@@ -202,6 +204,14 @@ class SshTransport:
 
     def _connect_timeout(self) -> float:
         return float(self.options.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
+
+
+def _plugin_modules(job: Job) -> Tuple[str, ...]:
+    """The modules a plugin's runtime or power meter needs pushed with the agent."""
+    modules = [job.runtime.module]
+    if job.power and isinstance(job.power.get("module"), str):
+        modules.append(str(job.power["module"]))
+    return tuple(m for m in modules if not m.startswith("pytest_edgeopt."))
 
 
 class ConnectFailed(Exception):

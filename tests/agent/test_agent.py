@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("torch")
 
 from tests.agent.agent_helpers import FAST_PLAN, make_job, run_agent
 
@@ -35,21 +34,18 @@ sys.exit(code)
 """
 
 
-@pytest.fixture(scope="module")
-def digits_files(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Tuple[Path, Path]:
-    """(the FP32 digits .onnx, an inputs .npz with key "inputs") for hand-written jobs."""
-    from pytest_edgeopt.models.zoo import load_zoo_model
-    from pytest_edgeopt.optimize.artifacts import build_artifact
-    from pytest_edgeopt.optimize.cache import ArtifactCache
-    from pytest_edgeopt.optimize.precisions import get_precision
+ONNX_FIXTURES = Path(__file__).resolve().parent.parent / "data" / "onnx"  # scripts/export_digits_onnx.py
 
-    model = load_zoo_model("digits-cnn")
-    artifact = build_artifact(
-        model, precision=get_precision("fp32"), batch=1, arch=platform.machine(), cache=ArtifactCache(shared_cache)
-    )
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
+    """(the FP32 digits .onnx, an inputs .npz with key "inputs") for hand-written jobs: the committed
+    export, so these tests run where torch has no wheel (the oldest Python the agent supports)."""
+    from pytest_edgeopt.models.digits import _load_split
+
     inputs = tmp_path_factory.mktemp("agent-inputs") / "inputs.npz"
-    np.savez(inputs, inputs=model.eval_inputs[:EVAL_COUNT])
-    return artifact.path, inputs
+    np.savez(inputs, inputs=_load_split()[0][:EVAL_COUNT])
+    return ONNX_FIXTURES / "digits_fp32.onnx", inputs
 
 
 def job(artifact: Path, inputs: Path, **changes: Any) -> Dict[str, Any]:
@@ -73,10 +69,10 @@ def test_a_job_returns_raw_samples_predictions_memory_and_device(digits_files: T
 
 
 def test_top1_predictions_match_the_labels(digits_files: Tuple[Path, Path]) -> None:
-    from pytest_edgeopt.models.zoo import load_zoo_model
+    from pytest_edgeopt.models.digits import _load_split
 
     result, _, _ = run_agent(json.dumps(job(*digits_files)))
-    labels = load_zoo_model("digits-cnn").eval_labels[:EVAL_COUNT]
+    labels = _load_split()[1][:EVAL_COUNT]
     top1 = np.asarray([row[0] for row in result["evaluation"]["top_k"]])
     assert np.mean(top1 == labels) >= 0.9
 
@@ -124,6 +120,7 @@ def test_max_time_caps_the_loop_and_says_so(digits_files: Tuple[Path, Path]) -> 
 
 def test_batches_pad_the_last_one_and_drop_its_outputs(shared_cache: Path, tmp_path: Path) -> None:
     """23 inputs at batch 4: six runs, the last padded, and exactly 23 predictions back."""
+    pytest.importorskip("torch")
     from pytest_edgeopt.models.zoo import load_zoo_model
     from pytest_edgeopt.optimize.artifacts import build_artifact
     from pytest_edgeopt.optimize.cache import ArtifactCache
