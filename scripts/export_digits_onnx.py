@@ -27,8 +27,13 @@ def main() -> None:
     FIXTURES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for precision in ("fp32", "int8"):
-            artifact = build_artifact(model, precision=get_precision(precision), batch=1, arch=platform.machine(),
-                                      cache=ArtifactCache(Path(tmp)))
+            artifact = build_artifact(
+                model,
+                precision=get_precision(precision),
+                batch=1,
+                arch=platform.machine(),
+                cache=ArtifactCache(Path(tmp)),
+            )
             shutil.copyfile(artifact.path, FIXTURES / f"digits_{precision}.onnx")
     for path in sorted(FIXTURES.glob("digits_*.onnx")):
         print(f"{path}: {path.stat().st_size} bytes")
