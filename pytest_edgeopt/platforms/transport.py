@@ -7,13 +7,14 @@ latency cases on the same cores at once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Protocol
+from typing import Dict, Optional, Protocol, Sequence, Tuple
 
 import pytest_edgeopt
 from pytest_edgeopt._fs import file_lock
@@ -54,7 +55,7 @@ class LocalTransport:
                     capture_output=True,
                     text=True,
                     timeout=timeout_s,
-                    env=_agent_env(),
+                    env=_agent_env(plugin_module_dirs(job)),
                 )
             except subprocess.TimeoutExpired:
                 return failure(
@@ -87,10 +88,26 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def _agent_env() -> Dict[str, str]:
-    """Make this copy of the package importable by the child even when it is not installed."""
+def _agent_env(extra_paths: Sequence[str] = ()) -> Dict[str, str]:
+    """Make this copy of the package (and a plugin's runtime or meter module) importable by the
+    child even when it is not installed."""
     env = dict(os.environ)
     root = str(Path(pytest_edgeopt.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, *extra_paths, env.get("PYTHONPATH")) if p)
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
     return env
+
+
+def plugin_module_dirs(job: Job) -> Tuple[str, ...]:
+    """Where this process found the job's plugin modules (a conftest.py's directory is on pytest's
+    sys.path, not on the child's)."""
+    names = [job.runtime.module] + ([str(job.power["module"])] if job.power and job.power.get("module") else [])
+    dirs = []
+    for name in names:
+        if name.startswith("pytest_edgeopt."):
+            continue
+        spec = importlib.util.find_spec(name.split(".")[0])
+        if spec is not None and spec.origin:
+            origin = Path(spec.origin).parent
+            dirs.append(str(origin.parent if spec.submodule_search_locations else origin))
+    return tuple(dict.fromkeys(dirs))

@@ -364,3 +364,22 @@ def test_an_encrypted_key_says_to_use_the_agent(pytester: pytest.Pytester, devic
     result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
     result.assert_outcomes(failed=1)
     assert "is encrypted: add it to ssh-agent" in failures(result)["test_digits[digits-cnn-fp32]"]
+
+
+def test_a_device_that_answers_outside_the_contract_fails_in_one_line_naming_it(
+    pytester: pytest.Pytester, device: Device, tmp_path: Path
+) -> None:
+    """A stale or foreign agent on the device answers JSON that is not this contract's result."""
+    impostor = tmp_path / "impostor-python"
+    impostor.write_text('#!/bin/sh\ncat > /dev/null\necho \'{"ok": true, "version": 2, "top_k": [[1]]}\'\n')
+    impostor.chmod(0o755)
+    profile = _host_profile(device).replace(f'python = "{_sys_executable()}"', f'python = "{impostor}"')
+    _project(pytester, profile)
+    result = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_digits[digits-cnn-fp32]"]
+    assert reason == (
+        f"EdgeOptError: digits-cnn [fp32, onnxruntime]: the agent at {device.user}@127.0.0.1:{device.port} "
+        "sent a malformed result: result.runtime is missing"
+    )
+    assert "Traceback" not in result.stdout.str() and "KeyError" not in result.stdout.str()

@@ -202,3 +202,19 @@ def test_the_agent_bundle_holds_only_stdlib_numpy_code_that_python39_parses() ->
             if isinstance(node, ast.ImportFrom) and node.level == 0
         }
         assert not imported & {"pytest", "torch", "jsonschema", "tabulate", "paramiko"}, path
+
+
+def test_a_plugin_runtime_module_travels_in_the_bundle_and_a_package_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "vendor_runtime.py").write_text("class VendorRuntime:\n    name = 'vendor'\n")
+    (tmp_path / "vendor_pkg").mkdir()
+    (tmp_path / "vendor_pkg" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plain_name, plain = agent_bundle()
+    name, data = agent_bundle(("vendor_runtime", "pytest_edgeopt.runtimes.tflite"))
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.read("vendor_runtime.py").startswith(b"class VendorRuntime")
+    assert name != plain_name and len(data) > len(plain)
+    with pytest.raises(ValueError, match=r"vendor_pkg is not a single \.py module: install it on the device instead"):
+        agent_bundle(("vendor_pkg",))
