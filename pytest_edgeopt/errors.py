@@ -26,20 +26,25 @@ class EdgeOptWarning(pytest.PytestWarning):
     """The one warning class of pytest-edgeopt, so users can filter all of ours at once."""
 
 
-class MissingOnDevice(EdgeOptError):
-    """The device lacks a package the agent needs there; its tests skip with what to install."""
-
-    def __init__(self, *, package: str, device: str, python: str = "python3", message: str = "") -> None:
-        self.package = package
-        super().__init__(
-            message
-            or f"{package} is not installed on the device {device}: there, run {python} -m pip install {package}"
-        )
-
-
 class DeviceUnreachable(EdgeOptError):
-    """Connecting to the device failed; `skip` when the platform's on_unreachable policy says so."""
+    """The device cannot run the job: not reachable, or it lacks Python, numpy or the runtime.
+    It fails the test unless the platform's `on_unreachable = "skip"`: a skip would turn CI green
+    with nothing measured."""
 
     def __init__(self, message: str, *, skip: bool) -> None:
         self.skip = skip
         super().__init__(message)
+
+
+class MissingOnDevice(DeviceUnreachable):
+    """The device lacks a package the agent needs there; the message says what to install."""
+
+    def __init__(
+        self, *, package: str, device: str, python: str = "python3", message: str = "", skip: bool = False
+    ) -> None:
+        self.package = package
+        super().__init__(
+            message
+            or f"{package} is not installed on the device {device}: there, run {python} -m pip install {package}",
+            skip=skip,
+        )

@@ -125,15 +125,13 @@ def pytest_runtest_makereport(
 def pytest_sessionfinish(session: pytest.Session) -> None:
     edge = _edge(session.config)
     if edge is not None:
-        edge.finish(session.config)
+        edge.finish(session)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
     """xdist controller: collect the rows and the collection each worker saw."""
-    payload = getattr(node, "workeroutput", None)
-    if payload:
-        node.config.stash[_key()].merge_worker(payload)  # type: ignore[attr-defined]
+    node.config.stash[_key()].node_down(node, error)  # type: ignore[attr-defined]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -26,6 +26,11 @@ INI_OPTIONS = {
     "edgeopt_platform": ("platform profile to measure on (like --edge-platform)", "host"),
     "edgeopt_precisions": ("precisions of tests that use edge_precision without a marker", "fp32,int8"),
     "edgeopt_cache_dir": ("artifact cache directory, relative to the rootdir", ".edgeopt_cache"),
+    "edgeopt_cache_max_mb": (
+        "prune the artifact cache to this many MB at the end of a run (least recently used first; "
+        "what this run used stays); empty: no cap",
+        "",
+    ),
     "edgeopt_min_runs": ("minimum timed inferences per case", "30"),
     "edgeopt_min_time": ("minimum seconds of timed inferences per case", "1.0"),
     "edgeopt_max_time": ("maximum seconds of timed inferences per case", "10.0"),
@@ -35,8 +40,12 @@ INI_OPTIONS = {
     "edgeopt_baselines_dir": ("baseline directory, relative to the rootdir", "baselines"),
     "edgeopt_inconclusive": ("what an inconclusive latency verdict does: warn or fail", "warn"),
     "edgeopt_remeasure": ("re-measurements of an inconclusive latency before reporting it", "2"),
+    "edgeopt_fingerprint_mismatch": (
+        "what a latency or memory budget that cannot be compared (baseline from another CPU, runtime "
+        "version or thread count) does: warn or fail",
+        "warn",
+    ),
 }
-UPDATE_MODES = ("all", "new")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -58,15 +67,17 @@ class Settings:
     runtimes: Optional[Tuple[str, ...]]  # --edge-runtime filter; None = no filter
     default_precisions: Tuple[str, ...]
     cache_dir: Path
+    cache_max_mb: Optional[float]  # --edge-cache-max-mb: prune to this at the end; None: no cap
     threads: Optional[int]
     plan: SamplingPlan
     timeout_s: float
     table: bool
     baselines_dir: Path
-    update_baselines: Optional[str]  # None, "all" or "new"
+    update_baselines: Optional[str]  # None, "all" (--update-baselines) or "new" (--add-baselines)
     inconclusive: str  # "warn" or "fail"
+    fingerprint_mismatch: str  # "warn" or "fail": a machine-dependent budget that cannot be compared
     remeasure: int
-    report: Optional[Path]
+    reports: Tuple[Path, ...]  # --edge-report, once per file
     budgets: Dict[str, Any]  # [tool.edgeopt.budgets]; with_budgets merges in the platform's
     devices: Tuple[str, ...] = ()  # --edge-device, in the order given
     on_host: bool = False  # --edge-on-host
@@ -83,19 +94,25 @@ class Settings:
             runtimes=option.edge_runtime,
             default_precisions=parse_name_list(config.getini("edgeopt_precisions")),
             cache_dir=cache_dir(config),
+            cache_max_mb=_cache_cap(config),
             threads=option.edge_threads,
             plan=plan,
             timeout_s=_ini_float(config, option.edge_timeout, "edgeopt_timeout"),
             table=option.edge_table,
             baselines_dir=_dir(config, option.edge_baselines_dir, "edgeopt_baselines_dir"),
-            update_baselines=option.update_baselines,
+            update_baselines=_update_mode(option),
             inconclusive=_choice(
                 option.edge_inconclusive or config.getini("edgeopt_inconclusive"),
                 ("warn", "fail"),
                 "--edge-inconclusive",
             ),
             remeasure=_ini_int(config, option.edge_remeasure, "edgeopt_remeasure", minimum=0),
-            report=_report_path(option.edge_report),
+            fingerprint_mismatch=_choice(
+                option.edge_fingerprint_mismatch or config.getini("edgeopt_fingerprint_mismatch"),
+                ("warn", "fail"),
+                "--edge-fingerprint-mismatch",
+            ),
+            reports=tuple(_report_path(text) for text in option.edge_report or ()),
             budgets=_budgets_table(tool),
             devices=tuple(option.edge_device or ()),
             on_host=option.edge_on_host,
@@ -174,17 +191,11 @@ def _read_toml(path: Path) -> Dict[str, Any]:
         raise pytest.UsageError(f"{path}: cannot read it as TOML ({error})") from None
 
 
-def update_mode(text: str) -> str:
-    """argparse type= for --update-baselines[=all|new]; a path here means the flag ate it."""
-    if text not in UPDATE_MODES:
-        raise argparse.ArgumentTypeError(
-            f"takes 'all' or 'new', got {text!r}: write --update-baselines=new, or put test paths before the flag"
-        )
+def warn_or_fail(text: str) -> str:
+    """argparse type= for the policy options; argparse names the option in its message."""
+    if text not in ("warn", "fail"):
+        raise argparse.ArgumentTypeError(f"expected warn or fail, got {text!r}")
     return text
-
-
-def inconclusive_policy(text: str) -> str:
-    return _choice(text, ("warn", "fail"), "--edge-inconclusive", error=argparse.ArgumentTypeError)
 
 
 def parse_name_list(text: str) -> Tuple[str, ...]:
@@ -281,13 +292,34 @@ def _dir(config: pytest.Config, cli: Optional[str], ini: str) -> Path:
     return path if path.is_absolute() else Path(config.rootpath) / path
 
 
-def _report_path(text: Optional[str]) -> Optional[Path]:
-    if text is None:
-        return None
+def _update_mode(option: argparse.Namespace) -> Optional[str]:
+    """Two plain flags, as users type them (syrupy's --snapshot-update): a flag that takes an
+    optional value would swallow the test path after it."""
+    if option.update_baselines and option.add_baselines:
+        raise pytest.UsageError("--update-baselines already adds missing entries: drop --add-baselines")
+    return "all" if option.update_baselines else "new" if option.add_baselines else None
+
+
+def _report_path(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in REPORT_SUFFIXES:
         raise pytest.UsageError(f"--edge-report {text}: the file name must end in {', '.join(REPORT_SUFFIXES)}")
     return path.resolve()
+
+
+def _cache_cap(config: pytest.Config) -> Optional[float]:
+    if config.option.edge_cache_max_mb is not None:
+        return float(config.option.edge_cache_max_mb)
+    raw = str(config.getini("edgeopt_cache_max_mb")).strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise pytest.UsageError(f"ini option edgeopt_cache_max_mb = {raw!r} is not a number") from None
+    if value < 0:
+        raise pytest.UsageError(f"edgeopt_cache_max_mb must be >= 0, got {value}")
+    return value
 
 
 def cache_dir(config: pytest.Config) -> Path:
@@ -347,6 +379,15 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         ),
     ),
     (
+        ("--edge-cache-max-mb",),
+        dict(
+            metavar="MB",
+            type=non_negative_float,
+            default=None,
+            help="prune the artifact cache to this size at the end of the run, least recently used first",
+        ),
+    ),
+    (
         ("--edge-min-runs",),
         dict(metavar="N", type=positive_int, default=None, help="minimum timed inferences per case"),
     ),
@@ -385,13 +426,17 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (
         ("--update-baselines",),
         dict(
-            nargs="?",
-            const="all",
-            default=None,
-            type=update_mode,
-            metavar="all|new",
-            help="write new and changed baseline entries of the tests that ran and drop "
-            "stale ones (=new: only add missing entries)",
+            action="store_true",
+            default=False,
+            help="write new and changed baseline entries of the tests that passed and drop stale ones",
+        ),
+    ),
+    (
+        ("--add-baselines",),
+        dict(
+            action="store_true",
+            default=False,
+            help="only add the missing baseline entries of the tests that passed; keep the others",
         ),
     ),
     (
@@ -403,8 +448,18 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         dict(
             metavar="warn|fail",
             default=None,
-            type=inconclusive_policy,
+            type=warn_or_fail,
             help="what a latency verdict that stays inconclusive does (default: warn)",
+        ),
+    ),
+    (
+        ("--edge-fingerprint-mismatch",),
+        dict(
+            metavar="warn|fail",
+            default=None,
+            type=warn_or_fail,
+            help="what a latency or memory budget does whose baseline was measured on another CPU, runtime "
+            "version or thread count (default: warn, and the summary says so; fail for CI)",
         ),
     ),
     (
@@ -420,8 +475,10 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         ("--edge-report",),
         dict(
             metavar="PATH",
+            action="append",
             default=None,
-            help="also write the table to PATH: .md (fits $GITHUB_STEP_SUMMARY), .json or .html",
+            help="also write the table to PATH: .md (fits $GITHUB_STEP_SUMMARY), .json or .html; repeat "
+            "it for several files",
         ),
     ),
 )

@@ -36,6 +36,7 @@ class FailureKind(str, Enum):
     AGENT_DIED = "agent-died"  # the agent exited without answering (a crash, a kill)
     UNREACHABLE = "unreachable"  # the device could not be reached, or the link broke
     PUSH = "push"  # copying the job's files to the device failed
+    STALE_FILE = "stale-file"  # a copy on the device does not match the hash the host sent: push it again
     MALFORMED = "malformed"  # the agent answered, but not in this contract
 
     def __str__(self) -> str:
@@ -107,6 +108,8 @@ class Job:
     keep_outputs: bool = False  # send back the first outputs value by value (parity)
     reference_workload: bool = True  # time the fixed matmul between inferences (machine speed)
     deadline_s: Optional[float] = None  # the agent ends itself after this long
+    artifact_sha256: Optional[str] = None  # set by a transport that copies files: checked before use
+    inputs_sha256: Optional[str] = None
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> JsonObject:
@@ -131,6 +134,8 @@ class Job:
             "keep_outputs": self.keep_outputs,
             "reference_workload": self.reference_workload,
             "deadline_s": self.deadline_s,
+            "artifact_sha256": self.artifact_sha256,
+            "inputs_sha256": self.inputs_sha256,
         }
 
     @classmethod
@@ -161,6 +166,8 @@ class Job:
             keep_outputs=read.flag("keep_outputs"),
             reference_workload=read.flag("reference_workload", default=True),
             deadline_s=read.optional_number("deadline_s"),
+            artifact_sha256=read.optional_text("artifact_sha256"),
+            inputs_sha256=read.optional_text("inputs_sha256"),
         )
 
 

@@ -6,6 +6,7 @@ labels stay on the host, so the agent cannot be wrong about accuracy, only about
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -51,6 +52,7 @@ def run_job(data: object) -> Result:
 
 
 def _run(job: Job) -> Success:
+    _check_copies(job)
     runtime = create_runtime(job.runtime.module, job.runtime.cls)
     load_ms = _timed_load(runtime, job)
     batches, count = _eval_batches(runtime, job)
@@ -137,6 +139,25 @@ def _timed(
     except power.PowerMeterError as error:
         raise JobError(FailureKind.POWER, str(error)) from None
     return samples, reading
+
+
+def _check_copies(job: Job) -> None:
+    """Files on a device are reused by name; their content must still be what the host sent
+    (another user's process, a disk error or a half-done copy would otherwise be measured)."""
+    for path, expected in ((job.artifact, job.artifact_sha256), (job.inputs, job.inputs_sha256)):
+        if expected and _sha256(path) != expected:
+            raise JobError(FailureKind.STALE_FILE, f"{_basename(path)} on the device does not match its sha256")
+
+
+def _sha256(path: str) -> Optional[str]:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _timed_load(runtime: Runtime, job: Job) -> float:

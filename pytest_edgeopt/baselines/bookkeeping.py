@@ -8,7 +8,8 @@ their tests ended, and the controller merges that here before deciding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from pytest_edgeopt.baselines.entry import (
     BaselineEntry,
@@ -33,6 +34,7 @@ class Collection:
     selected: Dict[str, Set[str]] = field(default_factory=dict)  # module -> test names that were to run
     narrowed: Set[str] = field(default_factory=set)  # modules named by node id (`test_x.py::test_a`)
     outcomes: Dict[str, str] = field(default_factory=dict)  # nodeid -> passed / failed / skipped
+    incomplete: Optional[str] = None  # why some rows never arrived (an xdist worker died): nothing is stale
 
     def note_collected(self, nodeid: str, *, selected: bool) -> None:
         self.collected.setdefault(module_of(nodeid), set()).add(test_name(nodeid))
@@ -48,10 +50,14 @@ class Collection:
             for module, names in source.items():
                 target.setdefault(module, set()).update(names)
 
+    def passed(self, nodeid: str) -> bool:
+        return self.outcomes.get(nodeid) == "passed"
+
     def ran_whole(self, module: str) -> bool:
-        """`test_x.py::test_a` collects only test_a, so collected == selected proves nothing there."""
+        """`test_x.py::test_a` collects only test_a, so collected == selected proves nothing there;
+        a worker that died took its rows with it, so no module ran whole then."""
         collected, selected = self.collected.get(module, set()), self.selected.get(module, set())
-        if not collected or collected != selected or module in self.narrowed:
+        if not collected or collected != selected or module in self.narrowed or self.incomplete:
             return False
         return all(f"{module}::{name}" in self.outcomes for name in selected)
 
@@ -71,22 +77,31 @@ class BaselineBook:
                 return None
             raise
 
-    def write(self, measurements: List[Measurement]) -> List[Update]:
-        """New/changed entries of what ran, stale ones removed per syrupy's rule."""
+    def write(self, measurements: List[Measurement]) -> Tuple[List[Update], List[str]]:
+        """New/changed entries of the tests that passed, stale ones removed per syrupy's rule;
+        one module's damaged file or full disk does not stop the others (errors, one line each)."""
         if self.mode is None:
-            return []
-        updates = []
+            return [], []
+        updates, errors = [], []
         for module, entries in sorted(self._pending(measurements).items()):
-            remove = self.stale(module, measurements) if self.mode == ALL else set()
-            update = self.store.write(module, new=entries, remove=remove)
+            try:
+                update = self._write(module, entries, measurements)
+            except (EdgeOptError, OSError) as error:
+                errors.append(_one_line(error, self.store.path_for(module)))
+                continue
             if not update.empty:
                 updates.append(update)
-        return updates
+        return updates, errors
+
+    def _write(self, module: str, entries: Dict[str, BaselineEntry], measurements: List[Measurement]) -> Update:
+        remove = self.stale(module, measurements) if self.mode == ALL else set()
+        regenerate = self.mode == ALL and self.collection.ran_whole(module)
+        return self.store.write(module, new=entries, remove=remove, regenerate=regenerate)
 
     def _pending(self, measurements: List[Measurement]) -> Dict[str, Dict[str, BaselineEntry]]:
         pending: Dict[str, Dict[str, BaselineEntry]] = {}
         for m in measurements:
-            if m.invalid:  # a throttled device's numbers must not become the yardstick
+            if m.invalid or not self.collection.passed(m.nodeid):  # a failing row is no yardstick
                 continue
             module, key = module_of(m.nodeid), case_key(m.nodeid, m)
             old = self.entry(module, key)
@@ -118,3 +133,10 @@ class BaselineBook:
         if name not in self.collection.collected.get(module, set()):
             return True
         return self.collection.outcomes.get(f"{module}::{name}") == "passed"
+
+
+def _one_line(error: BaseException, path: Path) -> str:
+    """A baseline write that failed, as the summary shows it: the file and what to do."""
+    if isinstance(error, OSError):
+        return f"{path}: cannot write the baseline file ({error.strerror or error}); nothing of it was changed"
+    return " ".join(str(error).split())

@@ -1,8 +1,11 @@
 """BaselineStore: `baselines/<platform>/<test module path>.json`, loaded once, validated, written
 atomically and only by the xdist controller.
 
-A damaged file is reported with its path, the JSON path of the problem and the flag that
-regenerates it, and it is never overwritten unless `--update-baselines` was given.
+A write takes a lock beside the file and re-reads it first, so two update runs at once (say
+`-k fp32` and `-k int8`) merge instead of dropping each other's entries. A damaged file is
+reported with its path, the JSON path of the problem and the flag that regenerates it; it is
+rewritten only by an update run of its whole module, and a file from a newer pytest-edgeopt
+never is.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pytest_edgeopt._fs import atomic_write_text
+from pytest_edgeopt._fs import atomic_write_text, file_lock
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.errors import EdgeOptError
 
@@ -24,6 +27,10 @@ REGENERATE = "regenerate it with --update-baselines"
 
 class BaselineFileError(EdgeOptError):
     """A baseline file that cannot be trusted: not JSON, or not valid against the schema."""
+
+
+class NewerBaselineFile(BaselineFileError):
+    """Written by a newer pytest-edgeopt: never rewritten by this one, which would lose its fields."""
 
 
 @dataclass
@@ -46,7 +53,7 @@ class BaselineStore:
         self.platform = platform
         self._files: Dict[str, Dict[str, Any]] = {}  # module -> the file's JSON, as loaded
         self._entries: Dict[str, Dict[str, BaselineEntry]] = {}
-        self._errors: Dict[str, str] = {}
+        self._errors: Dict[str, BaselineFileError] = {}
 
     def path_for(self, module: str) -> Path:
         """`suites/test_digits.py` -> `baselines/host/suites/test_digits.json`."""
@@ -57,29 +64,44 @@ class BaselineStore:
         if module not in self._files and module not in self._errors:
             self._load(module)
         if module in self._errors:
-            raise BaselineFileError(self._errors[module])
+            raise self._errors[module]
         return self._entries[module]
 
     def entry(self, module: str, key: str) -> Optional[BaselineEntry]:
         return self.entries(module).get(key)
 
-    def write(self, module: str, *, new: Dict[str, BaselineEntry], remove: Set[str]) -> Update:
-        """Merge `new` into the module's file and drop `remove`; untouched entries stay byte for byte."""
-        try:
-            parsed = dict(self.entries(module))
-            raw = dict(self._files[module]["entries"])
-        except BaselineFileError:
-            parsed, raw = {}, {}  # --update-baselines regenerates a damaged file
-        update = Update(path=self.path_for(module))
-        for key, entry in sorted(new.items()):
-            (update.changed.append((key, parsed[key], entry)) if key in parsed else update.added.append(key))
-            raw[key] = entry.to_dict()
-        for key in sorted(remove & set(raw)):
-            update.removed.append(key)
-            del raw[key]
-        if not update.empty:
-            self._save(module, raw)
+    def write(self, module: str, *, new: Dict[str, BaselineEntry], remove: Set[str], regenerate: bool) -> Update:
+        """Merge `new` into the file as it is on disk now and drop `remove`; untouched entries stay
+        byte for byte. A damaged file is replaced only when `regenerate` (its whole module ran)."""
+        path = self.path_for(module)
+        with file_lock(path.parent / f".{path.name}.lock"):
+            parsed, raw = self._current(module, regenerate=regenerate)
+            update = Update(path=path)
+            for key, entry in sorted(new.items()):
+                (update.changed.append((key, parsed[key], entry)) if key in parsed else update.added.append(key))
+                raw[key] = entry.to_dict()
+            for key in sorted(remove & set(raw)):
+                update.removed.append(key)
+                del raw[key]
+            if not update.empty:
+                self._save(module, raw)
         return update
+
+    def _current(self, module: str, *, regenerate: bool) -> Tuple[Dict[str, BaselineEntry], Dict[str, Any]]:
+        """The file as another run may have just written it (re-read under the lock)."""
+        self._files.pop(module, None)
+        self._errors.pop(module, None)
+        try:
+            return dict(self.entries(module)), dict(self._files[module]["entries"])
+        except NewerBaselineFile:
+            raise
+        except BaselineFileError as error:
+            if not regenerate:
+                raise BaselineFileError(
+                    f"{error}; it was not rewritten: only --update-baselines over the "
+                    "whole module regenerates a damaged file"
+                ) from None
+            return {}, {}
 
     def _load(self, module: str) -> None:
         path = self.path_for(module)
@@ -89,16 +111,23 @@ class BaselineStore:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:
-            self._errors[module] = f"{path}: unreadable ({error}); {REGENERATE}"
+            self._errors[module] = BaselineFileError(f"{path}: unreadable ({error}); {REGENERATE}")
             return
         except json.JSONDecodeError as error:
-            self._errors[module] = (
+            self._errors[module] = BaselineFileError(
                 f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
+            )
+            return
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            self._errors[module] = NewerBaselineFile(
+                f"{path}: written by a newer pytest-edgeopt (schema_version {version}; this one reads and writes "
+                f"{SCHEMA_VERSION}): upgrade pytest-edgeopt; the file is left as it is"
             )
             return
         problem = validate(data)
         if problem:
-            self._errors[module] = f"{path}: {problem}; {REGENERATE}"
+            self._errors[module] = BaselineFileError(f"{path}: {problem}; {REGENERATE}")
         else:
             self._files[module] = data
             self._entries[module] = {key: BaselineEntry.from_dict(e) for key, e in data["entries"].items()}
@@ -117,7 +146,7 @@ _NUMBER_LIST = re.compile(r"\[\s*([-+0-9.eE,\s]+?)\s*\]")
 
 
 def _remove_orphans(path: Path) -> None:
-    """Temp files a killed writer left beside `path`; only the controller writes, so none is live."""
+    """Temp files a killed writer left beside `path`; every writer holds the file's lock, so none is live."""
     for orphan in path.parent.glob(f".{path.name}.*.tmp"):
         orphan.unlink(missing_ok=True)
 

@@ -58,3 +58,26 @@ def fixed_batch(model: Any) -> int:
 
 def op_types(path: Path) -> Set[str]:
     return {node.op_type for node in load_onnx(path, load_external_data=False).graph.node}
+
+
+def external_data_files(path: Path) -> List[Path]:
+    """The side files an .onnx references (weights above 2 GB, or what an exporter split off):
+    part of the model's content, so part of its cache key."""
+    onnx = require_onnx()
+    model = load_onnx(path, load_external_data=False)
+    locations: Set[str] = set()
+    for graph in _graphs(model.graph):
+        for tensor in graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                locations.update(e.value for e in tensor.external_data if e.key == "location")
+    return sorted(Path(path).parent / location for location in locations)
+
+
+def _graphs(graph: Any) -> List[Any]:
+    found = [graph]
+    for node in graph.node:
+        for attribute in node.attribute:
+            subgraphs = ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
+            for sub in subgraphs:
+                found += _graphs(sub)
+    return found

@@ -52,6 +52,9 @@ POINT_REGRESSIONS: Dict[str, str] = {  # limits in percentage points below the b
 PAIRED = ("max_latency_ratio_vs",)
 BUDGET_NAMES: Tuple[str, ...] = tuple(ABSOLUTE) + tuple(RELATIVE) + tuple(POINT_REGRESSIONS) + PAIRED
 LATENCY_BUDGETS = ("max_latency_regression", "max_latency_ratio_vs", "max_latency_ms")
+# relative budgets whose numbers depend on the machine: compared only against a baseline whose
+# must-match fingerprint (CPU, runtime version, threads) equals this run's
+MACHINE_DEPENDENT = ("max_latency_regression", "max_peak_rss_regression")
 
 
 def validate_budgets(budgets: Budgets, *, where: str) -> Dict[str, object]:

@@ -11,13 +11,14 @@ from pytest_edgeopt.judge import latency
 from pytest_edgeopt.judge.budgets import (
     ABSOLUTE,
     LATENCY_BUDGETS,
+    MACHINE_DEPENDENT,
     POINT_REGRESSIONS,
     RELATIVE,
     Budgets,
     Metric,
     validate_budgets,
 )
-from pytest_edgeopt.judge.latency import Found, Runs
+from pytest_edgeopt.judge.latency import Found, Runs, invalid_runs
 from pytest_edgeopt.judge.types import BudgetExceeded, Context, Judgement
 from pytest_edgeopt.judge.validity import row_problems
 from pytest_edgeopt.kinds import Verdict
@@ -57,20 +58,35 @@ def raise_if_failed(m: Measurement, judgement: Judgement, *, inconclusive_fails:
 def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
     m = runs.pooled
     violations: List[str] = []
+    unchecked: List[str] = []
     verdict: Optional[LatencyVerdict] = None
     for name, value in budgets.items():
+        if _not_comparable(name, context):
+            (violations if context.mismatch_fails else unchecked).append(_not_compared(name, context))
+            continue
         found, judged = _check_one(runs, m, name, value, context)
         violations += [f"{name}: {text}" for text in found]
         verdict = judged or verdict
-    violations += row_problems(m)
-    base = context.baseline.wall.median_ms if context.baseline else None
+    violations += row_problems(m) + invalid_runs(runs)
+    comparable = context.baseline is not None and not context.mismatch
     return Judgement(
         verdict=_overall(violations, verdict, bool(budgets) or bool(violations)),
-        violations=tuple(violations),
+        violations=tuple(dict.fromkeys(violations)),
         latency=verdict,
-        baseline_latency_ms=base,
+        baseline_latency_ms=context.baseline.wall.median_ms if context.baseline and comparable else None,
         baseline_note=context.note,
+        unchecked=tuple(unchecked),
     )
+
+
+def _not_comparable(name: str, context: Context) -> bool:
+    """Latency and memory depend on the machine: against a baseline from another CPU, runtime
+    version or thread count they cannot be compared. Size and accuracy can, and are."""
+    return name in MACHINE_DEPENDENT and context.baseline is not None and context.mismatch is not None
+
+
+def _not_compared(name: str, context: Context) -> str:
+    return f"{name}: not compared: {context.mismatch}; run --update-baselines on this machine"
 
 
 def _overall(violations: Sequence[str], verdict: Optional[LatencyVerdict], any_budget: bool) -> Verdict:

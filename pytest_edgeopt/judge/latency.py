@@ -48,15 +48,26 @@ class Runs:
             _append(self.baseline, context.rerun_baseline())
 
 
+def invalid_runs(runs: Runs) -> List[str]:
+    """Every process behind a verdict must be valid: a re-measurement or a baseline re-run on a
+    device that throttled is as worthless as a first run that did."""
+    found = [f"invalid: {m.invalid}" for m in runs.current[1:] if m.invalid]
+    found += [f"invalid: baseline re-run: {m.invalid}" for m in runs.baseline or () if m.invalid]
+    return found
+
+
 def pooled(runs: Sequence[Measurement]) -> Measurement:
-    """One measurement from several processes of the same artifact: all samples count."""
+    """One measurement from several processes of the same artifact: all samples count, and the
+    first invalid run makes the pooled one invalid (its numbers must not be stored)."""
     first = runs[0]
     if len(runs) == 1:
         return first
+    invalid = next((r.invalid for r in runs if r.invalid), None)
     wall = tuple(s for r in runs for s in r.samples_ms)
     cpu = tuple(s for r in runs for s in r.cpu_samples_ms)
     return replace(
         first,
+        invalid=invalid,
         samples_ms=wall,
         cpu_samples_ms=cpu,
         latency=LatencyStats.from_values(wall),
@@ -91,7 +102,10 @@ def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: Ba
         base_groups = [baseline.samples.cpu_ms if signal == "cpu" else baseline.samples.wall_ms]
         label, margin = f"{signal}, vs stored samples", STORED_MARGIN
     current = [_signal(r, signal) for r in runs.current]
-    verdict = judge_latency(current, base_groups, limit=1.0 + fraction, signal=label, margin=margin)
+    try:
+        verdict = judge_latency(current, base_groups, limit=1.0 + fraction, signal=label, margin=margin)
+    except ValueError as error:  # stored samples of 0 ms (a damaged or hand-edited file)
+        return [f"{error}; regenerate the baseline with --update-baselines"], None
     if not runs.baseline:
         verdict = _explained_by_machine(verdict, _machine_factor(runs, baseline), fraction)
     texts = _latency_text(verdict, _median_of_medians(base_groups), _median_of_medians(current), "baseline")

@@ -26,6 +26,7 @@ class Judgement:
     latency: Optional[LatencyVerdict] = None
     baseline_latency_ms: Optional[float] = None
     baseline_note: Optional[str] = None
+    unchecked: Tuple[str, ...] = ()  # budgets that could not be compared, with why (never a silent pass)
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)  # "fail" written by hand is Verdict.FAIL
@@ -37,6 +38,7 @@ class Judgement:
             "latency": self.latency.to_dict() if self.latency else None,
             "baseline_latency_ms": self.baseline_latency_ms,
             "baseline_note": self.baseline_note,
+            "unchecked": list(self.unchecked),
         }
 
     @classmethod
@@ -48,6 +50,7 @@ class Judgement:
             latency=latency,
             baseline_latency_ms=data.get("baseline_latency_ms"),
             baseline_note=data.get("baseline_note"),
+            unchecked=tuple(data.get("unchecked", ())),
         )
 
 
@@ -70,6 +73,7 @@ class Row:
             latency=judgement.latency or previous.latency,
             baseline_latency_ms=judgement.baseline_latency_ms or previous.baseline_latency_ms,
             baseline_note=judgement.baseline_note or previous.baseline_note,
+            unchecked=tuple(dict.fromkeys(previous.unchecked + judgement.unchecked)),
         )
 
     @property
@@ -90,9 +94,11 @@ class Row:
 class Context:
     """What a check needs beyond the measurement itself."""
 
-    baseline: Optional[BaselineEntry]  # the comparable stored entry, or None
+    baseline: Optional[BaselineEntry]  # the stored entry, or None
     missing: Optional[str] = None  # "no baseline for ...": fails relative budgets
-    note: Optional[str] = None  # why a stored entry is not compared (shown, never fails)
+    note: Optional[str] = None  # shown under the table (why an entry is not compared, or rewritten)
+    mismatch: Optional[str] = None  # why machine-dependent budgets cannot be compared with `baseline`
+    mismatch_fails: bool = False  # --edge-fingerprint-mismatch=fail: not comparing fails the test
     reference: Optional[Callable[[str], Measurement]] = None  # precision -> same-session measurement
     remeasure: Optional[Callable[[], Measurement]] = None
     rerun_baseline: Optional[Callable[[], Optional[Measurement]]] = None  # the baseline's artifact, now

@@ -78,6 +78,8 @@ def judge_latency(
     """`limit` is the largest allowed ratio (1.10 for "10%"). `margin` widens the band a
     regression must clear when the baseline is a single stored process from another time."""
     cur, base = _groups(current), _groups(baseline)
+    if _center(base) <= 0 or any(float(np.median(g)) <= 0 for g in base):
+        raise ValueError("the compared samples have a median of 0 ms: they cannot be a latency yardstick")
     ratio = _center(cur) / _center(base)
     low, high = _interval(cur, base, seed=seed)
     if low > limit * (1.0 + margin):

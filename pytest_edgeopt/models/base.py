@@ -7,10 +7,12 @@ calibration are only meaningful on data that fits the model; the runner never gu
 from __future__ import annotations
 
 import hashlib
+import inspect
+import marshal
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -167,7 +169,11 @@ class EdgeModel:
 
     @cached_property
     def _content_hash(self) -> str:
-        return _module_hash(self) if self.kind == ModelKind.TORCH else _file_hash(self.file())
+        if self.kind == ModelKind.TORCH:
+            return _module_hash(self)
+        if self.kind == ModelKind.ONNX:
+            return _files_hash([self.file(), *_external_data(self.file())])
+        return _file_hash(self.file())
 
     def shipped_tflite_hash(self) -> str:
         if self.tflite_path is None:
@@ -253,12 +259,55 @@ def _onnx_input_shape(path: Path) -> Tuple[Optional[int], ...]:
 
 
 def _module_hash(model: EdgeModel) -> str:
-    digest = hashlib.sha256(repr(model.module).encode())
-    digest.update(type(model.module).__qualname__.encode())
-    for key, tensor in model.module.state_dict().items():
+    """Weights, structure and the code of forward(): a changed `forward` with the same weights
+    computes another function, so it must not reuse the old export (reproduced: -self.fc(x) kept
+    measuring self.fc(x) until the cache was deleted)."""
+    module = model.torch_module()
+    digest = hashlib.sha256(repr(module).encode())
+    digest.update(type(module).__qualname__.encode())
+    for key, tensor in module.state_dict().items():
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     digest.update(str(model.example().shape).encode())
+    for source in _code_sources(module):
+        digest.update(source)
+    return digest.hexdigest()[:16]
+
+
+def _code_sources(module: Any) -> List[bytes]:
+    """The code of every class in the model that torch does not ship (torch's own code is keyed
+    by its version): the whole defining file when there is one, so helper functions that
+    forward() calls count too, else the compiled code of the class's functions."""
+    classes = {cls for sub in module.modules() for cls in type(sub).__mro__}
+    own = sorted(
+        (c for c in classes if c.__module__.split(".")[0] not in ("torch", "builtins")),
+        key=lambda c: f"{c.__module__}.{c.__qualname__}",
+    )
+    return [_class_code(cls) for cls in own]
+
+
+def _class_code(cls: type) -> bytes:
+    try:
+        source_file = inspect.getsourcefile(cls)
+    except (OSError, TypeError):
+        source_file = None
+    if source_file and Path(source_file).is_file():
+        return Path(source_file).read_bytes()
+    functions = [v for v in vars(cls).values() if hasattr(v, "__code__")]
+    return b"".join(marshal.dumps(f.__code__) for f in functions) or cls.__qualname__.encode()
+
+
+def _external_data(path: Path) -> List[Path]:
+    from pytest_edgeopt.inspect.onnx_file import external_data_files
+
+    return [f for f in external_data_files(path) if f.is_file()]
+
+
+def _files_hash(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(_file_hash(path).encode())
     return digest.hexdigest()[:16]
 
 

@@ -168,8 +168,9 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
 
 
 # Bumped whenever the way artifacts are built changes without a tool version changing, so a
-# cache filled by the old recipe is not reused (2: exporter stack traces stripped).
-RECIPE = "2"
+# cache filled by the old recipe is not reused (2: exporter stack traces stripped; 3: model code,
+# external data and file integrity in the key and record).
+RECIPE = "3"
 
 
 TOOLS = {

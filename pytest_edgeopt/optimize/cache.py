@@ -1,27 +1,49 @@
 """Content-addressed artifact cache under `.edgeopt_cache/`.
 
 Exports and quantization take seconds to minutes; keying on a hash of everything that shapes the
-file (model content, precision, calibration data, tool versions) makes a second run free and a
-stale file impossible. Builders write to a temporary name and are renamed into place, and a lock
-per key keeps two xdist workers from building the same file at once.
+file (model content and code, precision, calibration data, tool versions) makes a second run free
+and a stale file impossible. Builders write to a temporary name that is fsynced and renamed into
+place, a lock per key keeps two xdist workers from building the same file at once, and a reused
+file is checked against the size and sha256 recorded when it was built: a truncated or edited
+file is rebuilt, never measured.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from pytest_edgeopt._fs import atomic_build, atomic_write_text, file_lock
 
 Info = Dict[str, Any]  # what a builder reports about the file it built, stored as JSON beside it
 Builder = Callable[[Path], Info]
+KEY_PATTERN = re.compile(r"^[0-9a-f]{20}$")
 
 
 def cache_key(parts: Mapping[str, object]) -> str:
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def file_sha256(path: Path) -> str:
+    """Hashed once per version of a file in a process (a 100 MB ResNet-50 takes ~0.3 s)."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHED:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _HASHED[key] = digest.hexdigest()
+    return _HASHED[key]
+
+
+_HASHED: Dict[Tuple[str, int, int], str] = {}
 
 
 class ArtifactCache:
@@ -36,14 +58,88 @@ class ArtifactCache:
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / f"{key}.lock"):
-            if not (path.exists() and meta.exists()):
+            found = _intact(path, meta)
+            if found is None:
                 info = atomic_build(path, build)
-                atomic_write_text(meta, json.dumps({"parts": dict(parts), "info": info}, default=str))
-            return path, json.loads(meta.read_text())["info"]
+                record = {"parts": dict(parts), "info": info, "size": path.stat().st_size, "sha256": file_sha256(path)}
+                atomic_write_text(meta, json.dumps(record, default=str))
+                found = info
+            _touch(meta)
+            return path, found
 
     def lookup(self, key: str, *, suffix: str) -> Optional[Tuple[Path, Info]]:
-        """An existing entry by key (e.g. the artifact a baseline names), or None."""
-        path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
-        if not (path.exists() and meta.exists()):
+        """An intact entry by key (e.g. the artifact a baseline names), or None. The key comes from
+        a baseline file a pull request can edit: anything but a cache key is refused."""
+        if not KEY_PATTERN.match(key):
             return None
-        return path, json.loads(meta.read_text())["info"]
+        path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
+        info = _intact(path, meta)
+        if info is None:
+            return None
+        _touch(meta)
+        return path, info
+
+
+def _intact(path: Path, meta: Path) -> Optional[Info]:
+    """The builder's info when the file is the one that was built; None means rebuild."""
+    if not (path.is_file() and meta.is_file()):
+        return None
+    try:
+        record = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("info"), dict):
+        return None
+    size, sha = record.get("size"), record.get("sha256")
+    if size is not None and path.stat().st_size != size:
+        return None
+    if sha is not None and file_sha256(path) != sha:
+        return None
+    info: Info = record["info"]
+    return info
+
+
+def _touch(meta: Path) -> None:
+    """Last use, for pruning the least recently used entries first."""
+    try:
+        os.utime(meta)
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    files: Tuple[Path, ...]
+    used: float  # last use (the record's mtime)
+
+    @property
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.files if f.exists())
+
+
+def entries(root: Path) -> List[Entry]:
+    """Every entry of the cache, most recently used first."""
+    found: List[Entry] = []
+    for meta in Path(root).glob("*.json"):
+        key = meta.stem
+        if KEY_PATTERN.match(key):
+            files = tuple(p for p in Path(root).glob(f"{key}*") if p.suffix != ".lock")
+            found.append(Entry(key=key, files=files, used=meta.stat().st_mtime))
+    return sorted(found, key=lambda e: e.used, reverse=True)
+
+
+def prune(root: Path, *, max_bytes: int, keep_since: Optional[float] = None) -> Iterator[Entry]:
+    """Remove least recently used entries until the cache holds at most `max_bytes`; entries used
+    since `keep_since` (this run) are kept whatever the size. Yields what it removed."""
+    total = 0
+    for entry in entries(root):
+        total += entry.size
+        recent = keep_since is not None and entry.used >= keep_since
+        if total <= max_bytes or recent:
+            continue
+        total -= entry.size
+        with file_lock(Path(root) / f"{entry.key}.lock"):
+            for path in entry.files:
+                path.unlink(missing_ok=True)
+        yield entry

@@ -17,11 +17,12 @@ import json
 import re
 import shlex
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from pytest_edgeopt._fs import file_lock
 from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, failure
@@ -30,6 +31,7 @@ from pytest_edgeopt.platforms.transport import parse_agent_output, slug
 
 DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_KEEPALIVE_S = 10.0  # a silent link is declared dropped after 3 keepalives without an answer
 _GRACE_S = 5.0  # the agent's own alarm fires at the timeout; give its last words time to arrive
 _ADDRESS = re.compile(
     r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
@@ -76,6 +78,7 @@ class SshTransport:
         self._client: Any = None
         self._remote_dir: Optional[str] = None
         self._hashes: Dict[Tuple[str, int, int], str] = {}
+        self._pushed: Set[str] = set()  # remote files this session uploaded or verified by hash
 
     @property
     def label(self) -> str:
@@ -92,13 +95,26 @@ class SshTransport:
             self._client = None
 
     def _run(self, job: Job, *, timeout_s: float) -> Result:
+        """One deadline over connecting, pushing and running; a copy the device holds that no
+        longer matches its hash is pushed again once."""
+        deadline = time.monotonic() + timeout_s
+        result = self._attempt(job, deadline=deadline, timeout_s=timeout_s)
+        if isinstance(result, Failure) and result.kind == FailureKind.STALE_FILE:
+            self._pushed.clear()
+            result = self._attempt(job, deadline=deadline, timeout_s=timeout_s, replace_all=True)
+        return result
+
+    def _attempt(self, job: Job, *, deadline: float, timeout_s: float, replace_all: bool = False) -> Result:
         try:
             client = self._connected()
         except ConnectFailed as error:
             return failure(FailureKind.UNREACHABLE, str(error))
         try:
-            remote_job, agent = self._push(client, job)
-            return self._execute(client, remote_job, agent, timeout_s=timeout_s)
+            remote_job, agent = self._push(client, job, deadline=deadline, replace_all=replace_all)
+            return self._execute(client, remote_job, agent, deadline=deadline, timeout_s=timeout_s)
+        except LinkDropped as error:
+            self.close()
+            return failure(FailureKind.UNREACHABLE, str(error))
         except (ConnectionError, EOFError, socket.timeout, _paramiko().SSHException) as error:
             self.close()  # the next job reconnects
             return failure(FailureKind.UNREACHABLE, f"the connection to {self.label} broke: {_one_line(error)}")
@@ -121,22 +137,28 @@ class SshTransport:
         ):
             return self._client
         self._client = connect(self.address, self.options)
+        self._client.get_transport().set_keepalive(max(1, int(self._keepalive_s())))
         self._remote_dir = None
         return self._client
 
     # -- pushing -------------------------------------------------------------------------------
 
-    def _push(self, client: Any, job: Job) -> Tuple[Job, str]:
-        """Content-named files: what the device already has is not sent again, and a file is
-        renamed into place only when complete, so an interrupted push leaves nothing half-written."""
+    def _push(self, client: Any, job: Job, *, deadline: float, replace_all: bool) -> Tuple[Job, str]:
+        """Content-named files: what the device already has is not sent again (the agent checks
+        its hash before use), and a file is renamed into place only when complete, so an
+        interrupted push leaves nothing half-written. A stalled link times the SFTP calls out."""
         with client.open_sftp() as sftp:
+            sftp.get_channel().settimeout(self._io_timeout(deadline))
             root = self._remote_root(sftp)
             name, data = agent_bundle(_plugin_modules(job))
-            agent = self._put_bytes(sftp, root, name, data)
+            agent = self._put_bytes(sftp, root, name, data, replace_all=replace_all)
+            artifact, inputs = Path(job.artifact), Path(job.inputs)
             remote = replace(
                 job,
-                artifact=self._put_file(sftp, root, Path(job.artifact)),
-                inputs=self._put_file(sftp, root, Path(job.inputs)),
+                artifact=self._put_file(sftp, root, artifact, replace_all=replace_all),
+                inputs=self._put_file(sftp, root, inputs, replace_all=replace_all),
+                artifact_sha256=self._sha(artifact),
+                inputs_sha256=self._sha(inputs),
             )
         return remote, agent
 
@@ -146,17 +168,37 @@ class SshTransport:
             home = sftp.normalize(".")
             root = configured if configured.startswith("/") else str(PurePosixPath(home) / configured)
             _makedirs(sftp, root)
+            _check_private(sftp, root, where=self.label)
             self._remote_dir = root
         return self._remote_dir
 
-    def _put_file(self, sftp: Any, root: str, path: Path) -> str:
-        name = f"{self._sha(path)}{''.join(path.suffixes[-1:])}"
-        return _put(sftp, f"{root}/{name}", path.stat().st_size, lambda partial: sftp.put(str(path), partial))
+    def _put_file(self, sftp: Any, root: str, path: Path, *, replace_all: bool) -> str:
+        name = f"{self._sha(path)[:24]}{''.join(path.suffixes[-1:])}"
+        return self._put(
+            sftp,
+            f"{root}/{name}",
+            path.stat().st_size,
+            lambda partial: sftp.put(str(path), partial),
+            replace_all=replace_all,
+        )
 
-    def _put_bytes(self, sftp: Any, root: str, name: str, data: bytes) -> str:
-        return _put(sftp, f"{root}/{name}", len(data), lambda partial: sftp.putfo(io.BytesIO(data), partial))
+    def _put_bytes(self, sftp: Any, root: str, name: str, data: bytes, *, replace_all: bool) -> str:
+        return self._put(
+            sftp,
+            f"{root}/{name}",
+            len(data),
+            lambda partial: sftp.putfo(io.BytesIO(data), partial),
+            replace_all=replace_all,
+        )
+
+    def _put(self, sftp: Any, remote: str, size: int, upload: Callable[[str], object], *, replace_all: bool) -> str:
+        if replace_all or _remote_size(sftp, remote) != size:
+            _upload(sftp, remote, upload)
+        self._pushed.add(remote)
+        return remote
 
     def _sha(self, path: Path) -> str:
+        """The file's sha256, computed once per version of the file (size and mtime)."""
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._hashes:
@@ -164,24 +206,34 @@ class SshTransport:
             with open(path, "rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
-            self._hashes[key] = digest.hexdigest()[:24]
+            self._hashes[key] = digest.hexdigest()
         return self._hashes[key]
+
+    def _keepalive_s(self) -> float:
+        return float(self.options.get("keepalive_s") or DEFAULT_KEEPALIVE_S)
+
+    def _io_timeout(self, deadline: float) -> float:
+        """An SFTP call waits at most three keepalives, and never past the job's deadline."""
+        return max(0.5, min(3 * self._keepalive_s(), deadline - time.monotonic()))
 
     # -- running -------------------------------------------------------------------------------
 
-    def _execute(self, client: Any, job: Job, agent: str, *, timeout_s: float) -> Result:
+    def _execute(self, client: Any, job: Job, agent: str, *, deadline: float, timeout_s: float) -> Result:
         python = self.options.get("python") or "python3"
         command = " ".join(shlex.quote(part) for part in (python, agent))
-        channel = client.get_transport().open_session(timeout=self._connect_timeout())
+        transport = client.get_transport()
+        channel = transport.open_session(timeout=self._connect_timeout())
+        remaining = max(1.0, deadline - time.monotonic())
         start = time.monotonic()
+        watch = _LinkWatch(transport, every_s=self._keepalive_s(), where=self.label)
         try:
             channel.exec_command(command)
-            channel.sendall(json.dumps(replace(job, deadline_s=timeout_s).to_dict()).encode())
+            channel.sendall(json.dumps(replace(job, deadline_s=remaining).to_dict()).encode())
             channel.shutdown_write()
-            stdout, stderr, status = _collect(channel, deadline=start + timeout_s + _GRACE_S)
+            stdout, stderr, status = _collect(channel, deadline=start + remaining + _GRACE_S, watch=watch)
         finally:
             channel.close()
-        if status is None or (status == -1 and time.monotonic() - start >= timeout_s):  # -1: its own alarm
+        if status is None or (status == -1 and time.monotonic() - start >= remaining):  # -1: its own alarm
             return failure(
                 FailureKind.TIMEOUT,
                 f"the agent on {self.label} did not finish within {timeout_s:g} s (raise --edge-timeout)",
@@ -216,6 +268,41 @@ def _plugin_modules(job: Job) -> Tuple[str, ...]:
 
 class ConnectFailed(Exception):
     """Connecting or authenticating failed; the message says what to fix."""
+
+
+class LinkDropped(Exception):
+    """The device stopped answering in the middle of a job (power lost, cable pulled)."""
+
+
+class _LinkWatch:
+    """Whether the device still answers: a keepalive request that expects a reply, sent when the
+    channel has been silent for `every_s`. paramiko's own keepalive expects none, and a link that
+    drops without a FIN leaves TCP retransmitting for many minutes."""
+
+    def __init__(self, transport: Any, *, every_s: float, where: str) -> None:
+        self.transport, self.every_s, self.where = transport, every_s, where
+        self._last = time.monotonic()
+
+    def heard(self) -> None:
+        self._last = time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() - self._last < self.every_s:
+            return
+        answered = threading.Event()
+
+        def ask() -> None:
+            self.transport.global_request("keepalive@openssh.com", wait=True)
+            answered.set()
+
+        threading.Thread(target=ask, daemon=True).start()
+        if not answered.wait(2 * self.every_s) or not self.transport.is_active():
+            self.transport.close()  # ends the asking thread too
+            raise LinkDropped(
+                f"the link to {self.where} dropped during the job (no answer for "
+                f"{3 * self.every_s:g} s); is the device on and reachable?"
+            )
+        self.heard()
 
 
 def connect(address: SshAddress, options: Dict[str, Any]) -> Any:
@@ -302,7 +389,7 @@ def connect_error(address: SshAddress, error: BaseException, *, known_hosts: Opt
     return f"cannot connect to {where}: {_one_line(error)}"
 
 
-def _collect(channel: Any, *, deadline: float) -> Tuple[str, str, Optional[int]]:
+def _collect(channel: Any, *, deadline: float, watch: _LinkWatch) -> Tuple[str, str, Optional[int]]:
     """stdout, stderr and the exit status; status None when the deadline passed first."""
     out, err = bytearray(), bytearray()
     while True:
@@ -317,18 +404,40 @@ def _collect(channel: Any, *, deadline: float) -> Tuple[str, str, Optional[int]]
             break
         if time.monotonic() > deadline:
             return out.decode(errors="replace"), err.decode(errors="replace"), None
-        if not busy:
+        if busy:
+            watch.heard()
+        else:
+            watch.check()
             time.sleep(0.01)
     return out.decode(errors="replace"), err.decode(errors="replace"), channel.recv_exit_status()
 
 
-def _put(sftp: Any, remote: str, size: int, upload: Callable[[str], Any]) -> str:
-    """Upload under a temporary name, then rename into place, unless the device already has it."""
-    if _remote_size(sftp, remote) != size:
-        partial = _partial(remote)
-        upload(partial)
-        sftp.posix_rename(partial, remote)
-    return remote
+def _upload(sftp: Any, remote: str, upload: Callable[[str], object]) -> None:
+    """Under a temporary name, readable by this user only, then renamed into place."""
+    partial = _partial(remote)
+    upload(partial)
+    sftp.chmod(partial, 0o600)
+    sftp.posix_rename(partial, remote)
+
+
+def _check_private(sftp: Any, root: str, *, where: str) -> None:
+    """The device's copies are code the agent runs: a remote_dir another user owns or may write
+    could swap them. It is ours (a file we create there is owned by the same uid) and 0700."""
+    probe = f"{root}/.owner-probe-{uuid.uuid4().hex[:8]}"
+    with sftp.open(probe, "w"):
+        pass
+    try:
+        ours = sftp.stat(probe).st_uid
+    finally:
+        sftp.remove(probe)
+    directory = sftp.stat(root)
+    if directory.st_uid != ours:
+        raise OSError(
+            f"{where}:{root} belongs to uid {directory.st_uid}, not to the login user (uid {ours}): "
+            "set ssh.remote_dir to a directory of your own"
+        )
+    if directory.st_mode & 0o077:
+        sftp.chmod(root, 0o700)
 
 
 def _partial(remote: str) -> str:
@@ -342,7 +451,7 @@ def _makedirs(sftp: Any, path: str) -> None:
         current = part if not current else str(PurePosixPath(current) / part)
         if _remote_size(sftp, current) is None:
             try:
-                sftp.mkdir(current)
+                sftp.mkdir(current, mode=0o700)
             except OSError:
                 if _remote_size(sftp, current) is None:  # not another worker's mkdir winning the race
                     raise

@@ -11,8 +11,10 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional, Protocol, Sequence, Tuple
 
@@ -47,21 +49,44 @@ class LocalTransport:
         """Nothing stays open between jobs."""
 
     def run(self, job: Job, *, timeout_s: float) -> Result:
+        """The agent in its own process group with its own deadline: killed as a group when the
+        host gives up or is interrupted, and ending itself when the host is killed outright, so
+        no orphan keeps timing and skews the next run."""
         with file_lock(self.lock_path):
+            agent = subprocess.Popen(
+                [self.python, "-m", "pytest_edgeopt.agent"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_agent_env(plugin_module_dirs(job)),
+                start_new_session=True,
+            )
             try:
-                done = subprocess.run(
-                    [self.python, "-m", "pytest_edgeopt.agent"],
-                    input=json.dumps(job.to_dict()),
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout_s,
-                    env=_agent_env(plugin_module_dirs(job)),
+                stdout, stderr = agent.communicate(
+                    json.dumps(replace(job, deadline_s=timeout_s).to_dict()), timeout=timeout_s
                 )
             except subprocess.TimeoutExpired:
-                return failure(
-                    FailureKind.TIMEOUT, f"the agent did not finish within {timeout_s:g} s (raise --edge-timeout)"
-                )
-        return parse_agent_output(done.stdout, done.stderr, done.returncode, where=self.label)
+                _kill_group(agent)
+                return _timed_out(timeout_s)
+            except BaseException:  # KeyboardInterrupt, pytest-timeout: never leave it running
+                _kill_group(agent)
+                raise
+        if agent.returncode == -getattr(signal, "SIGALRM", 14):  # its own deadline ended it
+            return _timed_out(timeout_s)
+        return parse_agent_output(stdout, stderr, agent.returncode, where=self.label)
+
+
+def _timed_out(timeout_s: float) -> Result:
+    return failure(FailureKind.TIMEOUT, f"the agent did not finish within {timeout_s:g} s (raise --edge-timeout)")
+
+
+def _kill_group(agent: "subprocess.Popen[str]") -> None:
+    try:
+        os.killpg(agent.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):  # gone already, or no killpg (Windows)
+        agent.kill()
+    agent.communicate()
 
 
 def parse_agent_output(stdout: str, stderr: str, returncode: int, *, where: str) -> Result:

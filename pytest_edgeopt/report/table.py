@@ -110,6 +110,25 @@ def device_lines(rows: Sequence[Row]) -> List[str]:
     return lines + [f"WARNING {text}" for text in problems]
 
 
+def unchecked_lines(rows: Sequence[Row]) -> List[str]:
+    """After the table: how many budgets were not checked and why, so a green run that compared
+    nothing says so ("2 latency budgets not checked: baselines from another CPU")."""
+    reasons: Counter[str] = Counter()
+    for row in _unique(sorted(rows, key=lambda r: _order(r.measurement))):
+        for text in row.judgement.unchecked:
+            budget, _, why = text.partition(": not compared: ")
+            reasons[f"{_budget_kind(budget)}|{why}"] += 1
+    lines = []
+    for key, count in sorted(reasons.items()):
+        kind, why = key.split("|", 1)
+        lines.append(f"{count} {kind} budget{'s' if count != 1 else ''} not checked: {why}")
+    return lines
+
+
+def _budget_kind(budget: str) -> str:
+    return "latency" if "latency" in budget else "memory" if "rss" in budget else budget
+
+
 def baseline_lines(updates: Sequence[Update], stale: Mapping[str, Set[str]], *, updating: Optional[str]) -> List[str]:
     """The old -> new table of an update, and the stale entries a plain run found."""
     lines: List[str] = []
@@ -175,7 +194,7 @@ def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, .
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
         "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
         "Delta": _delta(row),
-        "Verdict": judgement.verdict.value,
+        "Verdict": _verdict(row),
         "Notes": _note_refs(row, notes),
     }
     for column in _failing_columns(row):
@@ -188,8 +207,16 @@ def _failing_columns(row: Row) -> Set[str]:
     return {_BUDGET_COLUMN[n] for n in names if n in _BUDGET_COLUMN}
 
 
+def _verdict(row: Row) -> str:
+    """`pass, 1 not compared`: a budget that could not be checked is never shown as a pass."""
+    unchecked = len(row.judgement.unchecked)
+    return f"{row.judgement.verdict.value}, {unchecked} not compared" if unchecked else row.judgement.verdict.value
+
+
 def _delta(row: Row) -> str:
     latency, base = row.judgement.latency, row.judgement.baseline_latency_ms
+    if latency is None and any(u.startswith("max_latency_regression") for u in row.judgement.unchecked):
+        return "not compared"
     if latency is not None:
         return f"{(latency.ratio - 1) * 100:+.1f}% ({latency.signal})"
     if base:

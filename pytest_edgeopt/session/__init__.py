@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
@@ -24,12 +25,13 @@ from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.optimize.cache import prune
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.platforms.profiles import Platform, platform_table
 from pytest_edgeopt.platforms.select import choose_platform
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.report.files import write_report
-from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines
+from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
 from pytest_edgeopt.runtimes import RuntimeSpec, registry
 from pytest_edgeopt.session import parametrize
 from pytest_edgeopt.session.measuring import Case, Measurer
@@ -68,6 +70,10 @@ class EdgeSession:
         self.usage_errors: List[str] = []
         self.collected_nodeids: List[str] = []
         self.updates: List[Update] = []
+        self.errors: List[str] = []  # what the end of the run could not do (a write that failed)
+        self.written_reports: List[Path] = []
+        self.cache_lines: List[str] = []
+        self.started = time.time() - 1.0  # entries used from here on are this run's: never pruned
 
     def measure(self, case: Case, *, nodeid: str) -> Row:
         """A row for this test; the measurement itself is made once per session per case."""
@@ -106,28 +112,54 @@ class EdgeSession:
 
     # -- the end of the run -----------------------------------------------------------------
 
-    def finish(self, config: pytest.Config) -> None:
-        """Workers hand their rows to the controller; the controller alone writes."""
-        workeroutput = getattr(config, "workeroutput", None)
+    def finish(self, session: pytest.Session) -> None:
+        """Workers hand their rows to the controller; the controller alone writes. A write that
+        fails is one line in the summary and a failed run, never a traceback that hides the table."""
+        workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput.update(self.worker_payload())
             return
-        self.updates = self.book.write(self.measurements())
-        if self.settings.report is not None:
-            write_report(self.settings.report, self.rows, platform=self.platform.name)
+        self.updates, self.errors = self.book.write(self.measurements())
+        for path in self.settings.reports:
+            try:
+                write_report(path, self.rows, platform=self.platform.name)
+            except OSError as error:
+                self.errors.append(f"{path}: cannot write the report ({error.strerror or error})")
+            else:
+                self.written_reports.append(path)
+        self._prune_cache()
+        if self.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _prune_cache(self) -> None:
+        cap = self.settings.cache_max_mb
+        if cap is None:
+            return
+        try:
+            removed = list(prune(self.settings.cache_dir, max_bytes=int(cap * 1e6), keep_since=self.started))
+        except OSError as error:
+            self.errors.append(f"{self.settings.cache_dir}: cannot prune the artifact cache ({error})")
+            return
+        if removed:
+            self.cache_lines.append(f"pruned {len(removed)} least recently used artifact(s) to stay under {cap:g} MB")
 
     def summary(self) -> List[Section]:
         stale = self.book.stale_report(self.measurements())
         sections = [
             ("pytest-edgeopt: comparison table", table_lines(self.rows) if self.settings.table else []),
+            ("pytest-edgeopt: not checked", unchecked_lines(self.rows)),
             (
                 "pytest-edgeopt: devices",
                 device_lines(self.rows) if self.platform.remote or self.platform.fingerprint else [],
             ),
             ("pytest-edgeopt: baselines", baseline_lines(self.updates, stale, updating=self.settings.update_baselines)),
         ]
-        if self.settings.report is not None and self.rows:
-            sections.append(("pytest-edgeopt: report", [f"wrote {self.settings.report}"]))
+        if self.written_reports and self.rows:
+            sections.append(("pytest-edgeopt: report", [f"wrote {path}" for path in self.written_reports]))
+        if self.collection.incomplete:
+            sections.append(("pytest-edgeopt: baselines", [f"no entry is stale: {self.collection.incomplete}"]))
+        sections.append(("pytest-edgeopt: cache", self.cache_lines))
+        sections.append(("pytest-edgeopt: errors", [f"ERROR {line}" for line in self.errors]))
         return sections
 
     # -- xdist ------------------------------------------------------------------------------
@@ -142,6 +174,15 @@ class EdgeSession:
             COLLECTED_KEY: json.dumps(collection),
             USAGE_ERRORS_KEY: list(dict.fromkeys(self.usage_errors)),
         }
+
+    def node_down(self, node: object, error: object) -> None:
+        """xdist controller: a worker's rows; a worker that died sent none, so nothing is stale."""
+        payload = getattr(node, "workeroutput", None)
+        if error is not None or not payload or ROWS_KEY not in payload:
+            name = getattr(getattr(node, "gateway", None), "id", "a worker")
+            self.collection.incomplete = f"{name} ended without reporting its rows ({error or 'no result'})"
+        if payload:
+            self.merge_worker(payload)
 
     def merge_worker(self, payload: Dict[str, object]) -> None:
         errors = payload.get(USAGE_ERRORS_KEY)

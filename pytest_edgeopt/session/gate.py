@@ -48,6 +48,8 @@ class Checker:
             baseline=stored.baseline,
             note=stored.note,
             missing=stored.missing,
+            mismatch=stored.mismatch,
+            mismatch_fails=session.settings.fingerprint_mismatch == "fail",
             rerun_baseline=stored.rerun,
             reference=lambda precision: measurer.measurement(case.at(precision)),
             remeasure=lambda: measurer.remeasure(case),
@@ -62,7 +64,7 @@ class Checker:
         module, key = module_of(m.nodeid), case_key(m.nodeid, m)
         entry = session.book.entry(module, key)
         if entry is None and mode == "new":
-            return _Stored(note="new baseline entry (--update-baselines=new)")
+            return _Stored(note="new baseline entry (--add-baselines)")
         if entry is None:
             return _Stored(
                 missing=f"no baseline for {key} on {session.platform.name} in "
@@ -70,7 +72,7 @@ class Checker:
             )
         reason, sha = mismatch_reason(entry, m), entry.artifact_sha
         return _Stored(
-            baseline=None if reason else entry, note=reason, rerun=lambda: session.measurer.rerun_artifact(case, sha)
+            baseline=entry, note=reason, mismatch=reason, rerun=lambda: session.measurer.rerun_artifact(case, sha)
         )
 
 
@@ -79,4 +81,5 @@ class _Stored:
     baseline: Optional[BaselineEntry] = None
     note: Optional[str] = None
     missing: Optional[str] = None
+    mismatch: Optional[str] = None
     rerun: Optional[Callable[[], Optional[Measurement]]] = None

@@ -169,14 +169,15 @@ class Measurer:
     def _failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
         """A failed job as the exception that fails or skips the test (policy: the platform's)."""
         spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.get("python", "python3")
+        skip = self.platform.on_unreachable == "skip"
         if result.kind == FailureKind.MISSING_RUNTIME and device:
-            return MissingOnDevice(package=spec.package, device=device, python=python)
+            return MissingOnDevice(package=spec.package, device=device, python=python, skip=skip)
         if result.kind == FailureKind.MISSING_RUNTIME:
             return MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
         if result.kind == FailureKind.MISSING_PACKAGE and device:
-            return MissingOnDevice(package=result.package or "numpy", device=device, python=python)
+            return MissingOnDevice(package=result.package or "numpy", device=device, python=python, skip=skip)
         if result.kind == FailureKind.MISSING_PYTHON and device:
-            return MissingOnDevice(package="python3", device=device, message=result.error)
+            return MissingOnDevice(package="python3", device=device, message=result.error, skip=skip)
         if result.kind == FailureKind.UNREACHABLE:
             return DeviceUnreachable(f"{label}: {result.error}", skip=self.platform.on_unreachable == "skip")
         return EdgeOptError(f"{label}: {result.error}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Union
 
 import pytest
 
-from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
+from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
@@ -64,9 +64,9 @@ class EdgeRunner:
                 runtime=runtime or self._runtime or default_runtime(edge_model, self.platform, self._session.runtimes),
             )
             row = self._session.measure(case, nodeid=self._nodeid)
-        except (MissingDependency, MissingOnDevice) as missing:
+        except MissingDependency as missing:  # an optional package the user chose not to install here
             pytest.skip(str(missing))
-        except DeviceUnreachable as unreachable:
+        except DeviceUnreachable as unreachable:  # MissingOnDevice too: the platform's on_unreachable decides
             if unreachable.skip:
                 pytest.skip(str(unreachable))
             raise

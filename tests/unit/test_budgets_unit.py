@@ -22,7 +22,14 @@ from pytest_edgeopt.baselines.entry import (
     module_of,
     must_match,
 )
-from pytest_edgeopt.baselines.store import SCHEMA_VERSION, BaselineFileError, BaselineStore, dumps, validate
+from pytest_edgeopt.baselines.store import (
+    SCHEMA_VERSION,
+    BaselineFileError,
+    BaselineStore,
+    NewerBaselineFile,
+    dumps,
+    validate,
+)
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.budgets import BUDGET_NAMES, validate_budgets
 from pytest_edgeopt.judge.checks import check, raise_if_failed
@@ -368,7 +375,9 @@ def test_changed_rules() -> None:
     assert changed(old, entry_from_measurement(with_samples(measurement(), (2.1, 2.1, 2.1))))  # 5%
     assert changed(old, entry_from_measurement(with_samples(measurement(size_mb=0.51), (2.0, 2.0, 2.0))))
     assert changed(old, entry_from_measurement(with_samples(measurement(top1=0.9), (2.0, 2.0, 2.0))))
-    assert changed(old, entry_from_measurement(with_samples(measurement(artifact_sha="new"), (2.0, 2.0, 2.0))))
+    assert changed(
+        old, entry_from_measurement(with_samples(measurement(artifact_sha="fedcba9876543210fedc"), (2.0, 2.0, 2.0)))
+    )
     assert changed(
         old, entry_from_measurement(with_samples(measurement(facts=replace(FACTS, cpu_model="X")), (2.0, 2.0, 2.0)))
     )
@@ -449,42 +458,46 @@ def test_store_writes_merges_and_removes(tmp_path: Path) -> None:
     assert path == tmp_path / "host" / "suites" / "test_x.json"
     assert store.entries("suites/test_x.py") == {}
     a, b = measurement(), measurement(nodeid="suites/test_x.py::test_b")
-    update = store.write("suites/test_x.py", new=entries(baseline_file(a, b)), remove=set())
+    update = store.write("suites/test_x.py", new=entries(baseline_file(a, b)), remove=set(), regenerate=False)
     assert sorted(update.added) == [case_key(a.nodeid, a), case_key(b.nodeid, b)] and not update.changed
     fresh = BaselineStore(root=tmp_path, platform="host")
     assert sorted(fresh.entries("suites/test_x.py")) == sorted(update.added)
     assert validate(json.loads(path.read_text())) is None
-    update = fresh.write("suites/test_x.py", new={}, remove={case_key(b.nodeid, b), "not-there"})
+    update = fresh.write("suites/test_x.py", new={}, remove={case_key(b.nodeid, b), "not-there"}, regenerate=False)
     assert update.removed == [case_key(b.nodeid, b)]
     assert list(BaselineStore(root=tmp_path, platform="host").entries("suites/test_x.py")) == [case_key(a.nodeid, a)]
-    assert fresh.write("suites/test_x.py", new={}, remove=set()).empty
+    assert fresh.write("suites/test_x.py", new={}, remove=set(), regenerate=False).empty
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            '{"schema_version": 1,\n  "entries": {',
-            r"not valid JSON \(line 2, column 15: .*\); regenerate it with --update-baselines",
-        ),
-        (
-            '{"schema_version": 2, "platform": "host", "module": "m.py", "entries": {}}',
-            r"schema violation at \$\.schema_version: 1 was expected; regenerate it with --update-baselines",
-        ),
-    ],
-)
-def test_a_damaged_file_raises_with_path_and_fix_and_update_replaces_it(
-    tmp_path: Path, text: str, expected: str
-) -> None:
+def test_a_damaged_file_raises_with_path_and_fix_and_only_a_whole_module_update_replaces_it(tmp_path: Path) -> None:
     store = BaselineStore(root=tmp_path, platform="host")
     path = store.path_for("m.py")
     path.parent.mkdir(parents=True)
+    text = '{"schema_version": 1,\n  "entries": {'
     path.write_text(text)
+    expected = r"not valid JSON \(line 2, column 15: .*\); regenerate it with --update-baselines"
     with pytest.raises(BaselineFileError, match=re.escape(str(path)) + ": " + expected):
         store.entry("m.py", "k")
+    new = entries(baseline_file(measurement()))
+    with pytest.raises(BaselineFileError, match="it was not rewritten: only --update-baselines over the whole module"):
+        store.write("m.py", new=new, remove=set(), regenerate=False)
     assert path.read_text() == text
-    store.write("m.py", new=entries(baseline_file(measurement())), remove=set())
+    store.write("m.py", new=new, remove=set(), regenerate=True)
     assert validate(json.loads(path.read_text())) is None
+
+
+def test_a_file_from_a_newer_plugin_is_never_rewritten(tmp_path: Path) -> None:
+    store = BaselineStore(root=tmp_path, platform="host")
+    path = store.path_for("m.py")
+    path.parent.mkdir(parents=True)
+    text = '{"schema_version": 2, "platform": "host", "module": "m.py", "entries": {}, "new_field": 1}'
+    path.write_text(text)
+    message = r"written by a newer pytest-edgeopt \(schema_version 2; this one reads and writes 1\): upgrade"
+    with pytest.raises(NewerBaselineFile, match=message):
+        store.entry("m.py", "k")
+    with pytest.raises(NewerBaselineFile):
+        store.write("m.py", new=entries(baseline_file(measurement())), remove=set(), regenerate=True)
+    assert path.read_text() == text
 
 
 def test_a_case_gated_by_two_tests_shows_once_with_both_broken_cells_marked() -> None:

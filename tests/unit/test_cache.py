@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -43,7 +44,12 @@ def test_builds_once_then_returns_the_cached_entry(tmp_path: Path) -> None:
     assert path == tmp_path / f"{cache_key({'stage': 'fp32', 'model': 'abc'})}.onnx"
     assert path.read_bytes() == b"artifact" and info == {"size": 8}
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta == {"parts": {"stage": "fp32", "model": "abc"}, "info": {"size": 8}}
+    assert meta == {
+        "parts": {"stage": "fp32", "model": "abc"},
+        "info": {"size": 8},
+        "size": 8,
+        "sha256": hashlib.sha256(b"artifact").hexdigest(),
+    }  # checked when the entry is reused
 
 
 def test_a_new_cache_object_on_the_same_directory_reuses_the_entry(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def make_measurement(**overrides: object) -> Measurement:
         reference_top1=0.97,
         agreement=0.98,
         top5_agreement=1.0,
-        artifact_sha="abc",
+        artifact_sha="0123456789abcdef0123",
         facts=DeviceFacts(arch="x86_64", cpu_model="Test CPU"),
         runtime_info=RuntimeInfo(name="onnxruntime", version="1.0"),
         notes=(Note(NoteKind.MODEL, "n"),),
