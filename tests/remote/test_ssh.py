@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.pytester_helpers import QUICK, failures, table
-from tests.remote.sshd import Device, free_port
+from tests.remote.sshd import Device, StallingProxy, free_port
 
 pytest.importorskip("onnxruntime")
 
@@ -227,34 +227,44 @@ def _kill_agent_when_it_runs(remote_dir: Path) -> None:
         time.sleep(0.1)
 
 
-def test_a_device_without_the_runtime_skips_naming_what_to_install(pytester: pytest.Pytester, device: Device) -> None:
+def test_a_device_without_the_runtime_fails_naming_what_to_install(pytester: pytest.Pytester, device: Device) -> None:
     _project(pytester, _host_profile(device, runtime='"tflite-runtime"'))
     result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
     if result.parseoutcomes().get("passed"):
         pytest.skip("tflite-runtime is installed here: no device lacks it")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(
-        [
-            f"*tflite-runtime is not installed on the device {device.user}@127.0.0.1:"
-            f"{device.port}: there, run * -m pip install tflite-runtime*"
-        ]
+    result.assert_outcomes(failed=1)
+    assert failures(result)["test_digits[digits-cnn-fp32]"].endswith(
+        f"tflite-runtime is not installed on the device {device.user}@127.0.0.1:{device.port}: there, run "
+        f"{_sys_executable()} -m pip install tflite-runtime"
     )
 
 
-def test_a_device_without_numpy_skips_naming_it(pytester: pytest.Pytester, device: Device) -> None:
+def test_a_device_without_numpy_fails_unless_the_profile_skips_unreachable_devices(
+    pytester: pytest.Pytester, device: Device
+) -> None:
+    """A skip would turn CI green with nothing measured: only on_unreachable = "skip" asks for it."""
     bare = _python_without_numpy()
-    _project(pytester, _host_profile(device).replace(f'python = "{_sys_executable()}"', f'python = "{bare}"'))
+    profile = _host_profile(device).replace(f'python = "{_sys_executable()}"', f'python = "{bare}"')
+    _project(pytester, profile)
     result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines([f"*numpy is not installed on the device *:{device.port}: there, run*"])
+    result.assert_outcomes(failed=1)
+    assert (
+        f"numpy is not installed on the device {device.user}@127.0.0.1:{device.port}: there, run"
+        in (failures(result)["test_digits[digits-cnn-fp32]"])
+    )
+    skipping = _host_profile(device, on_unreachable='"skip"')
+    _project(pytester, skipping.replace(f'python = "{_sys_executable()}"', f'python = "{bare}"'))
+    skipped = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
+    skipped.assert_outcomes(skipped=1)
+    skipped.stdout.fnmatch_lines([f"*numpy is not installed on the device *:{device.port}: there, run*"])
 
 
-def test_a_device_without_python_fails_naming_it(pytester: pytest.Pytester, device: Device) -> None:
+def test_a_typo_in_the_devices_python_fails_every_test_naming_it(pytester: pytest.Pytester, device: Device) -> None:
     _project(
         pytester, _host_profile(device).replace(f'python = "{_sys_executable()}"', 'python = "/nonexistent/python3"')
     )
-    result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board", "--edge-precision=fp32")
-    result.assert_outcomes(skipped=1)
+    result = pytester.runpytest(*QUICK, "-rs", "--edge-platform=board")
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*/nonexistent/python3 was not found on *: install Python 3.9+ there*"])
 
 
@@ -383,3 +393,63 @@ def test_a_device_that_answers_outside_the_contract_fails_in_one_line_naming_it(
         "sent a malformed result: result.runtime is missing"
     )
     assert "Traceback" not in result.stdout.str() and "KeyError" not in result.stdout.str()
+
+
+STALLING_MEASUREMENT = """
+import pytest
+
+def test_long(edge_runner):
+    edge_runner.measure("digits-cnn", precision="fp32")
+"""
+
+
+def test_a_link_that_goes_silent_mid_job_is_an_unreachable_device_in_seconds(
+    pytester: pytest.Pytester, device: Device, tmp_path: Path
+) -> None:
+    """Not "raise --edge-timeout" after the full timeout: three unanswered keepalives end it."""
+    proxy = StallingProxy(device.port)
+    key_type, key = device.known_hosts.read_text().split()[1:3]
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{proxy.port} {key_type} {key}\n")
+    profile = _host_profile(device).replace(str(device.known_hosts), str(known_hosts))
+    profile = profile.replace("connect_timeout_s = 5", "connect_timeout_s = 5\nkeepalive_s = 1")
+    _project(pytester, profile, tests=STALLING_MEASUREMENT)
+    threading.Timer(4.0, proxy.stall).start()  # connected and pushed by then; the agent is sampling
+    start = time.monotonic()
+    try:
+        result = pytester.runpytest(
+            *QUICK,
+            "--edge-platform=board",
+            f"--edge-device=ssh://{device.user}@127.0.0.1:{proxy.port}",
+            "--edge-min-time=30",
+            "--edge-max-time=30",
+            "--edge-timeout=120",
+        )
+    finally:
+        proxy.close()
+    elapsed = time.monotonic() - start
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_long"]
+    assert f"the link to {device.user}@127.0.0.1:{proxy.port} dropped during the job" in reason, reason
+    assert elapsed < 60, f"took {elapsed:.0f} s: the drop was not noticed before the timeout"
+
+
+def test_the_devices_copies_are_private_and_a_tampered_copy_is_pushed_again(
+    pytester: pytest.Pytester, device: Device
+) -> None:
+    import stat
+
+    device.remote_dir.chmod(0o777)  # a cache directory someone left open to every user
+    _project(pytester, _host_profile(device))
+    pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32").assert_outcomes(passed=1)
+    assert stat.S_IMODE(device.remote_dir.stat().st_mode) == 0o700
+    copies = [p for p in device.remote_dir.iterdir() if p.suffix in (".onnx", ".npz", ".pyz")]
+    assert copies and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in copies)
+    artifact = next(p for p in copies if p.suffix == ".onnx")
+    tampered = bytearray(artifact.read_bytes())
+    tampered[len(tampered) // 2] ^= 0xFF  # same size, other weights: reuse by size alone would measure it
+    artifact.write_bytes(bytes(tampered))
+    again = pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32")
+    again.assert_outcomes(passed=1)
+    assert table(again)[0]["Top-1 (%)"] == "98.06"
+    assert artifact.read_bytes() != bytes(tampered)  # pushed again after the agent saw the hash differ
