@@ -33,6 +33,26 @@ def file_lock(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on a directory itself (created if missing): no lock file is left among
+    the files it guards, and a file replaced by rename is still guarded (its inode changes, the
+    directory's does not)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        os.close(handle)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so readers see the old or the new file, never half."""
     atomic_write_bytes(path, text.encode("utf-8"))

@@ -94,6 +94,50 @@ class RuntimeRef:
 
 
 @dataclass(frozen=True)
+class Pairing:
+    """Time the job's artifact (B) against another one (A) in the same process, interleaved:
+    the baseline's own artifact, or another precision of the same model."""
+
+    artifact: str  # A, where the agent runs
+    limit: float  # the largest allowed median ratio B / A (1.10 for "10%")
+    signal: str = "cpu"  # "cpu" (process CPU time, one thread) or "wall"
+    block: int = 4  # inferences per block; a quad is A B B A blocks
+    max_s: float = 10.0  # sampling stops here even when no look decided
+    confidence: float = 0.99
+    artifact_sha256: Optional[str] = None
+
+    def to_dict(self) -> JsonObject:
+        return {
+            "artifact": self.artifact,
+            "limit": self.limit,
+            "signal": self.signal,
+            "block": self.block,
+            "max_s": self.max_s,
+            "confidence": self.confidence,
+            "artifact_sha256": self.artifact_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> "Pairing":
+        read = _Reader(data, "job.pairing")
+        signal = read.text("signal")
+        if signal not in ("cpu", "wall"):
+            raise ContractError(f"job.pairing.signal must be cpu or wall, got {signal!r}")
+        confidence = read.number("confidence", minimum=0.5)
+        if confidence >= 1.0:
+            raise ContractError(f"job.pairing.confidence must be below 1, got {confidence!r}")
+        return cls(
+            artifact=read.text("artifact"),
+            limit=read.number("limit", minimum=0.0),
+            signal=signal,
+            block=read.integer("block", minimum=1),
+            max_s=read.number("max_s", minimum=0.0),
+            confidence=confidence,
+            artifact_sha256=read.optional_text("artifact_sha256"),
+        )
+
+
+@dataclass(frozen=True)
 class Job:
     artifact: str  # path of the model file where the agent runs
     inputs: str  # path of the `.npz` of eval inputs
@@ -110,6 +154,7 @@ class Job:
     deadline_s: Optional[float] = None  # the agent ends itself after this long
     artifact_sha256: Optional[str] = None  # set by a transport that copies files: checked before use
     inputs_sha256: Optional[str] = None
+    pairing: Optional[Pairing] = None  # time against another artifact, interleaved, in this process
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> JsonObject:
@@ -136,6 +181,7 @@ class Job:
             "deadline_s": self.deadline_s,
             "artifact_sha256": self.artifact_sha256,
             "inputs_sha256": self.inputs_sha256,
+            "pairing": self.pairing.to_dict() if self.pairing is not None else None,
         }
 
     @classmethod
@@ -168,6 +214,7 @@ class Job:
             deadline_s=read.optional_number("deadline_s"),
             artifact_sha256=read.optional_text("artifact_sha256"),
             inputs_sha256=read.optional_text("inputs_sha256"),
+            pairing=Pairing.from_dict(pairing) if (pairing := read.optional_object("pairing")) is not None else None,
         )
 
 
@@ -314,6 +361,46 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class PairedTiming:
+    """The A side's samples and the quad ratios of a paired job; the B side is the job's Timing."""
+
+    wall_ms: Tuple[float, ...]  # A, per inference
+    cpu_ms: Tuple[float, ...]
+    ratios: Tuple[float, ...]  # per A B B A quad, on the pairing's signal: B / A
+    signal: str
+    looks: int  # sequential looks made before sampling stopped
+    stopped: str  # what ended sampling: "regressed", "pass" (a look decided) or "cap"
+    seconds: float  # paired sampling time
+
+    def to_dict(self) -> JsonObject:
+        return {
+            "wall_ms": list(self.wall_ms),
+            "cpu_ms": list(self.cpu_ms),
+            "ratios": list(self.ratios),
+            "signal": self.signal,
+            "looks": self.looks,
+            "stopped": self.stopped,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, *, path: str = "paired") -> "PairedTiming":
+        read = _Reader(data, path)
+        stopped = read.text("stopped")
+        if stopped not in ("regressed", "pass", "cap"):
+            raise ContractError(f"{path}.stopped must be regressed, pass or cap, got {stopped!r}")
+        return cls(
+            wall_ms=read.times("wall_ms", positive=True),
+            cpu_ms=read.times("cpu_ms"),
+            ratios=read.times("ratios", positive=True),
+            signal=read.text("signal"),
+            looks=read.integer("looks", minimum=0),
+            stopped=stopped,
+            seconds=read.number("seconds", minimum=0.0),
+        )
+
+
+@dataclass(frozen=True)
 class Success:
     """A job that ran: always an evaluation; timing and the fingerprint unless evaluate_only."""
 
@@ -326,6 +413,7 @@ class Success:
     timing: Optional[Timing] = None
     fingerprint: Optional[DeviceFacts] = None
     device_address: Optional[str] = None  # the transport fills it in: where the job ran
+    paired: Optional[PairedTiming] = None  # a job with a Pairing: the other side and the ratios
     ok = True
 
     def to_dict(self) -> JsonObject:
@@ -341,6 +429,7 @@ class Success:
             "timing": self.timing.to_dict() if self.timing is not None else None,
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint is not None else None,
             "device_address": self.device_address,
+            "paired": self.paired.to_dict() if self.paired is not None else None,
         }
 
     def timed(self) -> Timing:
@@ -411,6 +500,9 @@ def parse_result(data: object) -> Result:
         timing=Timing.from_dict(timing, path="result.timing") if timing is not None else None,
         fingerprint=DeviceFacts.from_dict(facts, path="result.fingerprint") if facts is not None else None,
         device_address=read.optional_text("device_address"),
+        paired=PairedTiming.from_dict(paired, path="result.paired")
+        if (paired := read.optional_object("paired"))
+        else None,
     )
 
 

@@ -13,8 +13,19 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from pytest_edgeopt.agent import device, power
-from pytest_edgeopt.agent.contract import DeviceFacts, Evaluation, FailureKind, Job, Result, Success, Timing, failure
-from pytest_edgeopt.agent.sampling import Samples, reference_workload, sample, warm_up
+from pytest_edgeopt.agent.contract import (
+    DeviceFacts,
+    Evaluation,
+    FailureKind,
+    Job,
+    PairedTiming,
+    Pairing,
+    Result,
+    Success,
+    Timing,
+    failure,
+)
+from pytest_edgeopt.agent.sampling import Samples, paired_sample, reference_workload, sample, warm_up
 from pytest_edgeopt.runtimes import RuntimeMissing, create_runtime
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, Runtime, TensorSpec
 
@@ -69,7 +80,10 @@ def _run(job: Job) -> Success:
             load_ms=load_ms,
             first_inference_ms=first_ms,
         )
-    timing, facts = _timing(runtime, batches, job)
+    if job.pairing is not None:
+        timing, pair, facts = _paired_timing(runtime, batches, job, job.pairing)
+    else:
+        (timing, facts), pair = _timing(runtime, batches, job), None
     runtime.close()
     return Success(
         runtime=info,
@@ -80,7 +94,54 @@ def _run(job: Job) -> Success:
         first_inference_ms=first_ms,
         timing=timing,
         fingerprint=facts,
+        paired=pair,
     )
+
+
+def _paired_timing(
+    runtime: Runtime, batches: Sequence[Feeds], job: Job, pairing: Pairing
+) -> Tuple[Timing, PairedTiming, DeviceFacts]:
+    """B (this job's artifact) against A (the pairing's), interleaved in this process."""
+    other = _load_other(job, pairing)
+    try:
+        warm_up(lambda feeds: (other.run(feeds), runtime.run(feeds)), batches, job.plan)
+        throttled_before = device.throttled()
+        busy0, own0 = device.busy_cpu_seconds(), time.process_time()
+        samples = paired_sample(other.run, runtime.run, batches, pairing)
+        foreign = _foreign_cores(busy0, own0, samples.seconds)
+    finally:
+        other.close()
+    timing = Timing(
+        wall_ms=tuple(samples.b.wall_ms),
+        cpu_ms=tuple(samples.b.cpu_ms),
+        capped=samples.stopped == "cap",
+        peak_rss_mb=device.peak_rss_mb(),
+        foreign_cores=foreign,
+        throttled_before=throttled_before,
+        throttled_after=device.throttled(),
+    )
+    pair = PairedTiming(
+        wall_ms=tuple(samples.a.wall_ms),
+        cpu_ms=tuple(samples.a.cpu_ms),
+        ratios=tuple(samples.ratios),
+        signal=pairing.signal,
+        looks=samples.looks,
+        stopped=samples.stopped,
+        seconds=samples.seconds,
+    )
+    return timing, pair, device.fingerprint()
+
+
+def _load_other(job: Job, pairing: Pairing) -> Runtime:
+    """The A side: the same runtime and threads, the other artifact, the same inputs."""
+    if pairing.artifact_sha256 and _sha256(pairing.artifact) != pairing.artifact_sha256:
+        raise JobError(FailureKind.STALE_FILE, f"{_basename(pairing.artifact)} on the device does not match its sha256")
+    other = create_runtime(job.runtime.module, job.runtime.cls)
+    try:
+        other.load(pairing.artifact, threads=job.threads, options=job.options)
+    except ArtifactError as error:
+        raise JobError(FailureKind.BAD_ARTIFACT, f"cannot load {_basename(pairing.artifact)}: {error}") from None
+    return other
 
 
 def _evaluation(outputs: List[np.ndarray], count: int, job: Job, runtime: Runtime) -> Evaluation:

@@ -14,7 +14,8 @@ from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 import numpy as np
 
-from pytest_edgeopt.agent.contract import SamplingPlan
+from pytest_edgeopt.agent import paired
+from pytest_edgeopt.agent.contract import Pairing, SamplingPlan
 
 Batch = TypeVar("Batch")  # one batch of feeds, whatever the runtime takes
 
@@ -91,3 +92,55 @@ def _timed(call: Callable[[], Any], wall: List[float], cpu: List[float]) -> None
     wall1, cpu1 = time.perf_counter_ns(), time.process_time_ns()
     wall.append((wall1 - wall0) / 1e6)
     cpu.append((cpu1 - cpu0) / 1e6)
+
+
+@dataclass
+class PairedSamples:
+    a: Samples
+    b: Samples
+    ratios: List[float]
+    looks: int
+    stopped: str  # "regressed" / "pass": a look decided; "cap": time or the last look ran out
+    seconds: float
+
+
+def paired_sample(
+    run_a: Callable[[Batch], object],
+    run_b: Callable[[Batch], object],
+    batches: Sequence[Batch],
+    pairing: Pairing,
+) -> PairedSamples:
+    """A B B A quads of `block` inferences each, the same inputs on both sides, until a scheduled
+    look decides or the time cap (agent/paired.py says why that keeps the error rate)."""
+    out = PairedSamples(
+        a=Samples([], [], capped=False), b=Samples([], [], capped=False), ratios=[], looks=0, stopped="cap", seconds=0.0
+    )
+    start, inputs = time.perf_counter(), cycle(batches)
+    while len(out.ratios) < paired.MAX_QUADS:
+        quad = [next(inputs) for _ in range(pairing.block)]
+        sums = [
+            _block(run, quad, side, pairing.signal)
+            for run, side in ((run_a, out.a), (run_b, out.b), (run_b, out.b), (run_a, out.a))
+        ]
+        out.ratios.append(paired.quad_ratio(*sums))
+        if paired.next_look(len(out.ratios), out.looks):
+            out.looks += 1
+            verdict = paired.decide(
+                out.ratios, limit=pairing.limit, confidence=pairing.confidence, looks=out.looks
+            ).verdict
+            if verdict != paired.INCONCLUSIVE:
+                out.stopped = verdict
+                break
+        if time.perf_counter() - start >= pairing.max_s and out.looks:
+            break
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def _block(run: Callable[[Batch], object], inputs: Sequence[Batch], side: Samples, signal: str) -> float:
+    """Time each inference (the table's samples) and return the block's sum on the signal."""
+    wall0, cpu0 = len(side.wall_ms), len(side.cpu_ms)
+    for batch in inputs:
+        _timed(partial(run, batch), side.wall_ms, side.cpu_ms)
+    chosen = side.cpu_ms[cpu0:] if signal == "cpu" else side.wall_ms[wall0:]
+    return max(sum(chosen), 1e-9)  # a 0 ns CPU block (a coarse clock) must not divide by zero

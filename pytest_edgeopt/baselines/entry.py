@@ -120,7 +120,11 @@ class BaselineEntry:
 
 def case_key(nodeid: str, m: Measurement) -> str:
     """`test_x[digits-cnn-int8]::digits-cnn/int8/onnxruntime/b1`: a test may measure many cases."""
-    return f"{test_name(nodeid)}::{m.model}/{m.precision}/{m.runtime}/b{m.batch}"
+    return key_of(nodeid, model=m.model, precision=m.precision, runtime=m.runtime, batch=m.batch)
+
+
+def key_of(nodeid: str, *, model: str, precision: str, runtime: str, batch: int) -> str:
+    return f"{test_name(nodeid)}::{model}/{precision}/{runtime}/b{batch}"
 
 
 def test_name(nodeid: str) -> str:

@@ -1,7 +1,7 @@
 """BaselineStore: `baselines/<platform>/<test module path>.json`, loaded once, validated, written
 atomically and only by the xdist controller.
 
-A write takes a lock beside the file and re-reads it first, so two update runs at once (say
+A write locks the file's directory and re-reads the file first, so two update runs at once (say
 `-k fp32` and `-k int8`) merge instead of dropping each other's entries. A damaged file is
 reported with its path, the JSON path of the problem and the flag that regenerates it; it is
 rewritten only by an update run of its whole module, and a file from a newer pytest-edgeopt
@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pytest_edgeopt._fs import atomic_write_text, file_lock
+from pytest_edgeopt._fs import atomic_write_text, directory_lock
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.errors import EdgeOptError
 
@@ -76,7 +76,7 @@ class BaselineStore:
         path = self.path_for(module)
         if not new and not remove:
             return Update(path=path)  # nothing to do: take no lock, create no directory
-        with file_lock(path.parent / f".{path.name}.lock"):
+        with directory_lock(path.parent):
             parsed, raw = self._current(module, regenerate=regenerate)
             update = Update(path=path)
             for key, entry in sorted(new.items()):

@@ -36,7 +36,8 @@ def check(m: Measurement, budgets: Budgets, context: Context) -> Tuple[Measureme
     runs = Runs(current=[m])
     judgement = _judge(runs, budgets, context)
     for _ in range(context.attempts):
-        if judgement.verdict != Verdict.INCONCLUSIVE or context.remeasure is None:
+        paired = judgement.latency is not None and judgement.latency.pairs > 0  # sequential: already sampled to its cap
+        if judgement.verdict != Verdict.INCONCLUSIVE or context.remeasure is None or paired:
             break
         runs.measure_more(context)
         judgement = _judge(runs, budgets, context)

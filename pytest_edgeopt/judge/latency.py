@@ -1,9 +1,14 @@
 """Latency budgets: which samples are compared with which, and what a verdict must clear.
 
-The statistics live in measure/compare.py; this is the policy around them. Against the
-baseline, its own artifact re-measured now (A B A B) cancels host drift; without it the stored
-samples are a single process from another time, so a regression must clear the limit by a
-further margin, and a slowdown the machine's own reference workload explains is inconclusive.
+The best comparison is paired: this artifact (B) and the one it is compared with (A: the
+baseline's own artifact, or another precision of the model) timed in one agent process, in
+alternating A B B A blocks, with sequential stopping (agent/paired.py): drift that moves a VM's
+speed by 10-30% between processes hits both sides of every quad alike. The same file as the
+baseline cannot have become slower by itself: that passes without timing. Only when A is not at
+hand (a fresh CI clone whose cache lacks the baseline's artifact) are the stored samples used: one
+process from another time, so a regression must clear the limit by a further margin, a slowdown
+the machine's own reference workload explains is inconclusive, and the row says this is the
+weaker comparison.
 """
 
 from __future__ import annotations
@@ -13,46 +18,46 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pytest_edgeopt.agent import paired as pairing
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.judge.budgets import ratio_target
 from pytest_edgeopt.judge.types import Context
 from pytest_edgeopt.kinds import Verdict
-from pytest_edgeopt.measure.compare import LatencyVerdict, choose_signal, judge_latency
-from pytest_edgeopt.measure.result import LatencyStats, Measurement
+from pytest_edgeopt.measure.compare import CONFIDENCE, LatencyVerdict, choose_signal, judge_latency
+from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedComparison
 
 # A stored baseline is one process from another time: unchanged models measured in separate
 # processes here differed by up to 10%, so a regression must clear the limit by this much more
 # before it counts (short of that it is inconclusive, never a silent pass).
 STORED_MARGIN = 0.05
+WEAKER = "vs stored samples (weaker: the baseline's artifact is not in the cache)"
 
 Found = Tuple[List[str], Optional[LatencyVerdict]]
 
 
 @dataclass
 class Runs:
-    """Agent processes behind one verdict: the current artifact's and, when the baseline's own
-    artifact is still in the cache, that artifact measured now, interleaved (None: not tried)."""
+    """The agent processes of the current artifact behind a verdict (more are made for an
+    inconclusive stored-sample comparison), and the paired comparisons the verdict used."""
 
     current: List[Measurement]
-    baseline: Optional[List[Measurement]] = None
+    paired: Optional[PairedComparison] = None
 
     @property
     def pooled(self) -> Measurement:
         return pooled(self.current)
 
     def measure_more(self, context: Context) -> None:
-        if context.remeasure is None:
-            return
-        self.current.append(context.remeasure())
-        if self.baseline and context.rerun_baseline is not None:
-            _append(self.baseline, context.rerun_baseline())
+        if context.remeasure is not None:
+            self.current.append(context.remeasure())
 
 
 def invalid_runs(runs: Runs) -> List[str]:
-    """Every process behind a verdict must be valid: a re-measurement or a baseline re-run on a
+    """Every process behind a verdict must be valid: a re-measurement or a paired run on a
     device that throttled is as worthless as a first run that did."""
     found = [f"invalid: {m.invalid}" for m in runs.current[1:] if m.invalid]
-    found += [f"invalid: baseline re-run: {m.invalid}" for m in runs.baseline or () if m.invalid]
+    if runs.paired is not None and runs.paired.invalid:
+        found.append(f"invalid: paired run: {runs.paired.invalid}")
     return found
 
 
@@ -89,42 +94,88 @@ def absolute_latency(m: Measurement, limit_ms: float) -> Found:
 
 
 def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: BaselineEntry) -> Found:
-    """Against the baseline's own artifact re-measured now when it is cached (machine drift
-    cancels), else against the stored samples with a margin for between-process spread."""
-    m = runs.current[0]
-    signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms))
-    if runs.baseline is None:
-        _start_pairing(runs, context)
-    if runs.baseline:
-        base_groups = [_signal(b, signal) for b in runs.baseline]
-        label, margin = f"{signal}, vs baseline artifact re-run", 0.0
-    else:
-        base_groups = [baseline.samples.cpu_ms if signal == "cpu" else baseline.samples.wall_ms]
-        label, margin = f"{signal}, vs stored samples", STORED_MARGIN
-    current = [_signal(r, signal) for r in runs.current]
-    try:
-        verdict = judge_latency(current, base_groups, limit=1.0 + fraction, signal=label, margin=margin)
-    except ValueError as error:  # stored samples of 0 ms (a damaged or hand-edited file)
-        return [f"{error}; regenerate the baseline with --update-baselines"], None
-    if not runs.baseline:
-        verdict = _explained_by_machine(verdict, _machine_factor(runs, baseline), fraction)
-    texts = _latency_text(verdict, _median_of_medians(base_groups), _median_of_medians(current), "baseline")
-    if texts and not runs.baseline:
-        texts = [texts[0] + _machine_speed(runs, baseline)]
-    return texts, verdict
+    """Paired against the baseline's own artifact when it is at hand; the same artifact passes;
+    otherwise the stored samples, with a margin for between-process spread."""
+    m, limit = runs.current[0], 1.0 + fraction
+    if baseline.artifact_sha and baseline.artifact_sha == m.artifact_sha:
+        return [], _same_artifact(limit)
+    comparison = _paired_with(m, "baseline", baseline.artifact_sha)
+    if comparison is None and context.pair_baseline is not None:
+        comparison = context.pair_baseline(limit)
+    if comparison is not None:
+        runs.paired = comparison
+        return paired_verdict(comparison, limit=limit, against="baseline")
+    return _stored_latency(runs, fraction, baseline)
 
 
 def versus_precision(runs: Runs, value: object, context: Context) -> Found:
-    """The in-run paired gate: this precision against another one measured in this session."""
+    """The in-run gate: this precision against another one of the same model, paired in one
+    process when it can be; two separate measurements otherwise."""
     m = runs.current[0]
     target, ratio = ratio_target(value)
     if context.reference is None or target == m.precision:
         return [], None
+    comparison = _paired_with(m, target, None)
+    if comparison is None and context.pair_reference is not None:
+        comparison = context.pair_reference(target, ratio)
+    if comparison is not None:
+        runs.paired = runs.paired or comparison
+        return paired_verdict(comparison, limit=ratio, against=target)
     other = context.reference(target)
     signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms and other.cpu_samples_ms))
     current, theirs = [_signal(r, signal) for r in runs.current], [_signal(other, signal)]
     verdict = judge_latency(current, theirs, limit=ratio, signal=f"{signal}, vs {target}")
     return _latency_text(verdict, _median_of_medians(theirs), _median_of_medians(current), target), verdict
+
+
+def paired_verdict(comparison: PairedComparison, *, limit: float, against: str) -> Found:
+    """The verdict from the quad ratios, at the sequential schedule's error for the looks made
+    (the agent stopped on the same rule; any limit may be judged on them: every look's interval
+    holds at once, by the union bound)."""
+    decision = pairing.decide(comparison.ratios, limit=limit, confidence=CONFIDENCE, looks=max(comparison.looks, 1))
+    verdict = LatencyVerdict(
+        verdict=Verdict(decision.verdict),
+        signal=f"{comparison.signal}, paired A/B in-process, {len(comparison.ratios)} pairs",
+        ratio=decision.ratio,
+        low=decision.low,
+        high=decision.high,
+        limit=limit,
+        pairs=len(comparison.ratios),
+    )
+    now = comparison.other.median_ms * decision.ratio
+    return _latency_text(verdict, comparison.other.median_ms, now, against), verdict
+
+
+def _paired_with(m: Measurement, against: str, sha: Optional[str]) -> Optional[PairedComparison]:
+    """The measurement job's own pairing, when it paired against this very A."""
+    paired = m.paired
+    if paired is None or paired.against != against or (sha is not None and paired.artifact_sha != sha):
+        return None
+    return paired
+
+
+def _same_artifact(limit: float) -> LatencyVerdict:
+    return LatencyVerdict(
+        verdict=Verdict.PASS, signal="same artifact as the baseline", ratio=1.0, low=1.0, high=1.0, limit=limit
+    )
+
+
+def _stored_latency(runs: Runs, fraction: float, baseline: BaselineEntry) -> Found:
+    m = runs.current[0]
+    signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms))
+    base_groups = [baseline.samples.cpu_ms if signal == "cpu" else baseline.samples.wall_ms]
+    current = [_signal(r, signal) for r in runs.current]
+    try:
+        verdict = judge_latency(
+            current, base_groups, limit=1.0 + fraction, signal=f"{signal}, {WEAKER}", margin=STORED_MARGIN
+        )
+    except ValueError as error:  # stored samples of 0 ms (a damaged or hand-edited file)
+        return [f"{error}; regenerate the baseline with --update-baselines"], None
+    verdict = _explained_by_machine(verdict, _machine_factor(runs, baseline), fraction)
+    texts = _latency_text(verdict, _median_of_medians(base_groups), _median_of_medians(current), "baseline")
+    if texts:
+        texts = [texts[0] + _machine_speed(runs, baseline)]
+    return texts, verdict
 
 
 def _explained_by_machine(verdict: LatencyVerdict, factor: Optional[float], fraction: float) -> LatencyVerdict:
@@ -156,24 +207,6 @@ def _machine_speed(runs: Runs, baseline: BaselineEntry) -> str:
     return f"; the reference workload ran {(factor - 1) * 100:+.1f}% vs baseline time"
 
 
-def _start_pairing(runs: Runs, context: Context) -> None:
-    """A B A B: the baseline artifact, the current one again, the baseline again."""
-    first = context.rerun_baseline() if context.rerun_baseline else None
-    if first is None:
-        runs.baseline = []
-        return
-    runs.baseline = [first]
-    if context.remeasure is not None and context.rerun_baseline is not None:
-        runs.current.append(context.remeasure())
-        _append(runs.baseline, context.rerun_baseline())
-
-
-def _append(measurements: List[Measurement], measured: Optional[Measurement]) -> None:
-    """A baseline artifact re-run can fail (None); the runs that worked still count."""
-    if measured is not None:
-        measurements.append(measured)
-
-
 def _signal(m: Measurement, signal: str) -> Tuple[float, ...]:
     return m.cpu_samples_ms if signal == "cpu" else m.samples_ms
 
@@ -185,8 +218,9 @@ def _median_of_medians(groups: Sequence[Sequence[float]]) -> float:
 def _latency_text(verdict: LatencyVerdict, before: float, now: float, against: str) -> List[str]:
     if verdict.verdict == Verdict.PASS:
         return []
+    where = verdict.signal if verdict.pairs else f"{verdict.signal}, {verdict.processes} process(es)"
     return [
-        f"{now:.3f} ms vs {against} {before:.3f} ms ({verdict.signal}, {verdict.processes} process(es)): "
+        f"{now:.3f} ms vs {against} {before:.3f} ms ({where}): "
         f"ratio {verdict.ratio:.3f} (99% CI {verdict.low:.3f}..{verdict.high:.3f}), limit {verdict.limit:.3f}: "
         f"{verdict.verdict}"
     ]

@@ -10,7 +10,7 @@ from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict
-from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.measure.result import Measurement, PairedComparison
 
 
 class BudgetExceeded(EdgeOptError):
@@ -101,5 +101,6 @@ class Context:
     mismatch_fails: bool = False  # --edge-fingerprint-mismatch=fail: not comparing fails the test
     reference: Optional[Callable[[str], Measurement]] = None  # precision -> same-session measurement
     remeasure: Optional[Callable[[], Measurement]] = None
-    rerun_baseline: Optional[Callable[[], Optional[Measurement]]] = None  # the baseline's artifact, now
+    pair_baseline: Optional[Callable[[float], Optional[PairedComparison]]] = None  # limit -> vs baseline artifact
+    pair_reference: Optional[Callable[[str, float], Optional[PairedComparison]]] = None  # precision, ratio
     attempts: int = 2

@@ -36,6 +36,7 @@ class LatencyVerdict:
     high: float
     limit: float
     processes: int = 1  # current-side processes behind the verdict
+    pairs: int = 0  # A B B A quads of an in-process paired comparison; 0: not paired
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdict", Verdict(self.verdict))  # "regressed" by hand is an Enum too
@@ -55,6 +56,7 @@ class LatencyVerdict:
             high=float(data["high"]),
             limit=float(data["limit"]),
             processes=int(data.get("processes", 1)),
+            pairs=int(data.get("pairs", 0)),
         )
 
     def as_inconclusive(self) -> "LatencyVerdict":

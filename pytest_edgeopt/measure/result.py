@@ -65,6 +65,34 @@ class LatencyStats:
 
 
 @dataclass(frozen=True)
+class PairedComparison:
+    """This artifact (B) timed against another (A) in one agent process, interleaved: what the
+    latency verdict is made of when A is at hand (the baseline's artifact, or another precision)."""
+
+    against: str  # "baseline", or the precision compared with ("fp32")
+    artifact_sha: str  # A's cache key
+    limit: float  # the largest allowed median ratio B / A the job sampled for
+    signal: str  # "cpu" or "wall"
+    ratios: Tuple[float, ...]  # B / A per A B B A quad
+    looks: int
+    stopped: str  # "regressed", "pass" or "cap"
+    seconds: float
+    other: LatencyStats  # A's per-inference latency in the same process (on the wall clock)
+    invalid: Optional[str] = None  # the device throttled during the paired run
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["ratios"], data["other"] = list(self.ratios), self.other.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PairedComparison":
+        values = dict(data)
+        values["ratios"], values["other"] = tuple(data["ratios"]), LatencyStats.from_dict(data["other"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One model at one precision on one runtime and platform, measured by the agent."""
 
@@ -108,6 +136,7 @@ class Measurement:
     cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
     reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
     reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
+    paired: Optional[PairedComparison] = field(default=None, repr=False)  # B vs A in one process
     nodeid: str = ""
     _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
 
@@ -166,6 +195,7 @@ class Measurement:
             quantization=dict(self.quantization),
             fingerprint=self.fingerprint,
             parity=self.parity.to_dict() if self.parity else None,
+            paired=self.paired.to_dict() if self.paired else None,
             notes=list(self.note_texts()),
             note_kinds=[n.kind.value for n in self.notes],
         )
@@ -186,6 +216,7 @@ class Measurement:
             ),
             facts=DeviceFacts.from_dict(fingerprint),
             parity=Parity.from_dict(data["parity"]) if data.get("parity") else None,
+            paired=PairedComparison.from_dict(data["paired"]) if data.get("paired") else None,
             notes=tuple(
                 Note.from_dict({"kind": kind, "text": text})
                 for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))
@@ -197,7 +228,17 @@ class Measurement:
 
 
 _TUPLES = ("samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms")
-_TYPED = ("_checker", "latency", "cpu_latency", "quantization", "facts", "runtime_info", "parity", "notes") + _TUPLES
+_TYPED = (
+    "_checker",
+    "latency",
+    "cpu_latency",
+    "quantization",
+    "facts",
+    "runtime_info",
+    "parity",
+    "notes",
+    "paired",
+) + _TUPLES
 
 
 def top1_accuracy(predictions: Sequence[Sequence[int]], labels: Optional[np.ndarray]) -> Optional[float]:

@@ -13,16 +13,18 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import pytest
 
 from pytest_edgeopt.agent.power import KINDS, PowerMeterSpec
 from pytest_edgeopt.baselines.bookkeeping import BaselineBook, Collection
+from pytest_edgeopt.baselines.entry import key_of, module_of
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import ModelKind
+from pytest_edgeopt.measure.compare import parse_percent
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.cache import prune
@@ -34,7 +36,7 @@ from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
 from pytest_edgeopt.runtimes import RuntimeSpec, registry
 from pytest_edgeopt.session import parametrize
-from pytest_edgeopt.session.measuring import Case, Measurer
+from pytest_edgeopt.session.measuring import Case, Measurer, PairRequest
 from pytest_edgeopt.session.runner import EdgeRunner, resolve_model
 from pytest_edgeopt.settings import Settings, tool_budgets
 
@@ -75,11 +77,25 @@ class EdgeSession:
         self.cache_lines: List[str] = []
         self.started = time.time() - 1.0  # entries used from here on are this run's: never pruned
 
-    def measure(self, case: Case, *, nodeid: str) -> Row:
-        """A row for this test; the measurement itself is made once per session per case."""
-        row = Row(measurement=replace(self.measurer.measurement(case), nodeid=nodeid))
+    def measure(self, case: Case, *, nodeid: str, budgets: Mapping[str, object]) -> Row:
+        """A row for this test; the measurement itself is made once per session per case. When
+        the test's budgets compare latency with the baseline, the job pairs with its artifact."""
+        pair = self._baseline_pair(case, nodeid, budgets)
+        row = Row(measurement=replace(self.measurer.measurement(case, pair), nodeid=nodeid))
         self.rows.append(row)
         return row
+
+    def _baseline_pair(self, case: Case, nodeid: str, budgets: Mapping[str, object]) -> Optional[PairRequest]:
+        if "max_latency_regression" not in budgets or self.settings.update_baselines:
+            return None
+        key = key_of(nodeid, model=case.model.name, precision=case.precision, runtime=case.runtime, batch=case.batch)
+        try:
+            entry = self.book.entry(module_of(nodeid), key)
+            limit = 1.0 + parse_percent(budgets["max_latency_regression"], name="max_latency_regression")
+        except (EdgeOptError, ValueError):  # the gate reports a damaged file or a bad budget itself
+            return None
+        artifact = self.measurer.cached(case, entry.artifact_sha) if entry is not None else None
+        return PairRequest("baseline", artifact, limit) if artifact is not None else None
 
     def measurements(self) -> List[Measurement]:
         return [row.measurement for row in self.rows]

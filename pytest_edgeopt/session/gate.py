@@ -12,8 +12,8 @@ from pytest_edgeopt.errors import EdgeOptWarning
 from pytest_edgeopt.judge.checks import check, raise_if_failed
 from pytest_edgeopt.judge.types import Context, Row
 from pytest_edgeopt.kinds import Verdict
-from pytest_edgeopt.measure.result import Measurement
-from pytest_edgeopt.session.measuring import Case
+from pytest_edgeopt.measure.result import Measurement, PairedComparison
+from pytest_edgeopt.session.measuring import Case, PairRequest
 
 if TYPE_CHECKING:
     from pytest_edgeopt.session import EdgeSession
@@ -50,7 +50,10 @@ class Checker:
             missing=stored.missing,
             mismatch=stored.mismatch,
             mismatch_fails=session.settings.fingerprint_mismatch == "fail",
-            rerun_baseline=stored.rerun,
+            pair_baseline=stored.pair,
+            pair_reference=lambda precision, ratio: measurer.paired(
+                case, PairRequest(precision, measurer.artifact_of(case.at(precision)), ratio)
+            ),
             reference=lambda precision: measurer.measurement(case.at(precision)),
             remeasure=lambda: measurer.remeasure(case),
             attempts=session.settings.remeasure,
@@ -70,10 +73,18 @@ class Checker:
                 missing=f"no baseline for {key} on {session.platform.name} in "
                 f"{session.book.store.path_for(module)}: run with --update-baselines"
             )
-        reason, sha = mismatch_reason(entry, m), entry.artifact_sha
-        return _Stored(
-            baseline=entry, note=reason, mismatch=reason, rerun=lambda: session.measurer.rerun_artifact(case, sha)
-        )
+        reason = mismatch_reason(entry, m)
+        return _Stored(baseline=entry, note=reason, mismatch=reason, pair=self._baseline_pairing(case, entry))
+
+    def _baseline_pairing(self, case: Case, entry: BaselineEntry) -> Callable[[float], Optional[PairedComparison]]:
+        """A paired job against the baseline's own artifact, if the cache holds it."""
+        measurer = self._session.measurer
+
+        def pair(limit: float) -> Optional[PairedComparison]:
+            artifact = measurer.cached(case, entry.artifact_sha)
+            return measurer.paired(case, PairRequest("baseline", artifact, limit)) if artifact else None
+
+        return pair
 
 
 @dataclass(frozen=True)
@@ -82,4 +93,4 @@ class _Stored:
     note: Optional[str] = None
     missing: Optional[str] = None
     mismatch: Optional[str] = None
-    rerun: Optional[Callable[[], Optional[Measurement]]] = None
+    pair: Optional[Callable[[float], Optional[PairedComparison]]] = None

@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
 
-from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, RuntimeRef, Success
+from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Pairing, Result, RuntimeRef, Success
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
-from pytest_edgeopt.judge.validity import fingerprint_note
+from pytest_edgeopt.judge.validity import fingerprint_note, timing_problem
 from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 from pytest_edgeopt.measure import parity
-from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.measure.compare import choose_signal
+from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedComparison
 from pytest_edgeopt.models.base import EdgeModel, array_hash
 from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
 from pytest_edgeopt.optimize.cache import ArtifactCache
@@ -30,6 +31,19 @@ from pytest_edgeopt.settings import Settings
 
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
 CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int]
+PairKey = Optional[Tuple[str, str, float]]
+
+
+@dataclass(frozen=True)
+class PairRequest:
+    """Time the case against another artifact (A) in the same agent process."""
+
+    against: str  # "baseline", or the precision compared with
+    artifact: Artifact  # A
+    limit: float  # the largest allowed median ratio, for the job's sequential stopping
+
+    def key(self) -> Tuple[str, str, float]:
+        return (self.against, self.artifact.key, self.limit)
 
 
 @dataclass(frozen=True)
@@ -82,11 +96,34 @@ class Measurer:
         self.runtimes = runtimes
         self.meters = meters
         self.cache = ArtifactCache(settings.cache_dir)
-        self._measured: Dict[CaseKey, Reference] = {}
+        self._measured: Dict[Tuple[CaseKey, PairKey], Reference] = {}
 
-    def measurement(self, case: Case) -> Measurement:
-        """Measured once per session; later calls reuse it."""
-        return self._once(case).measurement
+    def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:
+        """Measured once per session (per pairing); later calls reuse it."""
+        return self._once(case, pair).measurement
+
+    def paired(self, case: Case, pair: PairRequest) -> Optional[PairedComparison]:
+        """The case against A in one process, for a budget the measurement job did not pair for;
+        None when A cannot run on today's inputs (the caller falls back, and says so)."""
+        artifact = self._artifact(case)
+        if artifact.key == pair.artifact.key:
+            return None
+        try:
+            result = self._run(artifact, case, pair=pair)
+        except EdgeOptError:
+            return None
+        return paired_comparison(result, pair)
+
+    def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
+        """The artifact a baseline was measured on, if this cache still holds it intact."""
+        if not sha:
+            return None
+        return cached_artifact(
+            sha, precision=get_precision(case.precision), cache=self.cache, fmt=self.format_of(case.runtime)
+        )
+
+    def artifact_of(self, case: Case) -> Artifact:
+        return self._artifact(case)
 
     def reference(self, case: Case) -> Reference:
         """The FP32 measurement of the case's model and its predictions."""
@@ -96,36 +133,25 @@ class Measurer:
         """A fresh run of the same artifact, for an inconclusive latency verdict."""
         return self._fresh(case).measurement
 
-    def rerun_artifact(self, case: Case, sha: Optional[str]) -> Optional[Measurement]:
-        """The artifact a baseline was measured on, measured now, if the cache still holds it."""
-        if not sha:
-            return None
-        artifact = cached_artifact(
-            sha, precision=get_precision(case.precision), cache=self.cache, fmt=self.format_of(case.runtime)
-        )
-        if artifact is None:
-            return None
-        try:
-            result = self._run(artifact, case)
-        except EdgeOptError:  # e.g. the model's input shape changed: today's inputs do not fit it
-            return None
-        return assemble(result, model=case.model, artifact=artifact, platform=self.platform, reference=None)
-
     def format_of(self, runtime: str) -> str:
         return self.runtimes[runtime].format
 
-    def _once(self, case: Case) -> Reference:
-        key = case.key()
+    def _once(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
+        key = (case.key(), pair.key() if pair else None)
         if key not in self._measured:
-            self._measured[key] = self._fresh(case)
+            self._measured[key] = self._fresh(case, pair)
         return self._measured[key]
 
-    def _fresh(self, case: Case) -> Reference:
+    def _fresh(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
         reference = None if case.precision == REFERENCE else self.reference(case)
         artifact = self._artifact(case)
         needs_parity = case.precision == REFERENCE and self.format_of(case.runtime) != PARITY_FORMAT
-        result = self._run(artifact, case, keep_outputs=needs_parity)
+        if pair is not None and pair.artifact.key == artifact.key:
+            pair = None  # the same file as the baseline: nothing to pair
+        result = self._run_paired_or_alone(artifact, case, pair, keep_outputs=needs_parity)
         measured = assemble(result, model=case.model, artifact=artifact, platform=self.platform, reference=reference)
+        if pair is not None and result.paired is not None:
+            measured = replace(measured, paired=paired_comparison(result, pair))
         measured = _with_note(measured, fingerprint_note(measured, self.platform))
         if needs_parity:
             checked = self._parity(case, result)
@@ -157,10 +183,28 @@ class Measurer:
             fmt=self.format_of(case.runtime),
         )
 
-    def _run(
-        self, artifact: Artifact, case: Case, *, evaluate_only: bool = False, keep_outputs: bool = False
+    def _run_paired_or_alone(
+        self, artifact: Artifact, case: Case, pair: Optional[PairRequest], *, keep_outputs: bool
     ) -> Success:
-        job = self._job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs)
+        """Paired when asked; when A cannot run (today's inputs do not fit the baseline's file),
+        measured alone, and the judge falls back to the stored samples."""
+        if pair is None:
+            return self._run(artifact, case, keep_outputs=keep_outputs)
+        try:
+            return self._run(artifact, case, keep_outputs=keep_outputs, pair=pair)
+        except EdgeOptError:
+            return self._run(artifact, case, keep_outputs=keep_outputs)
+
+    def _run(
+        self,
+        artifact: Artifact,
+        case: Case,
+        *,
+        evaluate_only: bool = False,
+        keep_outputs: bool = False,
+        pair: Optional[PairRequest] = None,
+    ) -> Success:
+        job = self._job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs, pair=pair)
         result: Result = self.transport.run(job, timeout_s=self.settings.timeout_s)
         if isinstance(result, Failure):
             raise self._failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
@@ -182,8 +226,17 @@ class Measurer:
             return DeviceUnreachable(f"{label}: {result.error}", skip=self.platform.on_unreachable == "skip")
         return EdgeOptError(f"{label}: {result.error}")
 
-    def _job(self, artifact: Artifact, case: Case, *, evaluate_only: bool, keep_outputs: bool) -> Job:
+    def _job(
+        self,
+        artifact: Artifact,
+        case: Case,
+        *,
+        evaluate_only: bool,
+        keep_outputs: bool,
+        pair: Optional[PairRequest] = None,
+    ) -> Job:
         spec = self.runtimes[case.runtime]
+        threads = self.settings.threads or self.platform.threads
         return Job(
             artifact=str(artifact.path),
             inputs=str(eval_inputs_file(case.model, self.cache)),
@@ -191,13 +244,23 @@ class Measurer:
                 name=spec.name, module=spec.module, cls=spec.cls, package=spec.package, extra=spec.extra
             ),
             batch=case.batch,
-            threads=self.settings.threads or self.platform.threads,
+            threads=threads,
             options=RuntimeOptions(providers=tuple(self.platform.providers)),
             plan=self.settings.plan,
             topk=5,
             power=self._power(),
             evaluate_only=evaluate_only,
             keep_outputs=keep_outputs,
+            pairing=self._pairing(pair, threads) if pair is not None else None,
+        )
+
+    def _pairing(self, pair: PairRequest, threads: int) -> Pairing:
+        """One thread: process CPU time, which other work on the cores leaves nearly alone."""
+        return Pairing(
+            artifact=str(pair.artifact.path),
+            limit=pair.limit,
+            signal=choose_signal(threads=threads, has_cpu_samples=True),
+            max_s=self.settings.plan.max_s,
         )
 
     def _power(self) -> Optional[Dict[str, object]]:
@@ -207,6 +270,24 @@ class Measurer:
         if plugin is not None:
             spec.update(module=plugin.module, factory=plugin.factory)
         return spec or None
+
+
+def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
+    paired = result.paired
+    if paired is None:
+        raise EdgeOptError("the agent answered a paired job without the pairing's samples")
+    return PairedComparison(
+        against=pair.against,
+        artifact_sha=pair.artifact.key,
+        limit=pair.limit,
+        signal=paired.signal,
+        ratios=paired.ratios,
+        looks=paired.looks,
+        stopped=paired.stopped,
+        seconds=paired.seconds,
+        other=LatencyStats.from_values(paired.wall_ms),
+        invalid=timing_problem(result.timed()),
+    )
 
 
 def _with_note(m: Measurement, note: Optional[Note]) -> Measurement:

@@ -63,7 +63,7 @@ class EdgeRunner:
                 batch=batch,
                 runtime=runtime or self._runtime or default_runtime(edge_model, self.platform, self._session.runtimes),
             )
-            row = self._session.measure(case, nodeid=self._nodeid)
+            row = self._session.measure(case, nodeid=self._nodeid, budgets=self._budgets)
         except MissingDependency as missing:  # an optional package the user chose not to install here
             pytest.skip(str(missing))
         except DeviceUnreachable as unreachable:  # MissingOnDevice too: the platform's on_unreachable decides

@@ -75,13 +75,13 @@ def valid_baseline(pytester: pytest.Pytester) -> Path:
     ("damage", "problem"),
     [
         (lambda data: data["entries"][KEY_A].pop("metrics"), f"$.entries['{KEY_A}']: 'metrics' is a required property"),
-        (lambda data: data.update(schema_version=2), "$.schema_version: 1 was expected"),
+        (lambda data: data.update(schema_version=0), "$.schema_version: 1 was expected"),
         (
             lambda data: data["entries"][KEY_B]["latency"]["cpu"].update(median_ms="fast"),
             f"$.entries['{KEY_B}'].latency.cpu.median_ms: 'fast' is not of type 'number'",
         ),
     ],
-    ids=["no metrics", "schema_version 2", "wrong type"],
+    ids=["no metrics", "schema_version 0", "wrong type"],
 )
 def test_schema_invalid_file_names_the_json_path(
     pytester: pytest.Pytester, valid_baseline: Path, damage: Callable[[dict], None], problem: str
@@ -97,7 +97,7 @@ def test_schema_invalid_file_names_the_json_path(
     assert "stale baseline entr" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("text", [BROKEN_JSON, '{"schema_version": 2}', ""], ids=["json", "schema", "empty"])
+@pytest.mark.parametrize("text", [BROKEN_JSON, '{"schema_version": 1}', ""], ids=["json", "schema", "empty"])
 def test_update_baselines_replaces_a_damaged_file(pytester: pytest.Pytester, text: str) -> None:
     pytester.makepyfile(test_x=TWO_TESTS)
     path = write_baseline(pytester, text)
