@@ -160,6 +160,16 @@ class SshTransport:
                 artifact_sha256=self._sha(artifact),
                 inputs_sha256=self._sha(inputs),
             )
+            if job.pairing is not None:  # the other side of a paired job travels too
+                other = Path(job.pairing.artifact)
+                remote = replace(
+                    remote,
+                    pairing=replace(
+                        job.pairing,
+                        artifact=self._put_file(sftp, root, other, replace_all=replace_all),
+                        artifact_sha256=self._sha(other),
+                    ),
+                )
         return remote, agent
 
     def _remote_root(self, sftp: Any) -> str:

@@ -43,6 +43,8 @@ from tests.unit.test_result import make_measurement
 FACTS = DeviceFacts(arch="x86_64", cpu_model="Test CPU")
 RUNTIME = RuntimeInfo(name="onnxruntime", version="1.0")
 NODEID = "suites/test_x.py::test_a[int8]"
+CHANGED = "fedcba98765432100000"  # the artifact of a changed model (the same artifact is not timed)
+STORED = "cpu, vs stored samples (weaker: the baseline's artifact is not in the cache)"
 
 
 def measurement(**overrides: Any) -> Measurement:
@@ -210,10 +212,10 @@ def test_an_unchanged_measurement_passes_zero_tolerance_against_its_rounded_base
 def test_latency_regression_against_stored_samples() -> None:
     base = with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200)))
     stored = entry_from_measurement(base)
-    slow = with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200)))
+    slow = with_samples(measurement(artifact_sha=CHANGED), tuple(4.0 + 0.01 * (i % 7) for i in range(200)))
     _, judgement = check(slow, {"max_latency_regression": "10%"}, Context(baseline=stored))
     assert judgement.verdict == REGRESSED
-    assert judgement.latency is not None and judgement.latency.signal == "cpu, vs stored samples"
+    assert judgement.latency is not None and judgement.latency.signal == STORED
     assert judgement.baseline_latency_ms == pytest.approx(2.03)
     assert judgement.violations[0].startswith("max_latency_regression: 4.030 ms vs baseline 2.030 ms")
     assert judgement.violations[0].endswith(": regressed")
@@ -222,7 +224,7 @@ def test_latency_regression_against_stored_samples() -> None:
 
 
 def test_inconclusive_latency_is_remeasured_a_bounded_number_of_times() -> None:
-    noisy = with_samples(measurement(), (1.0, 3.0, 2.2, 1.2, 3.1))
+    noisy = with_samples(measurement(artifact_sha=CHANGED), (1.0, 3.0, 2.2, 1.2, 3.1))
     stored = entry_from_measurement(with_samples(measurement(), (1.0, 3.0, 2.0, 1.1, 2.9)))
     calls = []
 
@@ -242,15 +244,18 @@ def test_inconclusive_latency_is_remeasured_a_bounded_number_of_times() -> None:
     assert judgement.verdict == INCONCLUSIVE and len(calls) == 3
 
 
-def test_a_failed_baseline_rerun_falls_back_to_the_stored_samples() -> None:
+def test_a_failed_baseline_pairing_falls_back_to_the_stored_samples() -> None:
     base = with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200)))
+    changed_model = replace(base, artifact_sha=CHANGED)
     _, judgement = check(
-        base,
+        changed_model,
         {"max_latency_regression": "10%"},
-        Context(baseline=entry_from_measurement(base), rerun_baseline=lambda: None, remeasure=lambda: base),
+        Context(
+            baseline=entry_from_measurement(base), pair_baseline=lambda limit: None, remeasure=lambda: changed_model
+        ),
     )
     assert judgement.verdict == PASS
-    assert judgement.latency is not None and judgement.latency.signal == "cpu, vs stored samples"
+    assert judgement.latency is not None and judgement.latency.signal == STORED
 
 
 def test_paired_gate_against_another_precision_of_the_session() -> None:
@@ -521,7 +526,8 @@ def test_a_stored_sample_regression_says_how_the_machine_itself_moved() -> None:
         with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))), reference_cpu_ms=(1.0,) * 20
     )
     slow = replace(
-        with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200))), reference_cpu_ms=(1.5,) * 20
+        with_samples(measurement(artifact_sha=CHANGED), tuple(4.0 + 0.01 * (i % 7) for i in range(200))),
+        reference_cpu_ms=(1.5,) * 20,
     )
     _, judgement = check(slow, {"max_latency_regression": "10%"}, Context(baseline=entry_from_measurement(base)))
     assert judgement.verdict == REGRESSED
@@ -536,7 +542,7 @@ def test_a_stored_sample_regression_the_machine_explains_is_inconclusive_not_a_f
     """The reference workload ran 2x slower too: the machine, not the model, may be the cause."""
     base = _with_reference(with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))), 1.0)
     stored = entry_from_measurement(base)
-    slow = with_samples(measurement(), tuple(4.0 + 0.01 * (i % 7) for i in range(200)))
+    slow = with_samples(measurement(artifact_sha=CHANGED), tuple(4.0 + 0.01 * (i % 7) for i in range(200)))
     _, on_a_slow_machine = check(
         _with_reference(slow, 2.0), {"max_latency_regression": "25%"}, Context(baseline=stored)
     )
@@ -544,6 +550,6 @@ def test_a_stored_sample_regression_the_machine_explains_is_inconclusive_not_a_f
     assert "the reference workload ran +98.0% vs baseline time" in on_a_slow_machine.violations[0]
     _, same_machine = check(_with_reference(slow, 1.0), {"max_latency_regression": "25%"}, Context(baseline=stored))
     assert same_machine.verdict == REGRESSED
-    much_slower = with_samples(measurement(), tuple(8.0 + 0.01 * (i % 7) for i in range(200)))
+    much_slower = with_samples(measurement(artifact_sha=CHANGED), tuple(8.0 + 0.01 * (i % 7) for i in range(200)))
     _, beyond = check(_with_reference(much_slower, 2.0), {"max_latency_regression": "25%"}, Context(baseline=stored))
     assert beyond.verdict == REGRESSED  # 4x slower on a machine only 2x slower: still the model
