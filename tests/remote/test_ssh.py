@@ -453,3 +453,28 @@ def test_the_devices_copies_are_private_and_a_tampered_copy_is_pushed_again(
     again.assert_outcomes(passed=1)
     assert table(again)[0]["Top-1 (%)"] == "98.06"
     assert artifact.read_bytes() != bytes(tampered)  # pushed again after the agent saw the hash differ
+
+
+def test_the_paired_gate_runs_on_the_device(pytester: pytest.Pytester, device: Device) -> None:
+    """Both artifacts travel to the device and are timed there, interleaved in one agent."""
+    import textwrap
+
+    from tests.integration.test_budgets import USER_MODEL
+
+    gated = """
+import pytest
+from usermodel import user_model
+
+@pytest.mark.edge_budget(max_latency_regression="10%")
+def test_gated(edge_runner):
+    edge_runner.measure(user_model(), precision="fp32")
+"""
+    pytester.makepyfile(usermodel=textwrap.dedent(USER_MODEL))
+    _project(pytester, _host_profile(device), tests=gated)
+    (pytester.path / "width.txt").write_text("8")
+    pytester.runpytest(*QUICK, "--edge-platform=board", "--update-baselines").assert_outcomes(passed=1)
+    (pytester.path / "width.txt").write_text("64")
+    result = pytester.runpytest(*QUICK, "--edge-platform=board")
+    result.assert_outcomes(failed=1)
+    assert "paired A/B in-process, 12 pairs" in table(result)[0]["Delta"]
+    assert f"{device.user}@127.0.0.1:{device.port}" in table(result)[0]["Platform"]
