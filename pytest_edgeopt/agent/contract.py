@@ -101,7 +101,7 @@ class Pairing:
     artifact: str  # A, where the agent runs
     limit: float  # the largest allowed median ratio B / A (1.10 for "10%")
     signal: str = "cpu"  # "cpu" (process CPU time, one thread) or "wall"
-    block: int = 4  # inferences per block; a quad is A B B A blocks
+    block: int = 2  # inferences per block; a quad is A B B A blocks
     max_s: float = 10.0  # sampling stops here even when no look decided
     confidence: float = 0.99
     artifact_sha256: Optional[str] = None
