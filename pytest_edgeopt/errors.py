@@ -37,6 +37,11 @@ class MissingOnDevice(EdgeOptError):
         )
 
 
+class NotOnPlatform(EdgeOptError):
+    """The platform cannot run this case at all (an FP32 model on a microcontroller): it skips
+    with the reason, as a missing runtime does, instead of failing."""
+
+
 class DeviceUnreachable(EdgeOptError):
     """Connecting to the device failed; `skip` when the platform's on_unreachable policy says so."""
 

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.judge.fit import FitLimits
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict
 from pytest_edgeopt.measure.result import Measurement
@@ -97,3 +98,4 @@ class Context:
     remeasure: Optional[Callable[[], Measurement]] = None
     rerun_baseline: Optional[Callable[[], Optional[Measurement]]] = None  # the baseline's artifact, now
     attempts: int = 2
+    fit: Optional[FitLimits] = None  # a microcontroller's SRAM and flash, checked on every row
