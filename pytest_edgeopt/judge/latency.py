@@ -24,6 +24,7 @@ from pytest_edgeopt.measure.result import LatencyStats, Measurement
 # processes here differed by up to 10%, so a regression must clear the limit by this much more
 # before it counts (short of that it is inconclusive, never a silent pass).
 STORED_MARGIN = 0.05
+STORED_ROUNDING_MS = 1e-6  # baseline files keep metrics to 6 decimals
 
 Found = Tuple[List[str], Optional[LatencyVerdict]]
 
@@ -81,20 +82,17 @@ def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: Ba
     """Against the baseline's own artifact re-measured now when it is cached (machine drift
     cancels), else against the stored samples with a margin for between-process spread."""
     m = runs.current[0]
+    if "latency_ms" in m.estimates:
+        return estimated_latency(m, fraction, baseline)
     signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms))
-    estimated = "latency_ms" in m.estimates  # a function of the graph: compared exactly, like size
-    if runs.baseline is None and not estimated:
+    if runs.baseline is None:
         _start_pairing(runs, context)
     if runs.baseline:
         base_groups = [_signal(b, signal) for b in runs.baseline]
         label, margin = f"{signal}, vs baseline artifact re-run", 0.0
     else:
         base_groups = [baseline.samples.cpu_ms if signal == "cpu" else baseline.samples.wall_ms]
-        label, margin = (
-            (f"{signal} est., vs stored estimate", 0.0)
-            if estimated
-            else (f"{signal}, vs stored samples", STORED_MARGIN)
-        )
+        label, margin = f"{signal}, vs stored samples", STORED_MARGIN
     current = [_signal(r, signal) for r in runs.current]
     verdict = judge_latency(current, base_groups, limit=1.0 + fraction, signal=label, margin=margin)
     if not runs.baseline:
@@ -103,6 +101,27 @@ def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: Ba
     if texts and not runs.baseline:
         texts = [texts[0] + _machine_speed(runs, baseline)]
     return texts, verdict
+
+
+def estimated_latency(m: Measurement, fraction: float, baseline: BaselineEntry) -> Found:
+    """An estimate is a function of the graph and the profile (an MCU's), so it is compared
+    exactly, like size: no samples, no re-runs, no margin; only the stored rounding is allowed."""
+    before, now = baseline.metrics.latency_ms, m.latency_ms
+    ratio = now / before if before else float("inf")
+    regressed = now > before * (1.0 + fraction) + STORED_ROUNDING_MS
+    verdict = LatencyVerdict(
+        verdict=Verdict.REGRESSED if regressed else Verdict.PASS,
+        signal="est., vs stored estimate",
+        ratio=ratio,
+        low=ratio,
+        high=ratio,
+        limit=1.0 + fraction,
+    )
+    if not regressed:
+        return [], verdict
+    return [
+        f"{now:.3f} ms est. vs baseline {before:.3f} ms est.: ratio {ratio:.3f}, limit {verdict.limit:.3f}: regressed"
+    ], verdict
 
 
 def versus_precision(runs: Runs, value: object, context: Context) -> Found:

@@ -33,8 +33,8 @@ def for_mcu(artifact: Artifact, cache: ArtifactCache) -> Artifact:
     )
     note = Note(
         NoteKind.ARTIFACT,
-        f"{external} weight buffers stored after the flatbuffer were moved inside it: TFLite Micro ignores "
-        "Buffer.offset and would have computed with garbage",
+        f"{external} buffers stored after the flatbuffer (Buffer.offset) were moved into it: TFLite Micro "
+        "ignores the offsets and would have computed with garbage",
     )
     return replace(artifact, path=path, key=path.stem, stats=artifact_stats(path), notes=artifact.notes + (note,))
 

@@ -186,7 +186,7 @@ def _cells(row: Row, notes: Dict[str, int], headers: Sequence[str], *, show_mode
         "Agreement (%)": _agreement(m),
         "Storage (MB)": f"{m.storage_mb:.3f}",
         "Latency (ms, p50)": _est(m, "latency_ms", _ms(m.latency.median_ms)),
-        "Throughput (inf/s)": _est(m, "throughput", f"{m.throughput:.1f}"),
+        "Throughput (inf/s)": _est(m, "throughput", _throughput(m.throughput)),
         "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}" if m.peak_rss_mb else "-",
         "Arena (KB)": _kb(m, "arena_kb"),
         "Flash (KB)": _kb(m, "flash_kb"),
@@ -231,6 +231,11 @@ def _delta(row: Row) -> str:
 
 def _ms(value: float) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def _throughput(value: float) -> str:
+    """`0.0369` for a big model on a microcontroller, where one decimal would show 0.0."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
 
 
 def _percent(value: Optional[float]) -> str:
