@@ -13,9 +13,10 @@ DIGITS_INT8 = DATA / "digits_int8.tflite"
 PLACEHOLDER = 1  # the offset a writer puts first; any value > 1 is a real file offset
 
 
-def externalized(data: bytes) -> bytes:
-    """The same model with every non-empty buffer's bytes after the flatbuffer, addressed by
-    Buffer.offset/size (16-byte aligned), the layout TFLite Micro does not read."""
+def externalized(data: bytes, *, min_bytes: int = 128) -> bytes:
+    """The same model with the bytes of every buffer of `min_bytes` or more (the weights and
+    biases; shapes and permutations stay) after the flatbuffer, addressed by Buffer.offset/size
+    and 16-byte aligned: the layout TFLite Micro does not read."""
     import flatbuffers
     import numpy as np
     from ai_edge_litert import schema_py_generated as fb
@@ -23,7 +24,7 @@ def externalized(data: bytes) -> bytes:
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
     blobs: List[bytes] = []
     for buffer in model.buffers or []:
-        if buffer.data is not None and len(buffer.data):
+        if buffer.data is not None and len(buffer.data) >= min_bytes:
             blobs.append(np.asarray(buffer.data, dtype=np.uint8).tobytes())
             buffer.data, buffer.offset, buffer.size = None, PLACEHOLDER, len(blobs[-1])
 

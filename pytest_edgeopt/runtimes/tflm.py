@@ -119,10 +119,16 @@ class MicroEngine:
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         data = Path(artifact).read_bytes()
         _refuse_external_buffers(data)
-        self._it, size = self._create(data, first_arena(len(data), options.arena_bytes))
+        self.load_bytes(data, arena_size=first_arena(len(data), options.arena_bytes))
+
+    def load_bytes(self, data: bytes, *, arena_size: int) -> ArenaUse:
+        """Create the interpreter (TFLM allocates everything then), growing the arena as needed;
+        no check of the file beyond TFLM's own."""
+        self._it, size = self._create(data, arena_size)
         self._arena = self._allocations(size)
         self._inputs = self._details(self._it.get_input_details)
         self._outputs = self._details(self._it.get_output_details)
+        return self._arena
 
     def _create(self, data: bytes, size: int) -> Tuple[Any, int]:
         """Grow the arena while TFLM reports it short, by what it says is missing when it says it."""
