@@ -186,7 +186,14 @@ def mismatch_reason(entry: BaselineEntry, m: Measurement) -> Optional[str]:
     """Why the stored entry cannot be compared with `m`, or None when it can."""
     stored, now = entry.must_match, must_match(m)
     diffs = [f"{key} {stored.get(key)!r} -> {now.get(key)!r}" for key in MUST_MATCH if stored.get(key) != now.get(key)]
+    was, now_estimated = "latency_ms" in entry.metrics.estimates, "latency_ms" in m.estimates
+    if was != now_estimated:  # a board runner timed it, or a simulation estimated it
+        diffs.append(f"latency {_kind(was)} -> {_kind(now_estimated)}")
     return f"baseline measured under a different {', '.join(diffs)}" if diffs else None
+
+
+def _kind(estimated: bool) -> str:
+    return "estimated" if estimated else "measured"
 
 
 def changed(old: BaselineEntry, new: BaselineEntry, *, latency_tolerance: float = 0.03) -> bool:
