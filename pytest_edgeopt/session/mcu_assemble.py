@@ -5,7 +5,8 @@ board timing; it is completed as the board would have answered, with one "sample
 estimated latency, the board's active power and the board's facts, and then assembled like any
 other row, so the judge, the baselines and the reports need nothing of their own. Every field
 so filled is named in `Measurement.estimates`, and every cell of it says "est.". A board runner
-that times its own inferences (the transport hook) sends timing: that latency counts as measured.
+that times its own inferences (the transport hook) sends timing and the board's fingerprint: that
+latency counts as measured.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def assemble_mcu(
     reference: Optional[Reference],
 ) -> Measurement:
     guess = estimate(facts.work, cpm=board.cycles_per_mac, clock_mhz=board.clock_mhz, active_mw=board.active_mw)
-    timed = result.timing is not None and result.fingerprint is not None
+    timed = on_the_board(result, board)
     completed = result if timed else as_board_answer(result, platform=platform, board=board, guess=guess)
     m = assemble(completed, model=model, artifact=artifact, platform=platform, reference=reference)
     measured_arena = result.runtime.arena
@@ -76,6 +77,13 @@ def assemble_mcu(
         estimates=estimates,
         notes=m.notes + _notes(platform.name, board, estimates, measured_arena is not None),
     )
+
+
+def on_the_board(result: Success, board: McuBoard) -> bool:
+    """Timing counts only when the board itself sent it: this package's agent never runs on a
+    microcontroller, so a result from it (here, or on a Pi over ssh) is a simulation."""
+    facts = result.fingerprint
+    return result.timing is not None and facts is not None and facts.arch == board.arch
 
 
 def as_board_answer(result: Success, *, platform: Platform, board: McuBoard, guess: McuEstimate) -> Success:

@@ -255,3 +255,54 @@ def test_the_zoo_model_is_quantized_on_the_host_and_judged_against_its_fp32_refe
     result.assert_outcomes(passed=1)
     row = _row(result)
     assert row["Bit-width (W/A)"] == "INT8/INT8" and row["Verdict"] == "pass"
+
+
+BOARD_RUNNER = """
+from dataclasses import replace
+
+from pytest_edgeopt.agent.contract import DeviceFacts, Timing
+from pytest_edgeopt.platforms.transport import LocalTransport
+from pytest_edgeopt.runtimes.base import ArenaUse
+
+
+class BoardRunner:
+    '''Stands in for firmware on a Cortex-M4 board (none is attached to CI): the outputs come from
+    the local agent, the timing, arena and fingerprint are what the board's runner would send.'''
+
+    label = "stlink:/dev/ttyACM0"
+
+    def __init__(self, lock_dir):
+        self._local = LocalTransport(lock_dir=lock_dir)
+
+    def run(self, job, *, timeout_s):
+        assert not job.evaluate_only and job.runtime.name == "tflm" and job.options.arena_bytes > 0
+        result = self._local.run(replace(job, evaluate_only=True), timeout_s=timeout_s)
+        if not result.ok:
+            return result
+        return replace(
+            result,
+            runtime=replace(result.runtime, arena=ArenaUse(total=7000, head=3600, tail=3400, arena_size=8192)),
+            timing=Timing(wall_ms=(12.5, 12.5, 12.6), cpu_ms=(12.5, 12.5, 12.6)),
+            fingerprint=DeviceFacts(arch="armv7e-m", cpu_model="Cortex-M4F at 120 MHz", device_model="NUCLEO-L4R5ZI"),
+        )
+
+    def close(self):
+        pass
+
+
+def pytest_edgeopt_make_transport(config, platform):
+    if platform.name == "my-board":
+        return BoardRunner(lock_dir=config.rootpath)
+"""
+
+
+def test_a_board_runner_behind_the_transport_hook_makes_latency_and_arena_measured(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.edgeopt.platforms.my-board]\nextends = "cortex-m4"\n')
+    pytester.makeconftest(BOARD_RUNNER)
+    pytester.makepyfile(test_b=MEASURE.format(path=str(DIGITS_INT8)))
+    result = pytester.runpytest(*QUICK, "-s", "--edge-platform=my-board")
+    result.assert_outcomes(passed=1)
+    assert _printed(result, "ESTIMATES") == ["energy_w,energy_mj,flash_kb"]
+    row = _row(result)
+    assert (row["Latency (ms, p50)"], row["Arena (KB)"]) == ("12.5", "6.8")
+    assert row["Platform"] == "my-board: NUCLEO-L4R5ZI (armv7e-m), 1 thr"
