@@ -107,8 +107,9 @@ def estimated_latency(m: Measurement, fraction: float, baseline: BaselineEntry) 
     """An estimate is a function of the graph and the profile (an MCU's), so it is compared
     exactly, like size: no samples, no re-runs, no margin; only the stored rounding is allowed."""
     before, now = baseline.metrics.latency_ms, m.latency_ms
-    ratio = now / before if before else float("inf")
-    regressed = now > before * (1.0 + fraction) + STORED_ROUNDING_MS
+    same = abs(now - before) <= STORED_ROUNDING_MS
+    ratio = 1.0 if same else now / before if before else float("inf")
+    regressed = not same and now > before * (1.0 + fraction) + STORED_ROUNDING_MS
     verdict = LatencyVerdict(
         verdict=Verdict.REGRESSED if regressed else Verdict.PASS,
         signal="est., vs stored estimate",

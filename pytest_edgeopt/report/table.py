@@ -195,7 +195,9 @@ def _cells(row: Row, notes: Dict[str, int], headers: Sequence[str], *, show_mode
         "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')} "
         f"({m.compute_unit})",
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
-        "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
+        "Baseline (ms)": _est(m, "latency_ms", _ms(judgement.baseline_latency_ms))
+        if judgement.baseline_latency_ms
+        else "-",
         "Delta": _delta(row),
         "Verdict": judgement.verdict.value,
         "Notes": _note_refs(row, notes),
@@ -225,7 +227,8 @@ def _delta(row: Row) -> str:
     if latency is not None:
         return f"{(latency.ratio - 1) * 100:+.1f}% ({latency.signal})"
     if base:
-        return f"{(row.measurement.latency.median_ms / base - 1) * 100:+.1f}% (wall)"
+        signal = "est." if "latency_ms" in row.measurement.estimates else "wall"
+        return f"{(row.measurement.latency.median_ms / base - 1) * 100:+.1f}% ({signal})"
     return "-"
 
 

@@ -228,7 +228,7 @@ def test_baselines_keep_the_estimates_labelled_and_compare_them_exactly_under_xd
     again = pytester.runpytest(*QUICK, "--edge-platform=cortex-m4", "-n", "2", f"--edge-report={report}")
     again.assert_outcomes(passed=1)
     row = _row(again)
-    assert row["Verdict"] == "pass" and row["Delta"][1:] == "0.0% (est., vs stored estimate)"
+    assert row["Verdict"] == "pass" and row["Delta"] == "+0.0% (est., vs stored estimate)"
     (reported,) = json.loads(report.read_text())["rows"]
     assert reported["measurement"]["arena_kb"] == ARENA_KB and "energy_mj" in reported["measurement"]["estimates"]
 
