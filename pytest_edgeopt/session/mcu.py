@@ -1,7 +1,7 @@
 """Measuring on a microcontroller profile: the Measurer with the MCU's rules.
 
 - Only full-integer models run (TFLite Micro refuses hybrid and FP16 models; FP32 is not what a
-  board runs): other cases skip with the reason, before anything is sent.
+  board runs): other cases skip with the reason before any job is sent.
 - The artifact is the INT8 .tflite with its weights inside the flatbuffer (optimize/mcu.py).
 - The job goes to the platform's transport. The local agent runs TFLM on this machine for the
   outputs and the arena, without a latency loop (this machine's time is not the board's); a
