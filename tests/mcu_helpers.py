@@ -6,7 +6,9 @@ flatbuffer, as ai-edge-quantizer writes large models
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Any, List
+
+from pytest_edgeopt.inspect.tflite_memory import object_api
 
 DATA = Path(__file__).resolve().parent / "data" / "tflite"
 DIGITS_INT8 = DATA / "digits_int8.tflite"
@@ -17,9 +19,12 @@ def externalized(data: bytes, *, min_bytes: int = 128) -> bytes:
     """The same model with the bytes of every buffer of `min_bytes` or more (the weights and
     biases; shapes and permutations stay) after the flatbuffer, addressed by Buffer.offset/size
     and 16-byte aligned: the layout TFLite Micro does not read."""
-    import flatbuffers
+    with object_api() as fb:
+        return _externalized(fb, data, min_bytes)
+
+
+def _externalized(fb: Any, data: bytes, min_bytes: int) -> bytes:
     import numpy as np
-    from ai_edge_litert import schema_py_generated as fb
 
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
     blobs: List[bytes] = []
@@ -29,7 +34,7 @@ def externalized(data: bytes, *, min_bytes: int = 128) -> bytes:
             buffer.data, buffer.offset, buffer.size = None, PLACEHOLDER, len(blobs[-1])
 
     def pack() -> bytes:
-        builder = flatbuffers.Builder(len(data))
+        builder = fb.flatbuffers.Builder(len(data))
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
         return bytes(builder.Output())
 

@@ -16,8 +16,10 @@ the arena holds, with no error. `inline_buffers` rewrites such a file with the d
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.tflite_graph import (
@@ -179,14 +181,14 @@ def inline_buffers(data: bytes) -> bytes:
     """The same model with every buffer's data inside the flatbuffer, 16-byte aligned as the
     converter writes them, and offset/size cleared. Metadata, signatures and options go through
     the object API unchanged; the result is checked to keep every operator's options."""
-    fb = schema()
-    model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
-    for buffer in model.buffers or []:
-        _inline(buffer, data)
-        buffer.__class__ = _aligned_buffer_class(fb)
-    builder = _builder(len(data))
-    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
-    out = bytes(builder.Output())
+    with object_api() as fb:
+        model = fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
+        for buffer in model.buffers or []:
+            _inline(buffer, data)
+            buffer.__class__ = _aligned_buffer_class(fb)
+        builder = fb.flatbuffers.Builder(len(data) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+        out = bytes(builder.Output())
     _check_options_kept(fb, data, out)
     return out
 
@@ -202,10 +204,26 @@ def _inline(buffer: Any, data: bytes) -> None:
     buffer.offset, buffer.size = 0, 0
 
 
-def _builder(size: int) -> Any:
-    import flatbuffers
-
-    return flatbuffers.Builder(size + 1024)
+@contextlib.contextmanager
+def object_api() -> Iterator[Any]:
+    """The schema module, with `flatbuffers` and `flatbuffers.table` in sys.modules pinned to the
+    copies it was imported with. Its object API imports Table at call time and asserts
+    `type(t) is Table` against the class its tables were made with; once pytester has restored
+    sys.modules after an in-process run, the call-time import can give a second copy, and every
+    union (an operator's options) fails that assertion."""
+    fb = schema()
+    package = fb.flatbuffers
+    names = ("flatbuffers", "flatbuffers.table")
+    saved = {name: sys.modules.get(name) for name in names}
+    sys.modules.update({"flatbuffers": package, "flatbuffers.table": package.table})
+    try:
+        yield fb
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
 
 _ALIGNED: Dict[int, type] = {}
