@@ -26,6 +26,11 @@ class EdgeOptWarning(pytest.PytestWarning):
     """The one warning class of pytest-edgeopt, so users can filter all of ours at once."""
 
 
+class NotOnPlatform(EdgeOptError):
+    """The platform cannot run this case at all (an FP32 model on a microcontroller): it skips
+    with the reason, as a missing runtime does, instead of failing."""
+
+
 class DeviceUnreachable(EdgeOptError):
     """The device cannot run the job: not reachable, or it lacks Python, numpy or the runtime.
     It fails the test unless the platform's `on_unreachable = "skip"`: a skip would turn CI green

@@ -49,6 +49,7 @@ class NoteKind(str, Enum):
     PARITY = "parity"  # FP32 of another format compared with ONNX Runtime
     FINGERPRINT = "fingerprint"  # the device differs from what the profile expects
     BASELINE = "baseline"  # why a stored entry was not compared, or is being rewritten
+    ESTIMATE = "estimate"  # a figure computed from the graph and the platform profile, not measured
     OTHER = "other"  # a note given as plain text
 
     def __str__(self) -> str:

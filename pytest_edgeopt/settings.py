@@ -45,6 +45,7 @@ INI_OPTIONS = {
         "version or thread count) does: warn or fail",
         "warn",
     ),
+    "edgeopt_mcu_fit": ("a microcontroller row whose arena or flash exceeds the board's: fail or off", "fail"),
 }
 
 
@@ -82,6 +83,7 @@ class Settings:
     devices: Tuple[str, ...] = ()  # --edge-device, in the order given
     on_host: bool = False  # --edge-on-host
     platform_entries: Dict[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
+    mcu_fit: str = "fail"  # edgeopt_mcu_fit: "fail" a row that does not fit the board, or "off"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -117,6 +119,7 @@ class Settings:
             devices=tuple(option.edge_device or ()),
             on_host=option.edge_on_host,
             platform_entries=_platform_entries(tool),
+            mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
         )
 
     def with_budgets(self, budgets: Dict[str, Any]) -> "Settings":

@@ -4,6 +4,11 @@ Stdlib only (and Python 3.9), because this file travels to devices inside the ag
 the host parses what a device sends back with it. Parsing validates: a device that answers with
 a missing field, a wrong type or a negative time is one line naming the field (ContractError),
 never a KeyError three modules later.
+
+Within a version, fields are only ever added as optional ones that both sides read as absent when
+the other side predates them, so the version stays: `result.runtime.arena` (a microcontroller
+runtime's tensor arena, validated as whole bytes with head + tail = total) joined version 2 with
+the MCU platform. Removing or retyping a field bumps CONTRACT_VERSION.
 """
 
 from __future__ import annotations

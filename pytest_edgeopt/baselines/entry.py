@@ -23,7 +23,20 @@ from pytest_edgeopt.measure.result import LatencyStats, Measurement
 
 MAX_STORED_SAMPLES = 400
 MUST_MATCH = ("platform", "arch", "cpu_model", "runtime", "runtime_version", "threads", "precision")
-DETERMINISTIC = ("params", "size_mb", "storage_mb", "gflops", "top1", "agreement", "top5_agreement", "eval_count")
+DETERMINISTIC = (
+    "params",
+    "size_mb",
+    "storage_mb",
+    "gflops",
+    "top1",
+    "agreement",
+    "top5_agreement",
+    "eval_count",
+    "arena_kb",
+    "flash_kb",
+    "estimates",
+)
+OPTIONAL_METRICS = ("arena_kb", "flash_kb", "estimates")  # microcontroller rows only; absent elsewhere
 Fact = Union[str, int, None]
 
 
@@ -47,6 +60,9 @@ class StoredMetrics:
     throughput: float
     load_ms: float
     first_inference_ms: float
+    arena_kb: Optional[float] = None
+    flash_kb: Optional[float] = None
+    estimates: Tuple[str, ...] = ()  # the metrics above that are estimates (latency_ms on an MCU)
 
     def value(self, name: str) -> Optional[float]:
         """A metric by the Measurement attribute of the same name (budgets are declared that way)."""
@@ -85,7 +101,7 @@ class BaselineEntry:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
-            "metrics": _rounded(asdict(self.metrics)),
+            "metrics": _stored_metrics(self.metrics),
             "latency": {"wall": _rounded(self.wall.to_dict()), "cpu": _rounded(self.cpu.to_dict())},
             "samples": {
                 "wall_ms": list(self.samples.wall_ms),
@@ -102,7 +118,12 @@ class BaselineEntry:
         metrics = data["metrics"]
         samples, fingerprint, provenance = data["samples"], data["fingerprint"], data["provenance"]
         return cls(
-            metrics=StoredMetrics(**{f.name: metrics[f.name] for f in fields(StoredMetrics)}),
+            metrics=StoredMetrics(
+                **{f.name: metrics[f.name] for f in fields(StoredMetrics) if f.name not in OPTIONAL_METRICS},
+                arena_kb=metrics.get("arena_kb"),
+                flash_kb=metrics.get("flash_kb"),
+                estimates=tuple(metrics.get("estimates", ())),
+            ),
             wall=LatencyStats.from_dict(data["latency"]["wall"]),
             cpu=LatencyStats.from_dict(data["latency"]["cpu"]),
             samples=StoredSamples(
@@ -169,7 +190,14 @@ def mismatch_reason(entry: BaselineEntry, m: Measurement) -> Optional[str]:
     """Why the stored entry cannot be compared with `m`, or None when it can."""
     stored, now = entry.must_match, must_match(m)
     diffs = [f"{key} {stored.get(key)!r} -> {now.get(key)!r}" for key in MUST_MATCH if stored.get(key) != now.get(key)]
+    was, now_estimated = "latency_ms" in entry.metrics.estimates, "latency_ms" in m.estimates
+    if was != now_estimated:  # a board runner timed it, or a simulation estimated it
+        diffs.append(f"latency {_kind(was)} -> {_kind(now_estimated)}")
     return f"baseline measured under a different {', '.join(diffs)}" if diffs else None
+
+
+def _kind(estimated: bool) -> str:
+    return "estimated" if estimated else "measured"
 
 
 def changed(old: BaselineEntry, new: BaselineEntry, *, latency_tolerance: float = 0.03) -> bool:
@@ -204,6 +232,9 @@ def _metrics(m: Measurement) -> StoredMetrics:
         throughput=m.throughput,
         load_ms=m.load_ms,
         first_inference_ms=m.first_inference_ms,
+        arena_kb=m.arena_kb,
+        flash_kb=m.flash_kb,
+        estimates=m.estimates,
     )
 
 
@@ -217,6 +248,13 @@ def _info(m: Measurement) -> Dict[str, object]:
         "git_commit": git_commit(),
         "cpu_flags": list(m.facts.cpu_flags),
     }
+
+
+def _stored_metrics(metrics: StoredMetrics) -> Dict[str, Any]:
+    """The optional MCU metrics only where they exist, so other platforms' files do not change."""
+    data = _rounded(asdict(metrics))
+    data["estimates"] = list(metrics.estimates)
+    return {k: v for k, v in data.items() if k not in OPTIONAL_METRICS or v not in (None, [])}
 
 
 def _rounded(values: Mapping[str, Any]) -> Dict[str, Any]:

@@ -38,6 +38,8 @@ ABSOLUTE: Dict[str, Metric] = {
     "min_throughput": Metric("throughput", "inf/s", False),
     "max_energy_w": Metric("energy_w", "W", True),
     "max_energy_mj": Metric("energy_mj", "mJ/inf", True),
+    "max_arena_kb": Metric("arena_kb", "KB", True),  # KiB, as MCU datasheets count
+    "max_flash_kb": Metric("flash_kb", "KB", True),
 }
 RELATIVE: Dict[str, Metric] = {  # limits are fractions of the baseline value ("10%")
     "max_latency_regression": Metric("latency_ms", "ms", True),

@@ -18,6 +18,7 @@ from pytest_edgeopt.judge.budgets import (
     Metric,
     validate_budgets,
 )
+from pytest_edgeopt.judge.fit import fit_problems
 from pytest_edgeopt.judge.latency import Found, Runs, invalid_runs
 from pytest_edgeopt.judge.types import BudgetExceeded, Context, Judgement
 from pytest_edgeopt.judge.validity import row_problems
@@ -68,7 +69,7 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
         found, judged = _check_one(runs, m, name, value, context)
         violations += [f"{name}: {text}" for text in found]
         verdict = judged or verdict
-    violations += row_problems(m) + invalid_runs(runs)
+    violations += row_problems(m) + fit_problems(m, context.fit) + invalid_runs(runs)
     comparable = context.baseline is not None and not context.mismatch
     return Judgement(
         verdict=_overall(violations, verdict, bool(budgets) or bool(violations)),
@@ -125,12 +126,15 @@ def _absolute(m: Measurement, metric: Metric, limit: float) -> List[str]:
             f"{metric.attribute} is not available: the platform {m.platform} has no power meter "
             f"(set power = {{kind = ...}} in [tool.edgeopt.platforms.{m.platform}])"
         ]
+    if measured is None and metric.attribute in ("arena_kb", "flash_kb"):
+        return [f"{metric.attribute} is measured on microcontroller platforms only (e.g. --edge-platform=cortex-m4)"]
     if measured is None:
         return [f"{metric.attribute} is not available (the eval set has no labels): gate on agreement"]
     broken = measured > limit if metric.upper else measured < limit
     sign = "<=" if metric.upper else ">="
     unit = f" {metric.unit}" if metric.unit else ""
-    return [f"measured {_fmt(measured)}{unit}, limit {sign} {_fmt(limit)}{unit}"] if broken else []
+    est = " (est.)" if metric.attribute in m.estimates else ""
+    return [f"measured {_fmt(measured)}{unit}{est}, limit {sign} {_fmt(limit)}{unit}"] if broken else []
 
 
 def _relative(m: Measurement, metric: Metric, fraction: float, baseline: BaselineEntry) -> List[str]:

@@ -31,6 +31,7 @@ from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedCompa
 # before it counts (short of that it is inconclusive, never a silent pass).
 STORED_MARGIN = 0.05
 WEAKER = "vs stored samples (weaker: the baseline's artifact is not in the cache)"
+STORED_ROUNDING_MS = 1e-6  # baseline files keep metrics to 6 decimals
 
 Found = Tuple[List[str], Optional[LatencyVerdict]]
 
@@ -97,6 +98,8 @@ def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: Ba
     """Paired against the baseline's own artifact when it is at hand; the same artifact passes;
     otherwise the stored samples, with a margin for between-process spread."""
     m, limit = runs.current[0], 1.0 + fraction
+    if "latency_ms" in m.estimates:
+        return estimated_latency(m, fraction, baseline)
     if baseline.artifact_sha and baseline.artifact_sha == m.artifact_sha:
         return [], _same_artifact(limit)
     comparison = _paired_with(m, "baseline", baseline.artifact_sha)
@@ -106,6 +109,28 @@ def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: Ba
         runs.paired = comparison
         return paired_verdict(comparison, limit=limit, against="baseline")
     return _stored_latency(runs, fraction, baseline)
+
+
+def estimated_latency(m: Measurement, fraction: float, baseline: BaselineEntry) -> Found:
+    """An estimate is a function of the graph and the profile (an MCU's), so it is compared
+    exactly, like size: no samples, no re-runs, no margin; only the stored rounding is allowed."""
+    before, now = baseline.metrics.latency_ms, m.latency_ms
+    same = abs(now - before) <= STORED_ROUNDING_MS
+    ratio = 1.0 if same else now / before if before else float("inf")
+    regressed = not same and now > before * (1.0 + fraction) + STORED_ROUNDING_MS
+    verdict = LatencyVerdict(
+        verdict=Verdict.REGRESSED if regressed else Verdict.PASS,
+        signal="est., vs stored estimate",
+        ratio=ratio,
+        low=ratio,
+        high=ratio,
+        limit=1.0 + fraction,
+    )
+    if not regressed:
+        return [], verdict
+    return [
+        f"{now:.3f} ms est. vs baseline {before:.3f} ms est.: ratio {ratio:.3f}, limit {verdict.limit:.3f}: regressed"
+    ], verdict
 
 
 def versus_precision(runs: Runs, value: object, context: Context) -> Found:

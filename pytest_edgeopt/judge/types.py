@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.judge.fit import FitLimits
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict
 from pytest_edgeopt.measure.result import Measurement, PairedComparison
@@ -104,3 +105,4 @@ class Context:
     pair_baseline: Optional[Callable[[float], Optional[PairedComparison]]] = None  # limit -> vs baseline artifact
     pair_reference: Optional[Callable[[str, float], Optional[PairedComparison]]] = None  # precision, ratio
     attempts: int = 2
+    fit: Optional[FitLimits] = None  # a microcontroller's SRAM and flash, checked on every row

@@ -131,6 +131,9 @@ class Measurement:
     invalid: Optional[str] = None  # why the device's numbers cannot count (e.g. it throttled)
     agreement_rule: str = "top-1"  # or "top-1 within 1 output step" for quantized outputs
     parity: Optional[Parity] = None  # FP32 of another format vs ONNX Runtime, value by value
+    arena_kb: Optional[float] = None  # a microcontroller's tensor arena (KiB): the SRAM the model needs
+    flash_kb: Optional[float] = None  # the model plus the inference code (KiB): the flash it needs
+    estimates: Tuple[str, ...] = ()  # the fields above that are estimates, not measurements (e.g. latency_ms)
     notes: Tuple[Note, ...] = ()
     samples_ms: Tuple[float, ...] = field(default=(), repr=False)
     cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
@@ -227,7 +230,7 @@ class Measurement:
         return cls(**values)
 
 
-_TUPLES = ("samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms")
+_TUPLES = ("samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms", "estimates")
 _TYPED = (
     "_checker",
     "latency",

@@ -1,7 +1,8 @@
 """Platform profiles: which runtime, threads, transport and device a target uses, and what the
 device must look like for its numbers to count.
 
-Built in: `host`, `pi` and `jetson-nano`. Plugins add profiles through the
+Built in: `host`, `pi`, `jetson-nano` and the microcontrollers `cortex-m4` (alias `mcu`), `cortex-m7`
+and `esp32-s3` (platforms/mcu.py holds their board facts). Plugins add profiles through the
 `pytest_edgeopt_platforms` hook; users define or override them in pyproject.toml under
 `[tool.edgeopt.platforms.<name>]`, validated against `schemas/platform.schema.json`.
 """
@@ -13,6 +14,8 @@ import platform as _platform
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
+
+from pytest_edgeopt.platforms.mcu import ESP32_S3, STM32H743, STM32L4R5, McuBoard, overlay_board
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -38,6 +41,7 @@ class Platform:
     on_unreachable: str = "fail"  # a device that cannot be reached: "fail" or "skip" its tests
     budgets: Dict[str, Any] = field(default_factory=dict)
     on_host: bool = False  # the profile's settings measured on this machine, not on its device
+    mcu: Optional[McuBoard] = None  # a microcontroller: TFLM runs the model here, the board is estimated
 
     @property
     def target_arch(self) -> str:
@@ -74,7 +78,24 @@ JETSON_NANO = Platform(
     power={"kind": "jetson"},
 )
 
-BUILTIN = (HOST, PI, JETSON_NANO)
+
+def mcu_profile(name: str, board: McuBoard) -> Platform:
+    """A microcontroller profile: the INT8 model runs in TFLM on this machine (outputs and arena),
+    latency and energy are estimated for the board."""
+    return Platform(
+        name=name,
+        description=f"{board.summary}; TFLM on this machine, latency and energy estimated",
+        runtime="tflm",
+        arch=board.arch,
+        mcu=board,
+    )
+
+
+CORTEX_M4 = mcu_profile("cortex-m4", STM32L4R5)
+CORTEX_M7 = mcu_profile("cortex-m7", STM32H743)
+ESP32S3 = mcu_profile("esp32-s3", ESP32_S3)
+BUILTIN = (HOST, PI, JETSON_NANO, CORTEX_M4, CORTEX_M7, ESP32S3)
+ALIASES = {"mcu": "cortex-m4"}  # the seed table's word for a microcontroller
 _TUPLE_FIELDS = ("providers", "devices", "precisions")
 
 
@@ -93,19 +114,22 @@ def apply_user_profiles(table: Dict[str, Platform], entries: Mapping[str, Any], 
     merged = dict(table)
     for name, entry in entries.items():
         validate_profile(entry, where=f"{where} [tool.edgeopt.platforms.{name}]")
-        base_name = entry.get("extends", name if name in merged else "host")
+        base_name = entry.get("extends", name if name in merged else ALIASES.get(name, "host"))
+        base_name = base_name if base_name in merged else ALIASES.get(base_name, base_name)
         if base_name not in merged:
             raise ValueError(
                 f"{where} [tool.edgeopt.platforms.{name}]: extends unknown platform "
                 f"{base_name!r}; choose from {', '.join(merged)}"
             )
-        merged[name] = _overlay(merged[base_name], name, entry)
+        merged[name] = _overlay(merged[base_name], name, entry, where=f"{where} [tool.edgeopt.platforms.{name}]")
     return merged
 
 
-def _overlay(base: Platform, name: str, entry: Mapping[str, Any]) -> Platform:
-    known = {f.name for f in fields(Platform)}
+def _overlay(base: Platform, name: str, entry: Mapping[str, Any], *, where: str) -> Platform:
+    known = {f.name for f in fields(Platform)} - {"mcu"}
     values: Dict[str, Any] = {k: v for k, v in entry.items() if k in known}
+    if "mcu" in entry:
+        values["mcu"] = overlay_board(base.mcu, entry["mcu"], where=where)
     for key in _TUPLE_FIELDS:
         if key in values and values[key] is not None:
             values[key] = tuple(values[key])

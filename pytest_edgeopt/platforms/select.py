@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Collection, Dict, Optional
 import pytest
 
 from pytest_edgeopt.platforms.fingerprint import local_facts, mismatches
-from pytest_edgeopt.platforms.profiles import Platform, apply_user_profiles, with_devices
+from pytest_edgeopt.platforms.profiles import ALIASES, Platform, apply_user_profiles, with_devices
 from pytest_edgeopt.platforms.transport import LocalTransport, Transport
 
 if TYPE_CHECKING:
@@ -30,13 +30,14 @@ def choose_platform(
         table = apply_user_profiles(table, settings.platform_entries, where="pyproject.toml")
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    if settings.platform not in table:
+    chosen = settings.platform if settings.platform in table else ALIASES.get(settings.platform, settings.platform)
+    if chosen not in table:
         raise pytest.UsageError(
-            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join(table)}"
+            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join([*table, *ALIASES])}"
         )
-    for name in (*settings.platform_entries, settings.platform):
+    for name in (*settings.platform_entries, chosen):
         _check_names(table[name], runtimes=runtimes, meters=meters)
-    profile = table[settings.platform]
+    profile = table[chosen]
     if settings.devices:
         profile = with_devices(profile, settings.devices)
     if settings.on_host:

@@ -41,6 +41,8 @@ HEADERS = (
     "Notes",
 )
 FAIL_MARK = " !"
+MCU_HEADERS = ("Arena (KB)", "Flash (KB)")  # only when a row has them: microcontroller rows
+ESTIMATE_MARK = " est."
 # which column a broken budget marks
 _BUDGET_COLUMN = {
     "max_accuracy_drop": "Top-1 (%)",
@@ -62,6 +64,10 @@ _BUDGET_COLUMN = {
     "min_throughput": "Throughput (inf/s)",
     "max_energy_w": "Energy (W)",
     "max_energy_mj": "Energy (mJ/inf)",
+    "max_arena_kb": "Arena (KB)",
+    "sram_fit": "Arena (KB)",
+    "max_flash_kb": "Flash (KB)",
+    "flash_fit": "Flash (KB)",
 }
 _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
@@ -79,8 +85,17 @@ def table_cells(rows: Sequence[Row]) -> Tuple[Tuple[str, ...], List[Tuple[str, .
     """Headers, one tuple of cells per measured case (grouped by model) and the numbered notes."""
     ordered = _unique(sorted(rows, key=lambda r: _order(r.measurement)))
     notes = _note_numbers(ordered)
-    body = [_cells(row, notes, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
-    return HEADERS, body, notes
+    headers = headers_for(ordered)
+    body = [_cells(row, notes, headers, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
+    return headers, body, notes
+
+
+def headers_for(rows: Sequence[Row]) -> Tuple[str, ...]:
+    """The seed's columns, with Arena and Flash after Peak RSS when a microcontroller row is there."""
+    if not any(r.measurement.arena_kb is not None or r.measurement.flash_kb is not None for r in rows):
+        return HEADERS
+    at = HEADERS.index("Peak RSS (MB)") + 1
+    return HEADERS[:at] + MCU_HEADERS + HEADERS[at:]
 
 
 def bitwidth_label(row: Measurement) -> str:
@@ -158,13 +173,17 @@ def _update_rows(update: Update) -> List[Tuple[str, ...]]:
             name,
             key,
             "changed",
-            _arrow(old, new, "latency_ms"),
+            _est_arrow(new, _arrow(old, new, "latency_ms")),
             _arrow(old, new, "size_mb"),
             _arrow(old, new, "top1", scale=100),
         )
         for key, old, new in update.changed
     ]
     return rows + [(name, key, "removed", "", "", "") for key in update.removed]
+
+
+def _est_arrow(new: BaselineEntry, text: str) -> str:
+    return text + ESTIMATE_MARK if "latency_ms" in new.metrics.estimates else text
 
 
 def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float = 1.0) -> str:
@@ -174,7 +193,7 @@ def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float 
     return f"{before * scale:.4g} -> {after * scale:.4g}"
 
 
-def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, ...]:
+def _cells(row: Row, notes: Dict[str, int], headers: Sequence[str], *, show_model: bool) -> Tuple[str, ...]:
     m, judgement = row.measurement, row.judgement
     cells = {
         "Model": m.model if show_model else "",
@@ -185,21 +204,36 @@ def _cells(row: Row, notes: Dict[str, int], *, show_model: bool) -> Tuple[str, .
         "Top-1 (%)": _percent(m.top1),
         "Agreement (%)": _agreement(m),
         "Storage (MB)": f"{m.storage_mb:.3f}",
-        "Latency (ms, p50)": _ms(m.latency.median_ms),
-        "Throughput (inf/s)": f"{m.throughput:.1f}",
-        "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}",
+        "Latency (ms, p50)": _est(m, "latency_ms", _ms(m.latency.median_ms)),
+        "Throughput (inf/s)": _est(m, "throughput", _throughput(m.throughput)),
+        "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}" if m.peak_rss_mb else "-",
+        "Arena (KB)": _kb(m, "arena_kb"),
+        "Flash (KB)": _kb(m, "flash_kb"),
         "Energy (W)": _energy(m.energy_w, m.energy_source),
         "Energy (mJ/inf)": _energy(m.energy_mj, m.energy_source),
-        "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {m.gflops_per_s:.3g} ({m.compute_unit})",
+        "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')} "
+        f"({m.compute_unit})",
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
-        "Baseline (ms)": _ms(judgement.baseline_latency_ms) if judgement.baseline_latency_ms else "-",
+        "Baseline (ms)": _est(m, "latency_ms", _ms(judgement.baseline_latency_ms))
+        if judgement.baseline_latency_ms
+        else "-",
         "Delta": _delta(row),
         "Verdict": _verdict(row),
         "Notes": _note_refs(row, notes),
     }
     for column in _failing_columns(row):
         cells[column] += FAIL_MARK
-    return tuple(cells[h] for h in HEADERS)
+    return tuple(cells[h] for h in headers)
+
+
+def _est(m: Measurement, name: str, text: str) -> str:
+    """`167.4 est.`: a figure computed from the graph and the profile is never shown as measured."""
+    return text + ESTIMATE_MARK if name in m.estimates else text
+
+
+def _kb(m: Measurement, name: str) -> str:
+    value = getattr(m, name)
+    return "-" if value is None else _est(m, name, f"{value:,.1f}")
 
 
 def _failing_columns(row: Row) -> Set[str]:
@@ -220,12 +254,18 @@ def _delta(row: Row) -> str:
     if latency is not None:
         return f"{(latency.ratio - 1) * 100:+.1f}% ({latency.signal})"
     if base:
-        return f"{(row.measurement.latency.median_ms / base - 1) * 100:+.1f}% (wall)"
+        signal = "est." if "latency_ms" in row.measurement.estimates else "wall"
+        return f"{(row.measurement.latency.median_ms / base - 1) * 100:+.1f}% ({signal})"
     return "-"
 
 
 def _ms(value: float) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def _throughput(value: float) -> str:
+    """`0.0369` for a big model on a microcontroller, where one decimal would show 0.0."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
 
 
 def _percent(value: Optional[float]) -> str:

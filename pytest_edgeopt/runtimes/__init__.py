@@ -41,6 +41,7 @@ BUILTIN_RUNTIMES: Tuple[RuntimeSpec, ...] = (
     RuntimeSpec(
         "tflite-reference", "pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert", "tflite", "tflite"
     ),
+    RuntimeSpec("tflm", "pytest_edgeopt.runtimes.tflm", "TFLM", "tflite-micro", "mcu", "tflite"),
     RuntimeSpec(
         "tflite-runtime",
         "pytest_edgeopt.runtimes.tflite",

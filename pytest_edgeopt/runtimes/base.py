@@ -30,15 +30,53 @@ class RuntimeOptions:
 
     providers: Tuple[str, ...] = ()  # ONNX Runtime execution providers, in preference order
     device: Optional[str] = None  # e.g. OpenVINO's CPU / GPU / NPU
+    arena_bytes: Optional[int] = None  # a microcontroller runtime's first arena: the host's estimate
 
     def to_dict(self) -> Dict[str, object]:
-        return {"providers": list(self.providers), "device": self.device}
+        data: Dict[str, object] = {"providers": list(self.providers), "device": self.device}
+        if self.arena_bytes is not None:
+            data["arena_bytes"] = self.arena_bytes
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RuntimeOptions":
         providers = data.get("providers") or ()
         device = data.get("device")
-        return cls(providers=tuple(str(p) for p in providers), device=None if device is None else str(device))
+        arena = data.get("arena_bytes")
+        if arena is not None and (isinstance(arena, bool) or not isinstance(arena, int) or arena <= 0):
+            raise ValueError(f"options.arena_bytes must be a whole number of bytes > 0, got {arena!r}")
+        return cls(
+            providers=tuple(str(p) for p in providers),
+            device=None if device is None else str(device),
+            arena_bytes=arena,
+        )
+
+
+@dataclass(frozen=True)
+class ArenaUse:
+    """A microcontroller runtime's tensor arena as it allocated it (TFLM's RecordingMicroAllocator):
+    what the board's SRAM must hold for the model, in bytes."""
+
+    total: int  # head + tail: the smallest arena that holds the model after allocation
+    head: int  # planned activations (and kernel scratch buffers)
+    tail: int  # persistent structs, kernel data, per-channel requantization arrays
+    arena_size: int  # the arena the interpreter was given
+
+    def to_dict(self) -> Dict[str, int]:
+        return {"total": self.total, "head": self.head, "tail": self.tail, "arena_size": self.arena_size}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ArenaUse":
+        """Whole numbers >= 0 with head + tail = total; a ValueError names the key otherwise."""
+        values = {}
+        for key in ("total", "head", "tail", "arena_size"):
+            value = data.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"arena.{key} must be a whole number of bytes >= 0, got {value!r}")
+            values[key] = value
+        if values["head"] + values["tail"] != values["total"]:
+            raise ValueError(f"arena.total {values['total']} is not head {values['head']} + tail {values['tail']}")
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -56,6 +94,7 @@ class RuntimeInfo:
     warning: Optional[str] = None  # a caveat the row must carry (a legacy runtime)
     device: Optional[str] = None  # the device that ran it, as the runtime reports it
     extra: Dict[str, str] = field(default_factory=dict)  # a plugin runtime's own facts
+    arena: Optional[ArenaUse] = None  # a microcontroller runtime's tensor arena (TFLM)
 
     def to_dict(self) -> Dict[str, object]:
         """None fields are left out, so each runtime's record holds only what it knows."""
@@ -65,6 +104,8 @@ class RuntimeInfo:
             if value is None or (item.name == "extra" and not value):
                 continue
             data[item.name] = list(value) if isinstance(value, tuple) else value
+        if self.arena is not None:
+            data["arena"] = self.arena.to_dict()
         return data
 
     @classmethod
@@ -74,6 +115,11 @@ class RuntimeInfo:
         if values.get("providers") is not None:
             values["providers"] = tuple(str(p) for p in values["providers"])
         values["extra"] = {str(k): str(v) for k, v in dict(values.get("extra") or {}).items()}
+        if values.get("arena") is not None:
+            arena = values["arena"]
+            if not isinstance(arena, Mapping):
+                raise ValueError(f"arena must be an object, got {arena!r}")
+            values["arena"] = ArenaUse.from_dict(arena)
         return cls(**values)
 
 

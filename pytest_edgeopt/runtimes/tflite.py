@@ -28,6 +28,7 @@ class LiteRT:
     package = "ai-edge-litert"
     module = "ai_edge_litert.interpreter"
     reference_kernels = False
+    resolver: Optional[str] = None  # an OpResolverType by name; None: AUTO, or no delegates for reference kernels
 
     def __init__(self) -> None:
         self._api = import_module(self.module)  # ImportError -> RuntimeMissing with the install hint
@@ -36,11 +37,8 @@ class LiteRT:
         self._outputs: List[Dict[str, Any]] = []
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
-        resolver = (
-            self._api.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-            if self.reference_kernels
-            else self._api.OpResolverType.AUTO
-        )
+        default = "BUILTIN_WITHOUT_DEFAULT_DELEGATES" if self.reference_kernels else "AUTO"
+        resolver = getattr(self._api.OpResolverType, self.resolver or default)
         try:
             self._interpreter = self._api.Interpreter(
                 model_path=artifact, num_threads=int(threads), experimental_op_resolver_type=resolver

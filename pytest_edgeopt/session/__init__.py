@@ -36,7 +36,8 @@ from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
 from pytest_edgeopt.runtimes import RuntimeSpec, registry
 from pytest_edgeopt.session import parametrize
-from pytest_edgeopt.session.measuring import Case, Measurer, PairRequest
+from pytest_edgeopt.session.mcu import measurer_for
+from pytest_edgeopt.session.measuring import Case, PairRequest
 from pytest_edgeopt.session.runner import EdgeRunner, resolve_model
 from pytest_edgeopt.settings import Settings, tool_budgets
 
@@ -59,7 +60,7 @@ class EdgeSession:
         self.platform = platform
         self.transport = transport
         self.runtimes = runtimes
-        self.measurer = Measurer(
+        self.measurer = measurer_for(
             settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters or {}
         )
         self.collection = Collection()

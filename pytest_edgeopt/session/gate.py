@@ -13,6 +13,7 @@ from pytest_edgeopt.judge.checks import check, raise_if_failed
 from pytest_edgeopt.judge.types import Context, Row
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.result import Measurement, PairedComparison
+from pytest_edgeopt.session.mcu import fit_limits
 from pytest_edgeopt.session.measuring import Case, PairRequest
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Checker:
             reference=lambda precision: measurer.measurement(case.at(precision)),
             remeasure=lambda: measurer.remeasure(case),
             attempts=session.settings.remeasure,
+            fit=fit_limits(session.platform, session.settings),
         )
 
     def _stored(self, m: Measurement, case: Case) -> "_Stored":

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Union
 
 import pytest
 
-from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency
+from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, NotOnPlatform
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
@@ -64,7 +64,7 @@ class EdgeRunner:
                 runtime=runtime or self._runtime or default_runtime(edge_model, self.platform, self._session.runtimes),
             )
             row = self._session.measure(case, nodeid=self._nodeid, budgets=self._budgets)
-        except MissingDependency as missing:  # an optional package the user chose not to install here
+        except (MissingDependency, NotOnPlatform) as missing:  # not installed here / not runnable on this target
             pytest.skip(str(missing))
         except DeviceUnreachable as unreachable:  # MissingOnDevice too: the platform's on_unreachable decides
             if unreachable.skip:
@@ -103,6 +103,8 @@ class EdgeRunner:
             ("accuracy_drop", m.accuracy_drop if labelled else None),
             ("energy_w", m.energy_w),
             ("energy_mj", m.energy_mj),
+            ("arena_kb", m.arena_kb),
+            ("flash_kb", m.flash_kb),
         ):
             if value is not None:  # only what this measurement has
                 self._record(f"{prefix}.{name}", value)

@@ -78,7 +78,9 @@ def test_unknown_platform_lists_builtin_and_user_profiles(pytester: pytest.Pytes
     pytester.makepyfile(test_x=MEASURE)
     result = pytester.runpytest(*QUICK, "--edge-platform=nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*unknown platform 'nope'; choose from host, pi, jetson-nano, mybox*"])
+    result.stderr.fnmatch_lines(
+        ["*unknown platform 'nope'; choose from host, pi, jetson-nano, cortex-m4, cortex-m7, esp32-s3, mybox*"]
+    )
 
 
 def test_a_user_profile_extends_a_builtin_one(pytester: pytest.Pytester) -> None:
