@@ -160,7 +160,7 @@ def paired_verdict(comparison: PairedComparison, *, limit: float, against: str) 
     decision = pairing.decide(comparison.ratios, limit=limit, confidence=CONFIDENCE, looks=max(comparison.looks, 1))
     verdict = LatencyVerdict(
         verdict=Verdict(decision.verdict),
-        signal=f"{comparison.signal}, paired A/B in-process, {len(comparison.ratios)} pairs",
+        signal=f"{comparison.signal}, paired A/B vs {against}, {len(comparison.ratios)} pairs",
         ratio=decision.ratio,
         low=decision.low,
         high=decision.high,

@@ -351,7 +351,7 @@ def test_latency_ratio_vs_fp32_gives_a_verdict(pytester: pytest.Pytester) -> Non
     rows = {row["Bit-width (W/A)"].split("/")[0]: row for row in table(result)}
     assert set(rows) == {"FP16", "INT8"}  # the fp32 reference is measured, but is no row of its own
     for row in rows.values():
-        assert re.fullmatch(r"[+-]\d+\.\d% \((cpu|wall), vs fp32\)", row["Delta"]), row
+        assert re.fullmatch(r"[+-]\d+\.\d% \((cpu|wall), (vs fp32|paired A/B vs fp32, \d+ pairs)\)", row["Delta"]), row
     assert rows["FP16"]["Verdict"] == "pass"
     ratio_failure = failures(result).get("test_ratio")
     if ratio_failure is None:  # int8 at most as slow as fp32 here, or too close to tell (a warning)
@@ -359,8 +359,8 @@ def test_latency_ratio_vs_fp32_gives_a_verdict(pytester: pytest.Pytester) -> Non
     else:  # int8 slower than fp32 on this CPU: the message says by how much
         assert rows["INT8"]["Verdict"] == "regressed"
         assert re.search(
-            r"max_latency_ratio_vs: [\d.]+ ms vs fp32 [\d.]+ ms \((cpu|wall), vs fp32, "
-            r"\d process\(es\)\): ratio [\d.]+ \(99% CI [\d.]+\.\.[\d.]+\), "
+            r"max_latency_ratio_vs: [\d.]+ ms vs fp32 [\d.]+ ms \((cpu|wall), "
+            r"(vs fp32, \d process\(es\)|paired A/B vs fp32, \d+ pairs)\): ratio [\d.]+ \(99% CI [\d.]+\.\.[\d.]+\), "
             r"limit 1\.000: regressed",
             ratio_failure,
         ), ratio_failure

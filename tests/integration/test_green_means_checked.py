@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from tests.integration.test_budgets import USER_MODEL
 from tests.integration.test_update_baselines import KEY_A, KEY_B, TWO_TESTS, baseline_file, edit, load
 from tests.pytester_helpers import QUICK, failures, table
 
@@ -210,7 +212,7 @@ def test_only_rows_of_passed_tests_become_baselines(pytester: pytest.Pytester) -
 
 
 # A vcgencmd that reports throttling from its third call on: the first agent job (two calls,
-# before and after timing) is healthy, every re-measurement after it throttles.
+# before and after timing) is healthy, every later job throttles.
 THROTTLING_VCGENCMD = """#!{python}
 from pathlib import Path
 count = Path(__file__).with_suffix(".count")
@@ -218,9 +220,16 @@ calls = int(count.read_text()) + 1 if count.exists() else 1
 count.write_text(str(calls))
 print("throttled=" + ("0x0" if calls <= 2 else "0x40004"))
 """
+CHECKED_LATER = """
+from usermodel import user_model
+
+def test_a(edge_runner):
+    m = edge_runner.measure(user_model(), precision="fp32")
+    m.check(max_latency_regression="10%")  # a paired job of its own, after the measurement
+"""
 
 
-def test_a_re_measurement_on_a_throttling_device_invalidates_the_verdict(
+def test_a_later_paired_run_on_a_throttling_device_invalidates_the_verdict(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tools = pytester.path / "tools"
@@ -228,13 +237,15 @@ def test_a_re_measurement_on_a_throttling_device_invalidates_the_verdict(
     fake = tools / "vcgencmd"
     fake.write_text(THROTTLING_VCGENCMD.format(python=sys.executable))
     fake.chmod(0o755)
-    pytester.makepyfile(test_x=TWO_TESTS.replace('precision="int8"', 'precision="fp32"'))
-    pytester.runpytest(*QUICK, "--update-baselines", "-k", "test_a").assert_outcomes(passed=1, deselected=1)
+    pytester.makepyfile(usermodel=USER_MODEL, test_x=CHECKED_LATER)
+    (pytester.path / "width.txt").write_text("8")
+    pytester.runpytest(*QUICK, "--update-baselines").assert_outcomes(passed=1)
+    retrained = textwrap.dedent(USER_MODEL).replace("torch.manual_seed(0)", "torch.manual_seed(1)")
+    pytester.makepyfile(usermodel=retrained)  # other bytes: the baseline's artifact is paired with it
     monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
-    (tools / "vcgencmd.count").unlink(missing_ok=True)
-    result = pytester.runpytest(*QUICK, "-k", "test_a")  # the baseline's artifact is re-run: throttled
-    result.assert_outcomes(failed=1, deselected=1)
-    assert "invalid: baseline re-run: the device throttled during the run" in failures(result)["test_a"]
+    result = pytester.runpytest(*QUICK)
+    result.assert_outcomes(failed=1)
+    assert "invalid: paired run: the device throttled during the run" in failures(result)["test_a"]
 
 
 # -- 5. baselines lose entries ---------------------------------------------------------------------------------

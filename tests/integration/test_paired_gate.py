@@ -30,7 +30,8 @@ def test_checked(edge_runner):
     m = edge_runner.measure(user_model(), precision="int8")
     m.check(max_latency_regression="10%")
 """
-PAIRED = re.compile(r"\((cpu|wall), paired A/B in-process, (\d+) pairs\)")
+PAIRED = re.compile(r"\((cpu|wall), paired A/B vs baseline, (\d+) pairs\)")
+PAIRED_FP32 = re.compile(r"\((cpu|wall), paired A/B vs fp32, (\d+) pairs\)")
 
 
 def _project(pytester: pytest.Pytester, width: int, seed: int = 0) -> None:
@@ -53,7 +54,7 @@ def test_a_slower_model_is_caught_paired_with_the_baselines_artifact_and_stops_a
     result.assert_outcomes(failed=2)
     for name in ("test_gated", "test_checked"):  # folded into the measurement job / a paired job of m.check
         reason = failures(result)[name]
-        assert "paired A/B in-process, 12 pairs): ratio" in reason and reason.endswith("limit 1.100: regressed")
+        assert "paired A/B vs baseline, 12 pairs): ratio" in reason and reason.endswith("limit 1.100: regressed")
     for row in table(result):
         found = PAIRED.search(row["Delta"])
         assert found and int(found.group(2)) == 12, row["Delta"]  # a clear case: the first look decides
@@ -103,7 +104,7 @@ def test_a_precision_ratio_is_paired_in_one_process(pytester: pytest.Pytester) -
     result = pytester.runpytest(*QUICK)
     result.assert_outcomes(passed=1)
     int8 = next(row for row in table(result) if row["Bit-width (W/A)"].startswith("INT8"))
-    assert PAIRED.search(int8["Delta"]), int8["Delta"]
+    assert PAIRED_FP32.search(int8["Delta"]), int8["Delta"]
 
 
 def test_a_hard_case_samples_past_the_first_look(pytester: pytest.Pytester) -> None:

@@ -476,5 +476,5 @@ def test_gated(edge_runner):
     (pytester.path / "width.txt").write_text("64")
     result = pytester.runpytest(*QUICK, "--edge-platform=board")
     result.assert_outcomes(failed=1)
-    assert "paired A/B in-process, 12 pairs" in table(result)[0]["Delta"]
+    assert "paired A/B vs baseline, 12 pairs" in table(result)[0]["Delta"]
     assert f"{device.user}@127.0.0.1:{device.port}" in table(result)[0]["Platform"]

@@ -89,9 +89,9 @@ def test_the_host_verdict_names_what_was_paired() -> None:
     )
     texts, verdict = paired_verdict(comparison, limit=1.1, against="baseline")
     assert verdict is not None and verdict.verdict == Verdict.REGRESSED and verdict.pairs == 12
-    assert verdict.signal == "cpu, paired A/B in-process, 12 pairs"
+    assert verdict.signal == "cpu, paired A/B vs baseline, 12 pairs"
     assert texts == [
-        "2.600 ms vs baseline 2.000 ms (cpu, paired A/B in-process, 12 pairs): ratio 1.300 (99% CI 1.300..1.300), "
+        "2.600 ms vs baseline 2.000 ms (cpu, paired A/B vs baseline, 12 pairs): ratio 1.300 (99% CI 1.300..1.300), "
         "limit 1.100: regressed"
     ]
     _, looser = paired_verdict(comparison, limit=1.5, against="baseline")  # any limit, on the same looks
