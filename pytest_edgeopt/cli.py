@@ -2,27 +2,38 @@
 
 python -m pytest_edgeopt cache info [--cache-dir DIR]
 python -m pytest_edgeopt cache prune --max-mb N [--cache-dir DIR]
+python -m pytest_edgeopt table [BASELINES_DIR] [--report seed.md|.html|.json ...] [--columns fit|all]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from pytest_edgeopt.baselines.store import read_tree
+from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.optimize.cache import entries, prune
+from pytest_edgeopt.report.files import write_report
+from pytest_edgeopt.report.table import table_lines
+from pytest_edgeopt.settings import REPORT_SUFFIXES
 
 DEFAULT_CACHE = ".edgeopt_cache"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Lines on stdout; a command that hit errors prints them on stderr, one line each, and returns 1."""
     args = _parser().parse_args(argv)
-    lines: List[str] = args.run(args)
+    errors: List[str] = []
+    lines: List[str] = args.run(args, errors) if args.command == "table" else args.run(args)
     for line in lines:
         print(line)
-    return 0
+    for line in errors:
+        print(f"ERROR {line}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +46,27 @@ def _parser() -> argparse.ArgumentParser:
     pruner = actions.add_parser("prune", help="remove least recently used entries beyond a size")
     pruner.add_argument("--max-mb", type=_megabytes, required=True, help="the size to prune to")
     pruner.set_defaults(run=_cache_prune)
+    table = commands.add_parser(
+        "table",
+        help="the comparison table of every platform's stored baselines, without measuring",
+        description="Read baselines/<platform>/**/*.json and print the seed's columns, one row group per platform.",
+    )
+    table.add_argument("baselines", nargs="?", type=Path, default=Path("baselines"), help="default: baselines")
+    table.add_argument(
+        "--report",
+        action="append",
+        type=_report_path,
+        default=[],
+        metavar="PATH",
+        help="also write .md, .html or .json (repeatable)",
+    )
+    table.add_argument(
+        "--columns",
+        choices=("fit", "all"),
+        default="fit",
+        help="fit: the columns that fit this terminal (the default); all: every column",
+    )
+    table.set_defaults(run=_table)
     for sub in (info, pruner):
         sub.add_argument(
             "--cache-dir",
@@ -65,6 +97,37 @@ def _cache_prune(args: argparse.Namespace) -> List[str]:
     removed = list(prune(root, max_bytes=int(args.max_mb * 1e6)))
     freed = sum(len(e.files) for e in removed)
     return [f"{root}: removed {len(removed)} entries ({freed} files), least recently used first"]
+
+
+def _table(args: argparse.Namespace, errors: List[str]) -> List[str]:
+    root: Path = args.baselines
+    if not root.is_dir():
+        raise SystemExit(f"{root} is not a directory of baselines (baselines/<platform>/...): pass its path")
+    tree = read_tree(root)
+    errors += tree.errors
+    rows = [Row(measurement=m) for m in tree.measurements]
+    if not rows:
+        errors.append(f"{root}: no baseline entry in {tree.files} file(s): run pytest --update-baselines first")
+        return []
+    platforms = ", ".join(dict.fromkeys(m.platform for m in sorted(tree.measurements, key=lambda m: m.platform)))
+    width = None if args.columns == "all" else shutil.get_terminal_size().columns
+    lines = [f"stored baselines in {root}: {len(tree.measurements)} entries, platforms {platforms}"]
+    lines += table_lines(rows, width=width, by_platform=True)
+    for path in args.report:
+        try:
+            write_report(path, rows, platform=platforms, by_platform=True)
+        except OSError as error:
+            errors.append(f"{path}: cannot write the report ({error.strerror or error})")
+        else:
+            lines.append(f"wrote {path}")
+    return lines
+
+
+def _report_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: the file name must end in {', '.join(REPORT_SUFFIXES)}")
+    return path
 
 
 def _megabytes(text: str) -> float:

@@ -138,7 +138,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     edge = _edge(config)
     if edge is None or hasattr(config, "workerinput"):
         return
-    for title, lines in edge.summary():
+    width = config.get_terminal_writer().fullwidth
+    for title, lines in edge.summary(terminal_width=width, verbosity=terminalreporter.verbosity):
         if lines:
             terminalreporter.section(title)
             for line in lines:

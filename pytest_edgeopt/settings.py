@@ -45,6 +45,10 @@ INI_OPTIONS = {
         "version or thread count) does: warn or fail",
         "warn",
     ),
+    "edgeopt_table_columns": (
+        "the terminal table's columns: fit (those that fit the terminal; -v shows all) or all",
+        "fit",
+    ),
     "edgeopt_mcu_fit": ("a microcontroller row whose arena or flash exceeds the board's: fail or off", "fail"),
 }
 
@@ -84,6 +88,7 @@ class Settings:
     on_host: bool = False  # --edge-on-host
     platform_entries: Dict[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
     mcu_fit: str = "fail"  # edgeopt_mcu_fit: "fail" a row that does not fit the board, or "off"
+    table_columns: str = "fit"  # --edge-table-columns: "fit" the terminal's width, or "all"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -120,6 +125,11 @@ class Settings:
             on_host=option.edge_on_host,
             platform_entries=_platform_entries(tool),
             mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
+            table_columns=_choice(
+                option.edge_table_columns or config.getini("edgeopt_table_columns"),
+                ("fit", "all"),
+                "--edge-table-columns",
+            ),
         )
 
     def with_budgets(self, budgets: Dict[str, Any]) -> "Settings":
@@ -425,6 +435,15 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (
         ("--no-edge-table",),
         dict(dest="edge_table", action="store_false", default=True, help="do not print the comparison table"),
+    ),
+    (
+        ("--edge-table-columns",),
+        dict(
+            choices=("fit", "all"),
+            default=None,
+            help="fit: the terminal table keeps the columns that fit the terminal's width (the default; "
+            "-v shows every column); all: every column, as in the report files",
+        ),
     ),
     (
         ("--update-baselines",),

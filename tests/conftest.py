@@ -32,8 +32,11 @@ def _shared_cache_env(shared_cache: Path, monkeypatch: pytest.MonkeyPatch) -> It
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """anyio 4.14's pytest plugin (installed by litert-torch's dependencies) warns about pytest
     9.2's CallSpec2 in every inner run and xdist worker, adding "1 warning" to the summary lines
-    tests assert on. Pytester clears PYTEST_ADDOPTS when it starts, so it is set after."""
+    tests assert on. Pytester clears PYTEST_ADDOPTS when it starts, so it is set after.
+    The inner runs get a wide terminal: the tests read every column of the table; the tests of
+    the fitted table set COLUMNS themselves."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:anyio")
+    monkeypatch.setenv("COLUMNS", "1000")
     return pytester
 
 

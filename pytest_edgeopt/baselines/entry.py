@@ -19,7 +19,10 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 import pytest_edgeopt
+from pytest_edgeopt.agent.contract import DeviceFacts
+from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.result import LatencyStats, Measurement
+from pytest_edgeopt.runtimes.base import RuntimeInfo
 
 MAX_STORED_SAMPLES = 400
 MUST_MATCH = ("platform", "arch", "cpu_model", "runtime", "runtime_version", "threads", "precision")
@@ -137,6 +140,48 @@ class BaselineEntry:
                 date=provenance["date"], commit=provenance.get("commit"), reason=provenance.get("reason")
             ),
         )
+
+
+def stored_measurement(entry: BaselineEntry, *, nodeid: str, note: str) -> Measurement:
+    """The stored case as a Measurement the table renders (`python -m pytest_edgeopt table`): what
+    the file keeps; what it does not (energy, the quantization's exact types) stays empty."""
+    metrics, facts = entry.metrics, entry.must_match
+    runtime_version = str(facts.get("runtime_version") or "")
+    return Measurement(
+        model=metrics.model,
+        precision=metrics.precision,
+        bitwidth=metrics.bitwidth,
+        quantization={},
+        runtime=metrics.runtime,
+        runtime_version=runtime_version,
+        platform=str(facts.get("platform") or ""),
+        device=str(entry.info.get("device") or facts.get("cpu_model") or ""),
+        compute_unit="",
+        batch=metrics.batch,
+        threads=int(facts.get("threads") or 1),
+        params=metrics.params,
+        size_mb=metrics.size_mb,
+        storage_mb=metrics.storage_mb,
+        gflops=metrics.gflops,
+        latency=entry.wall,
+        cpu_latency=entry.cpu,
+        load_ms=metrics.load_ms,
+        first_inference_ms=metrics.first_inference_ms,
+        peak_rss_mb=metrics.peak_rss_mb,
+        eval_count=metrics.eval_count,
+        top1=metrics.top1,
+        reference_top1=None,
+        agreement=metrics.agreement,
+        top5_agreement=metrics.top5_agreement,
+        artifact_sha=entry.artifact_sha or "",
+        facts=DeviceFacts(arch=str(facts.get("arch") or ""), cpu_model=str(facts.get("cpu_model") or "")),
+        runtime_info=RuntimeInfo(name=metrics.runtime, version=runtime_version),
+        arena_kb=metrics.arena_kb,
+        flash_kb=metrics.flash_kb,
+        estimates=metrics.estimates,
+        notes=(Note(NoteKind.BASELINE, note),),
+        nodeid=nodeid,
+    )
 
 
 def case_key(nodeid: str, m: Measurement) -> str:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from pytest_edgeopt._fs import atomic_write_text, directory_lock
-from pytest_edgeopt.baselines.entry import BaselineEntry
+from pytest_edgeopt.baselines.entry import BaselineEntry, stored_measurement
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.measure.result import Measurement
 
 SCHEMA_VERSION = 1
 REGENERATE = "regenerate it with --update-baselines"
@@ -111,28 +112,9 @@ class BaselineStore:
             self._files[module], self._entries[module] = {"entries": {}}, {}
             return
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as error:
-            self._errors[module] = BaselineFileError(f"{path}: unreadable ({error}); {REGENERATE}")
-            return
-        except json.JSONDecodeError as error:
-            self._errors[module] = BaselineFileError(
-                f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
-            )
-            return
-        version = data.get("schema_version") if isinstance(data, dict) else None
-        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-            self._errors[module] = NewerBaselineFile(
-                f"{path}: written by a newer pytest-edgeopt (schema_version {version}; this one reads and writes "
-                f"{SCHEMA_VERSION}): upgrade pytest-edgeopt; the file is left as it is"
-            )
-            return
-        problem = validate(data)
-        if problem:
-            self._errors[module] = BaselineFileError(f"{path}: {problem}; {REGENERATE}")
-        else:
-            self._files[module] = data
-            self._entries[module] = {key: BaselineEntry.from_dict(e) for key, e in data["entries"].items()}
+            self._files[module], self._entries[module] = read_file(path)
+        except BaselineFileError as error:
+            self._errors[module] = error
 
     def _save(self, module: str, entries: Dict[str, Any]) -> None:
         data = {"schema_version": SCHEMA_VERSION, "platform": self.platform, "module": module, "entries": entries}
@@ -142,6 +124,59 @@ class BaselineStore:
         self._files[module] = data
         self._entries[module] = {key: BaselineEntry.from_dict(e) for key, e in entries.items()}
         self._errors.pop(module, None)
+
+
+def read_file(path: Path) -> Tuple[Dict[str, Any], Dict[str, BaselineEntry]]:
+    """A baseline file's JSON and its entries; BaselineFileError names the file and the fix."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise BaselineFileError(f"{path}: unreadable ({error}); {REGENERATE}") from None
+    except json.JSONDecodeError as error:
+        raise BaselineFileError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
+        ) from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise NewerBaselineFile(
+            f"{path}: written by a newer pytest-edgeopt (schema_version {version}; this one reads and writes "
+            f"{SCHEMA_VERSION}): upgrade pytest-edgeopt; the file is left as it is"
+        )
+    problem = validate(data)
+    if problem:
+        raise BaselineFileError(f"{path}: {problem}; {REGENERATE}")
+    return data, {key: BaselineEntry.from_dict(e) for key, e in data["entries"].items()}
+
+
+@dataclass
+class StoredTree:
+    """Every platform's baseline files under one directory, as the stored-baselines table reads them."""
+
+    measurements: List[Measurement] = field(default_factory=list)
+    errors: List[str] = field(default_factory=list)  # one line per file that cannot be read
+    files: int = 0
+
+
+def read_tree(root: Path) -> StoredTree:
+    """`baselines/<platform>/**/*.json`: each entry as a Measurement (one note per file and date
+    says where it came from); a damaged file is one error line and the others still count."""
+    tree = StoredTree()
+    for path in sorted(Path(root).glob("*/**/*.json")):
+        tree.files += 1
+        try:
+            _, entries = read_file(path)
+        except BaselineFileError as error:
+            tree.errors.append(str(error))
+            continue
+        for key, entry in entries.items():
+            note = f"stored in {path.relative_to(root).as_posix()}, {_provenance(entry)}"
+            tree.measurements.append(stored_measurement(entry, nodeid=key.split("::", 1)[0], note=note))
+    return tree
+
+
+def _provenance(entry: BaselineEntry) -> str:
+    date = entry.provenance.date[:10] or "undated"
+    return f"measured {date} at commit {entry.provenance.commit}" if entry.provenance.commit else f"measured {date}"
 
 
 _NUMBER_LIST = re.compile(r"\[\s*([-+0-9.eE,\s]+?)\s*\]")

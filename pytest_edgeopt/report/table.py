@@ -6,6 +6,7 @@ reporter forced shims in its CLI, and the same cells also feed the markdown and 
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from dataclasses import replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -18,6 +19,7 @@ from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.report.layout import fit, hidden_line, shared_line
 
 HEADERS = (
     "Model",
@@ -40,6 +42,7 @@ HEADERS = (
     "Verdict",
     "Notes",
 )
+JUDGED = ("Baseline (ms)", "Delta", "Verdict")  # a run's columns, not the seed's
 FAIL_MARK = " !"
 MCU_HEADERS = ("Arena (KB)", "Flash (KB)")  # only when a row has them: microcontroller rows
 ESTIMATE_MARK = " est."
@@ -72,22 +75,78 @@ _BUDGET_COLUMN = {
 _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
 
-def table_lines(rows: Sequence[Row], *, tablefmt: str = "simple") -> List[str]:
-    """The table plus numbered notes; empty when nothing was measured."""
-    headers, body, notes = table_cells(rows)
+def table_lines(rows: Sequence[Row], *, width: Optional[int] = None, by_platform: bool = False) -> List[str]:
+    """The table plus numbered notes; empty when nothing was measured. With a `width` (the
+    terminal's) the table keeps the columns that fit (report/layout.py); without, every column."""
+    headers, body, notes = table_cells(rows, by_platform=by_platform)
     if not body:
         return []
-    lines = str(tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True)).splitlines()
-    return lines + [f"[{number}] {note}" for note, number in notes.items()]
+    if width is None:
+        lines = _grouped(_render(headers, body), _groups(rows, by_platform))
+        return lines + [f"[{number}] {note}" for note, number in notes.items()]
+    fitted = fit(headers, body, width=width, render=_render, marked=_marked(headers, body))
+    table = _grouped(_render(fitted.headers, fitted.body), _groups(rows, by_platform))
+    after = hidden_line(fitted, width=width) + [f"[{number}] {note}" for note, number in notes.items()]
+    return _wrapped(shared_line(fitted), width) + table + _wrapped(after, width)
 
 
-def table_cells(rows: Sequence[Row]) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]], Dict[str, int]]:
-    """Headers, one tuple of cells per measured case (grouped by model) and the numbered notes."""
-    ordered = _unique(sorted(rows, key=lambda r: _order(r.measurement)))
+def table_cells(
+    rows: Sequence[Row], *, by_platform: bool = False
+) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]], Dict[str, int]]:
+    """Headers, one tuple of cells per measured case (grouped by model, or by platform and then
+    model for the table of stored baselines) and the numbered notes."""
+    ordered = ordered_rows(rows, by_platform=by_platform)
     notes = _note_numbers(ordered)
     headers = headers_for(ordered)
+    if by_platform:  # stored entries were not judged: the seed's columns only
+        headers = tuple(h for h in headers if h not in JUDGED)
     body = [_cells(row, notes, headers, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
     return headers, body, notes
+
+
+def ordered_rows(rows: Sequence[Row], *, by_platform: bool = False) -> List[Row]:
+    """One row per case, in the table's order: by model, or by platform and then model."""
+    key = (lambda r: (r.measurement.platform, *_order(r.measurement))) if by_platform else None
+    return _unique(sorted(rows, key=key or (lambda r: _order(r.measurement))))
+
+
+def platform_groups(rows: Sequence[Row]) -> List[Tuple[str, int]]:
+    """(title, number of table rows) in table order: the row groups of the stored-baselines table,
+    each titled by its platform and the device its first row was measured on."""
+    ordered = ordered_rows(rows, by_platform=True)
+    counts = Counter(r.measurement.platform for r in ordered)
+    titles = {r.measurement.platform: f"{r.measurement.platform}: {r.measurement.device}" for r in reversed(ordered)}
+    return [(titles[platform], count) for platform, count in counts.items()]
+
+
+def _groups(rows: Sequence[Row], by_platform: bool) -> List[Tuple[str, int]]:
+    return platform_groups(rows) if by_platform else []
+
+
+def _grouped(lines: List[str], groups: Sequence[Tuple[str, int]]) -> List[str]:
+    """A title line before each platform's rows (lines are header, rule, one line per row)."""
+    if not groups:
+        return lines
+    out, at = lines[:2], 2
+    for platform, count in groups:
+        out += [f"-- {platform} --"] + lines[at : at + count]
+        at += count
+    return out
+
+
+def _render(headers: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
+    return str(tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)).splitlines()
+
+
+def _marked(headers: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
+    """Columns with a broken budget's mark in some row: they decide the verdict, so they stay."""
+    return [h for i, h in enumerate(headers) if any(row[i].endswith(FAIL_MARK) for row in body)]
+
+
+def _wrapped(lines: Sequence[str], width: int) -> List[str]:
+    """The lines around a fitted table wrap at the width too, continued under an indent."""
+    wrap = textwrap.TextWrapper(width=max(width, 40), subsequent_indent="    ", break_on_hyphens=False)
+    return [part for line in lines for part in (wrap.wrap(line) or [line])]
 
 
 def headers_for(rows: Sequence[Row]) -> Tuple[str, ...]:
@@ -339,4 +398,5 @@ def _worse(row: Row, other: Row) -> bool:
 
 
 def _first_of_model(rows: List[Row], index: int) -> bool:
-    return index == 0 or rows[index - 1].measurement.model != rows[index].measurement.model
+    before, this = (rows[index - 1].measurement, rows[index].measurement) if index else (None, None)
+    return before is None or this is None or (before.model, before.platform) != (this.model, this.platform)

@@ -160,10 +160,14 @@ class EdgeSession:
         if removed:
             self.cache_lines.append(f"pruned {len(removed)} least recently used artifact(s) to stay under {cap:g} MB")
 
-    def summary(self) -> List[Section]:
+    def summary(self, *, terminal_width: Optional[int] = None, verbosity: int = 0) -> List[Section]:
+        """The sections after the test outcomes. The table fits `terminal_width` unless -v or
+        --edge-table-columns=all asks for every column."""
         stale = self.book.stale_report(self.measurements())
+        full = verbosity > 0 or self.settings.table_columns == "all"
+        width = None if full else terminal_width
         sections = [
-            ("pytest-edgeopt: comparison table", table_lines(self.rows) if self.settings.table else []),
+            ("pytest-edgeopt: comparison table", table_lines(self.rows, width=width) if self.settings.table else []),
             ("pytest-edgeopt: not checked", unchecked_lines(self.rows)),
             (
                 "pytest-edgeopt: devices",

@@ -110,3 +110,57 @@ def test_baseline_lines_show_updates_and_stale_entries() -> None:
     assert "added" in text and "removed" in text and "2 -> 2.5" in text and "90 -> 91" in text
     stale = baseline_lines([], {"t.py": {"t::gone/fp32/onnxruntime/b1"}}, updating=None)
     assert stale[0].startswith("1 stale baseline entry") and "--update-baselines" in stale[0]
+
+
+def wide_rows() -> list:
+    """Two cases whose full table is far wider than a terminal, one with a broken storage budget."""
+    fp32 = make_measurement(precision="fp32", bitwidth="FP32/FP32", quantization={}, artifact_sha="f")
+    judgement = Judgement(
+        verdict="fail",
+        latency=LatencyVerdict(
+            verdict="regressed",
+            signal="cpu, paired A/B vs baseline, 40 pairs",
+            ratio=1.25,
+            low=1.2,
+            high=1.3,
+            limit=1.1,
+        ),
+        baseline_latency_ms=3.2,
+        violations=("max_storage_mb: measured 0.6 MB, limit <= 0.5 MB",),
+    )
+    return [Row(measurement=fp32), Row(measurement=make_measurement(notes=("a note " * 30,)), judgement=judgement)]
+
+
+def test_full_table_is_wider_than_a_terminal_and_keeps_the_seed_order() -> None:
+    lines = table_lines(wide_rows())
+    assert max(len(line) for line in lines[:4]) > 200
+    assert [h for h in HEADERS if h in lines[0]] == list(HEADERS)
+    assert lines[0].index("Size (MB)") < lines[0].index("Latency (ms, p50)") < lines[0].index("Verdict")
+
+
+def test_fitted_table_fits_the_width_with_the_verdict_columns_first() -> None:
+    for width in (80, 120):
+        lines = table_lines(wide_rows(), width=width)
+        assert max(len(line) for line in lines) <= width, "\n".join(lines)  # the notes are wrapped too
+        header = next(line for line in lines if line.startswith("Model "))
+        assert header.index("Bit-width (W/A)") < header.index("Verdict") < header.index("Notes")
+        assert "Storage (MB)" in header  # the broken budget's column decides the verdict: it stays
+        assert "0.600 !" in next(line for line in lines if " fail " in line)
+        assert header.rstrip().endswith("Notes") and any(line.rstrip().endswith("1") for line in lines)
+
+
+def test_fitted_table_moves_shared_values_above_and_names_what_it_left_out() -> None:
+    lines = table_lines(wide_rows(), width=120)
+    assert lines[0].startswith("all rows: ") and "Platform: host: CPU (x86_64), 1 thr" in lines[0]
+    assert "Runtime: onnxruntime 1.0" in lines[0]
+    text = " ".join(line.strip() for line in lines)
+    hidden = text[text.index("not shown to fit 120 columns: ") : text.index("[1]")]
+    assert "Params (M)" in hidden and "(-v or --edge-table-columns=all shows them)" in hidden
+    assert "Energy" not in hidden  # a column of "-" on every row is left out without a word
+    regressed = next(line for line in lines if " fail " in line)
+    assert "+25.0% (cpu)" in regressed and "40 pairs" not in regressed
+
+
+def test_a_table_that_fits_is_the_full_table() -> None:
+    narrow = [Row(measurement=make_measurement())]
+    assert table_lines(narrow, width=1000) == table_lines(narrow)
