@@ -4,7 +4,7 @@ numbers. Deterministic metrics are compared exactly; latency is judged from samp
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.judge import latency
@@ -78,7 +78,17 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
         baseline_latency_ms=context.baseline.wall.median_ms if context.baseline and comparable else None,
         baseline_note=context.note,
         unchecked=tuple(unchecked),
+        limits=_limits(budgets),
     )
+
+
+def _limits(budgets: Budgets) -> Dict[str, float]:
+    """The absolute budgets as numbers: the report draws them as limit lines."""
+    return {
+        name: float(value)
+        for name, value in budgets.items()
+        if name in ABSOLUTE and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def _not_comparable(name: str, context: Context) -> bool:

@@ -28,6 +28,7 @@ class Judgement:
     baseline_latency_ms: Optional[float] = None
     baseline_note: Optional[str] = None
     unchecked: Tuple[str, ...] = ()  # budgets that could not be compared, with why (never a silent pass)
+    limits: Dict[str, float] = field(default_factory=dict)  # the absolute budgets checked: the plot's limit lines
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)  # "fail" written by hand is Verdict.FAIL
@@ -40,6 +41,7 @@ class Judgement:
             "baseline_latency_ms": self.baseline_latency_ms,
             "baseline_note": self.baseline_note,
             "unchecked": list(self.unchecked),
+            "limits": dict(self.limits),
         }
 
     @classmethod
@@ -52,6 +54,7 @@ class Judgement:
             baseline_latency_ms=data.get("baseline_latency_ms"),
             baseline_note=data.get("baseline_note"),
             unchecked=tuple(data.get("unchecked", ())),
+            limits={str(k): float(v) for k, v in data.get("limits", {}).items()},
         )
 
 
@@ -75,6 +78,7 @@ class Row:
             baseline_latency_ms=judgement.baseline_latency_ms or previous.baseline_latency_ms,
             baseline_note=judgement.baseline_note or previous.baseline_note,
             unchecked=tuple(dict.fromkeys(previous.unchecked + judgement.unchecked)),
+            limits={**previous.limits, **judgement.limits},
         )
 
     @property

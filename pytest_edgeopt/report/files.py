@@ -7,7 +7,6 @@ against schemas/report.schema.json; HTML is one self-contained page.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -17,7 +16,8 @@ from tabulate import tabulate
 import pytest_edgeopt
 from pytest_edgeopt._fs import atomic_write_text
 from pytest_edgeopt.judge.types import Row
-from pytest_edgeopt.report.table import FAIL_MARK, platform_groups, table_cells
+from pytest_edgeopt.report.html import html_page
+from pytest_edgeopt.report.table import platform_groups, table_cells
 
 REPORT_VERSION = 1
 
@@ -58,49 +58,15 @@ def report_data(rows: Sequence[Row], *, platform: str) -> Dict[str, Any]:
     }
 
 
-def html_page(rows: Sequence[Row], *, platform: str, by_platform: bool = False) -> str:
-    headers, body, notes = table_cells(rows, by_platform=by_platform)
-    groups = platform_groups(rows) if by_platform else []
-    table = html_table(headers, body, groups) if body else "<p>No model was measured.</p>"
-    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
-    title = f"pytest-edgeopt on {html.escape(platform)}"
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{_CSS}</style></head><body><h1>{title}</h1>{table}<ol>{items}</ol>"
-        f"<p>{_now()}</p></body></html>\n"
-    )
-
-
-def html_table(headers: Sequence[str], body: Sequence[Tuple[str, ...]], groups: Sequence[Tuple[str, int]]) -> str:
-    """The seed table with every column; a broken budget's cell is marked, a platform's rows grouped."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    rows = [
-        "<tr>" + "".join(f"<td{_fail_class(cell)}>{html.escape(cell)}</td>" for cell in cells) + "</tr>"
-        for cells in body
-    ]
-    for platform, at in reversed(_starts(groups)):
-        rows.insert(at, f'<tr class="group"><th colspan="{len(headers)}">{html.escape(platform)}</th></tr>')
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _fail_class(cell: str) -> str:
-    return ' class="fail"' if cell.endswith(FAIL_MARK) else ""
-
-
-def _starts(groups: Sequence[Tuple[str, int]]) -> List[Tuple[str, int]]:
-    starts, at = [], 0
-    for platform, count in groups:
-        starts.append((platform, at))
-        at += count
-    return starts
-
-
 def _group_rows(
     body: Sequence[Tuple[str, ...]], groups: Sequence[Tuple[str, int]], columns: int, *, title: Callable[[str], str]
 ) -> List[Tuple[str, ...]]:
     """A title row before each platform's rows (Markdown tables have no row groups)."""
-    out = list(body)
-    for platform, at in reversed(_starts(groups)):
+    out, starts, at = list(body), [], 0
+    for platform, count in groups:
+        starts.append((platform, at))
+        at += count
+    for platform, at in reversed(starts):
         out.insert(at, (title(platform),) + ("",) * (columns - 1))
     return out
 
@@ -114,11 +80,3 @@ def _json_row(row: Row) -> Dict[str, Any]:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;font-size:.9em}"
-    "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}th{background:#f3f3f3}"
-    "td:first-child,td:nth-child(2){text-align:left}td.fail{background:#fde2e2;font-weight:600}"
-    "tr.group th{text-align:left;background:#e8eef7}"
-)

@@ -388,7 +388,12 @@ def _unique(rows: List[Row]) -> List[Row]:
             latency = worst.judgement.latency or other.judgement.latency
             unique[key] = Row(
                 measurement=worst.measurement,
-                judgement=replace(worst.judgement, violations=violations, latency=latency),
+                judgement=replace(
+                    worst.judgement,
+                    violations=violations,
+                    latency=latency,
+                    limits={**other.judgement.limits, **worst.judgement.limits},
+                ),
             )
     return list(unique.values())
 

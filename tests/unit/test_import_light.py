@@ -5,7 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "torchvision", "onnxruntime", "onnx", "ai_edge_litert", "tflite_runtime", "sklearn", "skimage")
+HEAVY = (
+    "torch",
+    "torchvision",
+    "onnxruntime",
+    "onnx",
+    "ai_edge_litert",
+    "tflite_runtime",
+    "sklearn",
+    "skimage",
+    "matplotlib",
+)
 
 
 def imported_after(code: str) -> list:
