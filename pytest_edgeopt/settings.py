@@ -49,6 +49,10 @@ INI_OPTIONS = {
         "the terminal table's columns: fit (those that fit the terminal; -v shows all) or all",
         "fit",
     ),
+    "edgeopt_progress": (
+        "progress lines for exports, calibration and conversion: auto (in a terminal, not with -q), on or off",
+        "auto",
+    ),
     "edgeopt_mcu_fit": ("a microcontroller row whose arena or flash exceeds the board's: fail or off", "fail"),
 }
 
@@ -89,6 +93,7 @@ class Settings:
     platform_entries: Dict[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
     mcu_fit: str = "fail"  # edgeopt_mcu_fit: "fail" a row that does not fit the board, or "off"
     table_columns: str = "fit"  # --edge-table-columns: "fit" the terminal's width, or "all"
+    progress: str = "auto"  # --edge-progress: "auto" (a terminal, not -q), "on" or "off"
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -125,6 +130,9 @@ class Settings:
             on_host=option.edge_on_host,
             platform_entries=_platform_entries(tool),
             mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
+            progress=_choice(
+                option.edge_progress or config.getini("edgeopt_progress"), ("auto", "on", "off"), "--edge-progress"
+            ),
             table_columns=_choice(
                 option.edge_table_columns or config.getini("edgeopt_table_columns"),
                 ("fit", "all"),
@@ -435,6 +443,15 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (
         ("--no-edge-table",),
         dict(dest="edge_table", action="store_false", default=True, help="do not print the comparison table"),
+    ),
+    (
+        ("--edge-progress",),
+        dict(
+            choices=("auto", "on", "off"),
+            default=None,
+            help="progress lines while exporting, calibrating and converting: auto (default: in a terminal, "
+            "not with -q), on (also in CI logs) or off",
+        ),
     ),
     (
         ("--edge-table-columns",),

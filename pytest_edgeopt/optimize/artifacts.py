@@ -106,7 +106,10 @@ def build_artifact(
             parts.update(activation=_activation(precision.name, arch))
     derive = _derive if fmt == "onnx" else _derive_tflite
     path, info = cache.get_or_build(
-        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict()
+        parts,
+        suffix=SUFFIXES[fmt],
+        build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict(),
+        what=_derive_what(model, precision.name, fmt),
     )
     record = ArtifactRecord.from_dict(info)
     notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
@@ -163,6 +166,7 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
         {"stage": "eval-inputs", "data": model.data_hash("eval")},
         suffix=".npz",
         build=lambda dest: _save_inputs(model.eval_inputs, dest),
+        what=f"preparing the eval inputs of {model.name}",
     )
     return path
 
@@ -197,7 +201,12 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
         if model.kind == ModelKind.TORCH and model.tflite_path is not None and batch == 1:
             parts["shipped"] = model.shipped_tflite_hash()
     root = _root if fmt == "onnx" else _root_tflite
-    path, info = cache.get_or_build(parts, suffix=SUFFIXES[fmt], build=lambda dest: root(model, dest, batch).to_dict())
+    path, info = cache.get_or_build(
+        parts,
+        suffix=SUFFIXES[fmt],
+        build=lambda dest: root(model, dest, batch).to_dict(),
+        what=_root_what(model, fmt, batch),
+    )
     record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
     flops = (record.flops or record.stats.flops) // max(record.graph_batch, 1)
@@ -211,6 +220,28 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
         flops=flops,
         notes=_artifact_notes(record.notes),
     )
+
+
+def _root_what(model: EdgeModel, fmt: str, batch: int) -> str:
+    """The progress line of the FP32 file: an export or a conversion takes up to minutes."""
+    if model.kind != ModelKind.TORCH:
+        return f"copying {model.name} ({FORMATS[fmt]})"
+    if fmt == "onnx":
+        return f"exporting {model.name} to ONNX"
+    if model.tflite_path is not None and batch == 1:
+        return f"copying the shipped TFLite file of {model.name}"
+    return f"converting {model.name} to TFLite (litert-torch)"
+
+
+def _derive_what(model: EdgeModel, precision: str, fmt: str) -> str:
+    calibrated = precision.startswith("int8") and precision != "int8-dynamic"
+    verb = (
+        "calibrating and quantizing" if calibrated else "quantizing" if precision.startswith("int8") else "converting"
+    )
+    return f"{verb} {model.name} to {precision} ({FORMATS[fmt]})"
+
+
+FORMATS = {"onnx": "ONNX", "tflite": "TFLite"}
 
 
 def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:

@@ -10,18 +10,21 @@ file is rebuilt, never measured.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from pytest_edgeopt._fs import atomic_build, atomic_write_text, file_lock
 
 Info = Dict[str, Any]  # what a builder reports about the file it built, stored as JSON beside it
 Builder = Callable[[Path], Info]
+# "exporting digits-cnn to ONNX" -> a context around the build: the session shows it in the terminal
+Progress = Callable[[str], ContextManager[None]]
 KEY_PATTERN = re.compile(r"^[0-9a-f]{20}$")
 
 
@@ -49,18 +52,23 @@ _HASHED: Dict[Tuple[str, int, int], str] = {}
 class ArtifactCache:
     """One directory; each entry is `<key><suffix>` plus `<key>.json` with what the builder reported."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, progress: Optional[Progress] = None) -> None:
         self.root = Path(root)
+        self.progress = progress
 
-    def get_or_build(self, parts: Mapping[str, object], *, suffix: str, build: Builder) -> Tuple[Path, Info]:
-        """Return (path, info) for the entry, building it once; info is the builder's metadata."""
+    def get_or_build(
+        self, parts: Mapping[str, object], *, suffix: str, build: Builder, what: str = ""
+    ) -> Tuple[Path, Info]:
+        """Return (path, info) for the entry, building it once; info is the builder's metadata.
+        `what` names the work for the progress line, shown only when the entry is really built."""
         key = cache_key(parts)
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / f"{key}.lock"):
             found = _intact(path, meta)
             if found is None:
-                info = atomic_build(path, build)
+                with self.progress(what) if self.progress and what else contextlib.nullcontext():
+                    info = atomic_build(path, build)
                 record = {"parts": dict(parts), "info": info, "size": path.stat().st_size, "sha256": file_sha256(path)}
                 atomic_write_text(meta, json.dumps(record, default=str))
                 found = info

@@ -30,6 +30,7 @@ def for_mcu(artifact: Artifact, cache: ArtifactCache) -> Artifact:
         {"stage": "mcu-inline", "source": artifact.key, "recipe": RECIPE},
         suffix=".tflite",
         build=lambda dest: _inline(artifact.path, dest),
+        what="moving the weights back into the flatbuffer for the microcontroller",
     )
     note = Note(
         NoteKind.ARTIFACT,

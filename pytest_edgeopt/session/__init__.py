@@ -38,6 +38,7 @@ from pytest_edgeopt.runtimes import RuntimeSpec, registry
 from pytest_edgeopt.session import parametrize
 from pytest_edgeopt.session.mcu import measurer_for
 from pytest_edgeopt.session.measuring import Case, PairRequest
+from pytest_edgeopt.session.progress import TerminalProgress
 from pytest_edgeopt.session.runner import EdgeRunner, resolve_model
 from pytest_edgeopt.settings import Settings, tool_budgets
 
@@ -245,6 +246,7 @@ def configure(config: pytest.Config) -> EdgeSession:
     if transport is None:
         raise pytest.UsageError(f"no plugin provides the {platform.transport!r} transport of {platform.name!r}")
     session = EdgeSession(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
+    session.measurer.cache.progress = TerminalProgress(config, mode=settings.progress)
     session.collection.narrowed = _modules_named_by_node_id(config)
     config.stash[session_key] = session
     config.pluginmanager.register(OutcomeRecorder(session), "edgeopt-outcomes")

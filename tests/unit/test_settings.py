@@ -36,3 +36,14 @@ def test_good_numbers() -> None:
     assert positive_int("3") == 3
     assert positive_float("0.5") == 0.5
     assert non_negative_float("0") == 0.0
+
+
+def test_progress_shows_in_a_terminal_unless_quiet_and_never_from_a_worker() -> None:
+    from pytest_edgeopt.session.progress import shown
+
+    assert shown(mode="auto", isatty=True, verbosity=0, worker=False)
+    assert not shown(mode="auto", isatty=True, verbosity=-1, worker=False)  # -q
+    assert not shown(mode="auto", isatty=False, verbosity=1, worker=False)  # a CI log
+    assert shown(mode="on", isatty=False, verbosity=-1, worker=False)
+    assert not shown(mode="on", isatty=True, verbosity=0, worker=True)
+    assert not shown(mode="off", isatty=True, verbosity=0, worker=False)
