@@ -94,6 +94,7 @@ class Settings:
     mcu_fit: str = "fail"  # edgeopt_mcu_fit: "fail" a row that does not fit the board, or "off"
     table_columns: str = "fit"  # --edge-table-columns: "fit" the terminal's width, or "all"
     progress: str = "auto"  # --edge-progress: "auto" (a terminal, not -q), "on" or "off"
+    profile: bool = False  # --edge-profile: a per-op profiled pass after every timed job
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -130,6 +131,7 @@ class Settings:
             on_host=option.edge_on_host,
             platform_entries=_platform_entries(tool),
             mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
+            profile=option.edge_profile,
             progress=_choice(
                 option.edge_progress or config.getini("edgeopt_progress"), ("auto", "on", "off"), "--edge-progress"
             ),
@@ -443,6 +445,15 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (
         ("--no-edge-table",),
         dict(dest="edge_table", action="store_false", default=True, help="do not print the comparison table"),
+    ),
+    (
+        ("--edge-profile",),
+        dict(
+            action="store_true",
+            default=False,
+            help="profile every case per op after its timed samples (a regressed paired verdict always is): "
+            "the report gets the per-op tables, --update-baselines stores the per-op summary",
+        ),
     ),
     (
         ("--edge-progress",),

@@ -8,7 +8,8 @@ never a KeyError three modules later.
 Within a version, fields are only ever added as optional ones that both sides read as absent when
 the other side predates them, so the version stays: `result.runtime.arena` (a microcontroller
 runtime's tensor arena, validated as whole bytes with head + tail = total) joined version 2 with
-the MCU platform. Removing or retyping a field bumps CONTRACT_VERSION.
+the MCU platform, `job.profile` / `result.profile` / `result.paired.profile` (the per-op profiled
+pass) joined it later. Removing or retyping a field bumps CONTRACT_VERSION.
 """
 
 from __future__ import annotations
@@ -142,6 +143,98 @@ class Pairing:
         )
 
 
+class ProfileWhen(str, Enum):
+    """When the agent makes its profiled pass (never inside the timed samples: profiling cost ONNX
+    Runtime +22% on a QDQ MobileNetV2)."""
+
+    REGRESSED = "regressed"  # after a paired job whose sampling stopped on "regressed": both sides
+    ALWAYS = "always"  # --edge-profile: every timed job (both sides when paired)
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    when: ProfileWhen = ProfileWhen.REGRESSED
+    runs: int = 10  # profiled inferences after one unprofiled warm-up
+
+    def to_dict(self) -> JsonObject:
+        return {"when": self.when.value, "runs": self.runs}
+
+    @classmethod
+    def from_dict(cls, data: object) -> "ProfileRequest":
+        read = _Reader(data, "job.profile")
+        when = read.text("when")
+        if when not in {w.value for w in ProfileWhen}:
+            raise ContractError(f"job.profile.when must be regressed or always, got {when!r}")
+        return cls(when=ProfileWhen(when), runs=read.integer("runs", minimum=1))
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """One op type in a profile: its kernel time per inference summed over its nodes."""
+
+    op_type: str
+    ms: float
+    nodes: int
+
+
+@dataclass(frozen=True)
+class NodeTime:
+    """One node: its kernel time per inference and the execution provider (or delegate) that ran it."""
+
+    name: str
+    op_type: str
+    provider: str
+    ms: float
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """A profiled pass of one artifact, by op type and by node, slowest first; or why there is none."""
+
+    runs: int = 0
+    ops: Tuple[OpTime, ...] = ()
+    nodes: Tuple[NodeTime, ...] = ()
+    source: str = ""  # "onnxruntime profiling JSON"
+    skipped: Optional[str] = None  # the runtime cannot profile here, and why
+
+    @property
+    def total_ms(self) -> float:
+        return sum(op.ms for op in self.ops)
+
+    def to_dict(self) -> JsonObject:
+        return {
+            "runs": self.runs,
+            "ops": [{"op_type": o.op_type, "ms": o.ms, "nodes": o.nodes} for o in self.ops],
+            "nodes": [{"name": n.name, "op_type": n.op_type, "provider": n.provider, "ms": n.ms} for n in self.nodes],
+            "source": self.source,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, *, path: str = "profile") -> "OpProfile":
+        read = _Reader(data, path)
+        ops = [_Reader(o, f"{path}.ops[]") for o in read.objects("ops")]
+        nodes = [_Reader(n, f"{path}.nodes[]") for n in read.objects("nodes")]
+        return cls(
+            runs=read.integer("runs", minimum=0),
+            ops=tuple(
+                OpTime(op_type=o.text("op_type"), ms=o.number("ms", minimum=0.0), nodes=o.integer("nodes", minimum=0))
+                for o in ops
+            ),
+            nodes=tuple(
+                NodeTime(
+                    name=n.text("name"),
+                    op_type=n.text("op_type"),
+                    provider=n.text("provider"),
+                    ms=n.number("ms", minimum=0.0),
+                )
+                for n in nodes
+            ),
+            source=read.text("source", default=""),
+            skipped=read.optional_text("skipped"),
+        )
+
+
 @dataclass(frozen=True)
 class Job:
     artifact: str  # path of the model file where the agent runs
@@ -160,6 +253,7 @@ class Job:
     artifact_sha256: Optional[str] = None  # set by a transport that copies files: checked before use
     inputs_sha256: Optional[str] = None
     pairing: Optional[Pairing] = None  # time against another artifact, interleaved, in this process
+    profile: Optional[ProfileRequest] = None  # a per-op profiled pass after the timed samples
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> JsonObject:
@@ -187,6 +281,7 @@ class Job:
             "artifact_sha256": self.artifact_sha256,
             "inputs_sha256": self.inputs_sha256,
             "pairing": self.pairing.to_dict() if self.pairing is not None else None,
+            "profile": self.profile.to_dict() if self.profile is not None else None,
         }
 
     @classmethod
@@ -220,6 +315,7 @@ class Job:
             artifact_sha256=read.optional_text("artifact_sha256"),
             inputs_sha256=read.optional_text("inputs_sha256"),
             pairing=Pairing.from_dict(pairing) if (pairing := read.optional_object("pairing")) is not None else None,
+            profile=ProfileRequest.from_dict(profile) if (profile := read.optional_object("profile")) else None,
         )
 
 
@@ -376,6 +472,7 @@ class PairedTiming:
     looks: int  # sequential looks made before sampling stopped
     stopped: str  # what ended sampling: "regressed", "pass" (a look decided) or "cap"
     seconds: float  # paired sampling time
+    profile: Optional[OpProfile] = None  # A's profiled pass, when the job asked for one
 
     def to_dict(self) -> JsonObject:
         return {
@@ -386,6 +483,7 @@ class PairedTiming:
             "looks": self.looks,
             "stopped": self.stopped,
             "seconds": self.seconds,
+            "profile": self.profile.to_dict() if self.profile is not None else None,
         }
 
     @classmethod
@@ -402,6 +500,9 @@ class PairedTiming:
             looks=read.integer("looks", minimum=0),
             stopped=stopped,
             seconds=read.number("seconds", minimum=0.0),
+            profile=OpProfile.from_dict(profile, path=f"{path}.profile")
+            if (profile := read.optional_object("profile"))
+            else None,
         )
 
 
@@ -419,6 +520,7 @@ class Success:
     fingerprint: Optional[DeviceFacts] = None
     device_address: Optional[str] = None  # the transport fills it in: where the job ran
     paired: Optional[PairedTiming] = None  # a job with a Pairing: the other side and the ratios
+    profile: Optional[OpProfile] = None  # this artifact's profiled pass, when the job asked for one
     ok = True
 
     def to_dict(self) -> JsonObject:
@@ -435,6 +537,7 @@ class Success:
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint is not None else None,
             "device_address": self.device_address,
             "paired": self.paired.to_dict() if self.paired is not None else None,
+            "profile": self.profile.to_dict() if self.profile is not None else None,
         }
 
     def timed(self) -> Timing:
@@ -507,6 +610,9 @@ def parse_result(data: object) -> Result:
         device_address=read.optional_text("device_address"),
         paired=PairedTiming.from_dict(paired, path="result.paired")
         if (paired := read.optional_object("paired"))
+        else None,
+        profile=OpProfile.from_dict(profile, path="result.profile")
+        if (profile := read.optional_object("profile"))
         else None,
     )
 
@@ -613,6 +719,12 @@ class _Reader:
         if not all(floor_ok):
             raise ContractError(f"{self._field(key)} must hold finite numbers {'> 0' if positive else '>= 0'}")
         return tuple(n for n in numbers if n is not None)
+
+    def objects(self, key: str) -> List[object]:
+        value = self._get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ContractError(f"{self._field(key)} must be a list of objects")
+        return list(value)
 
     def integers(self, key: str) -> List[int]:
         value = self._get(key)

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pytest_edgeopt.agent import device, power
+from pytest_edgeopt.agent import device, power, profiling
 from pytest_edgeopt.agent.contract import (
     DeviceFacts,
     Evaluation,
@@ -20,6 +20,7 @@ from pytest_edgeopt.agent.contract import (
     Job,
     PairedTiming,
     Pairing,
+    ProfileWhen,
     Result,
     Success,
     Timing,
@@ -80,10 +81,15 @@ def _run(job: Job) -> Success:
             load_ms=load_ms,
             first_inference_ms=first_ms,
         )
+    profiled = None
     if job.pairing is not None:
         timing, pair, facts = _paired_timing(runtime, batches, job, job.pairing)
+        if pair.profile is not None:
+            profiled = profiling.profile(runtime, batches, runs=_profile_runs(job))
     else:
         (timing, facts), pair = _timing(runtime, batches, job), None
+        if job.profile is not None and job.profile.when == ProfileWhen.ALWAYS:
+            profiled = profiling.profile(runtime, batches, runs=_profile_runs(job))
     runtime.close()
     return Success(
         runtime=info,
@@ -95,7 +101,17 @@ def _run(job: Job) -> Success:
         timing=timing,
         fingerprint=facts,
         paired=pair,
+        profile=profiled,
     )
+
+
+def _profile_runs(job: Job) -> int:
+    return job.profile.runs if job.profile is not None else 0
+
+
+def _wants_profile(job: Job, stopped: str) -> bool:
+    """A paired job profiles both sides when asked always, or when its sampling stopped regressed."""
+    return job.profile is not None and (job.profile.when == ProfileWhen.ALWAYS or stopped == "regressed")
 
 
 def _paired_timing(
@@ -109,6 +125,11 @@ def _paired_timing(
         busy0, own0 = device.busy_cpu_seconds(), time.process_time()
         samples = paired_sample(other.run, runtime.run, batches, pairing)
         foreign = _foreign_cores(busy0, own0, samples.seconds)
+        throttled_after = device.throttled()
+        # after the timed samples, on separate profiling sessions: A here, B by the caller
+        other_profile = (
+            profiling.profile(other, batches, runs=_profile_runs(job)) if _wants_profile(job, samples.stopped) else None
+        )
     finally:
         other.close()
     timing = Timing(
@@ -118,7 +139,7 @@ def _paired_timing(
         peak_rss_mb=device.peak_rss_mb(),
         foreign_cores=foreign,
         throttled_before=throttled_before,
-        throttled_after=device.throttled(),
+        throttled_after=throttled_after,
     )
     pair = PairedTiming(
         wall_ms=tuple(samples.a.wall_ms),
@@ -128,6 +149,7 @@ def _paired_timing(
         looks=samples.looks,
         stopped=samples.stopped,
         seconds=samples.seconds,
+        profile=other_profile,
     )
     return timing, pair, device.fingerprint()
 

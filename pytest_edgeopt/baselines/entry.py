@@ -21,6 +21,7 @@ import numpy as np
 import pytest_edgeopt
 from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.kinds import Note, NoteKind
+from pytest_edgeopt.measure.diagnosis import OpSummary, summary
 from pytest_edgeopt.measure.result import LatencyStats, Measurement
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 
@@ -96,6 +97,7 @@ class BaselineEntry:
     must_match: Dict[str, Fact]
     info: Dict[str, object] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=lambda: Provenance(date=""))
+    op_summary: Optional[OpSummary] = None  # per-op kernel ms and nodes, when a profiled pass was made
 
     @property
     def artifact_sha(self) -> Optional[str]:
@@ -113,6 +115,7 @@ class BaselineEntry:
             },
             "fingerprint": {"must_match": dict(self.must_match), "info": dict(self.info)},
             "provenance": asdict(self.provenance),
+            **({"op_profile": _stored_ops(self.op_summary)} if self.op_summary else {}),
         }
 
     @classmethod
@@ -139,7 +142,20 @@ class BaselineEntry:
             provenance=Provenance(
                 date=provenance["date"], commit=provenance.get("commit"), reason=provenance.get("reason")
             ),
+            op_summary=_read_ops(data.get("op_profile")),
         )
+
+
+def _stored_ops(ops: OpSummary) -> Dict[str, Any]:
+    """`{"ops": {"Conv": [0.8123, 3]}}`: ms per inference and node count, slowest first (compact: no nodes)."""
+    ordered = sorted(ops.items(), key=lambda item: -item[1][0])
+    return {"ops": {op: [round(ms, 6), nodes] for op, (ms, nodes) in ordered}}
+
+
+def _read_ops(data: Optional[Mapping[str, Any]]) -> Optional[OpSummary]:
+    if not data:
+        return None
+    return {str(op): (float(pair[0]), int(pair[1])) for op, pair in data["ops"].items()}
 
 
 def stored_measurement(entry: BaselineEntry, *, nodeid: str, note: str) -> Measurement:
@@ -228,6 +244,7 @@ def entry_from_measurement(m: Measurement, *, reason: Optional[str] = None) -> B
             commit=git_commit(),
             reason=reason,
         ),
+        op_summary=summary(m.op_profile),
     )
 
 

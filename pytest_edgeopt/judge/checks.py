@@ -24,6 +24,7 @@ from pytest_edgeopt.judge.types import BudgetExceeded, Context, Judgement
 from pytest_edgeopt.judge.validity import row_problems
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict, parse_percent
+from pytest_edgeopt.measure.diagnosis import diagnosis_lines, summary
 from pytest_edgeopt.measure.result import Measurement
 
 # Baseline files keep 6 decimals (baselines/entry.py): an unchanged top1 of 0.98055555 is stored
@@ -51,9 +52,10 @@ def raise_if_failed(m: Measurement, judgement: Judgement, *, inconclusive_fails:
     )
     if failing:
         lines = "\n".join(f"  {v}" for v in judgement.violations)
+        where = "".join(f"\n  {line}" if i == 0 else f"\n    {line}" for i, line in enumerate(judgement.diagnosis))
         raise BudgetExceeded(
             f"{m.model} [{m.precision}, {m.runtime}] on {m.platform} broke "
-            f"{len(judgement.violations)} budget(s):\n{lines}"
+            f"{len(judgement.violations)} budget(s):\n{lines}{where}"
         )
 
 
@@ -79,7 +81,23 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
         baseline_note=context.note,
         unchecked=tuple(unchecked),
         limits=_limits(budgets),
+        diagnosis=_diagnosis(runs, context) if verdict is not None and verdict.verdict == Verdict.REGRESSED else (),
     )
+
+
+def _diagnosis(runs: Runs, context: Context) -> Tuple[str, ...]:
+    """Where the time went: both sides' profiled passes of the paired job, else this run's pass
+    against the per-op summary the baseline file keeps."""
+    m, paired = runs.pooled, runs.paired
+    if paired is not None and paired.op_profile is not None:
+        before, against = summary(paired.op_profile), paired.against
+        after = summary(paired.current_op_profile or m.op_profile)
+        skipped = paired.op_profile.skipped
+    else:
+        before, against = (context.baseline.op_summary if context.baseline else None), "stored baseline"
+        after, skipped = summary(m.op_profile), m.op_profile.skipped if m.op_profile else None
+    lines = diagnosis_lines(before, after, against=against)
+    return tuple(lines) if lines else ((f"no per-op profile: {skipped}",) if skipped else ())
 
 
 def _limits(budgets: Budgets) -> Dict[str, float]:

@@ -29,6 +29,7 @@ class Judgement:
     baseline_note: Optional[str] = None
     unchecked: Tuple[str, ...] = ()  # budgets that could not be compared, with why (never a silent pass)
     limits: Dict[str, float] = field(default_factory=dict)  # the absolute budgets checked: the plot's limit lines
+    diagnosis: Tuple[str, ...] = ()  # a regressed latency: the per-op profile's top changes
 
     def __post_init__(self) -> None:
         self.verdict = Verdict(self.verdict)  # "fail" written by hand is Verdict.FAIL
@@ -42,6 +43,7 @@ class Judgement:
             "baseline_note": self.baseline_note,
             "unchecked": list(self.unchecked),
             "limits": dict(self.limits),
+            "diagnosis": list(self.diagnosis),
         }
 
     @classmethod
@@ -55,6 +57,7 @@ class Judgement:
             baseline_note=data.get("baseline_note"),
             unchecked=tuple(data.get("unchecked", ())),
             limits={str(k): float(v) for k, v in data.get("limits", {}).items()},
+            diagnosis=tuple(data.get("diagnosis", ())),
         )
 
 
@@ -79,6 +82,7 @@ class Row:
             baseline_note=judgement.baseline_note or previous.baseline_note,
             unchecked=tuple(dict.fromkeys(previous.unchecked + judgement.unchecked)),
             limits={**previous.limits, **judgement.limits},
+            diagnosis=judgement.diagnosis or previous.diagnosis,
         )
 
     @property

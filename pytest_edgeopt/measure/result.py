@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pytest_edgeopt.agent.contract import DeviceFacts
+from pytest_edgeopt.agent.contract import DeviceFacts, OpProfile
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.kinds import Note
 from pytest_edgeopt.measure.parity import Parity
@@ -79,16 +79,23 @@ class PairedComparison:
     seconds: float
     other: LatencyStats  # A's per-inference latency in the same process (on the wall clock)
     invalid: Optional[str] = None  # the device throttled during the paired run
+    op_profile: Optional[OpProfile] = None  # A's profiled pass (a regressed or --edge-profile job)
+    current_op_profile: Optional[OpProfile] = None  # B's, from the same job
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["ratios"], data["other"] = list(self.ratios), self.other.to_dict()
+        for name in ("op_profile", "current_op_profile"):
+            profile = getattr(self, name)
+            data[name] = profile.to_dict() if profile else None
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PairedComparison":
         values = dict(data)
         values["ratios"], values["other"] = tuple(data["ratios"]), LatencyStats.from_dict(data["other"])
+        for name in ("op_profile", "current_op_profile"):
+            values[name] = OpProfile.from_dict(data[name]) if data.get(name) else None
         return cls(**values)
 
 
@@ -140,6 +147,7 @@ class Measurement:
     reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
     reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
     paired: Optional[PairedComparison] = field(default=None, repr=False)  # B vs A in one process
+    op_profile: Optional[OpProfile] = field(default=None, repr=False)  # the per-op profiled pass, when made
     nodeid: str = ""
     _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
 
@@ -199,6 +207,7 @@ class Measurement:
             fingerprint=self.fingerprint,
             parity=self.parity.to_dict() if self.parity else None,
             paired=self.paired.to_dict() if self.paired else None,
+            op_profile=self.op_profile.to_dict() if self.op_profile else None,
             notes=list(self.note_texts()),
             note_kinds=[n.kind.value for n in self.notes],
         )
@@ -220,6 +229,7 @@ class Measurement:
             facts=DeviceFacts.from_dict(fingerprint),
             parity=Parity.from_dict(data["parity"]) if data.get("parity") else None,
             paired=PairedComparison.from_dict(data["paired"]) if data.get("paired") else None,
+            op_profile=OpProfile.from_dict(data["op_profile"]) if data.get("op_profile") else None,
             notes=tuple(
                 Note.from_dict({"kind": kind, "text": text})
                 for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))
@@ -241,6 +251,7 @@ _TYPED = (
     "parity",
     "notes",
     "paired",
+    "op_profile",
 ) + _TUPLES
 
 

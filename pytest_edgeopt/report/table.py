@@ -393,6 +393,7 @@ def _unique(rows: List[Row]) -> List[Row]:
                     violations=violations,
                     latency=latency,
                     limits={**other.judgement.limits, **worst.judgement.limits},
+                    diagnosis=worst.judgement.diagnosis or other.judgement.diagnosis,
                 ),
             )
     return list(unique.values())

@@ -146,6 +146,27 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class NodeKernel:
+    """One node's kernel time summed over a profiled pass, as a runtime's profiler reports it."""
+
+    name: str
+    op_type: str
+    provider: str  # the execution provider or delegate that ran it
+    total_us: float
+
+
+class Profiler(Protocol):
+    """What a runtime that can profile per op adds to Runtime: a pass on a separate, profiling
+    session of the loaded artifact (never the timed one). Raises ProfilerUnavailable, saying why."""
+
+    def profile_nodes(self, feeds: Sequence[Mapping[str, "np.ndarray"]], *, runs: int) -> Sequence[NodeKernel]: ...
+
+
+class ProfilerUnavailable(Exception):
+    """This runtime, here, cannot give a per-op profile (e.g. the library lacks the symbols)."""
+
+
 class ArtifactError(Exception):
     """The artifact cannot be loaded: corrupt, not a model, or an op the runtime lacks."""
 

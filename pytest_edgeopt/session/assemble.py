@@ -78,6 +78,7 @@ def assemble(
         reference_wall_ms=timing.reference_wall_ms,
         reference_cpu_ms=timing.reference_cpu_ms,
         invalid=timing_problem(timing),
+        op_profile=result.profile,
         **_energy(timing, result.batch),
     )
 

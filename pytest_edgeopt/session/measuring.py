@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Optional, Tuple
 
-from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Pairing, Result, RuntimeRef, Success
+from pytest_edgeopt.agent.contract import (
+    Failure,
+    FailureKind,
+    Job,
+    Pairing,
+    ProfileRequest,
+    ProfileWhen,
+    Result,
+    RuntimeRef,
+    Success,
+)
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
 from pytest_edgeopt.judge.validity import fingerprint_note, timing_problem
@@ -30,6 +40,7 @@ from pytest_edgeopt.session.assemble import Reference, assemble
 from pytest_edgeopt.settings import Settings
 
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
+PROFILE_RUNS = 10  # profiled inferences per side, after the timed samples
 CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int]
 PairKey = Optional[Tuple[str, str, float]]
 
@@ -252,7 +263,15 @@ class Measurer:
             evaluate_only=evaluate_only,
             keep_outputs=keep_outputs,
             pairing=self._pairing(pair, threads) if pair is not None else None,
+            profile=None if evaluate_only else self._profile_request(pair),
         )
+
+    def _profile_request(self, pair: Optional[PairRequest]) -> Optional[ProfileRequest]:
+        """--edge-profile: every timed job; otherwise a paired job profiles both sides when it
+        stops on "regressed", so the failure can say where the time went."""
+        if self.settings.profile:
+            return ProfileRequest(when=ProfileWhen.ALWAYS, runs=PROFILE_RUNS)
+        return ProfileRequest(when=ProfileWhen.REGRESSED, runs=PROFILE_RUNS) if pair is not None else None
 
     def _pairing(self, pair: PairRequest, threads: int) -> Pairing:
         """One thread: process CPU time, which other work on the cores leaves nearly alone."""
@@ -287,6 +306,8 @@ def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
         seconds=paired.seconds,
         other=LatencyStats.from_values(paired.wall_ms),
         invalid=timing_problem(result.timed()),
+        op_profile=paired.profile,
+        current_op_profile=result.profile,
     )
 
 
