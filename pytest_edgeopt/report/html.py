@@ -10,6 +10,7 @@ import datetime as _dt
 import html
 from typing import List, Sequence, Tuple
 
+from pytest_edgeopt.agent.contract import OpProfile
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.report.plots import PLOT_INSTALL, ModelPlot, model_plots, pareto_front, svg
@@ -31,6 +32,7 @@ def html_page(rows: Sequence[Row], *, platform: str, by_platform: bool = False) 
             *_broken(rows),
             "<h2>Accuracy vs latency</h2>",
             *_plots(ordered_rows(rows, by_platform=by_platform)),
+            *_diagnoses(ordered_rows(rows, by_platform=by_platform)),
         ]
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
@@ -83,6 +85,72 @@ def _figure(plot: ModelPlot) -> str:
     )
 
 
+def _diagnoses(rows: Sequence[Row]) -> List[str]:
+    """Failed rows: where the time went; every other profiled row: its profile, folded."""
+    failed = [_diagnosis(r) for r in rows if r.judgement.diagnosis]
+    profiled = [_folded(r) for r in rows if not r.judgement.diagnosis and _profiles(r)]
+    out = ["<h2>Per-op diagnosis</h2>", *failed] if failed else []
+    return out + (["<h2>Per-op profiles</h2>", *profiled] if profiled else [])
+
+
+def _diagnosis(row: Row) -> str:
+    lines = "\n".join(row.judgement.diagnosis)
+    return (
+        f"<section class='diagnosis'><h3><code>{html.escape(_label(row))}</code></h3>"
+        f"<pre>{html.escape(lines)}</pre>{''.join(_profile_tables(row))}</section>"
+    )
+
+
+def _folded(row: Row) -> str:
+    return (
+        f"<details><summary><code>{html.escape(_label(row))}</code></summary>{''.join(_profile_tables(row))}</details>"
+    )
+
+
+def _label(row: Row) -> str:
+    m = row.measurement
+    return f"{m.nodeid or m.model} [{m.precision}, {m.runtime}]"
+
+
+def _profiles(row: Row) -> List[Tuple[str, OpProfile]]:
+    """(side, profile): the current artifact's and, when paired, the other side's."""
+    m, paired = row.measurement, row.measurement.paired
+    current = (paired.current_op_profile if paired else None) or m.op_profile
+    found = [("now", current)] if current is not None else []
+    if paired is not None and paired.op_profile is not None:
+        found.append((paired.against, paired.op_profile))
+    return [(side, p) for side, p in found if not p.skipped]
+
+
+def _profile_tables(row: Row) -> List[str]:
+    """By op type for each side, then the slowest nodes of the current artifact with their provider."""
+    tables = []
+    for side, profile in _profiles(row):
+        body = "".join(
+            f"<tr><td>{html.escape(o.op_type)}</td><td>{o.ms:.4g}</td><td>{o.nodes}</td></tr>" for o in profile.ops
+        )
+        tables.append(
+            f"<table class='ops'><caption>{html.escape(side)}: by op type ({profile.runs} profiled runs, "
+            f"{html.escape(profile.source)})</caption><thead><tr><th>Op</th><th>ms / inference</th><th>Nodes</th>"
+            f"</tr></thead><tbody>{body}</tbody></table>"
+        )
+    if _profiles(row):
+        side, profile = _profiles(row)[0]
+        body = "".join(
+            f"<tr><td>{html.escape(n.name)}</td><td>{html.escape(n.op_type)}</td><td>{html.escape(n.provider)}</td>"
+            f"<td>{n.ms:.4g}</td></tr>"
+            for n in profile.nodes[:NODES_SHOWN]
+        )
+        tables.append(
+            f"<table class='ops'><caption>{html.escape(side)}: slowest nodes</caption><thead><tr><th>Node</th>"
+            f"<th>Op</th><th>Provider</th><th>ms / inference</th></tr></thead><tbody>{body}</tbody></table>"
+        )
+    return tables
+
+
+NODES_SHOWN = 20
+
+
 def _fail_class(cell: str) -> str:
     return ' class="fail"' if cell.endswith(FAIL_MARK) else ""
 
@@ -107,4 +175,5 @@ _CSS = (
     "td:first-child,td:nth-child(2){text-align:left}td.fail{background:#fde2e2;font-weight:600}"
     "tr.group th{text-align:left;background:#e8eef7}figure.plot{display:inline-block;margin:1em}"
     "figure.plot svg{max-width:100%;height:auto}figcaption{font-size:.85em;color:#444}"
+    "table.ops{display:inline-table;margin:.5em 1em .5em 0;vertical-align:top}caption{text-align:left;font-size:.85em}"
 )
