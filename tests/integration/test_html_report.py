@@ -28,7 +28,8 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-POINT_BLUE = (31, 119, 180)  # the passing points' colour (#1f77b4), drawn at 60% opacity on white
+# the points' fills, drawn at 60% opacity on white: passing (#1f77b4) and failing (#d62728)
+POINT_COLOURS = ((31, 119, 180), (214, 39, 40))
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: apt-get install chromium")
 
 SUITE_LIKE = """
@@ -69,8 +70,9 @@ def assert_renders_plots(page: Path, tmp_path: Path, *, models: int) -> None:
     chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1400,2400")
     pixels = np.asarray(image.open(shot).convert("RGB"), dtype=int).reshape(-1, 3)
     assert len(np.unique(pixels, axis=0)) > 50  # not blank
-    blue = 0.6 * np.array(POINT_BLUE) + 0.4 * 255  # a marker's fill over the white page
-    assert (np.abs(pixels - blue).max(axis=1) <= 12).sum() > 200  # the points were painted
+    fills = [0.6 * np.array(colour) + 0.4 * 255 for colour in POINT_COLOURS]  # a marker's fill on the white page
+    painted = sum(int((np.abs(pixels - fill).max(axis=1) <= 12).sum()) for fill in fills)
+    assert painted > 100 * models  # the points were painted
 
 
 @needs_chromium
