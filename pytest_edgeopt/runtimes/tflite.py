@@ -13,7 +13,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
+from pytest_edgeopt.runtimes.base import (
+    ArtifactError,
+    InputError,
+    NodeKernel,
+    ProfilerUnavailable,
+    RuntimeInfo,
+    RuntimeOptions,
+    TensorSpec,
+)
 
 LEGACY_NOTE = (
     "tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
@@ -92,6 +100,12 @@ class LiteRT:
 
     def close(self) -> None:
         self._interpreter = None
+
+    def profile_nodes(self, feeds: Sequence[Mapping[str, np.ndarray]], *, runs: int) -> List[NodeKernel]:
+        """LiteRT's per-op profile lives in its C API only (runtimes/litert_profile.py): say why not."""
+        from pytest_edgeopt.runtimes.litert_profile import unavailable_reason
+
+        raise ProfilerUnavailable(unavailable_reason(self.info().version))
 
     def _delegated(self) -> Optional[bool]:
         """Whether XNNPACK took (part of) the graph; the private ops list is the only per-model
