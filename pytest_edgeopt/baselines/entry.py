@@ -270,6 +270,8 @@ def changed(old: BaselineEntry, new: BaselineEntry, *, latency_tolerance: float 
         return True
     if old.must_match != new.must_match or old.artifact_sha != new.artifact_sha:
         return True
+    if new.op_summary and not old.op_summary:  # --update-baselines --edge-profile adds the per-op summary
+        return True
     ratio = new.cpu.median_ms / max(old.cpu.median_ms, 1e-9)
     return abs(ratio - 1.0) > latency_tolerance
 

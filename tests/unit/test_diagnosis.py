@@ -94,3 +94,11 @@ def test_a_library_without_the_profiler_symbols_names_them() -> None:
         pytest.skip("no libc to load here")
     assert missing_symbols(Path(libc)) == SYMBOLS
     assert missing_symbols(Path("/no/such/libLiteRt.so")) == SYMBOLS
+
+
+def test_an_update_with_a_profile_rewrites_an_entry_that_had_none() -> None:
+    from pytest_edgeopt.baselines.entry import changed
+
+    plain = entry_from_measurement(make_measurement())
+    profiled = entry_from_measurement(make_measurement(op_profile=summarize(KERNELS, runs=10, source="test")))
+    assert changed(plain, profiled) and not changed(profiled, plain) and not changed(plain, plain)
