@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, List, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Sequence, Set, Tuple
 
 Cells = Tuple[str, ...]
 Render = Callable[[Sequence[str], Sequence[Cells]], List[str]]
@@ -24,11 +24,11 @@ FIT_ORDER = (
     "Bit-width (W/A)",
     "Runtime",
     "Verdict",
-    "Latency (ms, p50)",
-    "Baseline (ms)",
     "Delta",
+    "Latency (ms, p50)",
     "Top-1 (%)",
     "Agreement (%)",
+    "Baseline (ms)",
     "Arena (KB)",
     "Flash (KB)",
     "Size (MB)",
@@ -104,15 +104,34 @@ def _without_empty(table: Fitted) -> Fitted:
 
 
 def _compact(table: Fitted) -> Fitted:
-    """`+25.0% (cpu)`: the Delta keeps its signal; how the baseline was obtained is in the full table."""
-    if "Delta" not in table.headers:
+    """`+25.0% (cpu)`: the Delta keeps its signal (how the baseline was obtained is in the full
+    table); `tflite (XNNPACK)`: a runtime's version moves above the table when it has only one."""
+    table = _replace_cells(table, "Delta", lambda cell: _DETAIL.sub(r" (\1)", cell))
+    if "Runtime" not in table.headers:
         return table
-    at = table.headers.index("Delta")
-    body = [row[:at] + (_DETAIL.sub(r" (\1)", row[at]),) + row[at + 1 :] for row in table.body]
+    at = table.headers.index("Runtime")
+    parsed = [_RUNTIME.match(row[at]) for row in table.body]
+    versions: Dict[str, Set[str]] = {}
+    for m in parsed:
+        if m:
+            versions.setdefault(m.group(1), set()).add(m.group(2))
+    if not all(parsed) or any(len(v) > 1 for v in versions.values()):
+        return table
+    shared = (*table.shared, "versions: " + ", ".join(f"{name} {v.pop()}" for name, v in versions.items()))
+    short = _replace_cells(table, "Runtime", lambda cell: _RUNTIME.sub(r"\1\3", cell))
+    return Fitted(short.headers, short.body, shared, short.hidden)
+
+
+def _replace_cells(table: Fitted, name: str, change: Callable[[str], str]) -> Fitted:
+    if name not in table.headers:
+        return table
+    at = table.headers.index(name)
+    body = [row[:at] + (change(row[at]),) + row[at + 1 :] for row in table.body]
     return Fitted(table.headers, body, table.shared, table.hidden)
 
 
-_DETAIL = re.compile(r" \(([^,)]*),[^)]*\)")
+_DETAIL = re.compile(r" \(([^,()]*),.*\)$")  # "(cpu, vs stored samples (weaker: ...))" -> "(cpu)"
+_RUNTIME = re.compile(r"^(\S+) (\S+)( \(XNNPACK\))?$")
 
 
 def _drop(table: Fitted, name: str) -> Fitted:

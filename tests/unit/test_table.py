@@ -152,13 +152,22 @@ def test_fitted_table_fits_the_width_with_the_verdict_columns_first() -> None:
 def test_fitted_table_moves_shared_values_above_and_names_what_it_left_out() -> None:
     lines = table_lines(wide_rows(), width=120)
     assert lines[0].startswith("all rows: ") and "Platform: host: CPU (x86_64), 1 thr" in lines[0]
-    assert "Runtime: onnxruntime 1.0" in lines[0]
     text = " ".join(line.strip() for line in lines)
     hidden = text[text.index("not shown to fit 120 columns: ") : text.index("[1]")]
     assert "Params (M)" in hidden and "(-v or --edge-table-columns=all shows them)" in hidden
     assert "Energy" not in hidden  # a column of "-" on every row is left out without a word
     regressed = next(line for line in lines if " fail " in line)
-    assert "+25.0% (cpu)" in regressed and "40 pairs" not in regressed
+    assert "+25.0% (cpu) " in regressed and "40 pairs" not in regressed
+    assert "Runtime: onnxruntime 1.0" in lines[0]  # one runtime on every row: above the table
+
+
+def test_fitted_runtimes_keep_their_names_and_move_their_versions_above() -> None:
+    fp32, int8 = wide_rows()
+    tflite = Row(measurement=replace(fp32.measurement, runtime="tflite", runtime_version="2.3.0", artifact_sha="t"))
+    lines = table_lines([fp32, int8, tflite], width=120)
+    assert "versions: onnxruntime 1.0, tflite 2.3.0" in " ".join(line.strip() for line in lines[:2])
+    body = [line for line in lines if "FP32/FP32" in line or "INT8/INT8" in line]
+    assert [" tflite " in line for line in body] == [False, False, True] and " 1.0 " not in body[0]
 
 
 def test_a_table_that_fits_is_the_full_table() -> None:
