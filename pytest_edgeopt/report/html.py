@@ -61,7 +61,8 @@ def _summary(rows: Sequence[Row]) -> str:
 
 def _broken(rows: Sequence[Row]) -> List[str]:
     items = [
-        f"<li><b>{r.judgement.verdict.value}</b> <code>{html.escape(r.measurement.nodeid)}</code>: {html.escape(v)}</li>"
+        f"<li><b>{r.judgement.verdict.value}</b> <code>{html.escape(r.measurement.nodeid)}</code>: "
+        f"{html.escape(v)}</li>"
         for r in rows
         for v in r.judgement.violations
     ]
