@@ -34,9 +34,8 @@ class OpChange:
         change = f"{self.delta_ms / self.before_ms * 100:+.0f}%" if self.before_ms > 0 else "new"
         if self.after_ms == 0 and self.nodes == 0:
             change = "gone"
-        nodes = (
-            f"{self.nodes} nodes" if self.nodes == self.before_nodes else f"{self.before_nodes} -> {self.nodes} nodes"
-        )
+        count = str(self.nodes) if self.nodes == self.before_nodes else f"{self.before_nodes} -> {self.nodes}"
+        nodes = f"{count} node{'' if count == '1' else 's'}"
         return f"{self.op_type}: {_ms(self.before_ms)} -> {_ms(self.after_ms)} ms ({change}), {nodes}"
 
 

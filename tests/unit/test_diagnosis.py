@@ -60,6 +60,7 @@ def test_the_failure_lists_the_largest_changes_with_their_node_counts() -> None:
     assert lines[1] == "Conv: 4.1 -> 6.3 ms (+54%), 53 nodes"
     assert lines[2] == "Add: 0 -> 0.4 ms (new), 0 -> 4 nodes"
     assert lines[3] == "Relu: 0.2 -> 0 ms (gone), 10 -> 0 nodes"
+    assert lines[4] == "Gemm: 0.5 -> 0.5 ms (+0%), 1 node"
     assert diagnosis_lines(None, after, against="baseline") == []
 
 
