@@ -73,7 +73,7 @@ class Artifact:
     quantization: Quantization
     stats: ArtifactStats
     params: int
-    flops: int  # per sample
+    flops: Optional[int]  # per sample; None when the graph cannot be counted (shown as n/a)
     notes: Tuple[Note, ...] = ()
 
     @property
@@ -136,7 +136,7 @@ def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt
         quantization=record.quantization,
         stats=record.stats,
         params=record.stats.params,
-        flops=record.stats.flops,
+        flops=record.stats.flops if record.stats.flops_exact else None,
     )
 
 
@@ -192,6 +192,8 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
         "batch": batch,
         "tools": tool_versions(fmt),
     }
+    if model.kind == ModelKind.ONNX and fmt == "onnx":
+        parts["flops_at"] = list(model.eval_inputs.shape[1:])  # dynamic dims are counted at this shape
     if fmt != "onnx":
         parts["format"] = fmt
         if model.kind == ModelKind.TORCH and model.tflite_path is not None and batch == 1:
@@ -200,7 +202,8 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
     path, info = cache.get_or_build(parts, suffix=SUFFIXES[fmt], build=lambda dest: root(model, dest, batch).to_dict())
     record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
-    flops = (record.flops or record.stats.flops) // max(record.graph_batch, 1)
+    counted = record.flops if record.flops is not None else record.stats.flops if record.stats.flops_exact else None
+    flops = counted // max(record.graph_batch, 1) if counted is not None else None
     return Artifact(
         path=path,
         precision=get_precision(REFERENCE),
@@ -226,7 +229,8 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
             converter="torch.onnx (dynamo)",
         )
     graph_batch = _copy_onnx(model.file(), dest)
-    return ArtifactRecord(stats=_stats(dest), graph_batch=graph_batch, converter="user")
+    stats = _stats(dest, sample_shape=model.eval_inputs.shape[1:])
+    return ArtifactRecord(stats=stats, graph_batch=graph_batch, converter="user")
 
 
 def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
@@ -343,10 +347,10 @@ def _artifact_notes(texts: Tuple[str, ...]) -> Tuple[Note, ...]:
     return tuple(Note(NoteKind.ARTIFACT, text) for text in texts)
 
 
-def _stats(path: Path) -> ArtifactStats:
+def _stats(path: Path, *, sample_shape: Optional[Tuple[int, ...]] = None) -> ArtifactStats:
     from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
-    return artifact_stats(path)
+    return artifact_stats(path, sample_shape=sample_shape)
 
 
 def _tflite_stats(path: Path) -> ArtifactStats:

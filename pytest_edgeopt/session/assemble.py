@@ -56,7 +56,7 @@ def assemble(
         params=artifact.params,
         size_mb=artifact.stats.weight_bytes / MB,
         storage_mb=artifact.stats.storage_bytes / MB,
-        gflops=artifact.flops * result.batch / 1e9,
+        gflops=artifact.flops * result.batch / 1e9 if artifact.flops is not None else None,
         latency=LatencyStats.from_values(timing.wall_ms),
         cpu_latency=LatencyStats.from_values(timing.cpu_ms),
         load_ms=result.load_ms,

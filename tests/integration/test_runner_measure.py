@@ -7,6 +7,7 @@ quantization happens once per session however many runs ask for it.
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -287,3 +288,35 @@ def test_batch_four_measures_batches_of_four(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_batch=textwrap.dedent(BATCH))
     result = pytester.runpytest(*QUICK)
     result.assert_outcomes(passed=1)
+
+
+THIRD_PARTY = """
+import numpy as np
+import pytest
+from pytest_edgeopt import EdgeModel
+
+INPUTS = np.random.default_rng(0).standard_normal((4, 3, 48, 192)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["cls.onnx", "cls-if.onnx"])
+def test_file(edge_runner, name):
+    m = edge_runner.measure(EdgeModel.from_onnx(name, eval_data=INPUTS), precision="fp32")
+    print(f"GFLOPS {name} {m.gflops!r}")
+"""
+
+
+def test_a_third_party_graph_with_dynamic_dims_gets_its_real_gflops_or_na(pytester: pytest.Pytester) -> None:
+    from tests.onnx_graphs import paddle_style_classifier
+
+    paddle_style_classifier(pytester.path / "cls.onnx")
+    paddle_style_classifier(pytester.path / "cls-if.onnx", with_if=True)
+    pytester.makepyfile(test_file=THIRD_PARTY)
+    result = pytester.runpytest_inprocess("-s", *QUICK)
+    result.assert_outcomes(passed=2)
+    conv_and_fc = (2 * 8 * 3 * 3 * 3 * 48 * 192 + 2 * 8 * 2) / 1e9
+    printed = dict(re.findall(r"GFLOPS (\S+) (\S+)", result.stdout.str()))
+    assert float(printed["cls.onnx"]) == pytest.approx(conv_and_fc)  # at the eval shape, per sample
+    assert printed["cls-if.onnx"] == "None"
+    table = "\n".join(result.outlines)
+    assert "-0.0" not in table
+    assert "n/a (CPU)" in table
