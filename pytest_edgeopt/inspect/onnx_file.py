@@ -81,3 +81,10 @@ def _graphs(graph: Any) -> List[Any]:
             for sub in subgraphs:
                 found += _graphs(sub)
     return found
+
+
+def default_opset(path: Path) -> Optional[int]:
+    """The file's ai.onnx opset (None when it imports none), read without its weights."""
+    model = load_onnx(path, load_external_data=False)
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return int(versions[0]) if versions else None

@@ -426,3 +426,15 @@ _FLOP_COUNTERS: Dict[str, Callable[[Any, Shapes], FlopCount]] = {
     "DynamicQuantizeMatMul": _matmul_flops,
     "MatMulIntegerToFloat": _matmul_flops,
 }
+
+
+def float_weights(path: Path) -> List[Tuple[str, int]]:
+    """The weights still stored as float32/float16 (name, bytes), largest first: what an INT8 file
+    that is not smaller than its FP32 source kept in float."""
+    model = _load_graph(Path(path))
+    kept = [
+        (tensor.name, tensor.nbytes)
+        for tensor, role in _classified_tensors(model.graph)
+        if role == _WEIGHT and tensor.type_name in ("float32", "float16")
+    ]
+    return sorted(kept, key=lambda item: -item[1])

@@ -104,6 +104,8 @@ def build_artifact(
         parts.update(calibration=model.data_hash("calibration"))
         if fmt == "onnx":
             parts.update(activation=_activation(precision.name, arch))
+    if fmt == "onnx" and precision.name.startswith("int8") and quantize.needs_opset_upgrade(root.path):
+        parts.update(opset=quantize.PER_CHANNEL_OPSET)  # quantized after an upgrade: not the old recipe
     derive = _derive if fmt == "onnx" else _derive_tflite
     path, info = cache.get_or_build(
         parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict()
@@ -322,7 +324,28 @@ def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[s
         quantization = quantize.to_int8_static(
             src, dest, calibration=model.calibration, batch=_int(parts["batch"]), activation=str(parts["activation"])
         )
-    return ArtifactRecord(stats=_stats(dest), quantization=quantization, notes=notes)
+    stats = _stats(dest)
+    if name.startswith("int8"):
+        notes += _not_smaller_note(src, dest, stats)
+    return ArtifactRecord(stats=stats, quantization=quantization, notes=notes)
+
+
+def _not_smaller_note(src: Path, dest: Path, stats: ArtifactStats) -> Tuple[str, ...]:
+    """An INT8 file no smaller than its FP32 source is not really INT8: say which weights stayed float."""
+    from pytest_edgeopt.inspect.onnx_stats import float_weights
+
+    source = _stats(src)
+    if stats.weight_bytes < source.weight_bytes:
+        return ()
+    kept = float_weights(dest)
+    share = sum(size for _, size in kept) / max(stats.weight_bytes, 1)
+    largest = ", ".join(f"{name} ({size / 1e3:.1f} kB)" for name, size in kept[:3]) or "none"
+    return (
+        f"INT8 weights are not smaller than FP32 ({stats.weight_bytes / 1e3:.1f} vs "
+        f"{source.weight_bytes / 1e3:.1f} kB): "
+        f"{len(kept)} weight tensors ({share:.0%} of the bytes) stayed float, largest {largest}; the quantizer left "
+        "them unquantized (ops it has no INT8 kernel for, or weights it could not see as initializers)",
+    )
 
 
 def _activation(name: str, arch: str) -> str:
