@@ -22,6 +22,7 @@ from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
 Shapes = Dict[str, Shape]
 FlopCount = Tuple[int, bool]  # (flops, every dimension was known)
+OBSERVE_MAX_BYTES = 1 << 30  # files above this are not run to observe their shapes
 
 
 def artifact_stats(path: Path, *, sample_shape: Optional[Sequence[int]] = None) -> ArtifactStats:
@@ -305,6 +306,8 @@ def _observed_flops(path: Path, model: Any, sample_shape: Tuple[int, ...]) -> Op
         import numpy as np
         import onnxruntime as ort
     except ImportError:
+        return None
+    if path.stat().st_size > OBSERVE_MAX_BYTES:  # one protobuf cannot hold it, and the run would cost minutes
         return None
     onnx = require_onnx()
     probe = onnx.load(str(path))
