@@ -175,8 +175,8 @@ def baseline(project: Path, tool: str, env: Dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--blocks-25", type=int, default=5, help="copies of features[16] for the ~25% slower model")
-    parser.add_argument("--blocks-12", type=int, default=3, help="copies of features[16] for the ~12% slower model")
+    parser.add_argument("--blocks-25", type=int, default=5, help="copies of features[16] for the ~25%% slower model")
+    parser.add_argument("--blocks-12", type=int, default=3, help="copies of features[16] for the ~12%% slower model")
     parser.add_argument("--tools", default="edgeopt,benchmark")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()

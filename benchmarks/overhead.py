@@ -18,19 +18,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_edgeopt.agent.sampling import SamplingPlan  # noqa: E402
+from pytest_edgeopt.agent.contract import Job, RuntimeRef, SamplingPlan, Success  # noqa: E402
 from pytest_edgeopt.models.zoo import load_zoo_model  # noqa: E402
 from pytest_edgeopt.optimize.artifacts import build_artifact, eval_inputs_file  # noqa: E402
 from pytest_edgeopt.optimize.cache import ArtifactCache  # noqa: E402
 from pytest_edgeopt.optimize.precisions import get_precision  # noqa: E402
 from pytest_edgeopt.platforms.transport import LocalTransport  # noqa: E402
+from pytest_edgeopt.runtimes import RUNTIMES  # noqa: E402
 
 BARE_ORT = r"""
 import json, sys, time
@@ -94,19 +94,20 @@ def plugin_median(
     transport: LocalTransport, artifact: Path, inputs: Path, runs: int, warmup: int, runtime: str
 ) -> float:
     plan = SamplingPlan(warmup_runs=warmup, warmup_s=0.0, min_runs=runs, min_s=0.0, max_s=600.0)
-    job = {
-        "artifact": str(artifact),
-        "runtime": runtime,
-        "batch": 1,
-        "threads": 1,
-        "inputs": str(inputs),
-        "plan": asdict(plan),
-        "topk": 1,
-    }
+    spec = RUNTIMES[runtime]
+    job = Job(
+        artifact=str(artifact),
+        inputs=str(inputs),
+        runtime=RuntimeRef(spec.name, spec.module, spec.cls, spec.package, spec.extra),
+        batch=1,
+        threads=1,
+        plan=plan,
+        topk=1,
+    )
     result = transport.run(job, timeout_s=900)
-    if not result.get("ok"):
-        raise SystemExit(f"agent failed: {result.get('error')}")
-    return statistics.median(result["wall_ms"])
+    if not isinstance(result, Success) or result.timing is None:
+        raise SystemExit(f"agent failed: {getattr(result, 'error', 'no timing')}")
+    return statistics.median(result.timing.wall_ms)
 
 
 def bare_median(artifact: Path, inputs: Path, runs: int, warmup: int, runtime: str) -> float:

@@ -19,20 +19,21 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pytest_edgeopt.agent.sampling import SamplingPlan  # noqa: E402
+from pytest_edgeopt.agent.contract import Job, RuntimeRef, SamplingPlan, Success  # noqa: E402
 from pytest_edgeopt.models.zoo import load_zoo_model  # noqa: E402
 from pytest_edgeopt.optimize.artifacts import build_artifact, eval_inputs_file  # noqa: E402
 from pytest_edgeopt.optimize.cache import ArtifactCache  # noqa: E402
 from pytest_edgeopt.optimize.precisions import get_precision  # noqa: E402
 from pytest_edgeopt.platforms.ssh import SshAddress, SshTransport  # noqa: E402
 from pytest_edgeopt.platforms.transport import LocalTransport  # noqa: E402
+from pytest_edgeopt.runtimes import RUNTIMES  # noqa: E402
+from pytest_edgeopt.runtimes.base import RuntimeOptions  # noqa: E402
 
 PLAN = SamplingPlan(warmup_runs=20, warmup_s=0.1, min_runs=200, min_s=0.5, max_s=5.0)
 
@@ -54,20 +55,21 @@ def main() -> None:
             stop()
 
 
-def _job(work: Path) -> Dict[str, Any]:
+def _job(work: Path) -> Job:
     cache = ArtifactCache(work / "cache")
     model = load_zoo_model("digits-cnn")
     artifact = build_artifact(model, precision=get_precision("fp32"), batch=1, arch=platform.machine(), cache=cache)
-    return {
-        "artifact": str(artifact.path),
-        "runtime": "onnxruntime",
-        "batch": 1,
-        "threads": 1,
-        "options": {"providers": ["CPUExecutionProvider"]},
-        "inputs": str(eval_inputs_file(model, cache)),
-        "plan": asdict(PLAN),
-        "topk": 5,
-    }
+    spec = RUNTIMES["onnxruntime"]
+    return Job(
+        artifact=str(artifact.path),
+        inputs=str(eval_inputs_file(model, cache)),
+        runtime=RuntimeRef(spec.name, spec.module, spec.cls, spec.package, spec.extra),
+        batch=1,
+        threads=1,
+        options=RuntimeOptions(providers=("CPUExecutionProvider",)),
+        plan=PLAN,
+        topk=5,
+    )
 
 
 def _remote(args: argparse.Namespace, work: Path) -> Any:
@@ -85,7 +87,7 @@ def _remote(args: argparse.Namespace, work: Path) -> Any:
     return SshTransport(SshAddress.parse(device.url), options=options, lock_dir=work), device.stop
 
 
-def _report(job: Dict[str, Any], local: Any, remote: Any, jobs: int) -> None:
+def _report(job: Job, local: Any, remote: Any, jobs: int) -> None:
     first_s, _ = _timed(remote, job)
     times: Dict[str, List[float]] = {"local": [], "ssh": []}
     latency: Dict[str, List[float]] = {"local": [], "ssh": []}
@@ -93,7 +95,7 @@ def _report(job: Dict[str, Any], local: Any, remote: Any, jobs: int) -> None:
         for name, transport in (("local", local), ("ssh", remote)):
             seconds, result = _timed(transport, job)
             times[name].append(seconds)
-            latency[name].append(statistics.median(result["wall_ms"]))
+            latency[name].append(statistics.median(result.timing.wall_ms))
     print(f"first ssh job (connect + push agent, artifact, inputs): {first_s:.2f} s")
     for name in ("local", "ssh"):
         print(
@@ -105,11 +107,11 @@ def _report(job: Dict[str, Any], local: Any, remote: Any, jobs: int) -> None:
     print(f"ssh adds {extra * 1000:.0f} ms per job; reported latency ssh/local = {ratio:.3f}")
 
 
-def _timed(transport: Any, job: Dict[str, Any]) -> Any:
+def _timed(transport: Any, job: Job) -> Tuple[float, Success]:
     start = time.perf_counter()
-    result = transport.run(dict(job), timeout_s=300)
-    if not result.get("ok"):
-        raise SystemExit(f"job failed: {result.get('error')}")
+    result = transport.run(job, timeout_s=300)
+    if not isinstance(result, Success) or result.timing is None:
+        raise SystemExit(f"job failed: {getattr(result, 'error', 'no timing')}")
     return time.perf_counter() - start, result
 
 

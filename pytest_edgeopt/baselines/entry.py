@@ -54,7 +54,7 @@ class StoredMetrics:
     params: int
     size_mb: float
     storage_mb: float
-    gflops: float
+    gflops: Optional[float]  # None: not countable (n/a)
     top1: Optional[float]
     agreement: float
     top5_agreement: float

@@ -4,7 +4,7 @@ and the small facts of their signature the other stages need."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 
@@ -81,3 +81,37 @@ def _graphs(graph: Any) -> List[Any]:
             for sub in subgraphs:
                 found += _graphs(sub)
     return found
+
+
+def default_opset(path: Path) -> Optional[int]:
+    """The file's ai.onnx opset (None when it imports none), read without its weights."""
+    model = load_onnx(path, load_external_data=False)
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return int(versions[0]) if versions else None
+
+
+# ops that move or describe data: no arithmetic worth naming when they stay in float
+_LAYOUT_OPS = frozenset(
+    {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Shape", "Gather", "Concat", "Constant", "Identity"}
+)
+
+
+def float_ops(path: Path) -> Dict[str, int]:
+    """Arithmetic ops of a QDQ graph whose result is not re-quantized: they run in float between a
+    DequantizeLinear and the next QuantizeLinear (HardSwish, Mul, Sigmoid...), op type -> count."""
+    graph = load_onnx(path, load_external_data=False).graph
+    quantized_inputs = {name for node in graph.node if node.op_type == "QuantizeLinear" for name in node.input[:1]}
+    counts: Dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") or node.op_type in _LAYOUT_OPS:
+            continue
+        if any(output not in quantized_inputs for output in node.output if output):
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def op_counts(path: Path) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for node in load_onnx(path, load_external_data=False).graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts

@@ -22,15 +22,24 @@ from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
 Shapes = Dict[str, Shape]
 FlopCount = Tuple[int, bool]  # (flops, every dimension was known)
+OBSERVE_MAX_BYTES = 1 << 30  # files above this are not run to observe their shapes
 
 
-def artifact_stats(path: Path) -> ArtifactStats:
-    """Describe an ONNX file without loading its weight data, so multi-GB models stay cheap."""
+def artifact_stats(path: Path, *, sample_shape: Optional[Sequence[int]] = None) -> ArtifactStats:
+    """Describe an ONNX file without loading its weight data, so multi-GB models stay cheap.
+
+    `sample_shape` is one eval input without its batch axis: a graph whose input has dynamic dims
+    (PP-OCR's `[-1, 3, ?, ?]`) is counted at the shape it is measured on, not with each unknown dim
+    taken as 1 (which once printed negative GFLOPs)."""
     path = Path(path)
     model = _load_graph(path)
     storage_bytes = _storage_bytes(model, path)  # before _model_flops inlines small external tensors
     params, weight_bytes, weight_types = _weight_totals(_classified_tensors(model.graph))
+    if sample_shape is not None:
+        _pin_first_input(model.graph, tuple(sample_shape))
     flops, exact = _model_flops(model, base_dir=path.parent)
+    if not exact and sample_shape is not None:
+        flops, exact = _observed_flops(path, model, tuple(sample_shape)) or (flops, exact)
     return ArtifactStats(
         params=params,
         weight_bytes=weight_bytes,
@@ -258,7 +267,10 @@ def _is_external(tensor: Any) -> bool:
 
 def _model_flops(model: Any, *, base_dir: Path) -> FlopCount:
     """Counts the top-level graph; ops inside If/Loop bodies run an unknown number of times."""
-    shapes = _inferred_shapes(model, base_dir=base_dir)
+    return _counted(model, _inferred_shapes(model, base_dir=base_dir))
+
+
+def _counted(model: Any, shapes: Shapes) -> FlopCount:
     total, exact = 0, not any(_subgraphs(node) for node in model.graph.node)
     for node in model.graph.node:
         counter = _FLOP_COUNTERS.get(node.op_type)
@@ -266,6 +278,52 @@ def _model_flops(model: Any, *, base_dir: Path) -> FlopCount:
             flops, known = counter(node, shapes)
             total, exact = total + flops, exact and known
     return total, exact
+
+
+def _pin_first_input(graph: Any, sample_shape: Tuple[int, ...]) -> None:
+    """Give the first graph input's unknown dims the eval sample's (batch 1: FLOPs are per sample);
+    an input of another rank is left alone (its FLOPs then stay inexact)."""
+    initializers = {init.name for init in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in initializers]
+    if not inputs or not inputs[0].type.HasField("tensor_type"):
+        return
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) != len(sample_shape) + 1:
+        return
+    for dim, size in zip(dims, (1, *sample_shape)):
+        if not dim.HasField("dim_value") or dim.dim_value <= 0:
+            dim.dim_value = size
+    for value in (*graph.output, *graph.value_info):  # a declared -1 would contradict shape inference
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_value") and dim.dim_value < 0:
+                dim.ClearField("dim_value")
+
+
+def _observed_flops(path: Path, model: Any, sample_shape: Tuple[int, ...]) -> Optional[FlopCount]:
+    """Where static inference stops (a Reshape to a computed shape), one run of the file on a zero
+    sample shows every tensor's real shape; None without onnxruntime or when the run fails."""
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    if path.stat().st_size > OBSERVE_MAX_BYTES:  # one protobuf cannot hold it, and the run would cost minutes
+        return None
+    onnx = require_onnx()
+    probe = onnx.load(str(path))
+    known = {value.name for value in probe.graph.output}
+    for node in probe.graph.node:
+        probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in node.output if name and name not in known)
+    try:
+        session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+        first = session.get_inputs()[0]
+        dtype = np.float16 if first.type == "tensor(float16)" else np.float32
+        values = session.run(None, {first.name: np.zeros((1, *sample_shape), dtype=dtype)})
+    except Exception:  # a graph that needs more inputs, or one ORT refuses with extra outputs
+        return None
+    shapes: Shapes = {**_declared_shapes(model.graph)}
+    shapes.update({out.name: tuple(value.shape) for out, value in zip(session.get_outputs(), values)})
+    return _counted(model, shapes)
 
 
 def _inferred_shapes(model: Any, *, base_dir: Path) -> Shapes:
@@ -314,7 +372,10 @@ def _value_shape(value: Any) -> Optional[Shape]:
     tensor_type = value.type.tensor_type
     if not value.type.HasField("tensor_type") or not tensor_type.HasField("shape"):
         return None  # rank unknown: nothing can be counted
-    return tuple(dim.dim_value if dim.HasField("dim_value") else None for dim in tensor_type.shape.dim)
+    # some exporters (paddle2onnx) write a dynamic dim as dim_value -1: unknown, never a size
+    return tuple(
+        dim.dim_value if dim.HasField("dim_value") and dim.dim_value >= 0 else None for dim in tensor_type.shape.dim
+    )
 
 
 def _doubled(dims: Sequence[Optional[int]]) -> FlopCount:
@@ -368,3 +429,15 @@ _FLOP_COUNTERS: Dict[str, Callable[[Any, Shapes], FlopCount]] = {
     "DynamicQuantizeMatMul": _matmul_flops,
     "MatMulIntegerToFloat": _matmul_flops,
 }
+
+
+def float_weights(path: Path) -> List[Tuple[str, int]]:
+    """The weights still stored as float32/float16 (name, bytes), largest first: what an INT8 file
+    that is not smaller than its FP32 source kept in float."""
+    model = _load_graph(Path(path))
+    kept = [
+        (tensor.name, tensor.nbytes)
+        for tensor, role in _classified_tensors(model.graph)
+        if role == _WEIGHT and tensor.type_name in ("float32", "float16")
+    ]
+    return sorted(kept, key=lambda item: -item[1])

@@ -117,7 +117,7 @@ class Measurement:
     params: int
     size_mb: float
     storage_mb: float
-    gflops: float
+    gflops: Optional[float]  # None: the graph could not be counted (a dynamic or data-dependent shape)
     latency: LatencyStats
     cpu_latency: LatencyStats
     load_ms: float
@@ -170,7 +170,9 @@ class Measurement:
         return self.batch * 1000.0 / self.latency.median_ms if self.latency.median_ms else 0.0
 
     @property
-    def gflops_per_s(self) -> float:
+    def gflops_per_s(self) -> Optional[float]:
+        if self.gflops is None:
+            return None
         return self.gflops * 1000.0 / self.latency.median_ms if self.latency.median_ms else 0.0
 
     @property

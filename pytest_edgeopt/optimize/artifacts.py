@@ -73,7 +73,7 @@ class Artifact:
     quantization: Quantization
     stats: ArtifactStats
     params: int
-    flops: int  # per sample
+    flops: Optional[int]  # per sample; None when the graph cannot be counted (shown as n/a)
     notes: Tuple[Note, ...] = ()
 
     @property
@@ -104,6 +104,8 @@ def build_artifact(
         parts.update(calibration=model.data_hash("calibration"))
         if fmt == "onnx":
             parts.update(activation=_activation(precision.name, arch))
+    if fmt == "onnx" and precision.name.startswith("int8") and quantize.needs_opset_upgrade(root.path):
+        parts.update(opset=quantize.PER_CHANNEL_OPSET)  # quantized after an upgrade: not the old recipe
     derive = _derive if fmt == "onnx" else _derive_tflite
     path, info = cache.get_or_build(
         parts,
@@ -139,7 +141,7 @@ def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt
         quantization=record.quantization,
         stats=record.stats,
         params=record.stats.params,
-        flops=record.stats.flops,
+        flops=record.stats.flops if record.stats.flops_exact else None,
     )
 
 
@@ -196,6 +198,8 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
         "batch": batch,
         "tools": tool_versions(fmt),
     }
+    if model.kind == ModelKind.ONNX and fmt == "onnx":
+        parts["flops_at"] = list(model.eval_inputs.shape[1:])  # dynamic dims are counted at this shape
     if fmt != "onnx":
         parts["format"] = fmt
         if model.kind == ModelKind.TORCH and model.tflite_path is not None and batch == 1:
@@ -209,7 +213,8 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
     )
     record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
-    flops = (record.flops or record.stats.flops) // max(record.graph_batch, 1)
+    counted = record.flops if record.flops is not None else record.stats.flops if record.stats.flops_exact else None
+    flops = counted // max(record.graph_batch, 1) if counted is not None else None
     return Artifact(
         path=path,
         precision=get_precision(REFERENCE),
@@ -257,7 +262,8 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
             converter="torch.onnx (dynamo)",
         )
     graph_batch = _copy_onnx(model.file(), dest)
-    return ArtifactRecord(stats=_stats(dest), graph_batch=graph_batch, converter="user")
+    stats = _stats(dest, sample_shape=model.eval_inputs.shape[1:])
+    return ArtifactRecord(stats=stats, graph_batch=graph_batch, converter="user")
 
 
 def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
@@ -349,7 +355,28 @@ def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[s
         quantization = quantize.to_int8_static(
             src, dest, calibration=model.calibration, batch=_int(parts["batch"]), activation=str(parts["activation"])
         )
-    return ArtifactRecord(stats=_stats(dest), quantization=quantization, notes=notes)
+    stats = _stats(dest)
+    if name.startswith("int8"):
+        notes += _not_smaller_note(src, dest, stats)
+    return ArtifactRecord(stats=stats, quantization=quantization, notes=notes)
+
+
+def _not_smaller_note(src: Path, dest: Path, stats: ArtifactStats) -> Tuple[str, ...]:
+    """An INT8 file no smaller than its FP32 source is not really INT8: say which weights stayed float."""
+    from pytest_edgeopt.inspect.onnx_stats import float_weights
+
+    source = _stats(src)
+    if stats.weight_bytes < source.weight_bytes:
+        return ()
+    kept = float_weights(dest)
+    share = sum(size for _, size in kept) / max(stats.weight_bytes, 1)
+    largest = ", ".join(f"{name} ({size / 1e3:.1f} kB)" for name, size in kept[:3]) or "none"
+    return (
+        f"INT8 weights are not smaller than FP32 ({stats.weight_bytes / 1e3:.1f} vs "
+        f"{source.weight_bytes / 1e3:.1f} kB): "
+        f"{len(kept)} weight tensors ({share:.0%} of the bytes) stayed float, largest {largest}; the quantizer left "
+        "them unquantized (ops it has no INT8 kernel for, or weights it could not see as initializers)",
+    )
 
 
 def _activation(name: str, arch: str) -> str:
@@ -374,10 +401,10 @@ def _artifact_notes(texts: Tuple[str, ...]) -> Tuple[Note, ...]:
     return tuple(Note(NoteKind.ARTIFACT, text) for text in texts)
 
 
-def _stats(path: Path) -> ArtifactStats:
+def _stats(path: Path, *, sample_shape: Optional[Tuple[int, ...]] = None) -> ArtifactStats:
     from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
-    return artifact_stats(path)
+    return artifact_stats(path, sample_shape=sample_shape)
 
 
 def _tflite_stats(path: Path) -> ArtifactStats:

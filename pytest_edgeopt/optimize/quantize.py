@@ -15,7 +15,7 @@ import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
-from pytest_edgeopt.inspect.onnx_file import input_name, load_onnx, require_onnx
+from pytest_edgeopt.inspect.onnx_file import default_opset, input_name, load_onnx, require_onnx
 
 
 def require_quantization() -> Any:
@@ -86,13 +86,45 @@ def _quantize(run: Callable[[Path], object], src: Path) -> None:
             raise EdgeOptError(f"quantization of {src.name} failed: {_first_line(error)}") from None
 
 
+# per-channel DequantizeLinear (the axis attribute) exists from opset 13; older files are upgraded
+PER_CHANNEL_OPSET = 13
+
+
 def _preprocess(src: Path, dest: Path) -> None:
+    """What ORT's own examples run before static quantization (shape inference, constant and BN
+    folding): without it paddle2onnx-style graphs (PP-OCR) came out larger and slower than FP32.
+    Symbolic shape inference asserts on some graphs; ONNX's own pass is then enough, and only a
+    graph both refuse is quantized as it is."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    upgraded = _with_per_channel_opset(src, dest.with_name("opset.onnx"))
+    for skip_symbolic in (False, True):
+        try:
+            quant_pre_process(str(upgraded), str(dest), skip_symbolic_shape=skip_symbolic)
+            return
+        except Exception:  # each stage is the fallback of the one before
+            continue
+    shutil.copyfile(upgraded, dest)
+
+
+def needs_opset_upgrade(src: Path) -> bool:
+    opset = default_opset(src)
+    return opset is not None and opset < PER_CHANNEL_OPSET
+
+
+def _with_per_channel_opset(src: Path, scratch: Path) -> Path:
+    """An opset 11 file has no per-channel DequantizeLinear: per-channel weights would fail or stay float."""
+    if not needs_opset_upgrade(src):
+        return src
+    from onnx import version_converter
+
+    onnx = require_onnx()
     try:
-        quant_pre_process(str(src), str(dest), skip_symbolic_shape=False)
-    except Exception:  # symbolic shape inference rejects some graphs; ONNX's own pass suffices then
-        shutil.copyfile(src, dest)
+        converted = version_converter.convert_version(onnx.load(str(src)), PER_CHANNEL_OPSET)
+    except Exception:  # an op the converter cannot move: quantize at the file's own opset
+        return src
+    onnx.save(converted, str(scratch))
+    return scratch
 
 
 class _CalibrationReader:

@@ -270,8 +270,7 @@ def _cells(row: Row, notes: Dict[str, int], headers: Sequence[str], *, show_mode
         "Flash (KB)": _kb(m, "flash_kb"),
         "Energy (W)": _energy(m.energy_w, m.energy_source),
         "Energy (mJ/inf)": _energy(m.energy_mj, m.energy_source),
-        "Compute (GFLOPs, GFLOP/s)": f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')} "
-        f"({m.compute_unit})",
+        "Compute (GFLOPs, GFLOP/s)": _compute(m),
         "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
         "Baseline (ms)": _est(m, "latency_ms", _ms(judgement.baseline_latency_ms))
         if judgement.baseline_latency_ms
@@ -316,6 +315,13 @@ def _delta(row: Row) -> str:
         signal = "est." if "latency_ms" in row.measurement.estimates else "wall"
         return f"{(row.measurement.latency.median_ms / base - 1) * 100:+.1f}% ({signal})"
     return "-"
+
+
+def _compute(m: Measurement) -> str:
+    """GFLOPs that could not be counted (a shape known only at run time) are n/a, never a guess."""
+    if m.gflops is None or m.gflops_per_s is None:
+        return f"n/a ({m.compute_unit})"
+    return f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')} ({m.compute_unit})"
 
 
 def _ms(value: float) -> str:

@@ -19,6 +19,7 @@ from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.artifacts import Artifact
 from pytest_edgeopt.platforms.profiles import GPU_PROVIDERS, Platform
 from pytest_edgeopt.runtimes.base import RuntimeInfo
+from pytest_edgeopt.session.slower import slower_note
 
 MB = 1e6
 BUSY_MACHINE_CORES = 0.5
@@ -56,7 +57,7 @@ def assemble(
         params=artifact.params,
         size_mb=artifact.stats.weight_bytes / MB,
         storage_mb=artifact.stats.storage_bytes / MB,
-        gflops=artifact.flops * result.batch / 1e9,
+        gflops=artifact.flops * result.batch / 1e9 if artifact.flops is not None else None,
         latency=LatencyStats.from_values(timing.wall_ms),
         cpu_latency=LatencyStats.from_values(timing.cpu_ms),
         load_ms=result.load_ms,
@@ -71,7 +72,7 @@ def assemble(
         facts=facts,
         runtime_info=result.runtime,
         foreign_cores=timing.foreign_cores,
-        notes=_notes(result, model, artifact, platform),
+        notes=_notes(result, model, artifact, platform) + _slower(timing, artifact, facts, reference),
         agreement_rule=AGREEMENT_WITHIN_STEP if near is not None and reference else "top-1",
         samples_ms=timing.wall_ms,
         cpu_samples_ms=timing.cpu_ms,
@@ -123,6 +124,17 @@ class Energy(TypedDict, total=False):
     energy_w: float
     energy_mj: float
     energy_source: str
+
+
+def _slower(timing: Timing, artifact: Artifact, facts: DeviceFacts, reference: Optional[Reference]) -> Tuple[Note, ...]:
+    """Against FP32 on the same signal: CPU time with one thread (drift-proof), else wall time."""
+    if reference is None:
+        return ()
+    ref = reference.measurement
+    cpu = timing.cpu_ms and ref.cpu_samples_ms and ref.threads == 1
+    mine, theirs = (timing.cpu_ms, ref.cpu_samples_ms) if cpu else (timing.wall_ms, ref.samples_ms)
+    note = slower_note(mine, theirs, artifact=artifact, facts=facts)
+    return (note,) if note else ()
 
 
 def _notes(result: Success, model: EdgeModel, artifact: Artifact, platform: Platform) -> Tuple[Note, ...]:

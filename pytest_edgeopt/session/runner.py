@@ -94,13 +94,13 @@ class EdgeRunner:
             ("size_mb", m.size_mb),
             ("storage_mb", m.storage_mb),
             ("params", m.params),
-            ("gflops", m.gflops),
             ("peak_rss_mb", m.peak_rss_mb),
             ("throughput", m.throughput),
         ):
             self._record(f"{prefix}.{name}", value)
         for name, value in (
             ("accuracy_drop", m.accuracy_drop if labelled else None),
+            ("gflops", m.gflops),
             ("energy_w", m.energy_w),
             ("energy_mj", m.energy_mj),
             ("arena_kb", m.arena_kb),

@@ -7,10 +7,12 @@ quantization happens once per session however many runs ask for it.
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -287,3 +289,102 @@ def test_batch_four_measures_batches_of_four(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_batch=textwrap.dedent(BATCH))
     result = pytester.runpytest(*QUICK)
     result.assert_outcomes(passed=1)
+
+
+THIRD_PARTY = """
+import numpy as np
+import pytest
+from pytest_edgeopt import EdgeModel
+
+INPUTS = np.random.default_rng(0).standard_normal((4, 3, 48, 192)).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["cls.onnx", "cls-if.onnx"])
+def test_file(edge_runner, name):
+    m = edge_runner.measure(EdgeModel.from_onnx(name, eval_data=INPUTS), precision="fp32")
+    print(f"GFLOPS {name} {m.gflops!r}")
+"""
+
+
+def test_a_third_party_graph_with_dynamic_dims_gets_its_real_gflops_or_na(pytester: pytest.Pytester) -> None:
+    from tests.onnx_graphs import paddle_style_classifier
+
+    paddle_style_classifier(pytester.path / "cls.onnx")
+    paddle_style_classifier(pytester.path / "cls-if.onnx", with_if=True)
+    pytester.makepyfile(test_file=THIRD_PARTY)
+    result = pytester.runpytest_inprocess("-s", *QUICK)
+    result.assert_outcomes(passed=2)
+    conv_and_fc = (2 * 8 * 3 * 3 * 3 * 48 * 192 + 2 * 8 * 2) / 1e9
+    printed = dict(re.findall(r"GFLOPS (\S+) (\S+)", result.stdout.str()))
+    assert float(printed["cls.onnx"]) == pytest.approx(conv_and_fc)  # at the eval shape, per sample
+    assert printed["cls-if.onnx"] == "None"
+    table = "\n".join(result.outlines)
+    assert "-0.0" not in table
+    assert "n/a (CPU)" in table
+
+
+PPOCR = Path(__file__).resolve().parent.parent / "data" / "third_party" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+PPOCR_TEST = """
+import numpy as np
+import pytest
+from pytest_edgeopt import EdgeModel
+
+LINES = np.random.default_rng(0).uniform(-1, 1, (8, 3, 48, 192)).astype(np.float32)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_cls(edge_runner, precision):
+    m = edge_runner.measure(EdgeModel.from_onnx("cls.onnx", name="ppocr-cls", eval_data=LINES), precision=precision)
+    print(f"ROW {precision} storage={m.storage_mb} size={m.size_mb} gflops={m.gflops}")
+    print("NOTES", [str(note) for note in m.notes])
+"""
+
+
+def test_a_third_party_opset_11_file_quantizes_to_a_smaller_int8(pytester: pytest.Pytester) -> None:
+    """PP-OCR's classifier (paddle2onnx, opset 11): upgraded to a per-channel opset and
+    pre-processed as ORT recommends, its INT8 file is smaller than FP32 (it was 0.754 vs 0.586 MB)."""
+    shutil.copyfile(PPOCR, pytester.path / "cls.onnx")
+    pytester.makepyfile(test_file=PPOCR_TEST)
+    result = pytester.runpytest_inprocess("-s", *QUICK)
+    result.assert_outcomes(passed=2)
+    rows = {
+        p: {k: float(v) for k, v in re.findall(r"(\w+)=([\d.e-]+)", line)}
+        for p, line in re.findall(r"ROW (\S+) (.*)", result.stdout.str())
+    }
+    assert rows["int8"]["storage"] < 0.7 * rows["fp32"]["storage"]
+    assert rows["int8"]["size"] < 0.5 * rows["fp32"]["size"]
+    assert rows["fp32"]["gflops"] == rows["int8"]["gflops"] > 0.03  # counted at 3x48x192, never negative
+    assert "stayed float" not in result.stdout.str()
+
+
+SUB_TEST = """
+import numpy as np
+from pytest_edgeopt import EdgeModel
+
+
+def test_sub(edge_runner):
+    data = np.random.default_rng(0).standard_normal((8, 64)).astype(np.float32)
+    m = edge_runner.measure(EdgeModel.from_onnx("sub.onnx", eval_data=data), precision="int8")
+    print("NOTES", [str(note) for note in m.notes])
+"""
+
+
+def test_an_int8_file_that_is_not_smaller_says_which_weights_stayed_float(pytester: pytest.Pytester) -> None:
+    import onnx
+    from onnx import helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.random.default_rng(1).standard_normal((64,)).astype(np.float32), "offsets")
+    graph = helper.make_graph(
+        [helper.make_node("Sub", ["x", "offsets"], ["y"])],  # no INT8 kernel takes a float operand here
+        "sub",
+        [helper.make_tensor_value_info("x", 1, ["n", 64])],
+        [helper.make_tensor_value_info("y", 1, ["n", 64])],
+        initializer=[weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(pytester.path / "sub.onnx"))
+    pytester.makepyfile(test_file=SUB_TEST)
+    result = pytester.runpytest_inprocess("-s", *QUICK)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*INT8 weights are not smaller than FP32 (0.3 vs 0.3 kB): 1 weight tensors*offsets*"])

@@ -21,6 +21,7 @@ ort_quantization = pytest.importorskip("onnxruntime.quantization")
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
 from pytest_edgeopt.inspect.onnx_stats import artifact_stats
+from tests.onnx_graphs import paddle_style_classifier
 
 INPUT_SHAPE = (1, 3, 16, 16)
 
@@ -253,3 +254,18 @@ def test_resnet50_flops_equal_torch_flop_counter(tmp_path: Path) -> None:
     assert result.flops_exact
     assert result.params == _folded_params(model)
     assert result.weight_bytes == 4 * result.params
+
+
+def test_dynamic_dims_of_a_third_party_graph_are_counted_at_the_eval_shape_never_negative(tmp_path: Path) -> None:
+    path = paddle_style_classifier(tmp_path / "cls.onnx")
+    conv = 2 * 8 * 3 * 3 * 3 * 48 * 192  # per sample, at the shape it is measured on
+    fc = 2 * 8 * 2
+    unpinned = artifact_stats(path)
+    assert unpinned.flops >= 0 and not unpinned.flops_exact  # -1 is an unknown dim, not a size
+    pinned = artifact_stats(path, sample_shape=(3, 48, 192))
+    assert (pinned.flops, pinned.flops_exact) == (conv + fc, True)  # the Reshape's target seen in one run
+
+
+def test_a_graph_with_a_data_dependent_branch_is_not_countable(tmp_path: Path) -> None:
+    path = paddle_style_classifier(tmp_path / "cls-if.onnx", with_if=True)
+    assert not artifact_stats(path, sample_shape=(3, 48, 192)).flops_exact
