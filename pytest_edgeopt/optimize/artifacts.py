@@ -7,7 +7,7 @@ derived from it, so their cache keys name its hash, the calibration data and the
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -21,48 +21,13 @@ from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
+from pytest_edgeopt.optimize.formats import ArtifactBuilder, ArtifactRecord, BuildRequest, builder_versions, load_builder
 from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
 
 DYNAMIC_CONV_NOTE = (
     "int8-dynamic quantizes Conv as ConvInteger, which runs slower than FP32 on "
     "CPUs (3.2x on ResNet-50 here): use int8 (static) for conv nets"
 )
-
-
-@dataclass(frozen=True)
-class ArtifactRecord:
-    """What a builder reports about the file it made; stored as JSON next to it in the cache."""
-
-    stats: ArtifactStats
-    quantization: Quantization = field(default_factory=Quantization)
-    notes: Tuple[str, ...] = ()
-    graph_batch: int = 1  # the batch the graph was built for: FLOPs are counted for it
-    params: Optional[int] = None  # a count the exporter made (torch's), preferred over the file's
-    flops: Optional[int] = None
-    converter: Optional[str] = None
-
-    def to_dict(self) -> Info:
-        return {
-            "stats": self.stats.to_dict(),
-            "quantization": self.quantization.to_dict(),
-            "notes": list(self.notes),
-            "graph_batch": self.graph_batch,
-            "params": self.params,
-            "flops": self.flops,
-            "converter": self.converter,
-        }
-
-    @classmethod
-    def from_dict(cls, info: Mapping[str, Any]) -> "ArtifactRecord":
-        return cls(
-            stats=ArtifactStats.from_dict(info["stats"]),
-            quantization=Quantization.from_dict(info.get("quantization") or {}),
-            notes=tuple(str(n) for n in info.get("notes") or ()),
-            graph_batch=int(info.get("graph_batch") or 1),
-            params=info.get("params"),
-            flops=info.get("flops"),
-            converter=info.get("converter"),
-        )
 
 
 @dataclass(frozen=True)
@@ -83,10 +48,26 @@ class Artifact:
 
 
 def build_artifact(
-    model: EdgeModel, *, precision: Precision, batch: int, arch: str, cache: ArtifactCache, fmt: str = "onnx"
+    model: EdgeModel,
+    *,
+    precision: Precision,
+    batch: int,
+    arch: str,
+    cache: ArtifactCache,
+    fmt: str = "onnx",
+    builder: str = "",
 ) -> Artifact:
-    _check_format(model, precision, fmt)
-    root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
+    """`builder` is a runtime's own ArtifactBuilder ("module:attribute"): the precisions it owns
+    are built by it, the rest by the format's own path."""
+    custom = load_builder(builder)
+    if custom is not None:
+        custom.check(model, precision.name)
+    if not _owns(custom, precision.name):
+        _check_format(model, precision, fmt)
+    if _owns(custom, REFERENCE):
+        root = _own_root(custom, builder, model, batch=batch, cache=cache)
+    else:
+        root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
     if precision.name == REFERENCE:
         return root
     if root.quantization.as_given:
@@ -102,12 +83,21 @@ def build_artifact(
     }
     if precision.name.startswith("int8") and precision.name != "int8-dynamic":
         parts.update(calibration=model.data_hash("calibration"))
-        if fmt == "onnx":
+        if fmt == "onnx" and not _owns(custom, precision.name):
             parts.update(activation=_activation(precision.name, arch))
-    derive = _derive if fmt == "onnx" else _derive_tflite
-    path, info = cache.get_or_build(
-        parts, suffix=SUFFIXES[fmt], build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict()
-    )
+    if custom is not None and _owns(custom, precision.name):
+        parts.update(builder=builder, tools={**builder_versions(custom), "recipe": RECIPE})
+        request = BuildRequest(model=model, precision=precision.name, dest=Path(), batch=batch, source=root.path)
+        path, info = cache.get_or_build(
+            parts, suffix=custom.suffix, build=lambda dest: custom.build(replace(request, dest=dest)).to_dict()
+        )
+    else:
+        derive = _derive if fmt == "onnx" else _derive_tflite
+        path, info = cache.get_or_build(
+            parts,
+            suffix=SUFFIXES[fmt],
+            build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict(),
+        )
     record = ArtifactRecord.from_dict(info)
     notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
     return Artifact(
@@ -122,9 +112,21 @@ def build_artifact(
     )
 
 
-def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx") -> Optional[Artifact]:
+def _owns(builder: Optional[ArtifactBuilder], precision: str) -> bool:
+    return builder is not None and precision in builder.owns
+
+
+def suffix_of(fmt: str, builder: str, precision: str) -> str:
+    """The file suffix of a precision's artifact: the builder's when it builds that precision."""
+    custom = load_builder(builder)
+    return custom.suffix if custom is not None and _owns(custom, precision) else SUFFIXES[fmt]
+
+
+def cached_artifact(
+    key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx", builder: str = ""
+) -> Optional[Artifact]:
     """The artifact a baseline was measured on, if this cache still holds it (to re-measure it now)."""
-    found = cache.lookup(key, suffix=SUFFIXES[fmt])
+    found = cache.lookup(key, suffix=suffix_of(fmt, builder, precision.name))
     if found is None:
         return None
     path, info = found
@@ -198,6 +200,29 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
             parts["shipped"] = model.shipped_tflite_hash()
     root = _root if fmt == "onnx" else _root_tflite
     path, info = cache.get_or_build(parts, suffix=SUFFIXES[fmt], build=lambda dest: root(model, dest, batch).to_dict())
+    return _root_artifact(path, info)
+
+
+def _own_root(
+    builder: ArtifactBuilder, reference: str, model: EdgeModel, *, batch: int, cache: ArtifactCache
+) -> Artifact:
+    """The FP32 file of a builder that makes it itself (ExecuTorch's .pte from the torch module)."""
+    parts: Dict[str, object] = {
+        "stage": "fp32",
+        "model": model.content_hash(),
+        "kind": model.kind.value,
+        "batch": batch,
+        "builder": reference,
+        "tools": {**builder_versions(builder), "recipe": RECIPE},
+    }
+    request = BuildRequest(model=model, precision=REFERENCE, dest=Path(), batch=batch)
+    path, info = cache.get_or_build(
+        parts, suffix=builder.suffix, build=lambda dest: builder.build(replace(request, dest=dest)).to_dict()
+    )
+    return _root_artifact(path, info)
+
+
+def _root_artifact(path: Path, info: Info) -> Artifact:
     record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
     flops = (record.flops or record.stats.flops) // max(record.graph_batch, 1)
