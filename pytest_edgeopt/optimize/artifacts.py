@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -21,7 +21,13 @@ from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
-from pytest_edgeopt.optimize.formats import ArtifactBuilder, ArtifactRecord, BuildRequest, builder_versions, load_builder
+from pytest_edgeopt.optimize.formats import (
+    ArtifactBuilder,
+    ArtifactRecord,
+    BuildRequest,
+    builder_versions,
+    load_builder,
+)
 from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
 
 DYNAMIC_CONV_NOTE = (
@@ -64,7 +70,7 @@ def build_artifact(
         custom.check(model, precision.name)
     if not _owns(custom, precision.name):
         _check_format(model, precision, fmt)
-    if _owns(custom, REFERENCE):
+    if custom is not None and _owns(custom, REFERENCE):
         root = _own_root(custom, builder, model, batch=batch, cache=cache)
     else:
         root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)

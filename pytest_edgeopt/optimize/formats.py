@@ -85,7 +85,7 @@ class ArtifactBuilder(Protocol):
 
 @lru_cache(maxsize=None)
 def load_builder(reference: str) -> Optional[ArtifactBuilder]:
-    """"module:attribute" -> the builder object; "" -> None (the format's own path)."""
+    """ "module:attribute" -> the builder object; "" -> None (the format's own path)."""
     if not reference:
         return None
     module, _, attribute = reference.partition(":")

@@ -43,7 +43,8 @@ class OpenVINOBuilder:
     def build(self, request: BuildRequest) -> ArtifactRecord:
         if request.source is None:
             raise EdgeOptError("NNCF quantizes the FP32 .onnx file: no source file was given")
-        samples = quantize_int8(request.source, request.dest, calibration=request.model.calibration, batch=request.batch)
+        calibration = request.model.calibration
+        samples = quantize_int8(request.source, request.dest, calibration=calibration, batch=request.batch)
         return ArtifactRecord(stats=_stats(request.dest), quantization=_quantization(request.dest, samples))
 
 
@@ -106,7 +107,7 @@ def _quantization(path: Path, samples: int) -> Quantization:
 
 
 def activation_types(path: Path) -> str:
-    """"uint8", "int8" or "uint8+int8": the zero-point types of the QuantizeLinear nodes (weights
+    """ "uint8", "int8" or "uint8+int8": the zero-point types of the QuantizeLinear nodes (weights
     are stored quantized, behind DequantizeLinear only)."""
     graph = load_onnx(path).graph
     initializers = {t.name: t for t in graph.initializer}

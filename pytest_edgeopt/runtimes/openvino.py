@@ -104,9 +104,7 @@ def compile_config(device: str, threads: int) -> Dict[str, object]:
     is the one compiling (AUTO may choose it too)."""
     config: Dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
     if device == DEFAULT_DEVICE:
-        config.update(
-            {"INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}
-        )
+        config.update({"INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"})
     return config
 
 

@@ -225,7 +225,8 @@ class Measurer:
         if result.kind == FailureKind.MISSING_RUNTIME and device:
             return MissingOnDevice(package=result.package or spec.package, device=device, python=python, skip=skip)
         if result.kind == FailureKind.MISSING_RUNTIME and result.package:  # one of the runtime's dependencies
-            return MissingDependency(package=result.package, extra=spec.extra, purpose=f"the {runtime} runtime needs it")
+            purpose = f"the {runtime} runtime needs it"
+            return MissingDependency(package=result.package, extra=spec.extra, purpose=purpose)
         if result.kind == FailureKind.MISSING_RUNTIME:
             return MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
         if result.kind == FailureKind.MISSING_PACKAGE and device:
