@@ -142,7 +142,8 @@ def test_a_missing_openvino_skips_with_the_install_hint(
     pytester.makepyfile(test_x=MISSING)
     result = pytester.runpytest(*QUICK, "-rs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(['*openvino is not installed (the openvino runtime): pip install "pytest-edgeopt[openvino]"*'])
+    hint = 'openvino is not installed (the openvino runtime): pip install "pytest-edgeopt[openvino]"'
+    result.stdout.fnmatch_lines([f"*{hint}*"])
 
 
 def test_the_agent_reads_the_committed_onnx_file_and_a_corrupt_one_is_one_line(tmp_path: Path) -> None:

@@ -331,7 +331,9 @@ def test_unknown_runtimes_are_usage_errors(pytester: pytest.Pytester) -> None:
     )
     option = pytester.runpytest(*QUICK, "--edge-runtime=tflite,tensorrt")
     assert option.ret == pytest.ExitCode.USAGE_ERROR
-    option.stderr.fnmatch_lines(["*--edge-runtime: unknown runtime 'tensorrt'; choose from executorch, onnxruntime, tflite*"])
+    option.stderr.fnmatch_lines(
+        ["*--edge-runtime: unknown runtime 'tensorrt'; choose from executorch, onnxruntime, tflite*"]
+    )
 
 
 MISSING_EXTRAS = """
