@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,29 @@ from tests.agent.agent_helpers import make_job, run_agent
 from tests.pytester_helpers import QUICK, failures, notes, table
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "onnx"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _built_here(shared_cache: Path) -> None:
+    """Build digits-cnn's files in this process before any pytester run: pytester drops the modules
+    an inner run imported, and a second import of the quantizers' C extensions can abort the process.
+    The shared artifact cache then serves every inner run."""
+    from pytest_edgeopt.models.zoo import load_zoo_model
+    from pytest_edgeopt.optimize.artifacts import build_artifact
+    from pytest_edgeopt.optimize.cache import ArtifactCache
+    from pytest_edgeopt.optimize.precisions import get_precision
+
+    for precision in ("fp32", "int8"):
+        build_artifact(
+            load_zoo_model("digits-cnn"),
+            precision=get_precision(precision),
+            batch=1,
+            arch=platform.machine(),
+            cache=ArtifactCache(shared_cache),
+            fmt="pte",
+            builder="pytest_edgeopt.optimize.executorch:BUILDER",
+        )
+
 
 DIGITS = """
 import pytest
