@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, replace
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -26,6 +24,7 @@ from pytest_edgeopt.optimize.formats import (
     ArtifactRecord,
     BuildRequest,
     builder_versions,
+    distribution_version,
     load_builder,
 )
 from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
@@ -188,7 +187,7 @@ TOOLS = {
 
 
 def tool_versions(fmt: str = "onnx") -> Dict[str, str]:
-    versions = {name: _version(name) for name in TOOLS[fmt]}
+    versions = {name: distribution_version(name) for name in TOOLS[fmt]}
     return {**versions, "recipe": RECIPE}
 
 
@@ -396,11 +395,3 @@ def _int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a whole number, got {value!r}")
     return value
-
-
-@lru_cache(maxsize=None)
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "absent"

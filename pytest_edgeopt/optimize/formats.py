@@ -98,11 +98,12 @@ def load_builder(reference: str) -> Optional[ArtifactBuilder]:
 
 def builder_versions(builder: ArtifactBuilder) -> Dict[str, str]:
     """The versions of what the builder uses: a new ExecuTorch or NNCF must not reuse old files."""
-    return {name: _version(name) for name in builder.packages}
+    return {name: distribution_version(name) for name in builder.packages}
 
 
 @lru_cache(maxsize=None)
-def _version(distribution: str) -> str:
+def distribution_version(distribution: str) -> str:
+    """An installed distribution's version, "absent" when it is not installed (part of cache keys)."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

@@ -8,8 +8,6 @@ unknown, which is the proof that the hook alone adds it.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -26,30 +24,16 @@ pytest.importorskip("torchao.quantization.pt2e.quantize_pt2e")
 from pytest_edgeopt.plugins.executorch import EXECUTORCH
 from tests.agent.agent_helpers import make_job, run_agent
 from tests.pytester_helpers import QUICK, failures, notes, table
+from tests.runtime_helpers import build_in_process, shadow_package
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "onnx"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _built_here(shared_cache: Path) -> None:
-    """Build digits-cnn's files in this process before any pytester run: pytester drops the modules
-    an inner run imported, and a second import of the quantizers' C extensions can abort the process.
-    The shared artifact cache then serves every inner run."""
-    from pytest_edgeopt.models.zoo import load_zoo_model
-    from pytest_edgeopt.optimize.artifacts import build_artifact
-    from pytest_edgeopt.optimize.cache import ArtifactCache
-    from pytest_edgeopt.optimize.precisions import get_precision
-
-    for precision in ("fp32", "int8"):
-        build_artifact(
-            load_zoo_model("digits-cnn"),
-            precision=get_precision(precision),
-            batch=1,
-            arch=platform.machine(),
-            cache=ArtifactCache(shared_cache),
-            fmt="pte",
-            builder="pytest_edgeopt.optimize.executorch:BUILDER",
-        )
+    build_in_process(
+        shared_cache, precisions=("fp32", "int8"), fmt="pte", builder="pytest_edgeopt.optimize.executorch:BUILDER"
+    )
 
 
 DIGITS = """
@@ -142,10 +126,7 @@ def test_a_device_without_torch_is_told_to_install_torch_not_executorch(
     tmp_path: Path, inputs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ExecuTorch's C extension links libtorch and takes torch tensors: the dependency is named."""
-    shadow = tmp_path / "shadow" / "torch"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(shadow.parent), os.environ.get("PYTHONPATH")])))
+    shadow_package("torch", tmp_path, monkeypatch)
     result, _, _ = run_agent(json.dumps(_job(tmp_path / "any.pte", inputs)))
     assert result["ok"] is False and result["kind"] == "missing-runtime", result
     assert result["error"] == "torch is not installed (executorch needs it): pip install torch"

@@ -8,8 +8,6 @@ to the CPU with a note, and the Compute cell names what ran.
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -22,30 +20,14 @@ pytest.importorskip("nncf")  # imported before any pytester run: nncf and torch 
 from pytest_edgeopt.runtimes.openvino import choose_device, compile_config
 from tests.agent.agent_helpers import make_job, run_agent
 from tests.pytester_helpers import QUICK, failures, notes, table
+from tests.runtime_helpers import build_in_process, shadow_package
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "onnx"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _built_here(shared_cache: Path) -> None:
-    """Build digits-cnn's files in this process before any pytester run: pytester drops the modules
-    an inner run imported, and a second import of the quantizers' C extensions can abort the process.
-    The shared artifact cache then serves every inner run."""
-    from pytest_edgeopt.models.zoo import load_zoo_model
-    from pytest_edgeopt.optimize.artifacts import build_artifact
-    from pytest_edgeopt.optimize.cache import ArtifactCache
-    from pytest_edgeopt.optimize.precisions import get_precision
-
-    for precision in ("int8",):
-        build_artifact(
-            load_zoo_model("digits-cnn"),
-            precision=get_precision(precision),
-            batch=1,
-            arch=platform.machine(),
-            cache=ArtifactCache(shared_cache),
-            fmt="onnx",
-            builder="pytest_edgeopt.optimize.openvino:BUILDER",
-        )
+    build_in_process(shared_cache, precisions=("int8",), fmt="onnx", builder="pytest_edgeopt.optimize.openvino:BUILDER")
 
 
 DIGITS = """
@@ -159,10 +141,7 @@ def test_a_missing_openvino_skips_with_the_install_hint(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The agent (a child process) cannot import openvino: the test skips naming the extra."""
-    shadow = tmp_path / "shadow" / "openvino"
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'openvino'\", name='openvino')\n")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(shadow.parent), os.environ.get("PYTHONPATH")])))
+    shadow_package("openvino", tmp_path, monkeypatch)
     pytester.makepyfile(test_x=MISSING)
     result = pytester.runpytest(*QUICK, "-rs")
     result.assert_outcomes(skipped=1)
