@@ -80,18 +80,8 @@ def build_artifact(
             f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
             f"precision='fp32', or pass its FP32 file to derive {precision.name}"
         )
-    parts: Dict[str, object] = {
-        "stage": precision.name,
-        "source": root.key,
-        "batch": batch,
-        "tools": tool_versions(fmt),
-    }
-    if precision.name.startswith("int8") and precision.name != "int8-dynamic":
-        parts.update(calibration=model.data_hash("calibration"))
-        if fmt == "onnx" and not _owns(custom, precision.name):
-            parts.update(activation=_activation(precision.name, arch))
+    parts = _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder)
     if custom is not None and _owns(custom, precision.name):
-        parts.update(builder=builder, tools={**builder_versions(custom), "recipe": RECIPE})
         request = BuildRequest(model=model, precision=precision.name, dest=Path(), batch=batch, source=root.path)
         path, info = cache.get_or_build(
             parts, suffix=custom.suffix, build=lambda dest: custom.build(replace(request, dest=dest)).to_dict()
@@ -115,6 +105,24 @@ def build_artifact(
         flops=root.flops,
         notes=notes,
     )
+
+
+def _derived_parts(
+    model: EdgeModel, name: str, *, root: Artifact, batch: int, arch: str, fmt: str, builder: str
+) -> Dict[str, object]:
+    """The cache key of a precision derived from the FP32 root: a runtime's own builder and its
+    packages' versions when it builds this precision, the format's tools otherwise."""
+    custom = load_builder(builder)
+    parts: Dict[str, object] = {"stage": name, "source": root.key, "batch": batch}
+    if custom is not None and _owns(custom, name):
+        parts.update(builder=builder, tools={**builder_versions(custom), "recipe": RECIPE})
+    else:
+        parts.update(tools=tool_versions(fmt))
+    if name.startswith("int8") and name != "int8-dynamic":
+        parts.update(calibration=model.data_hash("calibration"))
+        if fmt == "onnx" and "builder" not in parts:
+            parts.update(activation=_activation(name, arch))
+    return parts
 
 
 def _owns(builder: Optional[ArtifactBuilder], precision: str) -> bool:

@@ -117,8 +117,17 @@ def quantize_int8(module: Any, sample: Any, calibration: np.ndarray, *, batch: i
 
 
 def _weight_bytes(exported: Any) -> int:
-    tensors = list(exported.state_dict.values()) + list(getattr(exported, "constants", {}).values())
-    return int(sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "element_size")))
+    """Only tensors the graph reads: after convert_pt2e the module still holds its FP32 weights
+    beside the int8 ones the graph uses instead."""
+    signature = exported.graph_signature
+    names = {
+        **signature.inputs_to_parameters,
+        **signature.inputs_to_buffers,
+        **signature.inputs_to_lifted_tensor_constants,
+    }
+    used = {names[n.name] for n in exported.graph.nodes if n.op == "placeholder" and n.name in names and n.users}
+    tensors = {**exported.state_dict, **getattr(exported, "constants", {})}
+    return int(sum(t.numel() * t.element_size() for name, t in tensors.items() if name in used))
 
 
 def _int8_quantization(samples: int) -> Quantization:
