@@ -22,6 +22,7 @@ from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.inspect.onnx_file import input_name, load_onnx, require_onnx
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
+from pytest_edgeopt.runtimes.openvino import import_openvino
 
 ORT_ONLY = ("int8-u8s8", "int8-s8s8", "int8-dynamic")
 
@@ -52,6 +53,8 @@ BUILDER = OpenVINOBuilder()
 
 
 def require_nncf() -> Any:
+    with contextlib.suppress(ImportError):  # first, so NNCF's import of it sends no telemetry either
+        import_openvino()
     try:
         import nncf
     except ImportError:

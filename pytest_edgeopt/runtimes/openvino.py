@@ -11,6 +11,7 @@ not be FP32.
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
 
+TELEMETRY = "openvino_telemetry"
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 DEFAULT_DEVICE = "CPU"
 
@@ -28,7 +30,7 @@ class OpenVINO:
     name = "openvino"
 
     def __init__(self) -> None:
-        self._ov = import_module("openvino")  # ImportError -> RuntimeMissing with the install hint
+        self._ov = import_openvino()  # ImportError -> RuntimeMissing with the install hint
         self._core: Any = None
         self._compiled: Any = None
         self._request: Any = None
@@ -85,6 +87,16 @@ class OpenVINO:
         if self._compiled is None:
             raise ArtifactError("no model is loaded")
         return self._compiled
+
+
+def import_openvino() -> Any:
+    """`import openvino` without its usage telemetry. Importing openvino sends an event by default
+    (no consent file counts as yes) from a forked process: on a measuring machine that is traffic
+    and a fork in the middle of a timed session (JAX, loaded by litert-torch, warns that a fork
+    deadlocks it). openvino and NNCF fall back to their own stubs when the telemetry module cannot
+    be imported, which is what blocking it here does; a process that loaded it already keeps it."""
+    sys.modules.setdefault(TELEMETRY, None)  # type: ignore[arg-type]
+    return import_module("openvino")
 
 
 def choose_device(asked: Optional[str], available: Tuple[str, ...]) -> Tuple[str, Optional[str]]:

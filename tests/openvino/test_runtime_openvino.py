@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
-pytest.importorskip("openvino")
+try:
+    from pytest_edgeopt.runtimes.openvino import import_openvino
+
+    import_openvino()  # before anything else imports it: without its usage telemetry
+except ImportError:
+    pytest.skip('openvino is not installed: pip install "pytest-edgeopt[openvino]"', allow_module_level=True)
 pytest.importorskip("nncf")  # imported before any pytester run: nncf and torch load C extensions once
 
 from pytest_edgeopt.runtimes.openvino import choose_device, compile_config
