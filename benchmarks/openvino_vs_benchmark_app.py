@@ -69,8 +69,9 @@ BENCHMARK_APP = (
 
 
 def benchmark_app_median(artifact: Path, seconds: float) -> float:
-    command = [sys.executable, "-c", BENCHMARK_APP, "-m", str(artifact), "-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none",
-               "-api", "sync", "-infer_precision", "f32", "-t", f"{seconds:g}"]  # fmt: skip
+    settings = ["-d", "CPU", "-nthreads", "1", "-nstreams", "1", "-hint", "none", "-api", "sync"]
+    command = [sys.executable, "-c", BENCHMARK_APP, "-m", str(artifact), *settings, "-infer_precision", "f32"]
+    command += ["-t", f"{seconds:g}"]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     found = MEDIAN.search(done.stdout)
     if found is None:
