@@ -34,7 +34,7 @@ from pytest_edgeopt.platforms.transport import LocalTransport  # noqa: E402
 from pytest_edgeopt.runtimes import RUNTIMES  # noqa: E402
 from pytest_edgeopt.runtimes.base import RuntimeOptions  # noqa: E402
 
-MEDIAN = re.compile(r"Median:\s+([0-9.]+) ms")
+MEDIAN = re.compile(r"Median:\s+([0-9.]+) (ms|us)")
 
 
 def prepare(name: str, cache: ArtifactCache) -> Tuple[Path, Path]:
@@ -73,10 +73,10 @@ def benchmark_app_median(artifact: Path, seconds: float) -> float:
     command = [sys.executable, "-c", BENCHMARK_APP, "-m", str(artifact), *settings, "-infer_precision", "f32"]
     command += ["-t", f"{seconds:g}"]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    found = MEDIAN.search(done.stdout)
+    found = MEDIAN.search(done.stdout + done.stderr)
     if found is None:
-        raise SystemExit(f"benchmark_app printed no median:\n{done.stdout[-2000:]}")
-    return float(found.group(1))
+        raise SystemExit(f"benchmark_app printed no median:\n{(done.stdout + done.stderr)[-2000:]}")
+    return float(found.group(1)) / (1000.0 if found.group(2) == "us" else 1.0)
 
 
 def compare(name: str, *, pairs: int, seconds: float, cache: ArtifactCache, transport: LocalTransport) -> None:

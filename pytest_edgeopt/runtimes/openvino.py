@@ -36,6 +36,8 @@ class OpenVINO:
         self._request: Any = None
         self._device = DEFAULT_DEVICE
         self._note: Optional[str] = None
+        self._buffers: Dict[str, np.ndarray] = {}  # the request's input buffers, by input name
+        self._output_count = 0
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         self._core = self._ov.Core()
@@ -46,6 +48,9 @@ class OpenVINO:
             self._request = self._compiled.create_infer_request()
         except Exception as error:  # RuntimeError: not a model, an op the plugin lacks
             raise ArtifactError(_first_line(error)) from None
+        self._output_count = len(self._compiled.outputs)
+        static = [p for p in self._compiled.inputs if not p.get_partial_shape().is_dynamic]
+        self._buffers = {str(p.get_any_name()): self._request.get_tensor(p).data for p in static}
 
     def inputs(self) -> Sequence[TensorSpec]:
         return [_spec(port) for port in self._loaded().inputs]
@@ -54,13 +59,26 @@ class OpenVINO:
         return [_spec(port) for port in self._loaded().outputs]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
-        """Outputs are copied out of the request's buffers, which the next call overwrites."""
+        """Inputs are copied into the request's own buffers and outputs out of them (the next call
+        overwrites them): `infer(dict)` wraps both in new objects and cost digits-cnn ~0.05 ms a call,
+        more than half of its inference."""
         request = self._request
         try:
-            request.infer(dict(feeds))
-            return [np.array(request.get_output_tensor(i).data) for i in range(len(self._loaded().outputs))]
+            for name, value in feeds.items():
+                self._feed(name, value)
+            request.infer()
+            return [np.array(request.get_output_tensor(i).data) for i in range(self._output_count)]
         except Exception as error:
             raise InputError(_first_line(error)) from None
+
+    def _feed(self, name: str, value: np.ndarray) -> None:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
+            tensor = self._ov.Tensor(np.array(value, copy=True))  # a dynamic shape, another batch
+            self._request.set_tensor(name, tensor)
+            self._buffers[name] = tensor.data
+        else:
+            buffer[...] = value
 
     def info(self) -> RuntimeInfo:
         return RuntimeInfo(
