@@ -19,9 +19,9 @@ from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo,
 
 EXTENSION = "executorch.extension.pybindings._C"
 METHOD = "forward"
-# ExecuTorch's ScalarType names (MethodMeta's TensorInfo.dtype) -> numpy
-_DTYPES = {"Float": "float32", "Half": "float16", "Double": "float64", "Long": "int64", "Int": "int32",
-           "Char": "int8", "Byte": "uint8", "Bool": "bool"}  # fmt: skip
+# ExecuTorch's ScalarType codes (MethodMeta's TensorInfo.dtype() is the number) -> numpy
+_DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64",
+           11: "bool"}  # fmt: skip
 
 
 class ExecuTorch:
@@ -83,8 +83,8 @@ def _spec(name: str, info: Any) -> TensorSpec:
 
 
 def _dtype(info: Any) -> str:
-    text = str(info.dtype()).rsplit(".", 1)[-1]
-    return _DTYPES.get(text, "float32")
+    code = info.dtype()
+    return _DTYPES.get(int(code) if isinstance(code, int) else -1, "float32")
 
 
 def _version() -> str:
