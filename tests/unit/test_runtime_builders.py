@@ -50,3 +50,15 @@ def test_the_compute_cell_names_the_device_that_ran() -> None:
     # a runtime that reports its device beats the profile's compute unit
     assert compute_unit(JETSON_NANO, RuntimeInfo(name="openvino", version="1", device="CPU")) == "CPU"
     assert compute_unit(HOST, RuntimeInfo(name="openvino", version="1", device="NPU")) == "NPU"
+
+
+def test_executorch_tensor_types_come_from_scalar_type_codes() -> None:
+    from pytest_edgeopt.runtimes.executorch import _dtype
+
+    assert [_dtype(SimpleNamespace(dtype=lambda code=c: code)) for c in (6, 1, 0, 4, 99)] == [
+        "float32",
+        "int8",
+        "uint8",
+        "int64",
+        "float32",
+    ]
