@@ -54,7 +54,9 @@ def pytest_edgeopt_runtimes(config: pytest.Config) -> "List[RuntimeSpec]":
     outputs, run, info, close) in a module the agent can import where it runs: the local agent
     shares pytest's `sys.path`; for a device over SSH, the module's file is pushed with the agent
     when it is a single module. `format` names the artifact it loads: "onnx" and "tflite" reuse
-    the built-in exporters and quantizers.
+    the built-in exporters and quantizers; `builder` ("module:attribute" of an
+    `pytest_edgeopt.optimize.formats.ArtifactBuilder`) builds the precisions it owns itself, for a
+    format of its own (ExecuTorch's .pte, see `pytest_edgeopt.plugins.executorch`) or its own INT8.
 
     Example, in a conftest.py::
 

@@ -16,6 +16,7 @@ from pytest_edgeopt.agent import device, power, profiling
 from pytest_edgeopt.agent.contract import (
     DeviceFacts,
     Evaluation,
+    Failure,
     FailureKind,
     Job,
     PairedTiming,
@@ -58,9 +59,28 @@ def run_job(data: object) -> Result:
     except RuntimeMissing as missing:
         if missing.module == job.runtime.module:  # not the runtime's package: the runtime itself is unknown
             return failure(FailureKind.BAD_JOB, f"unknown runtime {job.runtime.name!r}: no module {job.runtime.module}")
-        return failure(FailureKind.MISSING_RUNTIME, job.runtime.install_hint())
+        return _missing(job, missing.module)
     except Exception as error:  # the host turns this into one line; the agent must always answer
         return failure(FailureKind.INTERNAL, f"agent error: {type(error).__name__}: {error}")
+
+
+# import names whose pip name differs, for the one-line hint of a runtime's missing dependency
+PIP_NAMES = {"yaml": "PyYAML", "ruamel": "ruamel.yaml", "google": "protobuf"}
+
+
+def _missing(job: Job, module: Optional[str]) -> Failure:
+    """The runtime's own package, or one of its dependencies named as itself: "flatbuffers is not
+    installed (executorch needs it)" says what to install, "executorch is not installed" would not."""
+    top = (module or "").split(".")[0]
+    runtime_package = job.runtime.package.replace("-", "_").lower()
+    if not top or top.lower() == runtime_package or not job.runtime.package:
+        return failure(FailureKind.MISSING_RUNTIME, job.runtime.install_hint())
+    dependency = PIP_NAMES.get(top, top.replace("_", "-"))
+    return failure(
+        FailureKind.MISSING_RUNTIME,
+        f"{dependency} is not installed ({job.runtime.package} needs it): pip install {dependency}",
+        package=dependency,
+    )
 
 
 def _run(job: Job) -> Success:

@@ -7,11 +7,9 @@ derived from it, so their cache keys name its hash, the calibration data and the
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import metadata
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -21,48 +19,20 @@ from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
+from pytest_edgeopt.optimize.formats import (
+    ArtifactBuilder,
+    ArtifactRecord,
+    BuildRequest,
+    builder_versions,
+    distribution_version,
+    load_builder,
+)
 from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
 
 DYNAMIC_CONV_NOTE = (
     "int8-dynamic quantizes Conv as ConvInteger, which runs slower than FP32 on "
     "CPUs (3.2x on ResNet-50 here): use int8 (static) for conv nets"
 )
-
-
-@dataclass(frozen=True)
-class ArtifactRecord:
-    """What a builder reports about the file it made; stored as JSON next to it in the cache."""
-
-    stats: ArtifactStats
-    quantization: Quantization = field(default_factory=Quantization)
-    notes: Tuple[str, ...] = ()
-    graph_batch: int = 1  # the batch the graph was built for: FLOPs are counted for it
-    params: Optional[int] = None  # a count the exporter made (torch's), preferred over the file's
-    flops: Optional[int] = None
-    converter: Optional[str] = None
-
-    def to_dict(self) -> Info:
-        return {
-            "stats": self.stats.to_dict(),
-            "quantization": self.quantization.to_dict(),
-            "notes": list(self.notes),
-            "graph_batch": self.graph_batch,
-            "params": self.params,
-            "flops": self.flops,
-            "converter": self.converter,
-        }
-
-    @classmethod
-    def from_dict(cls, info: Mapping[str, Any]) -> "ArtifactRecord":
-        return cls(
-            stats=ArtifactStats.from_dict(info["stats"]),
-            quantization=Quantization.from_dict(info.get("quantization") or {}),
-            notes=tuple(str(n) for n in info.get("notes") or ()),
-            graph_batch=int(info.get("graph_batch") or 1),
-            params=info.get("params"),
-            flops=info.get("flops"),
-            converter=info.get("converter"),
-        )
 
 
 @dataclass(frozen=True)
@@ -83,10 +53,26 @@ class Artifact:
 
 
 def build_artifact(
-    model: EdgeModel, *, precision: Precision, batch: int, arch: str, cache: ArtifactCache, fmt: str = "onnx"
+    model: EdgeModel,
+    *,
+    precision: Precision,
+    batch: int,
+    arch: str,
+    cache: ArtifactCache,
+    fmt: str = "onnx",
+    builder: str = "",
 ) -> Artifact:
-    _check_format(model, precision, fmt)
-    root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
+    """`builder` is a runtime's own ArtifactBuilder ("module:attribute"): the precisions it owns
+    are built by it, the rest by the format's own path."""
+    custom = load_builder(builder)
+    if custom is not None:
+        custom.check(model, precision.name)
+    if not _owns(custom, precision.name):
+        _check_format(model, precision, fmt)
+    if custom is not None and _owns(custom, REFERENCE):
+        root = _own_root(custom, builder, model, batch=batch, cache=cache)
+    else:
+        root = _fp32_artifact(model, batch=batch, cache=cache, fmt=fmt)
     if precision.name == REFERENCE:
         return root
     if root.quantization.as_given:
@@ -94,25 +80,23 @@ def build_artifact(
             f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
             f"precision='fp32', or pass its FP32 file to derive {precision.name}"
         )
-    parts: Dict[str, object] = {
-        "stage": precision.name,
-        "source": root.key,
-        "batch": batch,
-        "tools": tool_versions(fmt),
-    }
-    if precision.name.startswith("int8") and precision.name != "int8-dynamic":
-        parts.update(calibration=model.data_hash("calibration"))
-        if fmt == "onnx":
-            parts.update(activation=_activation(precision.name, arch))
-    if fmt == "onnx" and precision.name.startswith("int8") and quantize.needs_opset_upgrade(root.path):
-        parts.update(opset=quantize.PER_CHANNEL_OPSET)  # quantized after an upgrade: not the old recipe
-    derive = _derive if fmt == "onnx" else _derive_tflite
-    path, info = cache.get_or_build(
-        parts,
-        suffix=SUFFIXES[fmt],
-        build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict(),
-        what=_derive_what(model, precision.name, fmt),
-    )
+    parts = _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder)
+    if custom is not None and _owns(custom, precision.name):
+        request = BuildRequest(model=model, precision=precision.name, dest=Path(), batch=batch, source=root.path)
+        path, info = cache.get_or_build(
+            parts,
+            suffix=custom.suffix,
+            build=lambda dest: custom.build(replace(request, dest=dest)).to_dict(),
+            what=_derive_what(model, precision.name, custom.suffix.lstrip(".")),
+        )
+    else:
+        derive = _derive if fmt == "onnx" else _derive_tflite
+        path, info = cache.get_or_build(
+            parts,
+            suffix=SUFFIXES[fmt],
+            build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict(),
+            what=_derive_what(model, precision.name, fmt),
+        )
     record = ArtifactRecord.from_dict(info)
     notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
     return Artifact(
@@ -127,9 +111,41 @@ def build_artifact(
     )
 
 
-def cached_artifact(key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx") -> Optional[Artifact]:
+def _derived_parts(
+    model: EdgeModel, name: str, *, root: Artifact, batch: int, arch: str, fmt: str, builder: str
+) -> Dict[str, object]:
+    """The cache key of a precision derived from the FP32 root: a runtime's own builder and its
+    packages' versions when it builds this precision, the format's tools otherwise."""
+    custom = load_builder(builder)
+    parts: Dict[str, object] = {"stage": name, "source": root.key, "batch": batch}
+    if custom is not None and _owns(custom, name):
+        parts.update(builder=builder, tools={**builder_versions(custom), "recipe": RECIPE})
+    else:
+        parts.update(tools=tool_versions(fmt))
+    if name.startswith("int8") and name != "int8-dynamic":
+        parts.update(calibration=model.data_hash("calibration"))
+        if fmt == "onnx" and "builder" not in parts:
+            parts.update(activation=_activation(name, arch))
+    if fmt == "onnx" and "builder" not in parts and name.startswith("int8") and quantize.needs_opset_upgrade(root.path):
+        parts.update(opset=quantize.PER_CHANNEL_OPSET)  # quantized after an upgrade: not the old recipe
+    return parts
+
+
+def _owns(builder: Optional[ArtifactBuilder], precision: str) -> bool:
+    return builder is not None and precision in builder.owns
+
+
+def suffix_of(fmt: str, builder: str, precision: str) -> str:
+    """The file suffix of a precision's artifact: the builder's when it builds that precision."""
+    custom = load_builder(builder)
+    return custom.suffix if custom is not None and _owns(custom, precision) else SUFFIXES[fmt]
+
+
+def cached_artifact(
+    key: str, *, precision: Precision, cache: ArtifactCache, fmt: str = "onnx", builder: str = ""
+) -> Optional[Artifact]:
     """The artifact a baseline was measured on, if this cache still holds it (to re-measure it now)."""
-    found = cache.lookup(key, suffix=SUFFIXES[fmt])
+    found = cache.lookup(key, suffix=suffix_of(fmt, builder, precision.name))
     if found is None:
         return None
     path, info = found
@@ -186,7 +202,7 @@ TOOLS = {
 
 
 def tool_versions(fmt: str = "onnx") -> Dict[str, str]:
-    versions = {name: _version(name) for name in TOOLS[fmt]}
+    versions = {name: distribution_version(name) for name in TOOLS[fmt]}
     return {**versions, "recipe": RECIPE}
 
 
@@ -211,6 +227,32 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
         build=lambda dest: root(model, dest, batch).to_dict(),
         what=_root_what(model, fmt, batch),
     )
+    return _root_artifact(path, info)
+
+
+def _own_root(
+    builder: ArtifactBuilder, reference: str, model: EdgeModel, *, batch: int, cache: ArtifactCache
+) -> Artifact:
+    """The FP32 file of a builder that makes it itself (ExecuTorch's .pte from the torch module)."""
+    parts: Dict[str, object] = {
+        "stage": "fp32",
+        "model": model.content_hash(),
+        "kind": model.kind.value,
+        "batch": batch,
+        "builder": reference,
+        "tools": {**builder_versions(builder), "recipe": RECIPE},
+    }
+    request = BuildRequest(model=model, precision=REFERENCE, dest=Path(), batch=batch)
+    path, info = cache.get_or_build(
+        parts,
+        suffix=builder.suffix,
+        build=lambda dest: builder.build(replace(request, dest=dest)).to_dict(),
+        what=f"exporting {model.name} to {builder.suffix}",
+    )
+    return _root_artifact(path, info)
+
+
+def _root_artifact(path: Path, info: Info) -> Artifact:
     record = ArtifactRecord.from_dict(info)
     # counted on the graph at its own batch size; Artifact.flops is per sample
     counted = record.flops if record.flops is not None else record.stats.flops if record.stats.flops_exact else None
@@ -243,7 +285,7 @@ def _derive_what(model: EdgeModel, precision: str, fmt: str) -> str:
     verb = (
         "calibrating and quantizing" if calibrated else "quantizing" if precision.startswith("int8") else "converting"
     )
-    return f"{verb} {model.name} to {precision} ({FORMATS[fmt]})"
+    return f"{verb} {model.name} to {precision} ({FORMATS.get(fmt, fmt)})"
 
 
 FORMATS = {"onnx": "ONNX", "tflite": "TFLite"}
@@ -423,11 +465,3 @@ def _int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"expected a whole number, got {value!r}")
     return value
-
-
-@lru_cache(maxsize=None)
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "absent"

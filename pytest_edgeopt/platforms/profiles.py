@@ -30,6 +30,7 @@ class Platform:
     threads: int = 1
     providers: Tuple[str, ...] = ("CPUExecutionProvider",)
     compute_unit: str = "CPU"
+    runtime_device: Optional[str] = None  # a runtime's own device name (OpenVINO's CPU / GPU / NPU / AUTO)
     arch: Optional[str] = None
     transport: str = "local"
     devices: Tuple[str, ...] = ()  # ssh://user@host[:port] addresses; several make a fleet

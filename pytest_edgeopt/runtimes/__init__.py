@@ -25,6 +25,9 @@ class RuntimeSpec:
     package: str  # what to pip install where the agent runs
     extra: str  # the pytest-edgeopt extra that brings it ("" for a plugin's runtime)
     format: str  # the artifact format it loads: "onnx", "tflite", or a plugin's own
+    # "module:attribute" of an ArtifactBuilder (pytest_edgeopt.optimize.formats) that builds the
+    # precisions it owns itself (ExecuTorch's .pte, OpenVINO's NNCF INT8); "" = the format's own path
+    builder: str = ""
 
     def install_hint(self) -> str:
         extra = (
@@ -40,6 +43,15 @@ BUILTIN_RUNTIMES: Tuple[RuntimeSpec, ...] = (
     RuntimeSpec("tflite", "pytest_edgeopt.runtimes.tflite", "LiteRT", "ai-edge-litert", "tflite", "tflite"),
     RuntimeSpec(
         "tflite-reference", "pytest_edgeopt.runtimes.tflite", "LiteRTReference", "ai-edge-litert", "tflite", "tflite"
+    ),
+    RuntimeSpec(
+        "openvino",
+        "pytest_edgeopt.runtimes.openvino",
+        "OpenVINO",
+        "openvino",
+        "openvino",
+        "onnx",
+        builder="pytest_edgeopt.optimize.openvino:BUILDER",
     ),
     RuntimeSpec("tflm", "pytest_edgeopt.runtimes.tflm", "TFLM", "tflite-micro", "mcu", "tflite"),
     RuntimeSpec(

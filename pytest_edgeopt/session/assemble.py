@@ -93,12 +93,23 @@ def device_label(facts: DeviceFacts, *, address: Optional[str] = None, on_host: 
     return f"host running the profile: {label}" if on_host else label
 
 
+COMPUTE_UNITS = ("CPU", "GPU", "NPU")
+
+
 def compute_unit(platform: Platform, runtime: RuntimeInfo) -> str:
-    """What ran the model, from the providers the runtime actually used, not what was asked for."""
+    """What ran the model, from the providers or the device the runtime actually used, not what
+    was asked for (OpenVINO's `GPU.0` is a GPU; AUTO names the devices it chose)."""
+    if runtime.device is not None:
+        return device_unit(runtime.device, default=platform.compute_unit)
     if _gpu_missing(platform, runtime):
         return "CPU"
     used = runtime.providers or ()
     return "GPU" if any(p in GPU_PROVIDERS for p in used) else platform.compute_unit
+
+
+def device_unit(device: str, *, default: str) -> str:
+    units = [u for u in COMPUTE_UNITS if any(d.strip().upper().startswith(u) for d in device.split(","))]
+    return "+".join(units) or default
 
 
 def _gpu_missing(platform: Platform, runtime: RuntimeInfo) -> List[str]:

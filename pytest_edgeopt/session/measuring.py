@@ -39,7 +39,7 @@ from pytest_edgeopt.runtimes.base import RuntimeOptions
 from pytest_edgeopt.session.assemble import Reference, assemble
 from pytest_edgeopt.settings import Settings
 
-PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other format's FP32 is compared with it
+PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other runtime's FP32 is compared with it
 PROFILE_RUNS = 10  # profiled inferences per side, after the timed samples
 CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int]
 PairKey = Optional[Tuple[str, str, float]]
@@ -129,8 +129,9 @@ class Measurer:
         """The artifact a baseline was measured on, if this cache still holds it intact."""
         if not sha:
             return None
+        spec = self.runtimes[case.runtime]
         return cached_artifact(
-            sha, precision=get_precision(case.precision), cache=self.cache, fmt=self.format_of(case.runtime)
+            sha, precision=get_precision(case.precision), cache=self.cache, fmt=spec.format, builder=spec.builder
         )
 
     def artifact_of(self, case: Case) -> Artifact:
@@ -156,7 +157,7 @@ class Measurer:
     def _fresh(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
         reference = None if case.precision == REFERENCE else self.reference(case)
         artifact = self._artifact(case)
-        needs_parity = case.precision == REFERENCE and self.format_of(case.runtime) != PARITY_FORMAT
+        needs_parity = case.precision == REFERENCE and self._compared_with_parity_runtime(case.runtime)
         if pair is not None and pair.artifact.key == artifact.key:
             pair = None  # the same file as the baseline: nothing to pair
         result = self._run_paired_or_alone(artifact, case, pair, keep_outputs=needs_parity)
@@ -172,10 +173,16 @@ class Measurer:
                 )
         return Reference(measurement=measured, top_k=result.evaluation.top_k)
 
+    def _compared_with_parity_runtime(self, runtime: str) -> bool:
+        """Another format, or another runtime's own build of it (OpenVINO reads the same .onnx with
+        its own kernels): either can compute a different function from ONNX Runtime's."""
+        spec = self.runtimes[runtime]
+        return runtime != PARITY_RUNTIME and (spec.format != PARITY_FORMAT or bool(spec.builder))
+
     def _parity(self, case: Case, result: Success) -> Optional[parity.Parity]:
         """The same FP32 model on ONNX Runtime, value by value: a converter that changed the
         function shows up here before any precision is blamed for it."""
-        if case.model.kind != ModelKind.TORCH:  # a user's .tflite has no ONNX twin to compare with
+        if case.model.kind == ModelKind.TFLITE:  # a user's .tflite has no ONNX twin to compare with
             return None
         twin_case = replace(case, runtime=PARITY_RUNTIME)
         try:
@@ -192,6 +199,7 @@ class Measurer:
             arch=self.platform.target_arch,
             cache=self.cache,
             fmt=self.format_of(case.runtime),
+            builder=self.runtimes[case.runtime].builder,
         )
 
     def _run_paired_or_alone(
@@ -226,7 +234,10 @@ class Measurer:
         spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.get("python", "python3")
         skip = self.platform.on_unreachable == "skip"
         if result.kind == FailureKind.MISSING_RUNTIME and device:
-            return MissingOnDevice(package=spec.package, device=device, python=python, skip=skip)
+            return MissingOnDevice(package=result.package or spec.package, device=device, python=python, skip=skip)
+        if result.kind == FailureKind.MISSING_RUNTIME and result.package:  # one of the runtime's dependencies
+            purpose = f"the {runtime} runtime needs it"
+            return MissingDependency(package=result.package, extra=spec.extra, purpose=purpose)
         if result.kind == FailureKind.MISSING_RUNTIME:
             return MissingDependency(package=spec.package, extra=spec.extra, purpose=f"the {runtime} runtime")
         if result.kind == FailureKind.MISSING_PACKAGE and device:
@@ -256,7 +267,7 @@ class Measurer:
             ),
             batch=case.batch,
             threads=threads,
-            options=RuntimeOptions(providers=tuple(self.platform.providers)),
+            options=RuntimeOptions(providers=tuple(self.platform.providers), device=self.platform.runtime_device),
             plan=self.settings.plan,
             topk=5,
             power=self._power(),

@@ -104,7 +104,7 @@ EXPECTED = {  # test -> a piece of its one-line reason
     "test_empty_eval_set": "the eval set is empty",
     "test_label_count_mismatch": "10 eval inputs but 9 labels",
     "test_unknown_precision": "unknown precision 'int4'; choose from fp32, fp16, int8",
-    "test_unknown_runtime": "unknown runtime 'tensorrt'; choose from onnxruntime",
+    "test_unknown_runtime": "unknown runtime 'tensorrt'; choose from executorch, onnxruntime",
     "test_batch_zero": "batch must be a whole number >= 1, got 0",
     "test_unknown_zoo_name": "unknown model 'resnet9000'; the zoo has digits-cnn",
     "test_failed_quantization": "calibration needs at least 4 samples (one batch), got 2",

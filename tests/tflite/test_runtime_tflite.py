@@ -327,11 +327,13 @@ def test_unknown_runtimes_are_usage_errors(pytester: pytest.Pytester) -> None:
     marker = pytester.runpytest(*QUICK)
     assert marker.ret == pytest.ExitCode.USAGE_ERROR
     marker.stderr.fnmatch_lines(
-        ["*@pytest.mark.edge_runtimes: unknown runtime 'coreml'; choose from onnxruntime, tflite*"]
+        ["*@pytest.mark.edge_runtimes: unknown runtime 'coreml'; choose from executorch, onnxruntime, tflite*"]
     )
     option = pytester.runpytest(*QUICK, "--edge-runtime=tflite,tensorrt")
     assert option.ret == pytest.ExitCode.USAGE_ERROR
-    option.stderr.fnmatch_lines(["*--edge-runtime: unknown runtime 'tensorrt'; choose from onnxruntime, tflite*"])
+    option.stderr.fnmatch_lines(
+        ["*--edge-runtime: unknown runtime 'tensorrt'; choose from executorch, onnxruntime, tflite*"]
+    )
 
 
 MISSING_EXTRAS = """

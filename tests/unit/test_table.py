@@ -92,6 +92,8 @@ def test_bitwidth_labels() -> None:
     )
     dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"})
     assert bitwidth_label(dynamic) == "INT8/FP32 (dynamic)"
+    mixed = make_measurement(quantization={"activation_type": "int8+uint8", "format": "QDQ", "tool": "nncf"})
+    assert bitwidth_label(mixed) == "INT8/INT8 (S8+U8 act, S8 w)"  # NNCF: int8 where values go negative
 
 
 def test_baseline_lines_show_updates_and_stale_entries() -> None:

@@ -1,0 +1,136 @@
+"""OpenVINO's artifacts: the ONNX files of ONNX Runtime for FP32 and FP16, NNCF for INT8.
+
+OpenVINO reads .onnx directly, so FP32 and FP16 are the very files the ONNX Runtime rows measure
+(the same cache entries): any difference in a row is the runtime's, not the file's. INT8 is
+NNCF's post-training quantization of the FP32 .onnx, calibrated on the model's calibration data
+in the graph's batch (as the ONNX Runtime INT8 path is), saved as a QDQ .onnx: NNCF places
+quantizers where OpenVINO's CPU plugin fuses them, which ONNX Runtime's quantizer does not know.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import numpy as np
+
+from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
+from pytest_edgeopt.inspect.onnx_file import input_name, load_onnx, require_onnx
+from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
+from pytest_edgeopt.runtimes.openvino import import_openvino
+
+ORT_ONLY = ("int8-u8s8", "int8-s8s8", "int8-dynamic")
+
+
+class OpenVINOBuilder:
+    """INT8 by NNCF; every other precision is the ONNX format's own file."""
+
+    suffix = ".onnx"
+    packages = ("nncf", "openvino", "onnx")
+    owns = ("int8",)
+
+    def check(self, model: EdgeModel, precision: str) -> None:
+        if precision in ORT_ONLY:
+            raise EdgeOptError(
+                f"{precision} is an ONNX Runtime precision: use int8 (NNCF's post-training quantization) "
+                "with runtime='openvino'"
+            )
+
+    def build(self, request: BuildRequest) -> ArtifactRecord:
+        if request.source is None:
+            raise EdgeOptError("NNCF quantizes the FP32 .onnx file: no source file was given")
+        calibration = request.model.calibration
+        samples = quantize_int8(request.source, request.dest, calibration=calibration, batch=request.batch)
+        return ArtifactRecord(stats=_stats(request.dest), quantization=_quantization(request.dest, samples))
+
+
+BUILDER = OpenVINOBuilder()
+
+
+def require_nncf() -> Any:
+    with contextlib.suppress(ImportError):  # first, so NNCF's import of it sends no telemetry either
+        import_openvino()
+    try:
+        import nncf
+    except ImportError:
+        raise MissingDependency(package="nncf", extra="openvino", purpose="OpenVINO INT8 quantization") from None
+    return nncf
+
+
+def quantize_int8(src: Path, dest: Path, *, calibration: np.ndarray, batch: int) -> int:
+    """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
+    batch; returns the samples used. Its progress bars and log lines stay out of pytest's output."""
+    nncf = require_nncf()
+    batches = calibration_batches(input_name(src), calibration, batch)
+    dataset = nncf.Dataset(batches)
+    with _quiet():
+        try:
+            quantized = nncf.quantize(load_onnx(src), dataset, subset_size=len(batches))
+        except Exception as error:
+            raise EdgeOptError(f"NNCF quantization of {src.name} failed: {_first_line(error)}") from None
+    require_onnx().save(quantized, str(dest))
+    return len(batches) * batch
+
+
+def calibration_batches(name: str, data: np.ndarray, batch: int) -> List[Dict[str, np.ndarray]]:
+    usable = (len(data) // batch) * batch
+    if usable == 0:
+        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
+    return [{name: np.ascontiguousarray(data[i : i + batch])} for i in range(0, usable, batch)]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    nncf_log = logging.getLogger("nncf")
+    level = nncf_log.level
+    nncf_log.setLevel(logging.ERROR)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield
+    finally:
+        nncf_log.setLevel(level)
+
+
+def _quantization(path: Path, samples: int) -> Quantization:
+    """The activation types as NNCF chose them (uint8 after a ReLU, int8 where values go negative)."""
+    return Quantization(
+        weight_type="int8 per-channel",
+        activation_type=activation_types(path),
+        format="QDQ",
+        per_channel=True,
+        calibration_samples=samples,
+        tool="nncf",
+    )
+
+
+def activation_types(path: Path) -> str:
+    """ "uint8", "int8" or "uint8+int8": the zero-point types of the QuantizeLinear nodes (weights
+    are stored quantized, behind DequantizeLinear only)."""
+    graph = load_onnx(path).graph
+    initializers = {t.name: t for t in graph.initializer}
+    types = sorted({_zero_point_type(node, initializers) for node in graph.node if node.op_type == "QuantizeLinear"})
+    return "+".join(t for t in types if t) or "uint8"
+
+
+def _zero_point_type(node: Any, initializers: Dict[str, Any]) -> str:
+    if len(node.input) < 3 or node.input[2] not in initializers:
+        return "uint8"  # ONNX's default zero point type
+    onnx = require_onnx()
+    return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(initializers[node.input[2]].data_type)).name)
+
+
+def _stats(path: Path) -> ArtifactStats:
+    from pytest_edgeopt.inspect.onnx_stats import artifact_stats
+
+    return artifact_stats(path)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
