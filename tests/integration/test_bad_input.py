@@ -139,12 +139,14 @@ def assert_cache_is_whole(cache_dir: Path) -> None:
     """No builder left a temporary file behind, and every artifact has its metadata and back."""
     names = set(os.listdir(cache_dir))
     assert not [n for n in names if n.endswith(".tmp")]
+    bookkeeping = ("json", "lock")
     for name in names:
         stem, _, suffix = name.rpartition(".")
-        if suffix in ("onnx", "npz"):
+        if suffix not in bookkeeping:  # an artifact of any format (.onnx, .npz, .tflite, .pte, ...)
             assert f"{stem}.json" in names, name
         if suffix == "json":
-            assert {f"{stem}.onnx", f"{stem}.npz"} & names, name
+            artifacts = [n for n in names if n.rpartition(".")[0] == stem and n.rpartition(".")[2] not in bookkeeping]
+            assert artifacts, name
 
 
 def test_every_bad_input_fails_with_one_line_and_no_traceback(
