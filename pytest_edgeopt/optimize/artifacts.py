@@ -81,22 +81,7 @@ def build_artifact(
             f"precision='fp32', or pass its FP32 file to derive {precision.name}"
         )
     parts = _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder)
-    if custom is not None and _owns(custom, precision.name):
-        request = BuildRequest(model=model, precision=precision.name, dest=Path(), batch=batch, source=root.path)
-        path, info = cache.get_or_build(
-            parts,
-            suffix=custom.suffix,
-            build=lambda dest: custom.build(replace(request, dest=dest)).to_dict(),
-            what=_derive_what(model, precision.name, custom.suffix.lstrip(".")),
-        )
-    else:
-        derive = _derive if fmt == "onnx" else _derive_tflite
-        path, info = cache.get_or_build(
-            parts,
-            suffix=SUFFIXES[fmt],
-            build=lambda dest: derive(root.path, dest, precision.name, model, parts).to_dict(),
-            what=_derive_what(model, precision.name, fmt),
-        )
+    path, info = _derived_file(model, precision.name, root=root, parts=parts, cache=cache, fmt=fmt, custom=custom)
     record = ArtifactRecord.from_dict(info)
     notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
     return Artifact(
@@ -108,6 +93,34 @@ def build_artifact(
         params=root.params,
         flops=root.flops,
         notes=notes,
+    )
+
+
+def _derived_file(
+    model: EdgeModel,
+    name: str,
+    *,
+    root: Artifact,
+    parts: Dict[str, object],
+    cache: ArtifactCache,
+    fmt: str,
+    custom: Optional[ArtifactBuilder],
+) -> Tuple[Path, Info]:
+    """Built by the runtime's own builder when it owns the precision, else by the format's path."""
+    if custom is not None and _owns(custom, name):
+        request = BuildRequest(model=model, precision=name, dest=Path(), batch=_int(parts["batch"]), source=root.path)
+        return cache.get_or_build(
+            parts,
+            suffix=custom.suffix,
+            build=lambda dest: custom.build(replace(request, dest=dest)).to_dict(),
+            what=_derive_what(model, name, custom.suffix.lstrip(".")),
+        )
+    derive = _derive if fmt == "onnx" else _derive_tflite
+    return cache.get_or_build(
+        parts,
+        suffix=SUFFIXES[fmt],
+        build=lambda dest: derive(root.path, dest, name, model, parts).to_dict(),
+        what=_derive_what(model, name, fmt),
     )
 
 
