@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
@@ -115,7 +116,7 @@ def _derived_file(
             build=lambda dest: custom.build(replace(request, dest=dest)).to_dict(),
             what=_derive_what(model, name, custom.suffix.lstrip(".")),
         )
-    derive = _derive if fmt == "onnx" else _derive_tflite
+    derive = partial(_derive, source_bytes=root.stats.weight_bytes) if fmt == "onnx" else _derive_tflite
     return cache.get_or_build(
         parts,
         suffix=SUFFIXES[fmt],
@@ -400,7 +401,9 @@ def _copy_onnx(src: Path, dest: Path) -> int:
     return fixed_batch(graph)
 
 
-def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[str, object]) -> ArtifactRecord:
+def _derive(
+    src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[str, object], *, source_bytes: int
+) -> ArtifactRecord:
     notes: Tuple[str, ...] = ()
     if name == "fp16":
         quantization = quantize.to_fp16(src, dest)
@@ -412,23 +415,22 @@ def _derive(src: Path, dest: Path, name: str, model: EdgeModel, parts: Mapping[s
         )
     stats = _stats(dest)
     if name.startswith("int8"):
-        notes += _not_smaller_note(src, dest, stats)
+        notes += _not_smaller_note(source_bytes, dest, stats)
     return ArtifactRecord(stats=stats, quantization=quantization, notes=notes)
 
 
-def _not_smaller_note(src: Path, dest: Path, stats: ArtifactStats) -> Tuple[str, ...]:
+def _not_smaller_note(source_bytes: int, dest: Path, stats: ArtifactStats) -> Tuple[str, ...]:
     """An INT8 file no smaller than its FP32 source is not really INT8: say which weights stayed float."""
     from pytest_edgeopt.inspect.onnx_stats import float_weights
 
-    source = _stats(src)
-    if stats.weight_bytes < source.weight_bytes:
+    if stats.weight_bytes < source_bytes:
         return ()
     kept = float_weights(dest)
     share = sum(size for _, size in kept) / max(stats.weight_bytes, 1)
     largest = ", ".join(f"{name} ({size / 1e3:.1f} kB)" for name, size in kept[:3]) or "none"
     return (
         f"INT8 weights are not smaller than FP32 ({stats.weight_bytes / 1e3:.1f} vs "
-        f"{source.weight_bytes / 1e3:.1f} kB): "
+        f"{source_bytes / 1e3:.1f} kB): "
         f"{len(kept)} weight tensors ({share:.0%} of the bytes) stayed float, largest {largest}; the quantizer left "
         "them unquantized (ops it has no INT8 kernel for, or weights it could not see as initializers)",
     )

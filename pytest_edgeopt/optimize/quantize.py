@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
@@ -107,7 +108,9 @@ def _preprocess(src: Path, dest: Path) -> None:
     shutil.copyfile(upgraded, dest)
 
 
+@lru_cache(maxsize=256)
 def needs_opset_upgrade(src: Path) -> bool:
+    """Asked for every INT8 case's cache key: parsed once per file (cache files never change)."""
     opset = default_opset(src)
     return opset is not None and opset < PER_CHANNEL_OPSET
 
