@@ -9,7 +9,9 @@ Within a version, fields are only ever added as optional ones that both sides re
 the other side predates them, so the version stays: `result.runtime.arena` (a microcontroller
 runtime's tensor arena, validated as whole bytes with head + tail = total) joined version 2 with
 the MCU platform, `job.profile` / `result.profile` / `result.paired.profile` (the per-op profiled
-pass) joined it later. Removing or retyping a field bumps CONTRACT_VERSION.
+pass) joined it later, and so did `job.output` / `job.outputs_file` / `job.max_outputs_mb` and
+`evaluation.outputs` / `.scored` / `.outputs_file` (models with several outputs, dense outputs and
+host-side metrics). Removing or retyping a field bumps CONTRACT_VERSION.
 """
 
 from __future__ import annotations
@@ -254,6 +256,9 @@ class Job:
     inputs_sha256: Optional[str] = None
     pairing: Optional[Pairing] = None  # time against another artifact, interleaved, in this process
     profile: Optional[ProfileRequest] = None  # a per-op profiled pass after the timed samples
+    output: Optional[str] = None  # the scored output: a name, or an index as text; None: the first
+    outputs_file: Optional[str] = None  # write every output of the eval set here (compressed .npz)
+    max_outputs_mb: float = 512.0  # the outputs file's uncompressed size past which the job fails
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> JsonObject:
@@ -282,6 +287,9 @@ class Job:
             "inputs_sha256": self.inputs_sha256,
             "pairing": self.pairing.to_dict() if self.pairing is not None else None,
             "profile": self.profile.to_dict() if self.profile is not None else None,
+            "output": self.output,
+            "outputs_file": self.outputs_file,
+            "max_outputs_mb": self.max_outputs_mb,
         }
 
     @classmethod
@@ -316,6 +324,9 @@ class Job:
             inputs_sha256=read.optional_text("inputs_sha256"),
             pairing=Pairing.from_dict(pairing) if (pairing := read.optional_object("pairing")) is not None else None,
             profile=ProfileRequest.from_dict(profile) if (profile := read.optional_object("profile")) else None,
+            output=read.optional_text("output"),
+            outputs_file=read.optional_text("outputs_file"),
+            max_outputs_mb=read.optional_number("max_outputs_mb") or 512.0,
         )
 
 
@@ -375,6 +386,23 @@ class DeviceFacts:
 
 
 @dataclass(frozen=True)
+class OutputInfo:
+    """One model output as the eval set produced it: per-sample shape and dtype."""
+
+    name: str
+    shape: Tuple[int, ...]  # of one sample
+    dtype: str
+
+    def to_dict(self) -> JsonObject:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, data: object, *, path: str) -> "OutputInfo":
+        read = _Reader(data, path)
+        return cls(name=read.text("name"), shape=tuple(read.integers("shape")), dtype=read.text("dtype"))
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Every eval input run once: the predictions the host scores (labels never leave the host)."""
 
@@ -383,6 +411,10 @@ class Evaluation:
     output_shape: Tuple[int, ...]  # of one sample
     outputs_head: Optional[Tuple[Tuple[float, ...], ...]] = None  # the first outputs (parity jobs)
     near_top1: Optional[Tuple[Tuple[int, ...], ...]] = None  # classes within one output step of the top
+    outputs: Tuple[OutputInfo, ...] = ()  # every output, in the model's order
+    scored: Optional[str] = None  # the output top_k was taken from
+    outputs_file: Optional[str] = None  # where every output of the eval set was written (the host's path)
+    outputs_mb: float = 0.0  # its uncompressed size
 
     def to_dict(self) -> JsonObject:
         return {
@@ -391,7 +423,19 @@ class Evaluation:
             "output_shape": list(self.output_shape),
             "outputs_head": None if self.outputs_head is None else [list(r) for r in self.outputs_head],
             "near_top1": None if self.near_top1 is None else [list(r) for r in self.near_top1],
+            "outputs": [o.to_dict() for o in self.outputs],
+            "scored": self.scored,
+            "outputs_file": self.outputs_file,
+            "outputs_mb": self.outputs_mb,
         }
+
+    @property
+    def classes(self) -> Optional[int]:
+        """The size of the scored output's class axis: its one dim above 1 (logits `[N, C]`,
+        `[N, 1, 1, C]`); None for a dense map, a scalar score or a sequence, where argmax
+        agreement means nothing."""
+        dims = [d for d in self.output_shape if d != 1]
+        return dims[0] if len(dims) == 1 and dims[0] > 1 else None
 
     @classmethod
     def from_dict(cls, data: object, *, path: str = "evaluation") -> "Evaluation":
@@ -406,6 +450,13 @@ class Evaluation:
             output_shape=tuple(read.integers("output_shape")),
             outputs_head=read.optional_float_rows("outputs_head"),
             near_top1=read.optional_int_rows("near_top1"),
+            outputs=tuple(
+                OutputInfo.from_dict(o, path=f"{read.path}.outputs[{i}]")
+                for i, o in enumerate(read.objects("outputs") if "outputs" in read.data else [])
+            ),
+            scored=read.optional_text("scored"),
+            outputs_file=read.optional_text("outputs_file"),
+            outputs_mb=read.optional_number("outputs_mb") or 0.0,
         )
 
 

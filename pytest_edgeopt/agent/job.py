@@ -7,18 +7,20 @@ labels stay on the host, so the agent cannot be wrong about accuracy, only about
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pytest_edgeopt.agent import device, power, profiling
+from pytest_edgeopt.agent import device, feeds, power, profiling
 from pytest_edgeopt.agent.contract import (
     DeviceFacts,
     Evaluation,
     Failure,
     FailureKind,
     Job,
+    OutputInfo,
     PairedTiming,
     Pairing,
     ProfileWhen,
@@ -27,12 +29,14 @@ from pytest_edgeopt.agent.contract import (
     Timing,
     failure,
 )
+from pytest_edgeopt.agent.outputs import OutputsTooLarge, OutputsWriter, batch_first
 from pytest_edgeopt.agent.sampling import Samples, paired_sample, reference_workload, sample, warm_up
 from pytest_edgeopt.runtimes import RuntimeMissing, create_runtime
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, Runtime, TensorSpec
 
 HEAD_SAMPLES = 16
 HEAD_VALUES = 4096
+ARGSORT_MAX = 4096  # values per sample past which top-k uses argpartition (dense maps: 65k+ values)
 NEAR_TOP_CAP = 10
 DEFAULT_IDLE_S = 1.0  # idle power sampled before the loop, subtracted from the loop's
 SINGLE_INPUT_KEY = "inputs"  # the .npz key of a single-input model's eval inputs
@@ -88,8 +92,7 @@ def _run(job: Job) -> Success:
     runtime = create_runtime(job.runtime.module, job.runtime.cls)
     load_ms = _timed_load(runtime, job)
     batches, count = _eval_batches(runtime, job)
-    first_ms, outputs = _evaluate(runtime, batches)
-    evaluation = _evaluation(outputs, count, job, runtime)
+    first_ms, evaluation = _evaluate(runtime, batches, count, job)
     info = runtime.info()
     if job.evaluate_only:
         runtime.close()
@@ -186,17 +189,6 @@ def _load_other(job: Job, pairing: Pairing) -> Runtime:
     return other
 
 
-def _evaluation(outputs: List[np.ndarray], count: int, job: Job, runtime: Runtime) -> Evaluation:
-    step = runtime.info().output_step
-    return Evaluation(
-        top_k=_top_k(outputs, count, job.topk),
-        eval_count=count,
-        output_shape=tuple(int(d) for d in outputs[0].shape[1:]),
-        outputs_head=_head(outputs, count) if job.keep_outputs else None,
-        near_top1=_near_top1(outputs, count, step),
-    )
-
-
 def _timing(runtime: Runtime, batches: Sequence[Feeds], job: Job) -> Tuple[Timing, DeviceFacts]:
     meter = _meter(job.power)
     run: Callable[[Feeds], object] = runtime.run
@@ -273,21 +265,31 @@ def _timed_load(runtime: Runtime, job: Job) -> float:
 
 
 def _eval_batches(runtime: Runtime, job: Job) -> Tuple[List[Feeds], int]:
-    """Split the eval inputs into batches, padding the last one by repetition (outputs dropped)."""
+    """Split the eval inputs into batches, padding the last one by repetition (outputs dropped);
+    each input's batch goes on the axis the model declares for it (feeds.py)."""
     specs = list(runtime.inputs())
     arrays = _inputs_by_name(job.inputs, specs)
     count = _common_count(arrays)
-    batch = job.batch
-    for spec in specs:
-        _check_shape(arrays[spec.name].shape, spec.shape, batch, name=spec.name if len(specs) > 1 else None)
-    padded = {name: _padded(array, batch) for name, array in arrays.items()}
-    cast = {spec.name: padded[spec.name].astype(spec.dtype, copy=False) for spec in specs}
-    total = len(next(iter(cast.values())))
-    batches = [
-        {name: np.ascontiguousarray(array[i : i + batch]) for name, array in cast.items()}
-        for i in range(0, total, batch)
-    ]
-    return batches, count
+    placed = [_placement(spec, arrays[spec.name], job.batch, several=len(specs) > 1) for spec in specs]
+    padded = {name: _padded(array, job.batch) for name, array in arrays.items()}
+    total = len(next(iter(padded.values())))
+    try:
+        return [feeds.feed(feeds.rows(padded, i, i + job.batch), placed) for i in range(0, total, job.batch)], count
+    except feeds.FeedError as error:
+        raise JobError(FailureKind.BAD_INPUT, str(error)) from None
+
+
+def _placement(spec: TensorSpec, array: np.ndarray, batch: int, *, several: bool) -> feeds.Placement:
+    """Where the input's batch goes; a shape that fits nowhere gets the axis-0 explanation
+    (a fixed batch, NCHW vs NHWC) unless the model declares the sample's own rank (a constant)."""
+    sample = tuple(int(d) for d in array.shape[1:])
+    try:
+        axis = feeds.batch_axis(spec.name, spec.shape, sample, batch=batch)
+    except feeds.FeedError as error:
+        if len(spec.shape) != len(sample):
+            _check_shape(array.shape, spec.shape, batch, name=spec.name if several else None)
+        raise JobError(FailureKind.BAD_INPUT, str(error)) from None
+    return feeds.Placement(name=spec.name, axis=axis, dtype=spec.dtype)
 
 
 def _inputs_by_name(path: str, specs: Sequence[TensorSpec]) -> Dict[str, np.ndarray]:
@@ -307,11 +309,10 @@ def _inputs_by_name(path: str, specs: Sequence[TensorSpec]) -> Dict[str, np.ndar
 
 
 def _common_count(arrays: Mapping[str, np.ndarray]) -> int:
-    counts = {name: len(array) for name, array in arrays.items()}
-    if len(set(counts.values())) > 1:
-        shown = ", ".join(f"{name}: {n}" for name, n in counts.items())
-        raise JobError(FailureKind.BAD_INPUT, f"the eval inputs hold different numbers of samples ({shown})")
-    return next(iter(counts.values()))
+    try:
+        return feeds.sample_count(arrays)
+    except feeds.FeedError as error:
+        raise JobError(FailureKind.BAD_INPUT, str(error)) from None
 
 
 def _padded(array: np.ndarray, batch: int) -> np.ndarray:
@@ -354,53 +355,138 @@ def _layout_hint(given: Tuple[int, ...], expected: Tuple[Optional[int], ...]) ->
     return ""
 
 
-def _evaluate(runtime: Runtime, batches: List[Feeds]) -> Tuple[float, List[np.ndarray]]:
+def _evaluate(runtime: Runtime, batches: List[Feeds], count: int, job: Job) -> Tuple[float, Evaluation]:
+    """Every eval batch once, reduced as it goes (top-k of the scored output, the parity head)
+    and, when the host asked, every output streamed to the outputs file."""
+    specs = list(runtime.outputs())
+    names = [spec.name for spec in specs]
+    scored = _scored_index(job.output, names)
+    writer = OutputsWriter(job.outputs_file, names, max_mb=job.max_outputs_mb) if job.outputs_file else None
+    reduced = _Reduced(step=runtime.info().output_step)
     start = time.perf_counter()
+    first_ms = 0.0
     try:
-        outputs = [_checked(runtime.run(batches[0]))]
-        first_ms = (time.perf_counter() - start) * 1e3
-        outputs += [_checked(runtime.run(b)) for b in batches[1:]]
+        for index, batch in enumerate(batches):
+            raw = _checked(_run_once(runtime, batch))
+            first_ms = first_ms or (time.perf_counter() - start) * 1e3
+            valid = min(job.batch, count - index * job.batch)
+            outputs = [batch_first(o, _declared(specs, j), batch=job.batch)[:valid] for j, o in enumerate(raw)]
+            reduced.add(outputs, scored, job.topk)
+            if writer is not None:
+                writer.add(outputs)
+        if writer is not None:
+            writer.close()
+    except OutputsTooLarge as size:
+        raise JobError(FailureKind.BAD_OUTPUT, _too_large(job, size, done=reduced.count, count=count)) from None
+    finally:
+        if writer is not None and not os.path.exists(writer.path):
+            writer.abort()
+    return first_ms, reduced.evaluation(count, names, scored, job, writer)
+
+
+def _run_once(runtime: Runtime, batch: Feeds) -> List[np.ndarray]:
+    try:
+        return list(runtime.run(batch))
     except InputError as error:
         raise JobError(FailureKind.BAD_INPUT, f"inference failed: {error}") from None
-    return first_ms, outputs
 
 
-def _checked(outputs: List[np.ndarray]) -> np.ndarray:
-    """The first output is the one scored; every output must be finite."""
-    for output in outputs:
-        array = np.asarray(output)
+def _checked(outputs: List[np.ndarray]) -> List[np.ndarray]:
+    """Every output must be finite."""
+    arrays = [np.asarray(output) for output in outputs]
+    for array in arrays:
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             bad = int(np.sum(~np.isfinite(array)))
             raise JobError(FailureKind.BAD_OUTPUT, f"the model produced {bad} NaN/inf output values")
-    return np.asarray(outputs[0])
+    return arrays
 
 
-def _top_k(outputs: List[np.ndarray], count: int, k: int) -> Tuple[Tuple[int, ...], ...]:
-    """Top-k class indices per sample along the last axis (flattened per sample)."""
-    flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs])[:count].astype(np.float64)
+def _scored_index(output: Optional[str], names: Sequence[str]) -> int:
+    """`output=` by name or index; the first output by default."""
+    if output is None:
+        return 0
+    if output in names:
+        return list(names).index(output)
+    if output.lstrip("-").isdigit() and -len(names) <= int(output) < len(names):
+        return int(output) % len(names)
+    raise JobError(
+        FailureKind.BAD_INPUT,
+        f"the model has no output {output!r} (its outputs: {', '.join(names)}): pass output= one of them or its index",
+    )
+
+
+def _declared(specs: Sequence[TensorSpec], index: int) -> feeds.Shape:
+    return specs[index].shape if index < len(specs) else ()
+
+
+def _too_large(job: Job, size: OutputsTooLarge, *, done: int, count: int) -> str:
+    return (
+        f"the eval set's outputs pass the cap of {job.max_outputs_mb:g} MB ({size} after {done} of {count} "
+        "samples): evaluate fewer samples, or raise edgeopt_max_outputs_mb"
+    )
+
+
+class _Reduced:
+    """What the host needs of the scored output, gathered batch by batch."""
+
+    def __init__(self, *, step: Optional[float]) -> None:
+        self.step = step
+        self.top_k: List[Tuple[int, ...]] = []
+        self.near: List[Tuple[int, ...]] = []
+        self.head: List[np.ndarray] = []
+        self.count = 0
+        self.shapes: List[Tuple[Tuple[int, ...], str]] = []
+
+    def add(self, outputs: Sequence[np.ndarray], scored: int, k: int) -> None:
+        flat = np.asarray(outputs[scored]).reshape(len(outputs[scored]), -1)
+        self.top_k += _top_k_rows(flat, k)
+        if self.step:
+            self.near += _near_rows(flat, self.step)
+        if self.count < HEAD_SAMPLES:
+            self.head.append(flat[: HEAD_SAMPLES - self.count, :HEAD_VALUES].astype(np.float32))
+        self.count += len(flat)
+        self.shapes = [(tuple(int(d) for d in o.shape[1:]), o.dtype.name) for o in outputs]
+
+    def evaluation(
+        self, count: int, names: Sequence[str], scored: int, job: Job, writer: Optional[OutputsWriter]
+    ) -> Evaluation:
+        named = list(names) or [f"output_{i}" for i in range(len(self.shapes))]
+        head = np.concatenate(self.head)
+        return Evaluation(
+            top_k=tuple(self.top_k),
+            eval_count=count,
+            output_shape=self.shapes[scored][0],
+            outputs_head=tuple(tuple(float(v) for v in row) for row in head) if job.keep_outputs else None,
+            near_top1=tuple(self.near) if self.step else None,
+            outputs=tuple(OutputInfo(name=n, shape=sh, dtype=dt) for n, (sh, dt) in zip(named, self.shapes)),
+            scored=named[scored],
+            outputs_file=writer.path if writer is not None else None,
+            outputs_mb=round(writer.bytes / 1e6, 6) if writer is not None else 0.0,
+        )
+
+
+def _top_k_rows(flat: np.ndarray, k: int) -> List[Tuple[int, ...]]:
+    """Top-k indices per sample, best first (stable among ties); a dense map's top-k by
+    argpartition (its agreement is not reported, and argsort of 65k+ values per sample is waste)."""
     k = min(k, flat.shape[1])
-    order = np.argsort(-flat, axis=1, kind="stable")[:, :k]
-    return tuple(tuple(int(i) for i in row) for row in order)
+    values = flat.astype(np.float64)
+    if flat.shape[1] > ARGSORT_MAX:
+        part = np.argpartition(-values, k - 1, axis=1)[:, :k]
+        best = np.argsort(-np.take_along_axis(values, part, axis=1), axis=1, kind="stable")
+        order = np.take_along_axis(part, best, axis=1)
+    else:
+        order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    return [tuple(int(i) for i in row) for row in order]
 
 
-def _head(outputs: List[np.ndarray], count: int) -> Tuple[Tuple[float, ...], ...]:
-    """The first outputs, so the host can compare runtimes value by value (parity); capped per
-    sample so a segmentation map does not turn the result into hundreds of MB of JSON."""
-    flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs[:HEAD_SAMPLES]])
-    head = flat[: min(count, HEAD_SAMPLES), :HEAD_VALUES].astype(np.float32)
-    return tuple(tuple(float(v) for v in row) for row in head)
-
-
-def _near_top1(outputs: List[np.ndarray], count: int, step: Optional[float]) -> Optional[Tuple[Tuple[int, ...], ...]]:
+def _near_rows(flat: np.ndarray, step: float) -> List[Tuple[int, ...]]:
     """With quantized outputs, classes within one output step of the maximum are indistinguishable
     to the model; the host counts the reference top-1 among them as agreement, and says so."""
-    if not step:
-        return None
-    flat = np.concatenate([o.reshape(o.shape[0], -1) for o in outputs])[:count]
-    order = np.argsort(-flat, axis=1, kind="stable")[:, :NEAR_TOP_CAP]  # closest to the maximum first
+    cap = min(NEAR_TOP_CAP, flat.shape[1])
+    order = np.argsort(-flat, axis=1, kind="stable")[:, :cap]  # closest to the maximum first
     best = np.take_along_axis(flat, order, axis=1)
     near = best >= best[:, :1] - step * 1.001
-    return tuple(tuple(int(i) for i in row[keep]) for row, keep in zip(order, near))
+    return [tuple(int(i) for i in row[keep]) for row, keep in zip(order, near)]
 
 
 def _foreign_cores(busy0: Optional[float], own0: float, wall_s: float) -> Optional[float]:

@@ -98,12 +98,12 @@ def test_a_missing_litert_is_reported_with_the_install_command(
 
 def test_near_top1_keeps_the_maximum_when_more_than_the_cap_are_tied() -> None:
     """1000 classes, 11 within one step of the maximum at index 500: the cap keeps the closest."""
-    from pytest_edgeopt.agent.job import NEAR_TOP_CAP, _near_top1
+    from pytest_edgeopt.agent.job import NEAR_TOP_CAP, _near_rows
 
     out = np.full((1, 1000), -1.0, np.float32)
     out[0, :11] = 0.0
     out[0, 500] = 1 / 256
-    near = _near_top1([out], 1, 1 / 256)
+    near = _near_rows(out, 1 / 256)
     assert near[0][0] == 500 and len(near[0]) == NEAR_TOP_CAP
 
 
