@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "EdgeModel": "pytest_edgeopt.models.base",
     "Measurement": "pytest_edgeopt.measure.result",
+    "Metric": "pytest_edgeopt.measure.metric",
+    "Fidelity": "pytest_edgeopt.measure.metric",
     "LatencyStats": "pytest_edgeopt.measure.result",
     "EdgeRunner": "pytest_edgeopt.session.runner",
     "EdgeOptError": "pytest_edgeopt.errors",

@@ -53,6 +53,11 @@ INI_OPTIONS = {
         "progress lines for exports, calibration and conversion: auto (in a terminal, not with -q), on or off",
         "auto",
     ),
+    "edgeopt_max_outputs_mb": (
+        "the eval set's outputs (every output, uncompressed) a host-side metric and the fidelity vs FP32 may "
+        "bring back, in MB; past it the case fails naming this option",
+        "512",
+    ),
     "edgeopt_mcu_fit": ("a microcontroller row whose arena or flash exceeds the board's: fail or off", "fail"),
 }
 
@@ -95,6 +100,7 @@ class Settings:
     table_columns: str = "fit"  # --edge-table-columns: "fit" the terminal's width, or "all"
     progress: str = "auto"  # --edge-progress: "auto" (a terminal, not -q), "on" or "off"
     profile: bool = False  # --edge-profile: a per-op profiled pass after every timed job
+    max_outputs_mb: float = 512.0  # edgeopt_max_outputs_mb: the outputs file's cap
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -132,6 +138,7 @@ class Settings:
             platform_entries=_platform_entries(tool),
             mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
             profile=option.edge_profile,
+            max_outputs_mb=_ini_float(config, None, "edgeopt_max_outputs_mb"),
             progress=_choice(
                 option.edge_progress or config.getini("edgeopt_progress"), ("auto", "on", "off"), "--edge-progress"
             ),

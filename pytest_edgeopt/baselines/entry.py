@@ -56,8 +56,8 @@ class StoredMetrics:
     storage_mb: float
     gflops: Optional[float]  # None: not countable (n/a)
     top1: Optional[float]
-    agreement: float
-    top5_agreement: float
+    agreement: Optional[float]  # None: the scored output has no class axis
+    top5_agreement: Optional[float]
     eval_count: int
     peak_rss_mb: float
     latency_ms: float

@@ -45,6 +45,19 @@ def input_shape(path: Path) -> Shape:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
 
 
+def input_specs(path: Path) -> List[Tuple[str, Shape, str]]:
+    """Every real input: name, shape (None where symbolic or -1) and numpy dtype name, as the
+    calibration feeds must be made (feeds.placements takes exactly this)."""
+    onnx = require_onnx()
+    specs: List[Tuple[str, Shape, str]] = []
+    for value in graph_inputs(load_onnx(path, load_external_data=False)):
+        tensor = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim)
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "float32"
+        specs.append((str(value.name), dims, dtype))
+    return specs
+
+
 def input_name(path: Path) -> str:
     return str(graph_inputs(load_onnx(path, load_external_data=False))[0].name)
 

@@ -13,8 +13,11 @@ import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
+import numpy as np
+
+from pytest_edgeopt.agent import feeds
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
 from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
@@ -22,24 +25,27 @@ from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
 Shapes = Dict[str, Shape]
 FlopCount = Tuple[int, bool]  # (flops, every dimension was known)
+Sample = Union[np.ndarray, Mapping[str, np.ndarray]]  # one eval sample (no batch axis), by input name
 OBSERVE_MAX_BYTES = 1 << 30  # files above this are not run to observe their shapes
 
 
-def artifact_stats(path: Path, *, sample_shape: Optional[Sequence[int]] = None) -> ArtifactStats:
+def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactStats:
     """Describe an ONNX file without loading its weight data, so multi-GB models stay cheap.
 
-    `sample_shape` is one eval input without its batch axis: a graph whose input has dynamic dims
-    (PP-OCR's `[-1, 3, ?, ?]`) is counted at the shape it is measured on, not with each unknown dim
-    taken as 1 (which once printed negative GFLOPs)."""
+    `sample` is one eval sample without its batch axis (a dict by input name for several
+    inputs): a graph whose inputs have dynamic dims (PP-OCR's `[-1, 3, ?, ?]`) is counted at the
+    shape it is measured on, not with each unknown dim taken as 1 (which once printed negative
+    GFLOPs)."""
     path = Path(path)
     model = _load_graph(path)
     storage_bytes = _storage_bytes(model, path)  # before _model_flops inlines small external tensors
     params, weight_bytes, weight_types = _weight_totals(_classified_tensors(model.graph))
-    if sample_shape is not None:
-        _pin_first_input(model.graph, tuple(sample_shape))
+    values = _batch_one(model.graph, sample) if sample is not None else None
+    if values:
+        _pin_inputs(model.graph, {name: tuple(v.shape) for name, v in values.items()})
     flops, exact = _model_flops(model, base_dir=path.parent)
-    if not exact and sample_shape is not None:
-        flops, exact = _observed_flops(path, model, tuple(sample_shape)) or (flops, exact)
+    if not exact and values:
+        flops, exact = _observed_flops(path, model, values) or (flops, exact)
     return ArtifactStats(
         params=params,
         weight_bytes=weight_bytes,
@@ -280,30 +286,53 @@ def _counted(model: Any, shapes: Shapes) -> FlopCount:
     return total, exact
 
 
-def _pin_first_input(graph: Any, sample_shape: Tuple[int, ...]) -> None:
-    """Give the first graph input's unknown dims the eval sample's (batch 1: FLOPs are per sample);
-    an input of another rank is left alone (its FLOPs then stay inexact)."""
+def _batch_one(graph: Any, sample: Sample) -> Dict[str, np.ndarray]:
+    """Each input at batch 1, its batch axis placed as the agent places it (feeds.py); an input
+    the sample does not fit is left out (its FLOPs then stay inexact)."""
+    inputs = _real_inputs(graph)
+    samples = dict(sample) if isinstance(sample, Mapping) else ({inputs[0].name: sample} if inputs else {})
+    placed: Dict[str, np.ndarray] = {}
+    for value in inputs:
+        if value.name not in samples or not value.type.HasField("tensor_type"):
+            continue
+        declared = tuple(
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in value.type.tensor_type.shape.dim
+        )
+        one = np.asarray(samples[value.name])
+        try:
+            axis = feeds.batch_axis(value.name, declared, tuple(int(d) for d in one.shape), batch=1)
+        except feeds.FeedError:
+            continue
+        placed[value.name] = one if axis is None else np.expand_dims(one, axis)
+    return placed
+
+
+def _real_inputs(graph: Any) -> List[Any]:
     initializers = {init.name for init in graph.initializer}
-    inputs = [value for value in graph.input if value.name not in initializers]
-    if not inputs or not inputs[0].type.HasField("tensor_type"):
-        return
-    dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != len(sample_shape) + 1:
-        return
-    for dim, size in zip(dims, (1, *sample_shape)):
-        if not dim.HasField("dim_value") or dim.dim_value <= 0:
-            dim.dim_value = size
+    return [value for value in graph.input if value.name not in initializers]
+
+
+def _pin_inputs(graph: Any, shapes: Mapping[str, Tuple[int, ...]]) -> None:
+    """Give the inputs' unknown dims the eval sample's (batch 1: FLOPs are per sample)."""
+    for value in _real_inputs(graph):
+        if value.name not in shapes:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for dim, size in zip(dims, shapes[value.name]):
+            if not dim.HasField("dim_value") or dim.dim_value <= 0:
+                dim.dim_value = size
     for value in (*graph.output, *graph.value_info):  # a declared -1 would contradict shape inference
         for dim in value.type.tensor_type.shape.dim:
             if dim.HasField("dim_value") and dim.dim_value < 0:
                 dim.ClearField("dim_value")
 
 
-def _observed_flops(path: Path, model: Any, sample_shape: Tuple[int, ...]) -> Optional[FlopCount]:
-    """Where static inference stops (a Reshape to a computed shape), one run of the file on a zero
-    sample shows every tensor's real shape; None without onnxruntime or when the run fails."""
+def _observed_flops(path: Path, model: Any, values: Mapping[str, np.ndarray]) -> Optional[FlopCount]:
+    """Where static inference stops (a Reshape to a computed shape, an If on the sample rate), one
+    run of the file on the first eval sample shows every tensor's real shape and the branch taken;
+    None without onnxruntime, with an input the sample does not fit, or when the run fails."""
     try:
-        import numpy as np
         import onnxruntime as ort
     except ImportError:
         return None
@@ -316,14 +345,18 @@ def _observed_flops(path: Path, model: Any, sample_shape: Tuple[int, ...]) -> Op
         probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in node.output if name and name not in known)
     try:
         session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-        first = session.get_inputs()[0]
-        dtype = np.float16 if first.type == "tensor(float16)" else np.float32
-        values = session.run(None, {first.name: np.zeros((1, *sample_shape), dtype=dtype)})
-    except Exception:  # a graph that needs more inputs, or one ORT refuses with extra outputs
+        probe_feeds = {i.name: _probe_input(i.type, values[i.name]) for i in session.get_inputs()}
+        observed = session.run(None, probe_feeds)
+    except Exception:  # an input without a shape, or a graph ORT refuses with extra outputs
         return None
-    shapes: Shapes = {**_declared_shapes(model.graph)}
-    shapes.update({out.name: tuple(value.shape) for out, value in zip(session.get_outputs(), values)})
-    return _counted(model, shapes)
+    declared: Shapes = {**_declared_shapes(model.graph)}
+    declared.update({out.name: tuple(value.shape) for out, value in zip(session.get_outputs(), observed)})
+    return _counted(model, declared)
+
+
+def _probe_input(onnx_type: str, value: np.ndarray) -> np.ndarray:
+    dtypes = {"tensor(float16)": np.float16, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+    return np.ascontiguousarray(value, dtype=dtypes.get(onnx_type, np.float32))
 
 
 def _inferred_shapes(model: Any, *, base_dir: Path) -> Shapes:

@@ -40,6 +40,13 @@ ABSOLUTE: Dict[str, Metric] = {
     "max_energy_mj": Metric("energy_mj", "mJ/inf", True),
     "max_arena_kb": Metric("arena_kb", "KB", True),  # KiB, as MCU datasheets count
     "max_flash_kb": Metric("flash_kb", "KB", True),
+    "max_metric_drop": Metric("metric_drop", "%", True),  # percent of the reference's metric value
+    "min_metric": Metric("metric", "", False),
+    "max_metric": Metric("metric", "", True),
+    "min_sqnr_db": Metric("min_sqnr_db", "dB", False),  # the worst output's, vs the reference's FP32
+    "min_cosine": Metric("min_cosine", "", False),
+    "max_latency_ratio": Metric("latency_ratio", "", True),  # vs the reference's FP32 (a teacher's)
+    "max_size_ratio": Metric("size_ratio", "", True),
 }
 RELATIVE: Dict[str, Metric] = {  # limits are fractions of the baseline value ("10%")
     "max_latency_regression": Metric("latency_ms", "ms", True),

@@ -6,6 +6,7 @@ crosses process boundaries (xdist workers, a device over SSH, a baseline file) u
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -14,6 +15,7 @@ import numpy as np
 from pytest_edgeopt.agent.contract import DeviceFacts, OpProfile
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.kinds import Note
+from pytest_edgeopt.measure.metric import Fidelity
 from pytest_edgeopt.measure.parity import Parity
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 
@@ -126,8 +128,8 @@ class Measurement:
     eval_count: int
     top1: Optional[float]
     reference_top1: Optional[float]
-    agreement: float
-    top5_agreement: float
+    agreement: Optional[float]  # None: the scored output has no class axis (a dense map, a score)
+    top5_agreement: Optional[float]
     artifact_sha: str
     facts: DeviceFacts  # the device that answered
     runtime_info: RuntimeInfo  # the runtime as it described itself after loading
@@ -148,6 +150,14 @@ class Measurement:
     reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
     paired: Optional[PairedComparison] = field(default=None, repr=False)  # B vs A in one process
     op_profile: Optional[OpProfile] = field(default=None, repr=False)  # the per-op profiled pass, when made
+    fidelity: Dict[str, Fidelity] = field(default_factory=dict)  # every output vs the reference's FP32
+    metric_name: Optional[str] = None  # the model's task metric (Metric.name)
+    metric: Optional[float] = None  # its value on this artifact's outputs
+    reference_metric: Optional[float] = None  # on the reference's FP32 outputs
+    metric_higher_is_better: bool = True
+    reference_model: Optional[str] = None  # reference=: the model this one is judged against (a teacher)
+    reference_latency_ms: Optional[float] = None  # the reference's FP32 median latency
+    reference_size_mb: Optional[float] = None
     nodeid: str = ""
     _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
 
@@ -185,6 +195,44 @@ class Measurement:
             )
         return (self.reference_top1 - self.top1) * 100.0
 
+    @property
+    def metric_drop(self) -> float:
+        """Percent of the reference's metric value lost (positive: worse), so one budget reads
+        the same for an IoU of 0.7 and a PSNR of 32 dB."""
+        if self.metric is None or self.reference_metric is None:
+            raise EdgeOptError(
+                f"metric_drop needs a task metric and model {self.model!r} has none: "
+                "pass metric=Metric(name, fn) to the EdgeModel"
+            )
+        worse = (
+            self.reference_metric - self.metric if self.metric_higher_is_better else self.metric - self.reference_metric
+        )
+        if self.reference_metric == 0:
+            return 0.0 if worse == 0 else math.copysign(math.inf, worse)
+        return 100.0 * worse / abs(self.reference_metric)
+
+    @property
+    def min_sqnr_db(self) -> Optional[float]:
+        """The worst output's SQNR against the reference (None before any fidelity was taken)."""
+        return min((f.sqnr_db for f in self.fidelity.values()), default=None)
+
+    @property
+    def min_cosine(self) -> Optional[float]:
+        return min((f.cosine for f in self.fidelity.values()), default=None)
+
+    @property
+    def latency_ratio(self) -> Optional[float]:
+        """This median latency over the reference's FP32 one (the teacher's with reference=)."""
+        if not self.reference_latency_ms:
+            return None
+        return self.latency.median_ms / self.reference_latency_ms
+
+    @property
+    def size_ratio(self) -> Optional[float]:
+        if not self.reference_size_mb:
+            return None
+        return self.size_mb / self.reference_size_mb
+
     def check(self, **budgets: object) -> "Measurement":
         """Fail the test unless every budget holds, e.g. `m.check(max_storage_mb=5,
         max_latency_regression="10%")`; an inconclusive latency is re-measured first."""
@@ -210,6 +258,7 @@ class Measurement:
             parity=self.parity.to_dict() if self.parity else None,
             paired=self.paired.to_dict() if self.paired else None,
             op_profile=self.op_profile.to_dict() if self.op_profile else None,
+            fidelity={name: f.to_dict() for name, f in self.fidelity.items()},
             notes=list(self.note_texts()),
             note_kinds=[n.kind.value for n in self.notes],
         )
@@ -232,6 +281,7 @@ class Measurement:
             parity=Parity.from_dict(data["parity"]) if data.get("parity") else None,
             paired=PairedComparison.from_dict(data["paired"]) if data.get("paired") else None,
             op_profile=OpProfile.from_dict(data["op_profile"]) if data.get("op_profile") else None,
+            fidelity={name: Fidelity.from_dict(f) for name, f in (data.get("fidelity") or {}).items()},
             notes=tuple(
                 Note.from_dict({"kind": kind, "text": text})
                 for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))
@@ -254,6 +304,7 @@ _TYPED = (
     "notes",
     "paired",
     "op_profile",
+    "fidelity",
 ) + _TUPLES
 
 

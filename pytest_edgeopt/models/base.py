@@ -12,15 +12,18 @@ import marshal
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
+from pytest_edgeopt.measure.metric import Metric
 
 ArrayLike = Any  # numpy array or torch tensor
-EvalData = Union[ArrayLike, Tuple[ArrayLike, ArrayLike]]
+InputData = Union[np.ndarray, Dict[str, np.ndarray]]  # one input, or several by name, batch-first
+SampleShapes = Union[Tuple[int, ...], Dict[str, Tuple[int, ...]]]  # per sample, without the batch axis
+EvalData = Union[ArrayLike, Mapping[str, ArrayLike], Tuple[Any, ArrayLike]]
 
 SYNTHETIC_EVAL_COUNT = 32
 EXTERNAL_DATA_KEY = b"\x0a\x08location"  # StringStringEntryProto field 1, "location": an external tensor
@@ -33,20 +36,25 @@ class EdgeModel:
     Build it with `from_torch`, `from_onnx` or `from_tflite`; the zoo builds its entries the same way.
     `tflite_path` on a torch model is a shipped conversion of it (the zoo's digits-cnn), used for
     runtime="tflite" at batch 1 so that path needs no converter.
-    `eval_labels` is None for label-free models: then agreement with FP32 is the accuracy signal.
+    `eval_labels` is None for label-free models: then agreement with FP32 (or, for outputs
+    without a class axis, the fidelity of every output) is the accuracy signal.
+    Several inputs are a dict of batch-first arrays named after the model's inputs; `metric`
+    scores the outputs of the whole eval set on the host; `output` names the classification output.
     """
 
     name: str
     kind: ModelKind
-    eval_inputs: np.ndarray
-    eval_labels: Optional[np.ndarray] = None
-    calibration_inputs: Optional[np.ndarray] = None
+    eval_inputs: InputData
+    eval_labels: Optional[Any] = None  # class ids (int64), or whatever the metric takes
+    calibration_inputs: Optional[InputData] = None
     module: Any = None
-    example_input: Optional[np.ndarray] = None
+    example_input: Optional[InputData] = None
     path: Optional[Path] = None
     notes: Tuple[Note, ...] = ()
     has_pretrained_weights: bool = True
     tflite_path: Optional[Path] = None
+    metric: Optional[Metric] = None
+    output: Optional[Union[str, int]] = None  # the scored output (name or index); None: the first
 
     @classmethod
     def from_torch(
@@ -56,14 +64,18 @@ class EdgeModel:
         name: str,
         example_input: ArrayLike,
         eval_data: Optional[EvalData] = None,
-        calibration_data: Optional[ArrayLike] = None,
+        calibration_data: Optional[Any] = None,
         notes: Sequence[str] = (),
         pretrained: bool = True,
+        metric: Optional[Metric] = None,
+        output: Optional[Union[str, int]] = None,
     ) -> "EdgeModel":
-        """Wrap a torch.nn.Module; it is exported to ONNX (dynamo exporter) when first measured."""
-        example = _as_array(example_input, what="example_input")
-        inputs, labels = _split_eval_data(eval_data, example=example, name=name)
-        _check_input_shape(inputs, example.shape[1:], name=name, what="eval_data")
+        """Wrap a torch.nn.Module; it is exported to ONNX (dynamo exporter) when first measured.
+        `example_input` is one tensor, a tuple (positional arguments of forward) or a dict
+        (forward's arguments by name); several inputs' eval data is a dict by those names."""
+        example = _example_inputs(example_input, module)
+        inputs, labels = _split_eval_data(eval_data, example=example, name=name, metric=metric)
+        _check_input_shapes(inputs, _sample_shapes(example), name=name, what="eval_data")
         module.eval()
         return cls(
             name=name,
@@ -72,9 +84,11 @@ class EdgeModel:
             example_input=example,
             eval_inputs=inputs,
             eval_labels=labels,
-            calibration_inputs=_calibration(calibration_data, example.shape[1:], name=name),
+            calibration_inputs=_calibration(calibration_data, inputs, name=name),
             notes=_model_notes(notes, eval_data),
             has_pretrained_weights=pretrained,
+            metric=_metric(metric),
+            output=_output(output),
         )
 
     @classmethod
@@ -84,24 +98,29 @@ class EdgeModel:
         *,
         name: Optional[str] = None,
         eval_data: Optional[EvalData] = None,
-        calibration_data: Optional[ArrayLike] = None,
+        calibration_data: Optional[Any] = None,
         notes: Sequence[str] = (),
+        metric: Optional[Metric] = None,
+        output: Optional[Union[str, int]] = None,
     ) -> "EdgeModel":
-        """Wrap an existing .onnx file; without eval_data it is timed on seeded random inputs."""
+        """Wrap an existing .onnx file; without eval_data it is timed on seeded random inputs.
+        A model with several inputs takes a dict of batch-first arrays named after its inputs."""
         onnx_path = Path(path)
         if not onnx_path.is_file():
             raise EdgeOptError(f"ONNX file not found: {onnx_path}")
         shape = _onnx_input_shape(onnx_path) if eval_data is None else None
         example = _synthetic_inputs(shape, count=1) if shape is not None else None
-        inputs, labels = _split_eval_data(eval_data, example=example, name=name or onnx_path.stem)
+        inputs, labels = _split_eval_data(eval_data, example=example, name=name or onnx_path.stem, metric=metric)
         return cls(
             name=name or onnx_path.stem,
             kind=ModelKind.ONNX,
             path=onnx_path,
             eval_inputs=inputs,
             eval_labels=labels,
-            calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=onnx_path.stem),
+            calibration_inputs=_calibration(calibration_data, inputs, name=onnx_path.stem),
             notes=_model_notes(notes, eval_data),
+            metric=_metric(metric),
+            output=_output(output),
         )
 
     @classmethod
@@ -111,8 +130,10 @@ class EdgeModel:
         *,
         name: Optional[str] = None,
         eval_data: Optional[EvalData] = None,
-        calibration_data: Optional[ArrayLike] = None,
+        calibration_data: Optional[Any] = None,
         notes: Sequence[str] = (),
+        metric: Optional[Metric] = None,
+        output: Optional[Union[str, int]] = None,
     ) -> "EdgeModel":
         """Wrap an existing .tflite file (runtime="tflite"). Eval data must be in the file's own
         layout (NHWC for most converters); without it the model is timed on seeded random inputs.
@@ -127,7 +148,7 @@ class EdgeModel:
 
             shape = input_shape(tflite_path)
         example = _synthetic_inputs(shape, count=1) if shape is not None else None
-        inputs, labels = _split_eval_data(eval_data, example=example, name=label)
+        inputs, labels = _split_eval_data(eval_data, example=example, name=label, metric=metric)
         return cls(
             name=label,
             kind=ModelKind.TFLITE,
@@ -135,8 +156,10 @@ class EdgeModel:
             tflite_path=tflite_path,
             eval_inputs=inputs,
             eval_labels=labels,
-            calibration_inputs=_calibration(calibration_data, inputs.shape[1:], name=label),
+            calibration_inputs=_calibration(calibration_data, inputs, name=label),
             notes=_model_notes(notes, eval_data),
+            metric=_metric(metric),
+            output=_output(output),
         )
 
     @property
@@ -144,9 +167,27 @@ class EdgeModel:
         return self.eval_labels is not None
 
     @property
-    def calibration(self) -> np.ndarray:
+    def calibration(self) -> InputData:
         """Calibration inputs; the eval inputs stand in (and the row says so) when none were given."""
         return self.eval_inputs if self.calibration_inputs is None else self.calibration_inputs
+
+    @property
+    def several_inputs(self) -> bool:
+        return isinstance(self.eval_inputs, dict)
+
+    @property
+    def eval_count(self) -> int:
+        return count_of(self.eval_inputs)
+
+    def single(self, data: InputData, *, purpose: str) -> np.ndarray:
+        """The one input array of a single-input model; a model with several inputs is told,
+        in one line, which path takes only one input."""
+        if isinstance(data, dict):
+            raise EdgeOptError(
+                f"model {self.name!r} has {len(data)} inputs ({', '.join(data)}) but {purpose} takes one: "
+                "measure it on runtime='onnxruntime' or 'openvino'"
+            )
+        return data
 
     def torch_module(self) -> Any:
         if self.module is None:
@@ -154,7 +195,11 @@ class EdgeModel:
         return self.module
 
     def example(self) -> np.ndarray:
-        """One batch-first input of a torch model, the shape it is exported at."""
+        """One batch-first input of a single-input torch model, the shape it is exported at."""
+        return self.single(self.examples(), purpose="this export")
+
+    def examples(self) -> InputData:
+        """The example input(s) of a torch model: an array, or a dict in forward's argument order."""
         if self.example_input is None:
             raise EdgeOptError(f"model {self.name!r} has no example input")
         return self.example_input
@@ -182,14 +227,37 @@ class EdgeModel:
         return _file_hash(self.tflite_path)
 
     def data_hash(self, which: str) -> str:
-        array = self.eval_inputs if which == "eval" else self.calibration
-        return array_hash(array)
+        data = self.eval_inputs if which == "eval" else self.calibration
+        return inputs_hash(data)
 
 
-def array_hash(array: np.ndarray) -> str:
-    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
+def inputs_hash(data: InputData) -> str:
+    """One input hashes as before (caches stay valid); several by name and content."""
+    if not isinstance(data, dict):
+        return array_hash(data)
+    digest = hashlib.sha256()
+    for name in sorted(data):
+        digest.update(name.encode())
+        digest.update(array_hash(data[name]).encode())
     return digest.hexdigest()[:16]
+
+
+def array_hash(array: Any) -> str:
+    array = np.asarray(array)
+    digest = hashlib.sha256(f"{array.dtype}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes() if array.dtype.kind != "O" else repr(array).encode())
+    return digest.hexdigest()[:16]
+
+
+def count_of(data: InputData) -> int:
+    return len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
+
+
+def first_sample_shapes(data: InputData) -> SampleShapes:
+    """Each input's per-sample shape (without the batch axis)."""
+    if isinstance(data, dict):
+        return {name: tuple(int(d) for d in array.shape[1:]) for name, array in data.items()}
+    return tuple(int(d) for d in data.shape[1:])
 
 
 def _as_array(value: ArrayLike, *, what: str) -> np.ndarray:
@@ -202,22 +270,55 @@ def _as_array(value: ArrayLike, *, what: str) -> np.ndarray:
 
 
 def _split_eval_data(
-    eval_data: Optional[EvalData], *, example: Optional[np.ndarray], name: str
-) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    eval_data: Optional[EvalData], *, example: Optional[InputData], name: str, metric: Optional[Metric] = None
+) -> Tuple[InputData, Optional[Any]]:
     if eval_data is None:
         if example is None:
             raise EdgeOptError(f"model {name!r} needs eval_data (inputs, or (inputs, labels))")
-        return _synthetic_inputs((None,) + tuple(example.shape[1:]), count=SYNTHETIC_EVAL_COUNT), None
+        return _synthetic_like(example), None
     if isinstance(eval_data, (tuple, list)) and len(eval_data) == 2:
-        inputs = _float_inputs(_as_array(eval_data[0], what="eval inputs"))
-        labels = _as_array(eval_data[1], what="eval labels").astype(np.int64).reshape(-1)
-        if len(labels) != len(inputs):
-            raise EdgeOptError(f"model {name!r}: {len(inputs)} eval inputs but {len(labels)} labels; pass equal counts")
+        inputs = _inputs(eval_data[0], what="eval inputs", name=name)
+        labels = _labels(eval_data[1], count=count_of(inputs), name=name, metric=metric)
     else:
-        inputs, labels = _float_inputs(_as_array(eval_data, what="eval inputs")), None
-    if len(inputs) == 0:
+        inputs, labels = _inputs(eval_data, what="eval inputs", name=name), None
+    if count_of(inputs) == 0:
         raise EdgeOptError(f"model {name!r}: the eval set is empty; pass at least one input")
     return inputs, labels
+
+
+def _inputs(value: Any, *, what: str, name: str) -> InputData:
+    """One array, or a dict of batch-first arrays by input name; a 0-d array in a dict is a
+    constant (a sample rate) repeated for every sample."""
+    if not isinstance(value, Mapping):
+        return _float_inputs(_as_array(value, what=what))
+    if not value:
+        raise EdgeOptError(f"model {name!r}: {what} is an empty dict; name one array per model input")
+    arrays = {str(k): _float_inputs(_as_array(v, what=f"{what} {k!r}")) for k, v in value.items()}
+    counts = {k: len(a) for k, a in arrays.items() if a.ndim > 0}
+    if len(set(counts.values())) > 1:
+        shown = ", ".join(f"{k}: {n}" for k, n in counts.items())
+        raise EdgeOptError(f"model {name!r}: the {what} hold different numbers of samples ({shown}); pass one row each")
+    count = next(iter(counts.values()), 1)
+    return {k: a if a.ndim > 0 else np.repeat(a[None], count, axis=0) for k, a in arrays.items()}
+
+
+def _labels(value: Any, *, count: int, name: str, metric: Optional[Metric]) -> Any:
+    """Class ids for top-1; with a metric, whatever the metric takes (masks, boxes), counted."""
+    if metric is not None:
+        labels = value if isinstance(value, Mapping) else _as_array(value, what="eval labels")
+        n = len(next(iter(labels.values()), ())) if isinstance(labels, Mapping) else len(labels)
+    else:
+        labels = _as_array(value, what="eval labels")
+        if labels.ndim > 1 and labels.size != len(labels):
+            raise EdgeOptError(
+                f"model {name!r}: eval labels of shape {labels.shape} are not class ids; "
+                "pass metric=Metric(name, fn) to score them"
+            )
+        labels = labels.astype(np.int64).reshape(-1)
+        n = len(labels)
+    if n != count:
+        raise EdgeOptError(f"model {name!r}: {count} eval inputs but {n} labels; pass equal counts")
+    return labels
 
 
 def _float_inputs(array: np.ndarray) -> np.ndarray:
@@ -225,14 +326,37 @@ def _float_inputs(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
-def _calibration(data: Optional[ArrayLike], sample_shape: Tuple[int, ...], *, name: str) -> Optional[np.ndarray]:
+def _calibration(data: Optional[Any], eval_inputs: InputData, *, name: str) -> Optional[InputData]:
+    """Same shapes as the eval data: the same input names, the same per-sample shapes."""
     if data is None:
         return None
-    array = _float_inputs(_as_array(data, what="calibration_data"))
-    _check_input_shape(array, sample_shape, name=name, what="calibration_data")
-    if len(array) == 0:
+    inputs = _inputs(data, what="calibration_data", name=name)
+    if isinstance(inputs, dict) != isinstance(eval_inputs, dict) or (
+        isinstance(inputs, dict) and isinstance(eval_inputs, dict) and set(inputs) != set(eval_inputs)
+    ):
+        expected = ", ".join(eval_inputs) if isinstance(eval_inputs, dict) else "one array"
+        raise EdgeOptError(f"model {name!r}: calibration_data must take the eval data's inputs ({expected})")
+    _check_input_shapes(inputs, first_sample_shapes(eval_inputs), name=name, what="calibration_data")
+    if count_of(inputs) == 0:
         raise EdgeOptError(f"model {name!r}: calibration_data is empty")
-    return array
+    return inputs
+
+
+def _check_input_shapes(data: InputData, shapes: SampleShapes, *, name: str, what: str) -> None:
+    if isinstance(shapes, dict) and not isinstance(data, dict):
+        raise EdgeOptError(
+            f"model {name!r} takes {len(shapes)} inputs ({', '.join(shapes)}): pass {what} as a dict by those names"
+        )
+    if isinstance(data, dict) and isinstance(shapes, dict):
+        missing = [k for k in shapes if k not in data]
+        if missing:
+            raise EdgeOptError(f"model {name!r}: {what} has no array for input(s) {', '.join(missing)}")
+        for key, shape in shapes.items():
+            _check_input_shape(data[key], shape, name=name, what=f"{what} {key!r}")
+    elif isinstance(data, dict):
+        raise EdgeOptError(f"model {name!r} takes one input: pass {what} as one array, not a dict")
+    else:
+        _check_input_shape(data, shapes, name=name, what=what)  # type: ignore[arg-type]
 
 
 def _check_input_shape(array: np.ndarray, sample_shape: Tuple[int, ...], *, name: str, what: str) -> None:
@@ -243,9 +367,55 @@ def _check_input_shape(array: np.ndarray, sample_shape: Tuple[int, ...], *, name
         )
 
 
+def _sample_shapes(example: InputData) -> SampleShapes:
+    return first_sample_shapes(example)
+
+
+def _example_inputs(value: Any, module: Any) -> InputData:
+    """A tensor; a tuple named after forward's positional parameters; a dict by name."""
+    if isinstance(value, Mapping):
+        return {str(k): _as_array(v, what=f"example_input {k!r}") for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        names = _forward_names(module, len(value))
+        return {n: _as_array(v, what=f"example_input {n!r}") for n, v in zip(names, value)}
+    return _as_array(value, what="example_input")
+
+
+def _forward_names(module: Any, count: int) -> List[str]:
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return positional[:count] if len(positional) >= count else [f"input_{i}" for i in range(count)]
+
+
+def _synthetic_like(example: InputData) -> InputData:
+    if isinstance(example, dict):
+        return {
+            k: _synthetic_inputs((None,) + tuple(a.shape[1:]), count=SYNTHETIC_EVAL_COUNT).astype(a.dtype)
+            for k, a in example.items()
+        }
+    return _synthetic_inputs((None,) + tuple(example.shape[1:]), count=SYNTHETIC_EVAL_COUNT)
+
+
 def _synthetic_inputs(shape: Sequence[Optional[int]], *, count: int) -> np.ndarray:
     dims = [count] + [d if isinstance(d, int) and d > 0 else 1 for d in list(shape)[1:]]
     return np.random.default_rng(0).standard_normal(dims).astype(np.float32)
+
+
+def _metric(metric: Optional[Metric]) -> Optional[Metric]:
+    if metric is not None and not isinstance(metric, Metric):
+        raise EdgeOptError(
+            f"metric= takes pytest_edgeopt.Metric(name, fn, higher_is_better=...), got {type(metric).__name__}"
+        )
+    return metric
+
+
+def _output(output: Optional[Union[str, int]]) -> Optional[Union[str, int]]:
+    if output is not None and (isinstance(output, bool) or not isinstance(output, (str, int))):
+        raise EdgeOptError(f"output= takes an output name or index, got {output!r}")
+    return output
 
 
 def _model_notes(notes: Sequence[str], eval_data: Optional[EvalData]) -> Tuple[Note, ...]:
@@ -269,7 +439,7 @@ def _module_hash(model: EdgeModel) -> str:
     for key, tensor in module.state_dict().items():
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    digest.update(str(model.example().shape).encode())
+    digest.update(str(first_sample_shapes(model.examples())).encode())
     for source in _code_sources(module):
         digest.update(source)
     return digest.hexdigest()[:16]

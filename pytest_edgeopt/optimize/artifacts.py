@@ -10,14 +10,14 @@ import shutil
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
-from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.base import EdgeModel, InputData, count_of, first_sample_shapes
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
 from pytest_edgeopt.optimize.formats import (
@@ -229,7 +229,7 @@ def _fp32_artifact(model: EdgeModel, *, batch: int, cache: ArtifactCache, fmt: s
         "tools": tool_versions(fmt),
     }
     if model.kind == ModelKind.ONNX and fmt == "onnx":
-        parts["flops_at"] = list(model.eval_inputs.shape[1:])  # dynamic dims are counted at this shape
+        parts["flops_at"] = _flops_at(model)  # dynamic dims are counted at this shape
     if fmt != "onnx":
         parts["format"] = fmt
         if model.kind == ModelKind.TORCH and model.tflite_path is not None and batch == 1:
@@ -309,7 +309,7 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
     if model.kind == ModelKind.TORCH:
         from pytest_edgeopt.optimize.export import export_torch
 
-        exported = export_torch(model.torch_module(), model.example(), batch=batch, dest=dest)
+        exported = export_torch(model.torch_module(), model.examples(), batch=batch, dest=dest)
         return ArtifactRecord(
             stats=_stats(dest),
             graph_batch=batch,
@@ -318,7 +318,7 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
             converter="torch.onnx (dynamo)",
         )
     graph_batch = _copy_onnx(model.file(), dest)
-    stats = _stats(dest, sample_shape=model.eval_inputs.shape[1:])
+    stats = _stats(dest, sample=_first_sample(model.eval_inputs))
     return ArtifactRecord(stats=stats, graph_batch=graph_batch, converter="user")
 
 
@@ -365,12 +365,11 @@ def _as_given(path: Path) -> Tuple[Quantization, Tuple[str, ...]]:
 
 
 def _torch_counts(model: EdgeModel) -> Tuple[int, int]:
-    from pytest_edgeopt.optimize.export import require_torch, torch_flops
+    from pytest_edgeopt.optimize.export import sample_args, torch_flops
 
-    torch = require_torch()
     module = model.torch_module()
-    sample = torch.from_numpy(np.ascontiguousarray(model.example()[:1]))
-    return int(sum(p.numel() for p in module.parameters())), torch_flops(module, sample)
+    _, args = sample_args(model.examples(), 1)
+    return int(sum(p.numel() for p in module.parameters())), torch_flops(module, args)
 
 
 def _tflite_batch(path: Path) -> int:
@@ -387,7 +386,8 @@ def _derive_tflite(src: Path, dest: Path, name: str, model: EdgeModel, parts: Ma
     elif name == "int8-dynamic":
         quantization = tflite.to_int8_dynamic(src, dest)
     else:
-        quantization = tflite.to_int8_static(src, dest, calibration=model.calibration, batch=_int(parts["batch"]))
+        calibration = model.single(model.calibration, purpose="LiteRT calibration (ai-edge-quantizer)")
+        quantization = tflite.to_int8_static(src, dest, calibration=calibration, batch=_int(parts["batch"]))
     return ArtifactRecord(stats=_tflite_stats(dest), quantization=quantization)
 
 
@@ -458,10 +458,19 @@ def _artifact_notes(texts: Tuple[str, ...]) -> Tuple[Note, ...]:
     return tuple(Note(NoteKind.ARTIFACT, text) for text in texts)
 
 
-def _stats(path: Path, *, sample_shape: Optional[Tuple[int, ...]] = None) -> ArtifactStats:
+def _first_sample(inputs: InputData) -> Union[np.ndarray, Dict[str, np.ndarray]]:
+    return {k: v[0] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[0]
+
+
+def _stats(path: Path, *, sample: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None) -> ArtifactStats:
     from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
-    return artifact_stats(path, sample_shape=sample_shape)
+    return artifact_stats(path, sample=sample)
+
+
+def _flops_at(model: EdgeModel) -> object:
+    shapes = first_sample_shapes(model.eval_inputs)
+    return {k: list(v) for k, v in shapes.items()} if isinstance(shapes, dict) else list(shapes)
 
 
 def _tflite_stats(path: Path) -> ArtifactStats:
@@ -470,10 +479,16 @@ def _tflite_stats(path: Path) -> ArtifactStats:
     return artifact_stats(path)
 
 
-def _save_inputs(inputs: np.ndarray, dest: Path) -> Info:
+def _save_inputs(inputs: InputData, dest: Path) -> Info:
+    """Several inputs by their names (the agent matches them to the model's), one as `inputs`."""
+    arrays = inputs if isinstance(inputs, dict) else {"inputs": inputs}
     with open(dest, "wb") as handle:
-        np.savez(handle, inputs=inputs)
-    return {"count": len(inputs), "shape": list(inputs.shape[1:])}
+        np.savez(handle, **arrays)  # type: ignore[arg-type]
+    shapes = first_sample_shapes(inputs)
+    return {
+        "count": count_of(inputs),
+        "shape": {k: list(v) for k, v in shapes.items()} if isinstance(shapes, dict) else list(shapes),
+    }
 
 
 def _int(value: object) -> int:

@@ -53,7 +53,8 @@ class ExecuTorchBuilder:
                 program, weight_bytes = lower(torch.export.export(module, (sample,)))
                 quantization = Quantization()
             else:
-                calibrated, samples = quantize_int8(module, sample, model.calibration, batch=request.batch)
+                calibration = model.single(model.calibration, purpose="ExecuTorch's PT2E calibration")
+                calibrated, samples = quantize_int8(module, sample, calibration, batch=request.batch)
                 program, weight_bytes = lower(torch.export.export(calibrated, (sample,)))
                 quantization = _int8_quantization(samples)
         request.dest.write_bytes(program)
@@ -63,7 +64,7 @@ class ExecuTorchBuilder:
             quantization=quantization,
             graph_batch=request.batch,
             params=params,
-            flops=torch_flops(module, sample),
+            flops=torch_flops(module, (sample,)),
             converter="executorch (XNNPACK)",
         )
 

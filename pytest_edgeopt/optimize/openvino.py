@@ -13,14 +13,15 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
-from pytest_edgeopt.inspect.onnx_file import input_name, load_onnx, require_onnx
-from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
+from pytest_edgeopt.models.base import EdgeModel, InputData
+from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.runtimes.openvino import import_openvino
 
@@ -62,11 +63,11 @@ def require_nncf() -> Any:
     return nncf
 
 
-def quantize_int8(src: Path, dest: Path, *, calibration: np.ndarray, batch: int) -> int:
+def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int) -> int:
     """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
     batch; returns the samples used. Its progress bars and log lines stay out of pytest's output."""
     nncf = require_nncf()
-    batches = calibration_batches(input_name(src), calibration, batch)
+    batches = onnx_batches(src, calibration, batch=batch)
     dataset = nncf.Dataset(batches)
     with _quiet():
         try:
@@ -75,13 +76,6 @@ def quantize_int8(src: Path, dest: Path, *, calibration: np.ndarray, batch: int)
             raise EdgeOptError(f"NNCF quantization of {src.name} failed: {_first_line(error)}") from None
     require_onnx().save(quantized, str(dest))
     return len(batches) * batch
-
-
-def calibration_batches(name: str, data: np.ndarray, batch: int) -> List[Dict[str, np.ndarray]]:
-    usable = (len(data) // batch) * batch
-    if usable == 0:
-        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
-    return [{name: np.ascontiguousarray(data[i : i + batch])} for i in range(0, usable, batch)]
 
 
 @contextlib.contextmanager

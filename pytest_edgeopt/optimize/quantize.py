@@ -10,13 +10,15 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
-from pytest_edgeopt.inspect.onnx_file import default_opset, input_name, load_onnx, require_onnx
+from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
+from pytest_edgeopt.models.base import InputData
+from pytest_edgeopt.optimize.calibration import onnx_batches
 
 
 def require_quantization() -> Any:
@@ -48,10 +50,10 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     )
 
 
-def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int, activation: str) -> Quantization:
+def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int, activation: str) -> Quantization:
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
-    reader = _CalibrationReader(input_name(src), calibration, batch)
+    reader = _CalibrationReader(onnx_batches(src, calibration, batch=batch), batch)
     _quantize(
         lambda pre: q.quantize_static(
             str(pre),
@@ -133,14 +135,9 @@ def _with_per_channel_opset(src: Path, scratch: Path) -> Path:
 class _CalibrationReader:
     """Feeds the model's calibration data in the batch size the graph was exported with."""
 
-    def __init__(self, input_name: str, data: np.ndarray, batch: int) -> None:
-        usable = (len(data) // batch) * batch
-        if usable == 0:
-            raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
-        self.samples = usable
-        self._batches: Iterator[Dict[str, np.ndarray]] = iter(
-            {input_name: np.ascontiguousarray(data[i : i + batch])} for i in range(0, usable, batch)
-        )
+    def __init__(self, batches: List[Dict[str, np.ndarray]], batch: int) -> None:
+        self.samples = len(batches) * batch
+        self._batches: Iterator[Dict[str, np.ndarray]] = iter(batches)
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
         return next(self._batches, None)

@@ -58,7 +58,7 @@ def convert_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -
             litert_torch.convert(module.eval(), (sample,)).export(str(dest))
     except Exception as error:
         raise EdgeOptError(f"TFLite conversion (litert-torch) failed: {_first_line(error)}") from None
-    return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, sample))
+    return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, (sample,)))
 
 
 def to_fp16(src: Path, dest: Path) -> Quantization:

@@ -82,31 +82,49 @@ def svg(plot: ModelPlot) -> str:
     return text[text.index("<svg") :]
 
 
+SIGNALS: Tuple[Tuple[str, str, float, str], ...] = (  # attribute, axis label, scale, the budget drawn
+    ("top1", "Top-1 (%)", 100.0, "min_top1"),
+    ("metric", "{metric}", 1.0, "min_metric"),
+    ("agreement", "Agreement with FP32 (%)", 100.0, "min_agreement"),
+    ("min_cosine", "Cosine similarity with FP32 (worst output)", 1.0, "min_cosine"),
+)
+
+
+def _signal(rows: Sequence[Row]) -> Tuple[str, str, float, str]:
+    """The first accuracy signal every row has: top-1, the task metric, agreement, fidelity."""
+    for attribute, label, scale, budget in SIGNALS:
+        if all(getattr(r.measurement, attribute) is not None for r in rows):
+            return attribute, label.format(metric=rows[0].measurement.metric_name), scale, budget
+    return SIGNALS[-1]
+
+
 def _model_plot(model: str, rows: Sequence[Row]) -> ModelPlot:
-    labelled = all(r.measurement.top1 is not None for r in rows)
+    attribute, label, scale, budget = _signal(rows)
     platforms = {r.measurement.platform for r in rows}
-    points = tuple(_point(r, labelled=labelled, with_platform=len(platforms) > 1) for r in rows)
+    points = tuple(
+        _point(r, accuracy=(getattr(r.measurement, attribute) or 0.0) * scale, with_platform=len(platforms) > 1)
+        for r in rows
+    )
     limits: Dict[str, float] = {}
     for row in rows:
         limits.update(row.judgement.limits)
-    minimum = limits.get("min_top1") if labelled else limits.get("min_agreement")
+    minimum = limits.get(budget)
     return ModelPlot(
         model=model,
-        signal="Top-1 (%)" if labelled else "Agreement with FP32 (%)",
+        signal=label,
         points=points,
         max_latency_ms=limits.get("max_latency_ms"),
-        min_accuracy=minimum * 100 if minimum is not None else None,
+        min_accuracy=minimum * scale if minimum is not None else None,
     )
 
 
-def _point(row: Row, *, labelled: bool, with_platform: bool) -> Point:
+def _point(row: Row, *, accuracy: float, with_platform: bool) -> Point:
     m = row.measurement
-    accuracy = m.top1 if labelled and m.top1 is not None else m.agreement
     label = f"{m.precision} {m.runtime}" + (f" ({m.platform})" if with_platform else "")
     return Point(
         label=label,
         latency_ms=m.latency.median_ms,
-        accuracy=accuracy * 100,
+        accuracy=accuracy,
         storage_mb=m.storage_mb,
         failed=not row.passed,
         estimated="latency_ms" in m.estimates,

@@ -261,7 +261,7 @@ def _cells(row: Row, notes: Dict[str, int], headers: Sequence[str], *, show_mode
         "Runtime": _runtime(m),
         "Size (MB)": f"{m.size_mb:.3f}",
         "Params (M)": f"{m.params / 1e6:.3f}",
-        "Top-1 (%)": _percent(m.top1),
+        "Top-1 (%)": _top1(m),
         "Agreement (%)": _agreement(m),
         "Storage (MB)": f"{m.storage_mb:.3f}",
         "Latency (ms, p50)": _est(m, "latency_ms", _ms(m.latency.median_ms)),
@@ -338,9 +338,21 @@ def _percent(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value * 100:.2f}"
 
 
+def _top1(m: Measurement) -> str:
+    """A model with a task metric shows it where a classifier shows top-1: `IoU 0.712`."""
+    if m.metric is not None:
+        return f"{m.metric_name} {m.metric:.4g}"
+    return _percent(m.top1)
+
+
 def _agreement(m: Measurement) -> str:
-    if m.precision == "fp32":
+    """Top-1 agreement with the reference; for an output without a class axis, the worst
+    output's fidelity instead (`SQNR 31.2 dB`), argmax agreement meaning nothing there."""
+    if m.precision == "fp32" and m.reference_model is None:
         return "ref"
+    if m.agreement is None:
+        sqnr = m.min_sqnr_db
+        return "n/a" if sqnr is None else ("SQNR inf" if sqnr == float("inf") else f"SQNR {sqnr:.1f} dB")
     within_step = " (+-1 step)" if m.agreement_rule != "top-1" else ""
     return f"{m.agreement * 100:.1f}{within_step}"
 

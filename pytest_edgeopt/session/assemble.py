@@ -19,6 +19,7 @@ from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.artifacts import Artifact
 from pytest_edgeopt.platforms.profiles import GPU_PROVIDERS, Platform
 from pytest_edgeopt.runtimes.base import RuntimeInfo
+from pytest_edgeopt.session.scoring import score
 from pytest_edgeopt.session.slower import slower_note
 
 MB = 1e6
@@ -33,15 +34,33 @@ class Reference:
 
     measurement: Measurement
     top_k: Predictions
+    outputs_file: Optional[str] = None  # every output of the eval set, for fidelity and metrics
 
 
 def assemble(
-    result: Success, *, model: EdgeModel, artifact: Artifact, platform: Platform, reference: Optional[Reference]
+    result: Success,
+    *,
+    model: EdgeModel,
+    artifact: Artifact,
+    platform: Platform,
+    reference: Optional[Reference],
+    teacher: bool = False,
 ) -> Measurement:
+    """`reference` None: this is the FP32 reference itself; `teacher`: the reference is another
+    model's FP32 (reference=), named in the row."""
     timing, facts, evaluation = result.timed(), result.device(), result.evaluation
-    top1 = top1_accuracy(evaluation.top_k, model.eval_labels)
-    near = evaluation.near_top1
-    agree, agree5 = agreement(evaluation.top_k, reference.top_k, near) if reference else (1.0, 1.0)
+    classes = evaluation.classes
+    scored_labels = model.metric is None and classes is not None
+    top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if scored_labels else None
+    agree, agree5 = _agreements(result, reference, classes)
+    scores = score(
+        evaluation,
+        model=model,
+        reference_file=reference.outputs_file if reference else None,
+        reference_metric=None if reference is None or teacher else reference.measurement.metric,
+        is_reference=reference is None,
+    )
+    ref = reference.measurement if reference else None
     return Measurement(
         model=model.name,
         precision=artifact.precision.name,
@@ -65,7 +84,7 @@ def assemble(
         peak_rss_mb=timing.peak_rss_mb,
         eval_count=evaluation.eval_count,
         top1=top1,
-        reference_top1=reference.measurement.top1 if reference else top1,
+        reference_top1=ref.top1 if ref else top1,
         agreement=agree,
         top5_agreement=agree5,
         artifact_sha=artifact.key,
@@ -73,15 +92,38 @@ def assemble(
         runtime_info=result.runtime,
         foreign_cores=timing.foreign_cores,
         notes=_notes(result, model, artifact, platform) + _slower(timing, artifact, facts, reference),
-        agreement_rule=AGREEMENT_WITHIN_STEP if near is not None and reference else "top-1",
+        agreement_rule=AGREEMENT_WITHIN_STEP if evaluation.near_top1 is not None and reference else "top-1",
         samples_ms=timing.wall_ms,
         cpu_samples_ms=timing.cpu_ms,
         reference_wall_ms=timing.reference_wall_ms,
         reference_cpu_ms=timing.reference_cpu_ms,
         invalid=timing_problem(timing),
         op_profile=result.profile,
+        fidelity=scores.fidelity,
+        metric_name=model.metric.name if model.metric else None,
+        metric=scores.metric,
+        reference_metric=scores.reference_metric,
+        metric_higher_is_better=model.metric.higher_is_better if model.metric else True,
+        reference_model=ref.model if ref is not None and teacher else None,
+        reference_latency_ms=ref.latency.median_ms if ref else timing_median(timing),
+        reference_size_mb=ref.size_mb if ref else artifact.stats.weight_bytes / MB,
         **_energy(timing, result.batch),
     )
+
+
+def timing_median(timing: Timing) -> float:
+    return float(np.median(timing.wall_ms))
+
+
+def _agreements(
+    result: Success, reference: Optional[Reference], classes: Optional[int]
+) -> Tuple[Optional[float], Optional[float]]:
+    """Argmax agreement only where the scored output has a class axis; 1.0 for the reference."""
+    if classes is None:
+        return None, None
+    if reference is None:
+        return 1.0, 1.0
+    return agreement(result.evaluation.top_k, reference.top_k, result.evaluation.near_top1)
 
 
 def device_label(facts: DeviceFacts, *, address: Optional[str] = None, on_host: bool = False) -> str:

@@ -7,7 +7,9 @@ the same session and device.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from pytest_edgeopt.agent.contract import (
@@ -41,7 +43,7 @@ from pytest_edgeopt.settings import Settings
 
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other runtime's FP32 is compared with it
 PROFILE_RUNS = 10  # profiled inferences per side, after the timed samples
-CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int]
+CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int, Optional[str]]
 PairKey = Optional[Tuple[str, str, float]]
 
 
@@ -65,9 +67,16 @@ class Case:
     precision: str
     runtime: str
     batch: int
+    reference: Optional[EdgeModel] = None  # reference=: judged against this model's FP32 (a teacher)
 
     def at(self, precision: str) -> "Case":
         return replace(self, precision=precision)
+
+    def yardstick(self) -> Optional["Case"]:
+        """The FP32 case this one is judged against; None for the FP32 reference itself."""
+        if self.reference is not None:
+            return Case(model=self.reference, precision=REFERENCE, runtime=self.runtime, batch=self.batch)
+        return None if self.precision == REFERENCE else self.at(REFERENCE)
 
     @property
     def label(self) -> str:
@@ -88,6 +97,7 @@ class Case:
             self.precision,
             self.runtime,
             self.batch,
+            self.reference.content_hash() if self.reference is not None else None,
         )
 
 
@@ -155,13 +165,21 @@ class Measurer:
         return self._measured[key]
 
     def _fresh(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
-        reference = None if case.precision == REFERENCE else self.reference(case)
+        yardstick = case.yardstick()
+        reference = self._once(_checked_yardstick(case, yardstick)) if yardstick is not None else None
         artifact = self._artifact(case)
         needs_parity = case.precision == REFERENCE and self._compared_with_parity_runtime(case.runtime)
         if pair is not None and pair.artifact.key == artifact.key:
             pair = None  # the same file as the baseline: nothing to pair
         result = self._run_paired_or_alone(artifact, case, pair, keep_outputs=needs_parity)
-        measured = assemble(result, model=case.model, artifact=artifact, platform=self.platform, reference=reference)
+        measured = assemble(
+            result,
+            model=case.model,
+            artifact=artifact,
+            platform=self.platform,
+            reference=reference,
+            teacher=case.reference is not None,
+        )
         if pair is not None and result.paired is not None:
             measured = replace(measured, paired=paired_comparison(result, pair))
         measured = _with_note(measured, fingerprint_note(measured, self.platform))
@@ -171,7 +189,9 @@ class Measurer:
                 measured = replace(
                     measured, parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),)
                 )
-        return Reference(measurement=measured, top_k=result.evaluation.top_k)
+        return Reference(
+            measurement=measured, top_k=result.evaluation.top_k, outputs_file=result.evaluation.outputs_file
+        )
 
     def _compared_with_parity_runtime(self, runtime: str) -> bool:
         """Another format, or another runtime's own build of it (OpenVINO reads the same .onnx with
@@ -275,7 +295,16 @@ class Measurer:
             keep_outputs=keep_outputs,
             pairing=self._pairing(pair, threads) if pair is not None else None,
             profile=None if evaluate_only else self._profile_request(pair),
+            output=None if case.model.output is None else str(case.model.output),
+            outputs_file=None if evaluate_only else str(self._outputs_path(case)),
+            max_outputs_mb=self.settings.max_outputs_mb,
         )
+
+    def _outputs_path(self, case: Case) -> Path:
+        """One file per case, replaced by its next measurement: the cache never grows with runs."""
+        folder = self.cache.root / "outputs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{hashlib.sha256(repr(case.key()).encode()).hexdigest()[:20]}.npz"
 
     def _profile_request(self, pair: Optional[PairRequest]) -> Optional[ProfileRequest]:
         """--edge-profile: every timed job; otherwise a paired job profiles both sides when it
@@ -320,6 +349,16 @@ def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
         op_profile=paired.profile,
         current_op_profile=result.profile,
     )
+
+
+def _checked_yardstick(case: Case, yardstick: Case) -> Case:
+    """A teacher judged on other eval data would compare outputs of different inputs."""
+    if case.reference is not None and case.reference.data_hash("eval") != case.model.data_hash("eval"):
+        raise EdgeOptError(
+            f"reference={case.reference.name!r} is evaluated on other eval data than {case.model.name!r}: "
+            "build both EdgeModels with the same eval_data"
+        )
+    return yardstick
 
 
 def _with_note(m: Measurement, note: Optional[Note]) -> Measurement:

@@ -51,10 +51,22 @@ class EdgeRunner:
     def platform(self) -> Platform:
         return self._session.platform
 
-    def measure(self, model: ModelRef, *, precision: str, runtime: Optional[str] = None, batch: int = 1) -> Measurement:
-        """Optimize `model` to `precision`, measure it on this runner's platform, record the row."""
+    def measure(
+        self,
+        model: ModelRef,
+        *,
+        precision: str,
+        runtime: Optional[str] = None,
+        batch: int = 1,
+        reference: Optional[ModelRef] = None,
+    ) -> Measurement:
+        """Optimize `model` to `precision`, measure it on this runner's platform, record the row.
+        `reference=` judges it against another model's FP32 (the teacher of a pruned, distilled
+        or low-rank student): accuracy drop, agreement, fidelity, metric drop and the latency and
+        size ratios are then against that model."""
         try:
             edge_model = resolve_model(model)
+            teacher = resolve_model(reference) if reference is not None else None
             _check_arguments(precision, runtime, batch, self._session.runtimes)
             self._check_supported(precision)
             case = Case(
@@ -62,6 +74,7 @@ class EdgeRunner:
                 precision=precision,
                 batch=batch,
                 runtime=runtime or self._runtime or default_runtime(edge_model, self.platform, self._session.runtimes),
+                reference=teacher,
             )
             row = self._session.measure(case, nodeid=self._nodeid, budgets=self._budgets)
         except (MissingDependency, NotOnPlatform) as missing:  # not installed here / not runnable on this target
