@@ -62,7 +62,7 @@ def pytest_edgeopt_make_transport(config: pytest.Config, platform: Platform) -> 
 def pytest_unconfigure(config: pytest.Config) -> None:
     edge = session.edge(config)
     if edge is not None:
-        edge.transport.close()
+        edge.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -53,7 +53,7 @@ def batch_axis(name: str, declared: Shape, sample: Tuple[int, ...], *, batch: in
         fixed = [a for a in fitting if declared[a] == batch]  # the batch: state [2, N, 128] at batch 2
         if dynamic or fixed:
             return (dynamic or fixed)[0]
-    shown = tuple("?" if d is None else d for d in declared)
+    shown = "(" + ", ".join("?" if d is None else str(d) for d in declared) + ("," if len(declared) == 1 else "") + ")"
     raise FeedError(
         f"input {name!r}: the model takes shape {shown} but one eval sample has shape {tuple(sample)} "
         "(pass every input batch-first: one row per sample)"
@@ -66,7 +66,7 @@ def feed(rows: Arrays, placed: Sequence[Placement]) -> Dict[str, np.ndarray]:
     for place in placed:
         array = rows[place.name]
         if place.axis is None:
-            _check_constant(place.name, array)
+            check_constant(place.name, array)
             tensors[place.name] = np.ascontiguousarray(array[0], dtype=place.dtype)
         else:
             moved = array if place.axis == 0 else np.moveaxis(array, 0, place.axis)
@@ -89,7 +89,7 @@ def sample_count(arrays: Arrays) -> int:
     return next(iter(counts.values()), 0)
 
 
-def _check_constant(name: str, array: np.ndarray) -> None:
+def check_constant(name: str, array: np.ndarray) -> None:
     if len(array) > 1 and not np.all(array == array[:1]):
         raise FeedError(
             f"input {name!r} is not batched by the model (it takes one value per call) but its eval "

@@ -280,15 +280,20 @@ def _eval_batches(runtime: Runtime, job: Job) -> Tuple[List[Feeds], int]:
 
 
 def _placement(spec: TensorSpec, array: np.ndarray, batch: int, *, several: bool) -> feeds.Placement:
-    """Where the input's batch goes; a shape that fits nowhere gets the axis-0 explanation
-    (a fixed batch, NCHW vs NHWC) unless the model declares the sample's own rank (a constant)."""
+    """Where the input's batch goes; a single input's shape that fits nowhere gets the axis-0
+    explanation (a fixed batch, NCHW vs NHWC); a constant must be one value in every row."""
     sample = tuple(int(d) for d in array.shape[1:])
     try:
         axis = feeds.batch_axis(spec.name, spec.shape, sample, batch=batch)
     except feeds.FeedError as error:
-        if len(spec.shape) != len(sample):
-            _check_shape(array.shape, spec.shape, batch, name=spec.name if several else None)
+        if not several and len(spec.shape) != len(sample):
+            _check_shape(array.shape, spec.shape, batch, name=None)
         raise JobError(FailureKind.BAD_INPUT, str(error)) from None
+    if axis is None:
+        try:
+            feeds.check_constant(spec.name, array)
+        except feeds.FeedError as error:
+            raise JobError(FailureKind.BAD_INPUT, str(error)) from None
     return feeds.Placement(name=spec.name, axis=axis, dtype=spec.dtype)
 
 

@@ -41,7 +41,7 @@ class OutputsWriter:
         """One batch, every output batch-first and trimmed of padding rows."""
         self.bytes += sum(int(o.nbytes) for o in outputs)
         if self.bytes > self.max_mb * MB:
-            raise OutputsTooLarge(f"{self.bytes / MB:.1f} MB")
+            raise OutputsTooLarge(f"{self.bytes / MB:.3g} MB")
         for index, output in enumerate(outputs):
             self._write(f"{index}.{self._batches:06d}.npy", np.ascontiguousarray(output))
         self._batches += 1

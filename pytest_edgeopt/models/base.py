@@ -276,6 +276,11 @@ def _split_eval_data(
         if example is None:
             raise EdgeOptError(f"model {name!r} needs eval_data (inputs, or (inputs, labels))")
         return _synthetic_like(example), None
+    if isinstance(example, dict) and not isinstance(eval_data, Mapping) and not isinstance(eval_data[0], Mapping):
+        raise EdgeOptError(
+            f"model {name!r} takes {len(example)} inputs ({', '.join(example)}): "
+            "pass eval_data as a dict by those names, or (dict, labels)"
+        )
     if isinstance(eval_data, (tuple, list)) and len(eval_data) == 2:
         inputs = _inputs(eval_data[0], what="eval inputs", name=name)
         labels = _labels(eval_data[1], count=count_of(inputs), name=name, metric=metric)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shlex
 import socket
@@ -25,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from pytest_edgeopt._fs import file_lock
-from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, failure
+from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, Success, failure
 from pytest_edgeopt.platforms.bundle import agent_bundle
 from pytest_edgeopt.platforms.transport import parse_agent_output, slug
 
@@ -111,7 +112,8 @@ class SshTransport:
             return failure(FailureKind.UNREACHABLE, str(error))
         try:
             remote_job, agent = self._push(client, job, deadline=deadline, replace_all=replace_all)
-            return self._execute(client, remote_job, agent, deadline=deadline, timeout_s=timeout_s)
+            result = self._execute(client, remote_job, agent, deadline=deadline, timeout_s=timeout_s)
+            return self._fetch_outputs(client, result, job.outputs_file, deadline=deadline)
         except LinkDropped as error:
             self.close()
             return failure(FailureKind.UNREACHABLE, str(error))
@@ -159,6 +161,7 @@ class SshTransport:
                 inputs=self._put_file(sftp, root, inputs, replace_all=replace_all),
                 artifact_sha256=self._sha(artifact),
                 inputs_sha256=self._sha(inputs),
+                outputs_file=f"{root}/outputs-{uuid.uuid4().hex}.npz" if job.outputs_file else None,
             )
             if job.pairing is not None:  # the other side of a paired job travels too
                 other = Path(job.pairing.artifact)
@@ -171,6 +174,20 @@ class SshTransport:
                     ),
                 )
         return remote, agent
+
+    def _fetch_outputs(self, client: Any, result: Result, local: Optional[str], *, deadline: float) -> Result:
+        """The eval set's outputs come back by SFTP (compressed, as the agent wrote them), renamed
+        into place when complete; the device keeps no copy (each job writes a new one)."""
+        remote = result.evaluation.outputs_file if isinstance(result, Success) else None
+        if not isinstance(result, Success) or remote is None or local is None:
+            return result
+        partial = f"{local}.partial"
+        with client.open_sftp() as sftp:
+            sftp.get_channel().settimeout(self._io_timeout(deadline))
+            sftp.get(remote, partial)
+            sftp.remove(remote)
+        os.replace(partial, local)
+        return replace(result, evaluation=replace(result.evaluation, outputs_file=local))
 
     def _remote_root(self, sftp: Any) -> str:
         if self._remote_dir is None:

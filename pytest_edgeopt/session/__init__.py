@@ -79,6 +79,11 @@ class EdgeSession:
         self.cache_lines: List[str] = []
         self.started = time.time() - 1.0  # entries used from here on are this run's: never pruned
 
+    def close(self) -> None:
+        """The device link and the session's outputs files end with the run."""
+        self.transport.close()
+        self.measurer.close()
+
     def measure(self, case: Case, *, nodeid: str, budgets: Mapping[str, object]) -> Row:
         """A row for this test; the measurement itself is made once per session per case. When
         the test's budgets compare latency with the baseline, the job pairs with its artifact."""

@@ -8,6 +8,8 @@ the same session and device.
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -43,7 +45,7 @@ from pytest_edgeopt.settings import Settings
 
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other runtime's FP32 is compared with it
 PROFILE_RUNS = 10  # profiled inferences per side, after the timed samples
-CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int, Optional[str]]
+CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int, Optional[str], str]
 PairKey = Optional[Tuple[str, str, float]]
 
 
@@ -98,6 +100,7 @@ class Case:
             self.runtime,
             self.batch,
             self.reference.content_hash() if self.reference is not None else None,
+            _scoring_key(model),
         )
 
 
@@ -118,6 +121,7 @@ class Measurer:
         self.meters = meters
         self.cache = ArtifactCache(settings.cache_dir)
         self._measured: Dict[Tuple[CaseKey, PairKey], Reference] = {}
+        self._outputs_dir: Optional[Path] = None
 
     def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:
         """Measured once per session (per pairing); later calls reuse it."""
@@ -301,10 +305,17 @@ class Measurer:
         )
 
     def _outputs_path(self, case: Case) -> Path:
-        """One file per case, replaced by its next measurement: the cache never grows with runs."""
-        folder = self.cache.root / "outputs"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{hashlib.sha256(repr(case.key()).encode()).hexdigest()[:20]}.npz"
+        """One file per case in a directory of this session, removed with it: outputs are
+        compared within the session (against its FP32 reference), never reused by the next."""
+        if self._outputs_dir is None:
+            self._outputs_dir = Path(tempfile.mkdtemp(prefix="edgeopt-outputs-"))
+        return self._outputs_dir / f"{hashlib.sha256(repr(case.key()).encode()).hexdigest()[:20]}.npz"
+
+    def close(self) -> None:
+        """The session's outputs files go with it."""
+        if self._outputs_dir is not None:
+            shutil.rmtree(self._outputs_dir, ignore_errors=True)
+            self._outputs_dir = None
 
     def _profile_request(self, pair: Optional[PairRequest]) -> Optional[ProfileRequest]:
         """--edge-profile: every timed job; otherwise a paired job profiles both sides when it
@@ -349,6 +360,17 @@ def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
         op_profile=paired.profile,
         current_op_profile=result.profile,
     )
+
+
+def _scoring_key(model: EdgeModel) -> str:
+    """The scored output and the metric shape the row as much as the weights do."""
+    metric = model.metric
+    fn = (
+        f"{getattr(metric.fn, '__module__', '')}.{getattr(metric.fn, '__qualname__', repr(metric.fn))}"
+        if metric
+        else ""
+    )
+    return f"{model.output!r}|{metric.name if metric else ''}|{fn}|{metric.higher_is_better if metric else ''}"
 
 
 def _checked_yardstick(case: Case, yardstick: Case) -> Case:
