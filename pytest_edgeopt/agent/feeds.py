@@ -67,7 +67,9 @@ def feed(rows: Arrays, placed: Sequence[Placement]) -> Dict[str, np.ndarray]:
         array = rows[place.name]
         if place.axis is None:
             check_constant(place.name, array)
-            tensors[place.name] = np.ascontiguousarray(array[0], dtype=place.dtype)
+            tensors[place.name] = np.array(
+                array[0], dtype=place.dtype
+            )  # keeps a scalar 0-d (ascontiguousarray would not)
         else:
             moved = array if place.axis == 0 else np.moveaxis(array, 0, place.axis)
             tensors[place.name] = np.ascontiguousarray(moved, dtype=place.dtype)

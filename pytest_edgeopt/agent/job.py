@@ -303,6 +303,8 @@ def _inputs_by_name(path: str, specs: Sequence[TensorSpec]) -> Dict[str, np.ndar
     if len(specs) == 1 and SINGLE_INPUT_KEY in stored and specs[0].name not in stored:
         return {specs[0].name: stored[SINGLE_INPUT_KEY]}
     missing = [spec.name for spec in specs if spec.name not in stored]
+    if missing and _positional(specs) and len(stored) == len(specs):
+        return {spec.name: stored[key] for spec, key in zip(specs, stored)}  # the eval dict's order: forward's
     if missing:
         given = ", ".join(sorted(stored)) or "none"
         raise JobError(
@@ -311,6 +313,13 @@ def _inputs_by_name(path: str, specs: Sequence[TensorSpec]) -> Dict[str, np.ndar
             f"(given: {given}): name the eval arrays after the inputs",
         )
     return {spec.name: stored[spec.name] for spec in specs}
+
+
+def _positional(specs: Sequence[TensorSpec]) -> bool:
+    """A file that keeps no input names (ExecuTorch numbers them `input_0`, litert-torch
+    `serving_default_args_0`): the eval arrays are taken in the order they were given, which for
+    a torch model is forward's."""
+    return all(spec.name == f"input_{i}" or spec.name.endswith(f"args_{i}") for i, spec in enumerate(specs))
 
 
 def _common_count(arrays: Mapping[str, np.ndarray]) -> int:

@@ -32,9 +32,11 @@ class OutputsWriter:
         self.path, self.names, self.max_mb = path, list(names), max_mb
         self.partial = f"{path}.partial"
         self.bytes = 0
-        self._zip: Optional[zipfile.ZipFile] = zipfile.ZipFile(
-            self.partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+        handle = os.fdopen(os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        self._zip: Optional[zipfile.ZipFile] = zipfile.ZipFile(  # private: a device's cache dir is 0700 too
+            handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
         )
+        self._handle = handle
         self._batches = 0
 
     def add(self, outputs: Sequence[np.ndarray]) -> None:
@@ -64,6 +66,7 @@ class OutputsWriter:
     def _finish(self) -> None:
         if self._zip is not None:
             self._zip.close()
+            self._handle.close()
             self._zip = None
 
 

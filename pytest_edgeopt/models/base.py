@@ -179,24 +179,10 @@ class EdgeModel:
     def eval_count(self) -> int:
         return count_of(self.eval_inputs)
 
-    def single(self, data: InputData, *, purpose: str) -> np.ndarray:
-        """The one input array of a single-input model; a model with several inputs is told,
-        in one line, which path takes only one input."""
-        if isinstance(data, dict):
-            raise EdgeOptError(
-                f"model {self.name!r} has {len(data)} inputs ({', '.join(data)}) but {purpose} takes one: "
-                "measure it on runtime='onnxruntime' or 'openvino'"
-            )
-        return data
-
     def torch_module(self) -> Any:
         if self.module is None:
             raise EdgeOptError(f"model {self.name!r} is a {self.kind} file, not a torch module")
         return self.module
-
-    def example(self) -> np.ndarray:
-        """One batch-first input of a single-input torch model, the shape it is exported at."""
-        return self.single(self.examples(), purpose="this export")
 
     def examples(self) -> InputData:
         """The example input(s) of a torch model: an array, or a dict in forward's argument order."""

@@ -341,7 +341,7 @@ def _root_tflite(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
         )
     from pytest_edgeopt.optimize.tflite import convert_torch
 
-    converted = convert_torch(model.torch_module(), model.example(), batch=batch, dest=dest)
+    converted = convert_torch(model.torch_module(), model.examples(), batch=batch, dest=dest)
     return ArtifactRecord(
         stats=_tflite_stats(dest),
         graph_batch=batch,
@@ -386,8 +386,7 @@ def _derive_tflite(src: Path, dest: Path, name: str, model: EdgeModel, parts: Ma
     elif name == "int8-dynamic":
         quantization = tflite.to_int8_dynamic(src, dest)
     else:
-        calibration = model.single(model.calibration, purpose="LiteRT calibration (ai-edge-quantizer)")
-        quantization = tflite.to_int8_static(src, dest, calibration=calibration, batch=_int(parts["batch"]))
+        quantization = tflite.to_int8_static(src, dest, calibration=model.calibration, batch=_int(parts["batch"]))
     return ArtifactRecord(stats=_tflite_stats(dest), quantization=quantization)
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.kinds import ModelKind
-from pytest_edgeopt.models.base import EdgeModel
-from pytest_edgeopt.optimize.export import require_torch, torch_flops
+from pytest_edgeopt.models.base import EdgeModel, InputData, count_of
+from pytest_edgeopt.optimize.export import require_torch, sample_args, torch_flops
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.precisions import REFERENCE
 
@@ -47,15 +47,14 @@ class ExecuTorchBuilder:
         torch = require_torch()
         model = request.model
         module = model.torch_module().eval()
-        sample = torch.from_numpy(_batched(model.example(), request.batch))
+        _, args = sample_args(model.examples(), request.batch)  # forward's arguments, in its order
         with _quiet(), torch.no_grad():
             if request.precision == REFERENCE:
-                program, weight_bytes = lower(torch.export.export(module, (sample,)))
+                program, weight_bytes = lower(torch.export.export(module, args))
                 quantization = Quantization()
             else:
-                calibration = model.single(model.calibration, purpose="ExecuTorch's PT2E calibration")
-                calibrated, samples = quantize_int8(module, sample, calibration, batch=request.batch)
-                program, weight_bytes = lower(torch.export.export(calibrated, (sample,)))
+                calibrated, samples = quantize_int8(module, args, model.calibration, batch=request.batch)
+                program, weight_bytes = lower(torch.export.export(calibrated, args))
                 quantization = _int8_quantization(samples)
         request.dest.write_bytes(program)
         params = int(sum(p.numel() for p in module.parameters()))
@@ -64,7 +63,7 @@ class ExecuTorchBuilder:
             quantization=quantization,
             graph_batch=request.batch,
             params=params,
-            flops=torch_flops(module, (sample,)),
+            flops=torch_flops(module, args),
             converter="executorch (XNNPACK)",
         )
 
@@ -97,8 +96,9 @@ def lower(exported: Any) -> Tuple[bytes, int]:
         raise EdgeOptError(f"ExecuTorch lowering failed: {_first_line(error)}") from None
 
 
-def quantize_int8(module: Any, sample: Any, calibration: np.ndarray, *, batch: int) -> Tuple[Any, int]:
-    """PT2E with the XNNPACK quantizer, calibrated on every whole batch of the calibration data."""
+def quantize_int8(module: Any, args: Tuple[Any, ...], calibration: InputData, *, batch: int) -> Tuple[Any, int]:
+    """PT2E with the XNNPACK quantizer, calibrated on every whole batch of the calibration data
+    (several inputs: a dict in forward's argument order, each batch-first)."""
     torch = require_torch()
     require_exir()
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -107,13 +107,15 @@ def quantize_int8(module: Any, sample: Any, calibration: np.ndarray, *, batch: i
     )
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    usable = (len(calibration) // batch) * batch
+    count = count_of(calibration)
+    usable = (count // batch) * batch
     if usable == 0:
-        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(calibration)}")
+        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {count}")
+    arrays = list(calibration.values()) if isinstance(calibration, dict) else [calibration]
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    prepared = prepare_pt2e(torch.export.export(module, (sample,)).module(), quantizer)
+    prepared = prepare_pt2e(torch.export.export(module, args).module(), quantizer)
     for start in range(0, usable, batch):
-        prepared(torch.from_numpy(np.ascontiguousarray(calibration[start : start + batch])))
+        prepared(*(torch.from_numpy(np.ascontiguousarray(a[start : start + batch])) for a in arrays))
     return convert_pt2e(prepared), usable
 
 

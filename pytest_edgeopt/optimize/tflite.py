@@ -18,6 +18,7 @@ import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
+from pytest_edgeopt.models.base import InputData, count_of
 from pytest_edgeopt.optimize.export import Exported
 
 # Calibration runs the float model once per sample: this bounds its time on big calibration sets.
@@ -44,21 +45,21 @@ def require_quantizer() -> Any:
     return quantizer
 
 
-def convert_torch(module: Any, example: np.ndarray, *, batch: int, dest: Path) -> Exported:
+def convert_torch(module: Any, example: InputData, *, batch: int, dest: Path) -> Exported:
     """Convert at a fixed batch with the model's own (NCHW) input layout, so the same eval data
     feeds the ONNX and the TFLite artifact; the runtime reads the layout back from the file."""
-    from pytest_edgeopt.optimize.export import _batched, require_torch, torch_flops
+    from pytest_edgeopt.optimize.export import require_torch, sample_args, torch_flops
 
     torch = require_torch()
     with _quiet():  # importing it logs torch pytree deprecations on stderr
         litert_torch = require_litert_torch()
-    sample = torch.from_numpy(_batched(example, batch))
+    _, args = sample_args(example, batch)  # several inputs become args_0, args_1, ... in forward's order
     try:
         with _quiet(), torch.no_grad():
-            litert_torch.convert(module.eval(), (sample,)).export(str(dest))
+            litert_torch.convert(module.eval(), args).export(str(dest))
     except Exception as error:
         raise EdgeOptError(f"TFLite conversion (litert-torch) failed: {_first_line(error)}") from None
-    return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, (sample,)))
+    return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, args))
 
 
 def to_fp16(src: Path, dest: Path) -> Quantization:
@@ -93,7 +94,7 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     )
 
 
-def to_int8_static(src: Path, dest: Path, *, calibration: np.ndarray, batch: int) -> Quantization:
+def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int) -> Quantization:
     """Full integer: int8 weights and activations, int8 input and output tensors."""
     require_quantizer()
     from ai_edge_quantizer import recipe
@@ -129,19 +130,41 @@ def _calibration_set(src: Path, batches: Any) -> Dict[str, Any]:
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_quantizer.utils import tfl_interpreter_utils
 
-    runner = Interpreter(model_path=str(src)).get_signature_runner()
-    names = list(runner.get_input_details())
-    if len(names) != 1:
-        raise EdgeOptError(f"{src.name} has {len(names)} inputs; only single-input models are supported")
-    return {tfl_interpreter_utils.DEFAULT_SIGNATURE_KEY: [{names[0]: b} for b in batches]}
+    details = Interpreter(model_path=str(src)).get_signature_runner().get_input_details()
+    keys = _signature_keys(src, details, batches[0])
+    return {
+        tfl_interpreter_utils.DEFAULT_SIGNATURE_KEY: [
+            {signature: rows[key] for signature, key in keys.items()} for rows in batches
+        ]
+    }
 
 
-def _batches(calibration: np.ndarray, batch: int) -> List[np.ndarray]:
-    data = np.asarray(calibration, dtype=np.float32)[:MAX_CALIBRATION_SAMPLES]
-    usable = len(data) - len(data) % batch if len(data) >= batch else 0
+def _signature_keys(src: Path, details: Dict[str, Any], rows: Dict[str, np.ndarray]) -> Dict[str, str]:
+    """Signature input -> eval array: by signature name, by tensor name (what the agent feeds
+    by), else in order (litert-torch names them args_0, args_1, ... in forward's order)."""
+    if len(rows) != len(details):
+        raise EdgeOptError(
+            f"{src.name} has {len(details)} inputs ({', '.join(details)}) but the calibration data {len(rows)}"
+        )
+    if len(details) == 1:
+        return {next(iter(details)): next(iter(rows))}
+    named = {sig: sig if sig in rows else str(d["name"]) for sig, d in details.items()}
+    if all(key in rows for key in named.values()):
+        return named
+    return dict(zip(details, rows))
+
+
+def _batches(calibration: InputData, batch: int) -> List[Dict[str, np.ndarray]]:
+    """Whole batches (at most MAX_CALIBRATION_SAMPLES samples), each input batch-first as given."""
+    arrays = calibration if isinstance(calibration, dict) else {"inputs": calibration}
+    data = {
+        k: (v.astype(np.float32) if v.dtype == np.float64 else v)[:MAX_CALIBRATION_SAMPLES] for k, v in arrays.items()
+    }
+    count = count_of(data)
+    usable = count - count % batch if count >= batch else 0
     if usable == 0:
-        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {len(data)}")
-    return [np.ascontiguousarray(data[i : i + batch]) for i in range(0, usable, batch)]
+        raise EdgeOptError(f"calibration needs at least {batch} samples (one batch), got {count}")
+    return [{k: np.ascontiguousarray(v[i : i + batch]) for k, v in data.items()} for i in range(0, usable, batch)]
 
 
 @contextlib.contextmanager

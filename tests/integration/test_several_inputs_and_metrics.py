@@ -349,3 +349,50 @@ def test_bad_several_input_data_and_an_outputs_cap_fail_in_one_line(pytester: py
         in reasons["test_wrong_state_shape"]
     )
     assert "input 'k' is not batched by the model" in reasons["test_varying_constant"]
+
+
+EVERY_RUNTIME = """
+import numpy as np
+import pytest
+import torch
+from pytest_edgeopt import EdgeModel
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Linear(16, 32)
+        self.logits = torch.nn.Linear(32, 5)
+
+    def forward(self, image, mask):
+        return self.logits(torch.relu(self.body(image * mask)))
+
+
+X = np.random.default_rng(0).standard_normal((40, 16)).astype(np.float32)
+MASK = (np.random.default_rng(1).uniform(size=(40, 16)) > 0.2).astype(np.float32)
+
+
+@pytest.mark.edge_runtimes("onnxruntime", "openvino", "tflite", "executorch")
+@pytest.mark.edge_precisions("fp32", "int8")
+def test_two_inputs(edge_runner, edge_runtime, edge_precision):
+    model = EdgeModel.from_torch(Net(), name="masked", example_input={"image": X[:1], "mask": MASK[:1]},
+                                 eval_data={"image": X, "mask": MASK},
+                                 calibration_data={"image": X[:16], "mask": MASK[:16]})
+    m = edge_runner.measure(model, precision=edge_precision)
+    print(f"RUNTIME {edge_runtime} {edge_precision} agreement={m.agreement} sqnr={m.min_sqnr_db}")
+"""
+
+
+def test_a_two_input_torch_model_runs_and_calibrates_on_every_runtime(pytester: pytest.Pytester) -> None:
+    """Exported with its inputs' names (ONNX), numbered (ExecuTorch's input_0, litert-torch's
+    args_0) and fed in forward's order; every INT8 calibrated on both inputs agrees with FP32."""
+    pytester.makepyfile(test_runtimes=EVERY_RUNTIME)
+    result = pytester.runpytest_inprocess("-s", *QUICK)
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("passed", 0) >= 4, result.stdout.str()[-3000:]
+    rows = re.findall(r"RUNTIME (\S+) (\S+) agreement=(\S+) sqnr=(\S+)", result.stdout.str())
+    assert {runtime for runtime, *_ in rows} >= {"onnxruntime"}
+    for runtime, precision, agreement, sqnr in rows:
+        assert float(agreement) >= (1.0 if precision == "fp32" else 0.7), (runtime, precision)
+        assert float(sqnr) > 5, (runtime, precision)  # a random net's int8: 9-22 dB here; a mis-fed input: < 0

@@ -444,7 +444,8 @@ def test_the_devices_copies_are_private_and_a_tampered_copy_is_pushed_again(
     pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32").assert_outcomes(passed=1)
     assert stat.S_IMODE(device.remote_dir.stat().st_mode) == 0o700
     copies = [p for p in device.remote_dir.iterdir() if p.suffix in (".onnx", ".npz", ".pyz")]
-    assert copies and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in copies)
+    assert copies and {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in copies} == {p.name: "0o600" for p in copies}
+    assert not [p for p in device.remote_dir.iterdir() if p.name.startswith("outputs-")]  # fetched, then removed
     artifact = next(p for p in copies if p.suffix == ".onnx")
     tampered = bytearray(artifact.read_bytes())
     tampered[len(tampered) // 2] ^= 0xFF  # same size, other weights: reuse by size alone would measure it

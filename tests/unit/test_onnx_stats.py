@@ -262,10 +262,10 @@ def test_dynamic_dims_of_a_third_party_graph_are_counted_at_the_eval_shape_never
     fc = 2 * 8 * 2
     unpinned = artifact_stats(path)
     assert unpinned.flops >= 0 and not unpinned.flops_exact  # -1 is an unknown dim, not a size
-    pinned = artifact_stats(path, sample_shape=(3, 48, 192))
+    pinned = artifact_stats(path, sample=np.zeros((3, 48, 192), np.float32))
     assert (pinned.flops, pinned.flops_exact) == (conv + fc, True)  # the Reshape's target seen in one run
 
 
 def test_a_graph_with_a_data_dependent_branch_is_not_countable(tmp_path: Path) -> None:
     path = paddle_style_classifier(tmp_path / "cls-if.onnx", with_if=True)
-    assert not artifact_stats(path, sample_shape=(3, 48, 192)).flops_exact
+    assert not artifact_stats(path, sample=np.zeros((3, 48, 192), np.float32)).flops_exact
