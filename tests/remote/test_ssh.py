@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import threading
 import time
@@ -479,3 +480,50 @@ def test_gated(edge_runner):
     result.assert_outcomes(failed=1)
     assert "paired A/B vs baseline, 12 pairs" in table(result)[0]["Delta"]
     assert f"{device.user}@127.0.0.1:{device.port}" in table(result)[0]["Platform"]
+
+
+SEVERAL_INPUTS = """
+import numpy as np
+import torch
+from pytest_edgeopt import EdgeModel, Metric
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Linear(16, 8)
+
+    def forward(self, image, mask):
+        return torch.sigmoid(self.body(image * mask)).reshape(-1, 1, 2, 4)  # a small dense map
+
+
+X = np.random.default_rng(0).standard_normal((32, 16)).astype(np.float32)
+MASK = (np.random.default_rng(1).uniform(size=(32, 16)) > 0.2).astype(np.float32)
+TRUTH = np.random.default_rng(2).uniform(size=(32, 1, 2, 4)) > 0.5
+
+
+def iou(outputs, truth):
+    hit = outputs["output"] > 0.5
+    return float((hit & truth).sum() / max((hit | truth).sum(), 1))
+
+
+def test_map(edge_runner):
+    model = EdgeModel.from_torch(Net(), name="map", example_input=(X[:1], MASK[:1]),
+                                 eval_data=({"image": X, "mask": MASK}, TRUTH), metric=Metric("IoU", iou))
+    fp32 = edge_runner.measure(model, precision="fp32")
+    m = edge_runner.measure(model, precision="int8")
+    print(f"OVER SSH fp32={fp32.metric} int8={m.metric} sqnr={m.fidelity['output'].sqnr_db} agreement={m.agreement}")
+    m.check(min_cosine=0.9)
+"""
+
+
+def test_several_inputs_a_metric_and_fidelity_work_over_ssh(pytester: pytest.Pytester, device: Device) -> None:
+    """The outputs file the metric and the fidelity need comes back by SFTP; the device keeps none."""
+    _project(pytester, _host_profile(device), tests=SEVERAL_INPUTS)
+    result = pytester.runpytest(*QUICK, "-s", "--edge-platform=board")
+    result.assert_outcomes(passed=1)
+    found = re.search(r"OVER SSH fp32=(\S+) int8=(\S+) sqnr=(\S+) agreement=(\S+)", result.stdout.str())
+    assert found is not None and 0 < float(found.group(1)) <= 1 and 0 < float(found.group(2)) <= 1
+    assert float(found.group(3)) > 10 and found.group(4) == "None"  # a [N, 1, 2, 4] map has no class axis
+    assert not [p for p in device.remote_dir.iterdir() if p.name.startswith("outputs-")]
