@@ -210,6 +210,7 @@ _ROW = re.compile(
     r"^\s*(?P<type>\S.*?)\s+(?P<start>[\d.]+)\s+(?P<first>[\d.]+)\s+(?P<avg_ms>[\d.]+)\s+[\d.]+%"
     r"\s+[\d.]+%\s+(?P<mem_kb>[\d.]+)\s+(?P<calls>\d+)\s+(?P<name>\S.*?)\s*$"
 )
+FIRST_DELEGATE_NODE = "[Delegate]:0"  # where a partition starts in execution order
 DELEGATE = "Delegate/"  # the prefix of an op XNNPACK ran, e.g. "Delegate/Convolution (NHWC, QC8) IGEMM"
 
 
@@ -217,16 +218,17 @@ def parse_summary(text: str) -> List[NodeKernel]:
     """NodeKernel per row of the summary's "Run Order" table: its avg ms times its calls (the
     profiled runs), whole microseconds as LiteRT measures them. XNNPACK's op text is kept as the
     op type (without "Delegate/"); TFLite's builtin kernels keep their op name (CONV_2D). Each
-    XNNPACK partition numbers its nodes from 0, so a repeated name gets " #2", " #3", ..."""
+    XNNPACK partition numbers its nodes from 0: the second one's are "[Delegate]:0 #2", ..."""
     kernels: List[NodeKernel] = []
-    seen: Dict[str, int] = {}
+    partition = 0
     for row in filter(None, (_ROW.match(line) for line in _table_rows(text, _TABLE))):
         node_type, name = row.group("type"), row.group("name")
-        seen[name] = seen.get(name, 0) + 1
         delegated = node_type.startswith(DELEGATE)
+        if delegated and name == FIRST_DELEGATE_NODE:
+            partition += 1
         kernels.append(
             NodeKernel(
-                name=name if seen[name] == 1 else f"{name} #{seen[name]}",
+                name=f"{name} #{partition}" if delegated and partition > 1 else name,
                 op_type=node_type[len(DELEGATE) :] if delegated else node_type,
                 provider="XNNPACK" if delegated else "TFLite",
                 total_us=round(float(row.group("avg_ms")) * 1000.0 * int(row.group("calls")), 3),
