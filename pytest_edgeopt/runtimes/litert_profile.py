@@ -8,7 +8,9 @@ pytest_edgeopt.runtimes.litert_profile REQUEST.json`): a wrong signature in a Li
 ABI was not checked on kills the child, never the agent, and the row says why it has no profile.
 
 The profile is read from the summary text (the TFLite benchmark tables), not from the structured
-events whose layout differs from the header: the text is what the library itself formats.
+events whose layout differs from the header: the text is what the library itself formats. The
+warm-up run is left out by stopping, resetting and restarting the profiler after it (a reset while
+it runs leaves nothing recorded at all in 2.3.0).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Threads are always passed (the interpreter's default is 1 thread, ORT's is all cores, and the
 two must be compared at the same count). Integer I/O is (de)quantized here from the tensors'
 own scale and zero point, inside the timed call, as the application on the device must do it.
+The per-op profile is not the interpreter's (its Python API has none): LiteRT's C profiler runs a
+compiled model of the same file with the same kernels, in litert_profile.py's child process.
 """
 
 from __future__ import annotations
