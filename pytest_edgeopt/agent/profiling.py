@@ -1,8 +1,9 @@
 """The profiled pass: where an inference spends its time, by op type and by node.
 
 Made after the timed samples, never inside them (ONNX Runtime's profiler added +0.5% on ResNet-50
-but +22% on a QDQ MobileNetV2), on the runtime's own profiler: ONNX Runtime's profiling JSON, and
-for a runtime without one a profile that says why (`skipped`). Stdlib only: this runs on devices.
+but +22% on a QDQ MobileNetV2), on the runtime's own profiler: ONNX Runtime's profiling JSON,
+LiteRT's C profiler summary (by ctypes, in a child process), and for a runtime without one a
+profile that says why (`skipped`). Stdlib only: this runs on devices.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from pytest_edgeopt.agent.contract import NodeTime, OpProfile, OpTime
 from pytest_edgeopt.runtimes.base import NodeKernel, ProfilerUnavailable, Runtime
 
 MAX_NODES = 200  # the slowest nodes kept: a ResNet-50 has 58 after fusion, a QDQ MobileNetV2 196
-SOURCES = {"onnxruntime": "onnxruntime profiling JSON (kernel time per node, optimized graph)"}
+SOURCES = {
+    "onnxruntime": "onnxruntime profiling JSON (kernel time per node, optimized graph)",
+    "tflite": "LiteRT C profiler summary (kernel time per XNNPACK node, whole microseconds)",
+    "tflite-reference": "LiteRT C profiler summary (kernel time per builtin-kernel node, whole microseconds)",
+}
 
 
 def profile(runtime: Runtime, feeds: Sequence[Mapping[str, object]], *, runs: int) -> OpProfile:

@@ -3,6 +3,8 @@
 Threads are always passed (the interpreter's default is 1 thread, ORT's is all cores, and the
 two must be compared at the same count). Integer I/O is (de)quantized here from the tensors'
 own scale and zero point, inside the timed call, as the application on the device must do it.
+The per-op profile is not the interpreter's (its Python API has none): LiteRT's C profiler runs a
+compiled model of the same file with the same kernels, in litert_profile.py's child process.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class LiteRT:
         self._interpreter: Any = None
         self._inputs: List[Dict[str, Any]] = []
         self._outputs: List[Dict[str, Any]] = []
+        self._artifact: Optional[str] = None
+        self._threads = 1
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         default = "BUILTIN_WITHOUT_DEFAULT_DELEGATES" if self.reference_kernels else "AUTO"
@@ -56,6 +60,7 @@ class LiteRT:
             raise ArtifactError(_first_line(error)) from None
         self._inputs = list(self._interpreter.get_input_details())
         self._outputs = list(self._interpreter.get_output_details())
+        self._artifact, self._threads = artifact, int(threads)
 
     def inputs(self) -> Sequence[TensorSpec]:
         """The file's own layout (NCHW or NHWC is never assumed); integer inputs take float data,
@@ -102,10 +107,31 @@ class LiteRT:
         self._interpreter = None
 
     def profile_nodes(self, feeds: Sequence[Mapping[str, np.ndarray]], *, runs: int) -> List[NodeKernel]:
-        """LiteRT's per-op profile lives in its C API only (runtimes/litert_profile.py): say why not."""
-        from pytest_edgeopt.runtimes.litert_profile import unavailable_reason
+        """LiteRT's C profiler on a compiled model of the same file, in a child process
+        (runtimes/litert_profile.py): one warm-up left out, then `runs` runs, with the kernels
+        this row timed (XNNPACK, or TFLite's builtin or reference ones); integer inputs quantized here."""
+        from pytest_edgeopt.runtimes import litert_profile
 
-        raise ProfilerUnavailable(unavailable_reason(self.info().version))
+        if self._artifact is None:
+            raise ProfilerUnavailable("no model is loaded")
+        try:
+            quantized = [{d["name"]: _quantize(batch[d["name"]], d) for d in self._inputs} for batch in feeds]
+        except KeyError as missing:
+            raise ProfilerUnavailable(f"no data for input {missing}") from None
+        return litert_profile.profile_nodes(
+            model=self._artifact,
+            feeds=quantized,
+            threads=self._threads,
+            runs=runs,
+            version=_version(self.package),
+            kernel_mode=self._kernel_mode(),
+        )
+
+    def _kernel_mode(self) -> str:
+        """LiteRT's CPU kernel mode for the interpreter's resolver."""
+        if self.resolver == "BUILTIN_REF":
+            return "reference"
+        return "builtin" if self.reference_kernels else "delegate"
 
     def _delegated(self) -> Optional[bool]:
         """Whether XNNPACK took (part of) the graph; the private ops list is the only per-model
@@ -142,6 +168,13 @@ class LegacyTfliteRuntime(LiteRT):
 
     def info(self) -> RuntimeInfo:
         return replace(super().info(), warning=LEGACY_NOTE)
+
+    def profile_nodes(self, feeds: Sequence[Mapping[str, np.ndarray]], *, runs: int) -> List[NodeKernel]:
+        """tflite-runtime has no libLiteRt.so: an ai-edge-litert installed next to it would be
+        profiling another runtime than the one timed."""
+        raise ProfilerUnavailable(
+            "tflite-runtime ships no C profiler (libLiteRt.so): no per-op profile; runtime='tflite' has one"
+        )
 
 
 def _spec(detail: Dict[str, Any], *, quantized_as_float: bool) -> TensorSpec:

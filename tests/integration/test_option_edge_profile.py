@@ -13,10 +13,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.integration.test_paired_gate import _baseline
+from tests.integration.test_paired_gate import GATED, _baseline, _project
 from tests.pytester_helpers import QUICK, failures
 
-CHANGE = re.compile(r"^\s+(\w+): ([\d.]+) -> ([\d.]+) ms \(([+-]\d+%|new|gone)\), (\d+)( -> \d+)? nodes?$")
+CHANGE = re.compile(
+    r"^\s+(\w+|[A-Z][\w ,()]+?): ([\d.]+) -> ([\d.]+) ms \(([+-]\d+%|new|gone)\), (\d+)( -> \d+)? nodes?$"
+)
 
 
 def _changes(reason: str) -> dict:
@@ -63,3 +65,23 @@ def test_a_baseline_file_without_the_summary_still_loads(pytester: pytest.Pytest
     assert all("op_profile" not in entry for entry in stored["entries"].values())
     result = pytester.runpytest(*QUICK, "--edge-profile")
     result.assert_outcomes(passed=2)
+
+
+def test_a_regressed_litert_case_says_which_xnnpack_ops_got_slower(pytester: pytest.Pytester) -> None:
+    """The same slowdown on runtime="tflite": both sides profiled by LiteRT's C profiler."""
+    pytest.importorskip("litert_torch")
+    gated = GATED.split("def test_checked")[0].replace('precision="fp32"', 'precision="fp32", runtime="tflite"')
+    _project(pytester, 8)
+    pytester.makepyfile(test_x=gated)
+    pytester.runpytest(*QUICK, "--update-baselines").assert_outcomes(passed=1)
+    (pytester.path / "width.txt").write_text("64")
+    result = pytester.runpytest(*QUICK, "--edge-report", "out.json")
+    result.assert_outcomes(failed=1)
+    reason = failures(result)["test_gated"]
+    assert "per-op profile, baseline -> now (kernel time per inference): " in reason and "no per-op" not in reason
+    conv = _changes(reason)["Convolution (NHWC, F32) IGEMM"]  # XNNPACK's op, as LiteRT names it
+    assert float(conv.group(3)) > float(conv.group(2)) and conv.group(5) == "2"
+    row = json.loads((pytester.path / "out.json").read_text(encoding="utf-8"))["rows"][0]
+    paired = row["measurement"]["paired"]
+    assert {n["provider"] for n in paired["current_op_profile"]["nodes"]} == {"XNNPACK"}
+    assert paired["op_profile"]["runs"] == 10 and paired["op_profile"]["ops"]
