@@ -6,6 +6,8 @@ VNNI, U8S8 ran ResNet-50 at 0.52x FP32 time while S8S8 ran at 0.86x (notes/onnxr
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from functools import lru_cache
@@ -103,11 +105,26 @@ def _preprocess(src: Path, dest: Path) -> None:
     upgraded = _with_per_channel_opset(src, dest.with_name("opset.onnx"))
     for skip_symbolic in (False, True):
         try:
-            quant_pre_process(str(upgraded), str(dest), skip_symbolic_shape=skip_symbolic)
+            with _working_dir(
+                dest.resolve().parent
+            ):  # a failed symbolic pass saves sym_shape_infer_temp.onnx in the cwd
+                quant_pre_process(str(upgraded.resolve()), str(dest.resolve()), skip_symbolic_shape=skip_symbolic)
             return
         except Exception:  # each stage is the fallback of the one before
             continue
     shutil.copyfile(upgraded, dest)
+
+
+@contextlib.contextmanager
+def _working_dir(path: Path) -> Iterator[None]:
+    """ORT's symbolic shape inference writes its partial model to the current directory: the
+    user's project would keep a stray sym_shape_infer_temp.onnx (and its external data)."""
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 @lru_cache(maxsize=256)
