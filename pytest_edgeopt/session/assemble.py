@@ -105,13 +105,13 @@ def assemble(
         reference_metric=scores.reference_metric,
         metric_higher_is_better=model.metric.higher_is_better if model.metric else True,
         reference_model=ref.model if ref is not None and teacher else None,
-        reference_latency_ms=ref.latency.median_ms if ref else timing_median(timing),
+        reference_latency_ms=ref.latency.median_ms if ref else _median(timing),
         reference_size_mb=ref.size_mb if ref else artifact.stats.weight_bytes / MB,
         **_energy(timing, result.batch),
     )
 
 
-def timing_median(timing: Timing) -> float:
+def _median(timing: Timing) -> float:
     return float(np.median(timing.wall_ms))
 
 
