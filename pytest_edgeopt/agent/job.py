@@ -56,6 +56,13 @@ def run_job(data: object) -> Result:
         job = Job.from_dict(data)
     except ValueError as error:  # ContractError, or a malformed sampling plan
         return failure(FailureKind.BAD_JOB, f"the job does not follow the agent contract: {error}")
+    result = _answer(job)
+    if isinstance(result, Failure) and job.outputs_file and os.path.exists(job.outputs_file):
+        os.remove(job.outputs_file)  # a failed job's outputs are never read: leave nothing behind
+    return result
+
+
+def _answer(job: Job) -> Result:
     try:
         return _run(job)
     except JobError as error:

@@ -11,6 +11,7 @@ the only command string sent is our interpreter path and file path, each shell-q
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -113,6 +114,8 @@ class SshTransport:
         try:
             remote_job, agent = self._push(client, job, deadline=deadline, replace_all=replace_all)
             result = self._execute(client, remote_job, agent, deadline=deadline, timeout_s=timeout_s)
+            if isinstance(result, Failure):
+                self._discard_outputs(client, remote_job.outputs_file)
             return self._fetch_outputs(client, result, job.outputs_file, deadline=deadline)
         except LinkDropped as error:
             self.close()
@@ -181,13 +184,22 @@ class SshTransport:
         remote = result.evaluation.outputs_file if isinstance(result, Success) else None
         if not isinstance(result, Success) or remote is None or local is None:
             return result
-        partial = f"{local}.partial"
+        partial = f"{local}.partial"  # (an agent killed mid-job leaves its file: _discard_outputs)
         with client.open_sftp() as sftp:
             sftp.get_channel().settimeout(self._io_timeout(deadline))
             sftp.get(remote, partial)
             sftp.remove(remote)
         os.replace(partial, local)
         return replace(result, evaluation=replace(result.evaluation, outputs_file=local))
+
+    def _discard_outputs(self, client: Any, remote: Optional[str]) -> None:
+        """An agent that timed out or was killed may have left its outputs (or their .partial)."""
+        if remote is None:
+            return
+        with contextlib.suppress(OSError, EOFError, socket.timeout), client.open_sftp() as sftp:
+            for path in (remote, f"{remote}.partial"):
+                with contextlib.suppress(OSError):
+                    sftp.remove(path)
 
     def _remote_root(self, sftp: Any) -> str:
         if self._remote_dir is None:

@@ -442,11 +442,12 @@ def test_the_devices_copies_are_private_and_a_tampered_copy_is_pushed_again(
 
     device.remote_dir.chmod(0o777)  # a cache directory someone left open to every user
     _project(pytester, _host_profile(device))
+    left = _outputs_files(device)  # what earlier tests' killed or timed-out agents may have left
     pytester.runpytest(*QUICK, "--edge-platform=board", "--edge-precision=fp32").assert_outcomes(passed=1)
     assert stat.S_IMODE(device.remote_dir.stat().st_mode) == 0o700
     copies = [p for p in device.remote_dir.iterdir() if p.suffix in (".onnx", ".npz", ".pyz")]
     assert copies and {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in copies} == {p.name: "0o600" for p in copies}
-    assert not [p for p in device.remote_dir.iterdir() if p.name.startswith("outputs-")]  # fetched, then removed
+    assert _outputs_files(device) == left  # fetched, then removed
     artifact = next(p for p in copies if p.suffix == ".onnx")
     tampered = bytearray(artifact.read_bytes())
     tampered[len(tampered) // 2] ^= 0xFF  # same size, other weights: reuse by size alone would measure it
@@ -521,9 +522,14 @@ def test_map(edge_runner):
 def test_several_inputs_a_metric_and_fidelity_work_over_ssh(pytester: pytest.Pytester, device: Device) -> None:
     """The outputs file the metric and the fidelity need comes back by SFTP; the device keeps none."""
     _project(pytester, _host_profile(device), tests=SEVERAL_INPUTS)
+    left = _outputs_files(device)
     result = pytester.runpytest(*QUICK, "-s", "--edge-platform=board")
     result.assert_outcomes(passed=1)
     found = re.search(r"OVER SSH fp32=(\S+) int8=(\S+) sqnr=(\S+) agreement=(\S+)", result.stdout.str())
     assert found is not None and 0 < float(found.group(1)) <= 1 and 0 < float(found.group(2)) <= 1
     assert float(found.group(3)) > 10 and found.group(4) == "None"  # a [N, 1, 2, 4] map has no class axis
-    assert not [p for p in device.remote_dir.iterdir() if p.name.startswith("outputs-")]
+    assert _outputs_files(device) == left
+
+
+def _outputs_files(device: Device) -> set:
+    return {p.name for p in device.remote_dir.iterdir() if p.name.startswith("outputs-")}
