@@ -17,8 +17,9 @@ T = TypeVar("T")
 
 
 @contextmanager
-def file_lock(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `lock_path`; without fcntl (Windows) it serializes nothing."""
+def file_lock(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (or a shared) lock on `lock_path`; without fcntl (Windows) it serializes
+    nothing. Shared holders exclude only exclusive ones: many builds at once, no timing beside them."""
     try:
         import fcntl
     except ImportError:
@@ -26,7 +27,7 @@ def file_lock(lock_path: Path) -> Iterator[None]:
         return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:

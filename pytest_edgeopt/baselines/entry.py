@@ -252,10 +252,26 @@ def mismatch_reason(entry: BaselineEntry, m: Measurement) -> Optional[str]:
     """Why the stored entry cannot be compared with `m`, or None when it can."""
     stored, now = entry.must_match, must_match(m)
     diffs = [f"{key} {stored.get(key)!r} -> {now.get(key)!r}" for key in MUST_MATCH if stored.get(key) != now.get(key)]
+    isa = _isa_change(entry, m)
+    if isa:
+        diffs.append(isa)
     was, now_estimated = "latency_ms" in entry.metrics.estimates, "latency_ms" in m.estimates
     if was != now_estimated:  # a board runner timed it, or a simulation estimated it
         diffs.append(f"latency {_kind(was)} -> {_kind(now_estimated)}")
     return f"baseline measured under a different {', '.join(diffs)}" if diffs else None
+
+
+def _isa_change(entry: BaselineEntry, m: Measurement) -> Optional[str]:
+    """The vector ISA the kernels pick (AVX2 vs AVX-512/VNNI, NEON dot product) changes every time,
+    INT8 most, while the CPU model string may not: a VM says "AMD EPYC" for a Zen 2 with AVX2 and
+    a Zen 5 with AVX-512 alike. Entries that recorded no flags are compared on the rest."""
+    stored = entry.info.get("cpu_flags")
+    if not isinstance(stored, list) or not stored or not m.facts.cpu_flags:
+        return None
+    before, after = sorted(str(f) for f in stored), sorted(m.facts.cpu_flags)
+    if before == after:
+        return None
+    return f"CPU flags {' '.join(before)} -> {' '.join(after)}"
 
 
 def _kind(estimated: bool) -> str:

@@ -42,7 +42,7 @@ class LocalTransport:
     label = "local"
 
     def __init__(self, *, lock_dir: Path, python: Optional[str] = None) -> None:
-        self.lock_path = Path(lock_dir) / "host-latency.lock"
+        self.lock_path = host_timing_lock(lock_dir)
         self.python = python or sys.executable
 
     def close(self) -> None:
@@ -75,6 +75,11 @@ class LocalTransport:
         if agent.returncode == -getattr(signal, "SIGALRM", 14):  # its own deadline ended it
             return _timed_out(timeout_s)
         return parse_agent_output(stdout, stderr, agent.returncode, where=self.label)
+
+
+def host_timing_lock(lock_dir: Path) -> Path:
+    """One machine's timing lock: jobs hold it exclusively, artifact builds shared."""
+    return Path(lock_dir) / "host-latency.lock"
 
 
 def _timed_out(timeout_s: float) -> Result:

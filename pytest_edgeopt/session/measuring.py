@@ -37,7 +37,7 @@ from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_a
 from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
 from pytest_edgeopt.platforms.profiles import Platform
-from pytest_edgeopt.platforms.transport import Transport
+from pytest_edgeopt.platforms.transport import Transport, host_timing_lock
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.runtimes.base import RuntimeOptions
 from pytest_edgeopt.session.assemble import Reference, assemble
@@ -119,7 +119,7 @@ class Measurer:
         self.transport = transport
         self.runtimes = runtimes
         self.meters = meters
-        self.cache = ArtifactCache(settings.cache_dir)
+        self.cache = ArtifactCache(settings.cache_dir, build_lock=host_timing_lock(settings.cache_dir))
         self._measured: Dict[Tuple[CaseKey, PairKey], Reference] = {}
         self._outputs_dir: Optional[Path] = None
 

@@ -373,6 +373,18 @@ def test_mismatch_reason_names_each_difference() -> None:
     assert reason == "baseline measured under a different runtime_version '1.0' -> '2.0', threads 1 -> 4"
 
 
+def test_a_baseline_from_another_vector_isa_is_not_compared() -> None:
+    """A VM names a Zen 2 with AVX2 and a Zen 5 with AVX-512 both "AMD EPYC": the flags tell them apart."""
+    avx2 = entry_from_measurement(measurement(facts=replace(FACTS, cpu_flags=("avx2", "fma"))))
+    avx512 = measurement(facts=replace(FACTS, cpu_flags=("avx2", "avx512_vnni", "avx512f", "fma")))
+    assert mismatch_reason(avx2, avx512) == (
+        "baseline measured under a different CPU flags avx2 fma -> avx2 avx512_vnni avx512f fma"
+    )
+    assert mismatch_reason(avx2, measurement(facts=replace(FACTS, cpu_flags=("fma", "avx2")))) is None
+    unrecorded = entry_from_measurement(measurement(facts=replace(FACTS, cpu_flags=())))
+    assert mismatch_reason(unrecorded, avx512) is None  # an entry without flags: compared on the rest
+
+
 def test_changed_rules() -> None:
     old = entry_from_measurement(with_samples(measurement(), (2.0, 2.0, 2.0)))
     assert not changed(old, old)

@@ -110,6 +110,32 @@ def test_a_builder_that_raises_leaves_nothing_behind(tmp_path: Path) -> None:
     assert len(build.calls) == 1 and path.read_bytes() == b"artifact"
 
 
+def _can_lock(path: Path, mode: int) -> bool:
+    fcntl = pytest.importorskip("fcntl")
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def test_a_build_holds_the_timing_lock_shared_so_no_worker_times_beside_it(tmp_path: Path) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    lock = tmp_path / "host-latency.lock"
+    seen: Dict[str, bool] = {}
+
+    def build(dest: Path) -> Dict[str, Any]:
+        seen["timing"], seen["another build"] = _can_lock(lock, fcntl.LOCK_EX), _can_lock(lock, fcntl.LOCK_SH)
+        dest.write_bytes(b"x")
+        return {}
+
+    ArtifactCache(tmp_path / "cache", build_lock=lock).get_or_build({"k": 1}, suffix=".bin", build=build)
+    assert seen == {"timing": False, "another build": True}
+    assert _can_lock(lock, fcntl.LOCK_EX)  # released once built
+
+
 def test_an_artifact_without_its_metadata_is_rebuilt(tmp_path: Path) -> None:
     cache, build = ArtifactCache(tmp_path), CountingBuilder()
     path, _ = cache.get_or_build({"k": 1}, suffix=".onnx", build=build)
