@@ -451,8 +451,7 @@ class Evaluation:
             outputs_head=read.optional_float_rows("outputs_head"),
             near_top1=read.optional_int_rows("near_top1"),
             outputs=tuple(
-                OutputInfo.from_dict(o, path=f"{read.path}.outputs[{i}]")
-                for i, o in enumerate(read.objects("outputs") if "outputs" in read.data else [])
+                OutputInfo.from_dict(o, path=f"{read.path}.outputs[{i}]") for i, o in enumerate(read.objects("outputs"))
             ),
             scored=read.optional_text("scored"),
             outputs_file=read.optional_text("outputs_file"),

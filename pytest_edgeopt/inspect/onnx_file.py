@@ -29,9 +29,13 @@ def load_onnx(path: Path, *, load_external_data: bool = True) -> Any:
 
 
 def graph_inputs(model: Any) -> List[Any]:
+    return real_inputs(model.graph)
+
+
+def real_inputs(graph: Any) -> List[Any]:
     """The real inputs: old exporters list initializers among the graph inputs too."""
-    initializers = {init.name for init in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in initializers]
+    initializers = {init.name for init in graph.initializer}
+    return [i for i in graph.input if i.name not in initializers]
 
 
 def input_shape(path: Path) -> Shape:

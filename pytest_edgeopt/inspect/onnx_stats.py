@@ -20,7 +20,7 @@ import numpy as np
 from pytest_edgeopt.agent import feeds
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
-from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
+from pytest_edgeopt.inspect.onnx_file import load_onnx, real_inputs, require_onnx
 
 Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
 Shapes = Dict[str, Shape]
@@ -289,7 +289,7 @@ def _counted(model: Any, shapes: Shapes) -> FlopCount:
 def _batch_one(graph: Any, sample: Sample) -> Dict[str, np.ndarray]:
     """Each input at batch 1, its batch axis placed as the agent places it (feeds.py); an input
     the sample does not fit is left out (its FLOPs then stay inexact)."""
-    inputs = _real_inputs(graph)
+    inputs = real_inputs(graph)
     samples = dict(sample) if isinstance(sample, Mapping) else ({inputs[0].name: sample} if inputs else {})
     placed: Dict[str, np.ndarray] = {}
     for value in inputs:
@@ -308,14 +308,9 @@ def _batch_one(graph: Any, sample: Sample) -> Dict[str, np.ndarray]:
     return placed
 
 
-def _real_inputs(graph: Any) -> List[Any]:
-    initializers = {init.name for init in graph.initializer}
-    return [value for value in graph.input if value.name not in initializers]
-
-
 def _pin_inputs(graph: Any, shapes: Mapping[str, Tuple[int, ...]]) -> None:
     """Give the inputs' unknown dims the eval sample's (batch 1: FLOPs are per sample)."""
-    for value in _real_inputs(graph):
+    for value in real_inputs(graph):
         if value.name not in shapes:
             continue
         dims = value.type.tensor_type.shape.dim

@@ -52,12 +52,16 @@ class Metric:
         return float(value)
 
     def drop(self, value: float, reference: float) -> float:
-        """Percent of the reference's value lost (positive: worse), so one budget reads the same
-        for an IoU of 0.7 and a PSNR of 32 dB; 0 when both are 0."""
-        worse = (reference - value) if self.higher_is_better else (value - reference)
-        if reference == 0:
-            return 0.0 if worse == 0 else math.copysign(math.inf, worse)
-        return 100.0 * worse / abs(reference)
+        return metric_drop(value, reference, higher_is_better=self.higher_is_better)
+
+
+def metric_drop(value: float, reference: float, *, higher_is_better: bool) -> float:
+    """Percent of the reference's value lost (positive: worse), so one budget reads the same
+    for an IoU of 0.7 and a PSNR of 32 dB; 0 when both are 0."""
+    worse = (reference - value) if higher_is_better else (value - reference)
+    if reference == 0:
+        return 0.0 if worse == 0 else math.copysign(math.inf, worse)
+    return 100.0 * worse / abs(reference)
 
 
 @dataclass(frozen=True)

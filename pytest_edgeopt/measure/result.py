@@ -6,7 +6,6 @@ crosses process boundaries (xdist workers, a device over SSH, a baseline file) u
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
@@ -15,7 +14,7 @@ import numpy as np
 from pytest_edgeopt.agent.contract import DeviceFacts, OpProfile
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.kinds import Note
-from pytest_edgeopt.measure.metric import Fidelity
+from pytest_edgeopt.measure.metric import Fidelity, metric_drop
 from pytest_edgeopt.measure.parity import Parity
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 
@@ -204,12 +203,7 @@ class Measurement:
                 f"metric_drop needs a task metric and model {self.model!r} has none: "
                 "pass metric=Metric(name, fn) to the EdgeModel"
             )
-        worse = (
-            self.reference_metric - self.metric if self.metric_higher_is_better else self.metric - self.reference_metric
-        )
-        if self.reference_metric == 0:
-            return 0.0 if worse == 0 else math.copysign(math.inf, worse)
-        return 100.0 * worse / abs(self.reference_metric)
+        return metric_drop(self.metric, self.reference_metric, higher_is_better=self.metric_higher_is_better)
 
     @property
     def min_sqnr_db(self) -> Optional[float]:

@@ -75,7 +75,7 @@ class EdgeModel:
         (forward's arguments by name); several inputs' eval data is a dict by those names."""
         example = _example_inputs(example_input, module)
         inputs, labels = _split_eval_data(eval_data, example=example, name=name, metric=metric)
-        _check_input_shapes(inputs, _sample_shapes(example), name=name, what="eval_data")
+        _check_input_shapes(inputs, first_sample_shapes(example), name=name, what="eval_data")
         module.eval()
         return cls(
             name=name,
@@ -356,10 +356,6 @@ def _check_input_shape(array: np.ndarray, sample_shape: Tuple[int, ...], *, name
             f"model {name!r}: {what} samples have shape {tuple(array.shape[1:])} but the model "
             f"input is {tuple(sample_shape)} (batch axis first)"
         )
-
-
-def _sample_shapes(example: InputData) -> SampleShapes:
-    return first_sample_shapes(example)
 
 
 def _example_inputs(value: Any, module: Any) -> InputData:

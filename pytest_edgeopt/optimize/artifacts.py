@@ -468,7 +468,12 @@ def _stats(path: Path, *, sample: Optional[Union[np.ndarray, Dict[str, np.ndarra
 
 
 def _flops_at(model: EdgeModel) -> object:
-    shapes = first_sample_shapes(model.eval_inputs)
+    return _shapes_json(model.eval_inputs)
+
+
+def _shapes_json(data: InputData) -> object:
+    """The first sample's shape (per input name for several) as JSON: a cache key part, a record."""
+    shapes = first_sample_shapes(data)
     return {k: list(v) for k, v in shapes.items()} if isinstance(shapes, dict) else list(shapes)
 
 
@@ -483,11 +488,7 @@ def _save_inputs(inputs: InputData, dest: Path) -> Info:
     arrays = inputs if isinstance(inputs, dict) else {"inputs": inputs}
     with open(dest, "wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
-    shapes = first_sample_shapes(inputs)
-    return {
-        "count": count_of(inputs),
-        "shape": {k: list(v) for k, v in shapes.items()} if isinstance(shapes, dict) else list(shapes),
-    }
+    return {"count": count_of(inputs), "shape": _shapes_json(inputs)}
 
 
 def _int(value: object) -> int:

@@ -55,7 +55,8 @@ def _fidelities(current: Optional[str], reference: str) -> Dict[str, Fidelity]:
     """Outputs the two files share by name and shape; others (a teacher's extra head) are left out."""
     if current is None:
         return {}
-    shared = [name for name in output_names(current) if name in set(output_names(reference))]
+    theirs_names = set(output_names(reference))
+    shared = [name for name in output_names(current) if name in theirs_names]
     result: Dict[str, Fidelity] = {}
     for name in shared:
         mine, theirs = read_outputs(current, names=[name])[name], read_outputs(reference, names=[name])[name]
