@@ -184,3 +184,7 @@ def test_device_choice_and_the_properties_that_shape_a_timing() -> None:
         "INFERENCE_PRECISION_HINT": "f32",
     }
     assert compile_config("GPU", 2) == {"PERFORMANCE_HINT": "LATENCY"}
+    assert compile_config("AUTO", 1) == {  # AUTO may pick the CPU, whose default is bf16 on bf16 CPUs
+        "PERFORMANCE_HINT": "LATENCY",
+        "DEVICE_PROPERTIES": {"CPU": {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}},
+    }
