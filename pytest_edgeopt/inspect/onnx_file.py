@@ -4,7 +4,7 @@ and the small facts of their signature the other stages need."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 
@@ -114,17 +114,31 @@ _LAYOUT_OPS = frozenset(
 
 
 def float_ops(path: Path) -> Dict[str, int]:
-    """Arithmetic ops of a QDQ graph whose result is not re-quantized: they run in float between a
-    DequantizeLinear and the next QuantizeLinear (HardSwish, Mul, Sigmoid...), op type -> count."""
+    """Arithmetic ops of a QDQ graph that run in float: they read no dequantized tensor (no input
+    comes from a DequantizeLinear, through layout ops) and their result is not re-quantized, op
+    type -> count. Both QDQ styles count right: ONNX Runtime's quantizer wraps an op in DQ -> op ->
+    Q, NNCF quantizes an op's inputs only (DQ -> Conv -> Relu -> Q), so "output re-quantized"
+    alone would call every NNCF convolution float."""
     graph = load_onnx(path, load_external_data=False).graph
+    produced_by = {output: node for node in graph.node for output in node.output if output}
     quantized_inputs = {name for node in graph.node if node.op_type == "QuantizeLinear" for name in node.input[:1]}
     counts: Dict[str, int] = {}
     for node in graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear") or node.op_type in _LAYOUT_OPS:
             continue
+        if any(_dequantized(name, produced_by) for name in node.input if name):
+            continue
         if any(output not in quantized_inputs for output in node.output if output):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def _dequantized(name: str, produced_by: Mapping[str, Any]) -> bool:
+    """The tensor comes out of a DequantizeLinear, directly or through ops that only move data."""
+    node = produced_by.get(name)
+    while node is not None and node.op_type in _LAYOUT_OPS and node.input:
+        node = produced_by.get(node.input[0])
+    return node is not None and node.op_type == "DequantizeLinear"
 
 
 def op_counts(path: Path) -> Dict[str, int]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Tuple
+from typing import Any, List, Tuple
 
+import numpy as np
 import pytest
 
 from pytest_edgeopt.agent.contract import DeviceFacts
@@ -58,3 +59,60 @@ def test_drift_sized_or_faster_rows_get_no_note(samples: Tuple[float, ...]) -> N
 
 def test_only_int8_rows_are_explained() -> None:
     assert slower_note((3.0,), FP32_MS, artifact=_artifact("fp16"), facts=_facts("avx2")) is None
+
+
+def _qdq_graph(tmp_path: Path, nodes: List[Any], inits: List[Tuple[str, Any]]) -> Path:
+    """A tiny QDQ graph: x [1, 4] in, y out; every weight and scale an initializer."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    tensors = [numpy_helper.from_array(np.asarray(value), name) for name, value in inits]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        tensors,
+    )
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+SCALES = [("s", np.float32(0.1)), ("z", np.uint8(128)), ("zw", np.int8(0))]
+QW = [("qw", np.ones((4, 4), np.int8)), ("w", np.ones((4, 4), np.float32))]
+
+
+def test_float_ops_counts_ops_that_read_no_dequantized_tensor_in_either_qdq_style(tmp_path: Path) -> None:
+    from onnx import helper
+
+    from pytest_edgeopt.inspect.onnx_file import float_ops
+
+    dq_x = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["qx"]),
+        helper.make_node("DequantizeLinear", ["qx", "s", "z"], ["dx"]),
+    ]
+    dq_w = [helper.make_node("DequantizeLinear", ["qw", "s", "zw"], ["dw"])]
+    ort_style = (
+        dq_x
+        + dq_w
+        + [helper.make_node("MatMul", ["dx", "dw"], ["m"]), helper.make_node("QuantizeLinear", ["m", "s", "z"], ["y"])]
+    )
+    nncf_style = (
+        dq_x
+        + dq_w
+        + [  # inputs quantized, the result goes on in float through a Relu
+            helper.make_node("MatMul", ["dx", "dw"], ["m"]),
+            helper.make_node("Relu", ["m"], ["r"]),
+            helper.make_node("Reshape", ["r", "shape"], ["v"]),
+            helper.make_node("MatMul", ["v", "dw"], ["y"]),
+        ]
+    )
+    island = dq_x + [  # a float weight on a float activation: really float
+        helper.make_node("Identity", ["x"], ["fx"]),
+        helper.make_node("MatMul", ["fx", "w"], ["y"]),
+    ]
+    shape = [("shape", np.array([1, 4], np.int64))]
+    assert float_ops(_qdq_graph(tmp_path, ort_style, SCALES + QW)) == {}
+    assert float_ops(_qdq_graph(tmp_path, nncf_style, SCALES + QW + shape)) == {"Relu": 1}  # MatMuls read DQ
+    assert float_ops(_qdq_graph(tmp_path, island, SCALES + QW)) == {"MatMul": 1}
