@@ -262,9 +262,9 @@ def mismatch_reason(entry: BaselineEntry, m: Measurement) -> Optional[str]:
 
 
 def _isa_change(entry: BaselineEntry, m: Measurement) -> Optional[str]:
-    """The vector ISA the kernels pick (AVX2 vs AVX-512/VNNI, NEON dot product) changes every time,
-    INT8 most, while the CPU model string may not: a VM says "AMD EPYC" for a Zen 2 with AVX2 and
-    a Zen 5 with AVX-512 alike. Entries that recorded no flags are compared on the rest."""
+    """The vector ISA the kernels pick (AVX2 vs AVX-512/VNNI, NEON dot product) moves every latency,
+    INT8's most, while the CPU model string may not: a VM says "AMD EPYC" for an AVX2 part and an
+    AVX-512 one alike. Entries that recorded no flags are compared on the rest."""
     stored = entry.info.get("cpu_flags")
     if not isinstance(stored, list) or not stored or not m.facts.cpu_flags:
         return None

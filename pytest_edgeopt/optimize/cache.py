@@ -81,7 +81,7 @@ class ArtifactCache:
         """An export or a quantization keeps both cores busy for seconds to minutes: holding the
         host's timing lock shared, no xdist worker times a latency case beside it (the local
         transport times under the same lock held exclusively). On a 2-vCPU VM a neighbour's build
-        inflates even CPU time: CI with `-n 2` timed a 0.055 ms model at 0.085 ms."""
+        inflates even CPU time (the likely reason CI with `-n 2` once timed a 0.055 ms model at 0.085 ms)."""
         shared = file_lock(self.build_lock, shared=True) if self.build_lock else contextlib.nullcontext()
         shown = self.progress(what) if self.progress and what else contextlib.nullcontext()
         with shared, shown:

@@ -374,7 +374,7 @@ def test_mismatch_reason_names_each_difference() -> None:
 
 
 def test_a_baseline_from_another_vector_isa_is_not_compared() -> None:
-    """A VM names a Zen 2 with AVX2 and a Zen 5 with AVX-512 both "AMD EPYC": the flags tell them apart."""
+    """A VM names an AVX2 and an AVX-512 part both "AMD EPYC": the flags tell them apart."""
     avx2 = entry_from_measurement(measurement(facts=replace(FACTS, cpu_flags=("avx2", "fma"))))
     avx512 = measurement(facts=replace(FACTS, cpu_flags=("avx2", "avx512_vnni", "avx512f", "fma")))
     assert mismatch_reason(avx2, avx512) == (
