@@ -28,10 +28,6 @@ def load_onnx(path: Path, *, load_external_data: bool = True) -> Any:
         raise EdgeOptError(f"{Path(path).name} is not a readable ONNX model ({reason})") from None
 
 
-def graph_inputs(model: Any) -> List[Any]:
-    return real_inputs(model.graph)
-
-
 def real_inputs(graph: Any) -> List[Any]:
     """The real inputs: old exporters list initializers among the graph inputs too."""
     initializers = {init.name for init in graph.initializer}
@@ -40,7 +36,7 @@ def real_inputs(graph: Any) -> List[Any]:
 
 def input_shape(path: Path) -> Shape:
     """The single input's shape, None where symbolic; what synthetic eval data is made to fit."""
-    inputs = graph_inputs(load_onnx(path, load_external_data=False))
+    inputs = real_inputs(load_onnx(path, load_external_data=False).graph)
     if len(inputs) != 1:
         raise EdgeOptError(
             f"{path.name}: models with {len(inputs)} inputs are not supported yet; wrap them to one input"
@@ -54,7 +50,7 @@ def input_specs(path: Path) -> List[Tuple[str, Shape, str]]:
     calibration feeds must be made (feeds.placements takes exactly this)."""
     onnx = require_onnx()
     specs: List[Tuple[str, Shape, str]] = []
-    for value in graph_inputs(load_onnx(path, load_external_data=False)):
+    for value in real_inputs(load_onnx(path, load_external_data=False).graph):
         tensor = value.type.tensor_type
         dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor.shape.dim)
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "float32"
@@ -63,12 +59,12 @@ def input_specs(path: Path) -> List[Tuple[str, Shape, str]]:
 
 
 def input_name(path: Path) -> str:
-    return str(graph_inputs(load_onnx(path, load_external_data=False))[0].name)
+    return str(real_inputs(load_onnx(path, load_external_data=False).graph)[0].name)
 
 
 def fixed_batch(model: Any) -> int:
     """The first input's fixed batch dimension; 1 when it is symbolic (counted as one sample)."""
-    inputs = graph_inputs(model)
+    inputs = real_inputs(model.graph)
     dims = inputs[0].type.tensor_type.shape.dim if inputs else []
     return dims[0].dim_value if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else 1
 
