@@ -61,7 +61,7 @@ def assemble(
         is_reference=reference is None,
     )
     ref = reference.measurement if reference else None
-    return Measurement(
+    return Measurement.from_values(
         model=model.name,
         precision=artifact.precision.name,
         bitwidth=artifact.bitwidth,
