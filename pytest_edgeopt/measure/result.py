@@ -444,7 +444,7 @@ def measured_value(m: Measurement, name: str) -> Optional[float]:
         value = getattr(m, name)
     except EdgeOptError:
         return None
-    return None if value is None else float(value)
+    return value if value is None or isinstance(value, int) else float(value)  # a count stays whole
 
 
 def top1_accuracy(predictions: Sequence[Sequence[int]], labels: Optional[np.ndarray]) -> Optional[float]:

@@ -104,7 +104,7 @@ class McuMeasurer(Measurer):
         return isinstance(self.transport, LocalTransport)
 
     def _artifact(self, case: Case) -> Artifact:
-        return for_mcu(super()._artifact(case), self.cache)
+        return for_mcu(super()._artifact(case), self.cache, case.model)
 
     def _send(self, transport: Transport, job: Job, case: Case, artifact: Artifact) -> Success:
         result = transport.run(job, timeout_s=self.settings.timeout_s)
