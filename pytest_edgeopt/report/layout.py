@@ -4,7 +4,7 @@ The full table has 19-21 columns and was 367 characters wide on the suites: in a
 it wrapped into noise. The fitted table keeps what decides the verdict and what names the case,
 puts a column that has one value on every row into a line above the table, and drops the rest in
 a fixed order, saying which; `-v` (or `--edge-table-columns=all`) and the report files keep every
-column in the seed's order. Pure functions of cells: the plugin decides the width.
+column in the table's own order. Pure functions of cells: the plugin decides the width.
 """
 
 from __future__ import annotations

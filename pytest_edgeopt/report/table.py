@@ -1,4 +1,4 @@
-"""The seed document's comparison table: rows in, lines out (the plugin writes them).
+"""The comparison table: rows in, lines out (the plugin writes them).
 
 A pure function, like syrupy's report lines(): pytest-benchmark writing straight to the terminal
 reporter forced shims in its CLI, and the same cells also feed the markdown and HTML reports.
@@ -23,8 +23,8 @@ from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.report.layout import fit, hidden_line, shared_line
 
 COLUMN_IDS: Tuple[str, ...] = tuple(c.id for c in COLUMNS if c.id not in MCU_COLUMNS)
-HEADERS: Tuple[str, ...] = tuple(TITLES[c] for c in COLUMN_IDS)  # the seed's columns, by title
-JUDGED = tuple(TITLES[c] for c in JUDGED_COLUMNS)  # a run's columns, not the seed's
+HEADERS: Tuple[str, ...] = tuple(TITLES[c] for c in COLUMN_IDS)  # the table's columns, by title
+JUDGED = tuple(TITLES[c] for c in JUDGED_COLUMNS)  # a run's columns, not the stored ones
 FAIL_MARK = " !"
 MCU_HEADERS = tuple(TITLES[c] for c in MCU_COLUMNS)  # only when a row has them: microcontroller rows
 ESTIMATE_MARK = " est."
@@ -64,7 +64,7 @@ def column_cells(
     ordered = ordered_rows(rows, by_platform=by_platform)
     notes = _note_numbers(ordered)
     columns = columns_for(ordered)
-    if by_platform:  # stored entries were not judged: the seed's columns only
+    if by_platform:  # stored entries were not judged: the measured columns only
         columns = tuple(c for c in columns if c not in JUDGED_COLUMNS)
     body = [_cells(row, notes, columns, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
     return columns, body, notes
@@ -117,7 +117,7 @@ def _wrapped(lines: Sequence[str], width: int) -> List[str]:
 
 
 def columns_for(rows: Sequence[Row]) -> Tuple[str, ...]:
-    """The seed's columns by id, with Arena and Flash (after Peak RSS) when a microcontroller row is there."""
+    """The table's columns by id, with Arena and Flash (after Peak RSS) when a microcontroller row is there."""
     mcu = any(r.measurement.arena_kb is not None or r.measurement.flash_kb is not None for r in rows)
     return tuple(c.id for c in COLUMNS if mcu or c.id not in MCU_COLUMNS)
 
