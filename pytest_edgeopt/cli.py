@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     table = commands.add_parser(
         "table",
         help="the comparison table of every platform's stored baselines, without measuring",
-        description="Read baselines/<platform>/**/*.json and print the comparison table's columns, one row group per platform.",
+        description="Read baselines/<platform>/**/*.json and print the comparison table, one row group per platform.",
     )
     table.add_argument("baselines", nargs="?", type=Path, default=Path("baselines"), help="default: baselines")
     table.add_argument(

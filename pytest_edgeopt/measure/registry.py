@@ -133,7 +133,7 @@ METRICS: Tuple[MetricSpec, ...] = (
     MetricSpec("first_inference_ms", "ms", _LOW, _NOISY, None, stored=Stored.ALWAYS),
 )  # fmt: skip
 
-# The comparison table's columns in the order of the comparison table the project started from (Arena and Flash only with MCU rows).
+# The comparison table's columns in their order (Arena and Flash only with MCU rows).
 COLUMNS: Tuple[ColumnSpec, ...] = (
     ColumnSpec("model", "Model"),
     ColumnSpec("bitwidth", "Bit-width (W/A)"),
