@@ -23,7 +23,7 @@ from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.diagnosis import OpSummary, summary
 from pytest_edgeopt.measure.registry import BY_ID, Noise, Stored, stored_ids
-from pytest_edgeopt.measure.result import LatencyStats, Measurement
+from pytest_edgeopt.measure.result import MEASURED_FIELDS, LatencyStats, Measurement
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 
 MAX_STORED_SAMPLES = 400
@@ -177,26 +177,14 @@ def stored_measurement(entry: BaselineEntry, *, nodeid: str, note: str) -> Measu
         compute_unit="",
         batch=metrics.batch,
         threads=int(facts.get("threads") or 1),
-        params=metrics.params,
-        size_mb=metrics.size_mb,
-        storage_mb=metrics.storage_mb,
-        gflops=metrics.gflops,
         latency=entry.wall,
         cpu_latency=entry.cpu,
-        load_ms=metrics.load_ms,
-        first_inference_ms=metrics.first_inference_ms,
-        peak_rss_mb=metrics.peak_rss_mb,
-        eval_count=metrics.eval_count,
-        top1=metrics.top1,
         reference_top1=None,
-        agreement=metrics.agreement,
-        top5_agreement=metrics.top5_agreement,
         artifact_sha=entry.artifact_sha or "",
         facts=DeviceFacts(arch=str(facts.get("arch") or ""), cpu_model=str(facts.get("cpu_model") or "")),
         runtime_info=RuntimeInfo(name=metrics.runtime, version=runtime_version),
-        arena_kb=metrics.arena_kb,
-        flash_kb=metrics.flash_kb,
         estimates=metrics.estimates,
+        **{name: value for name, value in metrics.values.items() if name in MEASURED_FIELDS},
         notes=(Note(NoteKind.BASELINE, note),),
         nodeid=nodeid,
     )

@@ -202,6 +202,7 @@ _PARTS: Dict[str, type] = {
     "reference": ReferencePart,
 }
 _PART_OF: Dict[str, str] = {f.name: part for part, kind in _PARTS.items() for f in fields(kind)}
+MEASURED_FIELDS = frozenset(_PART_OF)  # what a part holds; the registry's other ids are computed from them
 
 
 @dataclass(frozen=True)
