@@ -77,6 +77,8 @@ class MetricSpec:
     stored: Stored = Stored.NEVER
     junit: Junit = Junit.WHEN_PRESENT
     machine_dependent: bool = False  # relative budgets compared only against this machine's baseline
+    # why a row may have no value, said by a budget that cannot be checked ({platform} is the row's)
+    absent: str = "is not available (the eval set has no labels): gate on agreement"
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,12 @@ def _b(*names: str, kind: BudgetKind = BudgetKind.ABSOLUTE) -> Tuple[Budget, ...
 _LOW, _HIGH = Direction.LOWER, Direction.HIGHER
 _DET, _NOISY = Noise.DETERMINISTIC, Noise.NOISY
 _REL, _PTS = BudgetKind.RELATIVE, BudgetKind.POINTS
+
+_NO_METER = (
+    "is not available: the platform {platform} has no power meter "
+    "(set power = {{kind = ...}} in [tool.edgeopt.platforms.{platform}])"
+)
+_MCU_ONLY = "is measured on microcontroller platforms only (e.g. --edge-platform=cortex-m4)"
 
 METRICS: Tuple[MetricSpec, ...] = (
     MetricSpec("latency_ms", "ms", _LOW, _NOISY, "latency", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
@@ -116,12 +124,12 @@ METRICS: Tuple[MetricSpec, ...] = (
                budgets=_b("min_throughput")),
     MetricSpec("accuracy_drop", "pp", _LOW, _DET, "top1", budgets=_b("max_accuracy_drop")),
     MetricSpec("gflops", "GFLOPs", _LOW, _DET, "compute", stored=Stored.ALWAYS),
-    MetricSpec("energy_w", "W", _LOW, _NOISY, "energy_w", budgets=_b("max_energy_w")),
-    MetricSpec("energy_mj", "mJ/inf", _LOW, _NOISY, "energy_mj", budgets=_b("max_energy_mj")),
+    MetricSpec("energy_w", "W", _LOW, _NOISY, "energy_w", budgets=_b("max_energy_w"), absent=_NO_METER),
+    MetricSpec("energy_mj", "mJ/inf", _LOW, _NOISY, "energy_mj", budgets=_b("max_energy_mj"), absent=_NO_METER),
     MetricSpec("arena_kb", "KB", _LOW, _DET, "arena", stored=Stored.WHEN_PRESENT,  # KiB, as MCU datasheets count
-               budgets=_b("max_arena_kb") + _b("sram_fit", kind=BudgetKind.FIT)),
+               budgets=_b("max_arena_kb") + _b("sram_fit", kind=BudgetKind.FIT), absent=_MCU_ONLY),
     MetricSpec("flash_kb", "KB", _LOW, _DET, "flash", stored=Stored.WHEN_PRESENT,
-               budgets=_b("max_flash_kb") + _b("flash_fit", kind=BudgetKind.FIT)),
+               budgets=_b("max_flash_kb") + _b("flash_fit", kind=BudgetKind.FIT), absent=_MCU_ONLY),
     MetricSpec("metric_drop", "%", _LOW, _DET, "top1", budgets=_b("max_metric_drop")),  # % of the reference's value
     MetricSpec("metric", "", _HIGH, _DET, "top1", budgets=_b("min_metric", "max_metric")),
     MetricSpec("min_sqnr_db", "dB", _HIGH, _DET, "agreement", budgets=_b("min_sqnr_db")),  # worst output vs FP32
