@@ -124,6 +124,8 @@ METRICS: Tuple[MetricSpec, ...] = (
                budgets=_b("min_throughput")),
     MetricSpec("accuracy_drop", "pp", _LOW, _DET, "top1", budgets=_b("max_accuracy_drop")),
     MetricSpec("gflops", "GFLOPs", _LOW, _DET, "compute", stored=Stored.ALWAYS),
+    MetricSpec("int8_weight_share", "", _HIGH, _DET, "bitwidth", budgets=_b("min_int8_weight_share"),
+               absent="is not available: the artifact stores no weights"),
     MetricSpec("energy_w", "W", _LOW, _NOISY, "energy_w", budgets=_b("max_energy_w"), absent=_NO_METER),
     MetricSpec("energy_mj", "mJ/inf", _LOW, _NOISY, "energy_mj", budgets=_b("max_energy_mj"), absent=_NO_METER),
     MetricSpec("arena_kb", "KB", _LOW, _DET, "arena", stored=Stored.WHEN_PRESENT,  # KiB, as MCU datasheets count

@@ -162,6 +162,7 @@ class SizePart:
     size_mb: float
     storage_mb: float
     gflops: Optional[float]  # None: the graph could not be counted (a dynamic or data-dependent shape)
+    int8_weight_share: Optional[float] = None  # of the weights' bytes, stored as 8-bit integers
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ class Measurement:
     size_mb = _Flat[float]("size")
     storage_mb = _Flat[float]("size")
     gflops = _Flat[Optional[float]]("size")
+    int8_weight_share = _Flat[Optional[float]]("size")
     peak_rss_mb = _Flat[float]("memory")
     energy_w = _Flat[Optional[float]]("energy")
     energy_mj = _Flat[Optional[float]]("energy")

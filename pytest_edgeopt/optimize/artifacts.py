@@ -183,8 +183,8 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
 
 # Bumped whenever the way artifacts are built changes without a tool version changing, so a
 # cache filled by the old recipe is not reused (2: exporter stack traces stripped; 3: model code,
-# external data and file integrity in the key and record).
-RECIPE = "3"
+# external data and file integrity in the key and record; 4: weight bytes by type in the record).
+RECIPE = "4"
 
 
 def _root_artifact(

@@ -77,6 +77,7 @@ def assemble(
         size_mb=artifact.stats.weight_bytes / MB,
         storage_mb=artifact.stats.storage_bytes / MB,
         gflops=artifact.flops * result.batch / 1e9 if artifact.flops is not None else None,
+        int8_weight_share=artifact.stats.int8_weight_share,
         latency=LatencyStats.from_values(timing.wall_ms),
         cpu_latency=LatencyStats.from_values(timing.cpu_ms),
         load_ms=result.load_ms,
