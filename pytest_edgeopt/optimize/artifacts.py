@@ -87,8 +87,24 @@ def build_artifact(
         source_weight_bytes=root.stats.weight_bytes,
         arch=arch,
     )
+    parts = _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder)
+    return _derived_artifact(request, parts, root=root, precision=precision, cache=cache, maker=maker, own=own)
+
+
+def _derived_artifact(
+    request: BuildRequest,
+    parts: Dict[str, object],
+    *,
+    root: Artifact,
+    precision: Precision,
+    cache: ArtifactCache,
+    maker: ArtifactBuilder,
+    own: Optional[FormatBuilder],
+) -> Artifact:
+    """A precision derived from the FP32 root by its builder, through the cache."""
+    model = request.model
     path, info = cache.get_or_build(
-        _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder),
+        parts,
         suffix=maker.suffix,
         build=lambda dest: maker.build(replace(request, dest=dest)).to_dict(),
         what=_derive_what(model, precision.name, _format_name(maker, own)),
