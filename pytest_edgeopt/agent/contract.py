@@ -25,6 +25,7 @@ from pytest_edgeopt.agent.power import PowerMeterError, PowerReading
 from pytest_edgeopt.runtimes.base import RuntimeInfo, RuntimeOptions
 
 CONTRACT_VERSION = 2
+DEFAULT_MAX_OUTPUTS_MB = 512.0  # the eval set's outputs a job may bring back (edgeopt_max_outputs_mb)
 JsonObject = Dict[str, object]
 
 
@@ -258,7 +259,7 @@ class Job:
     profile: Optional[ProfileRequest] = None  # a per-op profiled pass after the timed samples
     output: Optional[str] = None  # the scored output: a name, or an index as text; None: the first
     outputs_file: Optional[str] = None  # write every output of the eval set here (compressed .npz)
-    max_outputs_mb: float = 512.0  # the outputs file's uncompressed size past which the job fails
+    max_outputs_mb: float = DEFAULT_MAX_OUTPUTS_MB  # the outputs file's uncompressed size past which the job fails
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> JsonObject:
@@ -326,7 +327,7 @@ class Job:
             profile=ProfileRequest.from_dict(profile) if (profile := read.optional_object("profile")) else None,
             output=read.optional_text("output"),
             outputs_file=read.optional_text("outputs_file"),
-            max_outputs_mb=read.optional_number("max_outputs_mb") or 512.0,
+            max_outputs_mb=read.optional_number("max_outputs_mb") or DEFAULT_MAX_OUTPUTS_MB,
         )
 
 

@@ -23,14 +23,14 @@ from pytest_edgeopt.baselines.entry import key_of, module_of
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
 from pytest_edgeopt.judge.types import Row
-from pytest_edgeopt.kinds import ModelKind
+from pytest_edgeopt.kinds import ModelKind, TableColumns
 from pytest_edgeopt.measure.compare import parse_percent
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.cache import prune
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.platforms.profiles import Platform, platform_table
-from pytest_edgeopt.platforms.select import choose_platform
+from pytest_edgeopt.platforms.select import PlatformRequest, choose_platform
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
@@ -170,7 +170,7 @@ class EdgeSession:
         """The sections after the test outcomes. The table fits `terminal_width` unless -v or
         --edge-table-columns=all asks for every column."""
         stale = self.book.stale_report(self.measurements())
-        full = verbosity > 0 or self.settings.table_columns == "all"
+        full = verbosity > 0 or self.settings.table_columns == TableColumns.ALL
         width = None if full else terminal_width
         sections = [
             ("pytest-edgeopt: comparison table", table_lines(self.rows, width=width) if self.settings.table else []),
@@ -242,7 +242,12 @@ def configure(config: pytest.Config) -> EdgeSession:
     _check_filters(settings, runtimes)
     platform = choose_platform(
         platform_table(config.hook.pytest_edgeopt_platforms(config=config)),
-        settings,
+        PlatformRequest(
+            name=settings.platform,
+            entries=settings.platform_entries,
+            devices=settings.devices,
+            on_host=settings.on_host,
+        ),
         runtimes=tuple(runtimes),
         meters=KINDS + tuple(meters),
     )

@@ -20,6 +20,7 @@ from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import NotOnPlatform
 from pytest_edgeopt.judge.fit import FitLimits
 from pytest_edgeopt.judge.validity import fingerprint_note
+from pytest_edgeopt.kinds import McuFit
 from pytest_edgeopt.measure.result import Measurement, PairedComparison
 from pytest_edgeopt.optimize.artifacts import Artifact
 from pytest_edgeopt.optimize.mcu import for_mcu
@@ -134,7 +135,7 @@ class McuMeasurer(Measurer):
 
 def fit_limits(platform: Platform, settings: Settings) -> Optional[FitLimits]:
     """The board's SRAM and flash, which every row of an MCU profile must fit (unless turned off)."""
-    if platform.mcu is None or settings.mcu_fit == "off":
+    if platform.mcu is None or settings.mcu_fit == McuFit.OFF:
         return None
     return FitLimits(platform=platform.name, sram_kb=platform.mcu.sram_kb, flash_kb=platform.mcu.flash_kb)
 

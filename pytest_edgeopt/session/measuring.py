@@ -28,7 +28,7 @@ from pytest_edgeopt.agent.contract import (
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
 from pytest_edgeopt.judge.validity import fingerprint_note, timing_problem
-from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
+from pytest_edgeopt.kinds import ModelKind, Note, NoteKind, OnUnreachable
 from pytest_edgeopt.measure import parity
 from pytest_edgeopt.measure.compare import choose_signal
 from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedComparison
@@ -255,8 +255,8 @@ class Measurer:
 
     def _failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
         """A failed job as the exception that fails or skips the test (policy: the platform's)."""
-        spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.get("python", "python3")
-        skip = self.platform.on_unreachable == "skip"
+        spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.python
+        skip = self.platform.on_unreachable == OnUnreachable.SKIP
         if result.kind == FailureKind.MISSING_RUNTIME and device:
             return MissingOnDevice(package=result.package or spec.package, device=device, python=python, skip=skip)
         if result.kind == FailureKind.MISSING_RUNTIME and result.package:  # one of the runtime's dependencies
@@ -269,7 +269,7 @@ class Measurer:
         if result.kind == FailureKind.MISSING_PYTHON and device:
             return MissingOnDevice(package="python3", device=device, message=result.error, skip=skip)
         if result.kind == FailureKind.UNREACHABLE:
-            return DeviceUnreachable(f"{label}: {result.error}", skip=self.platform.on_unreachable == "skip")
+            return DeviceUnreachable(f"{label}: {result.error}", skip=skip)
         return EdgeOptError(f"{label}: {result.error}")
 
     def _job(
@@ -335,11 +335,14 @@ class Measurer:
 
     def _power(self) -> Optional[Dict[str, object]]:
         """The profile's meter; a plugin's meter carries where the agent finds its factory."""
-        spec: Dict[str, object] = dict(self.platform.power)
-        plugin = self.meters.get(str(spec.get("kind")))
+        power = self.platform.power
+        if power is None:
+            return None
+        spec = power.to_dict()
+        plugin = self.meters.get(power.kind)
         if plugin is not None:
             spec.update(module=plugin.module, factory=plugin.factory)
-        return spec or None
+        return spec
 
 
 def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
