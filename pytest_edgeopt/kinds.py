@@ -121,6 +121,23 @@ class ProgressMode(OptionMode):
     OFF = "off"
 
 
+class DataSplit(str, Enum):
+    """A model's two input sets: what it is evaluated on, and what quantization calibrates on."""
+
+    EVAL = "eval"
+    CALIBRATION = "calibration"
+
+
+class TransportKind(str, Enum):
+    """Our transports; a plugin's transport (the make_transport hook) names its own."""
+
+    LOCAL = "local"  # the agent runs on this machine (also `--edge-device local`: pytest runs on the device)
+    SSH = "ssh"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
 class Note(str):
     """A caveat under the table: its text, with the kind the report sorts and filters by.
 

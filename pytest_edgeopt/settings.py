@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type, TypeVar
 import pytest
 
 from pytest_edgeopt.agent.contract import DEFAULT_MAX_OUTPUTS_MB, SamplingPlan
-from pytest_edgeopt.kinds import McuFit, OptionMode, Policy, ProgressMode, TableColumns, UpdateMode
+from pytest_edgeopt.kinds import McuFit, OptionMode, Policy, ProgressMode, TableColumns, TransportKind, UpdateMode
 
 if TYPE_CHECKING:
     from pytest_edgeopt.platforms.profiles import Platform
@@ -212,7 +212,7 @@ def _tool_table(path: Path) -> Dict[str, Any]:
 def device_address(text: str) -> str:
     """argparse type= for --edge-device: `local` or ssh://USER@HOST[:PORT], checked here so a typo
     is a usage error before anything is built."""
-    if text == "local":
+    if text == TransportKind.LOCAL:
         return text
     from pytest_edgeopt.platforms.ssh import SshAddress
 

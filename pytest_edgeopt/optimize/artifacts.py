@@ -16,7 +16,7 @@ import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
-from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
+from pytest_edgeopt.kinds import DataSplit, ModelKind, Note, NoteKind
 from pytest_edgeopt.models.base import EdgeModel, InputData, count_of, first_sample_shapes
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
@@ -137,7 +137,7 @@ def _derived_parts(
     else:
         parts.update(tools=tool_versions(fmt))
     if name.startswith("int8") and name != "int8-dynamic":
-        parts.update(calibration=model.data_hash("calibration"))
+        parts.update(calibration=model.data_hash(DataSplit.CALIBRATION))
         if fmt == "onnx" and "builder" not in parts:
             parts.update(activation=_activation(name, arch))
     if fmt == "onnx" and "builder" not in parts and name.startswith("int8") and quantize.needs_opset_upgrade(root.path):
@@ -195,7 +195,7 @@ def _check_format(model: EdgeModel, precision: Precision, fmt: str) -> None:
 def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
     """The eval inputs as the `.npz` the agent reads; cached by content like any artifact."""
     path, _ = cache.get_or_build(
-        {"stage": "eval-inputs", "data": model.data_hash("eval")},
+        {"stage": "eval-inputs", "data": model.data_hash(DataSplit.EVAL)},
         suffix=".npz",
         build=lambda dest: _save_inputs(model.eval_inputs, dest),
         what=f"preparing the eval inputs of {model.name}",

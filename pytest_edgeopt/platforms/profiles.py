@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from pytest_edgeopt.kinds import OnUnreachable, Policy
+from pytest_edgeopt.kinds import OnUnreachable, Policy, TransportKind
 from pytest_edgeopt.platforms.mcu import ESP32_S3, STM32H743, STM32L4R5, McuBoard, overlay_board
 from pytest_edgeopt.platforms.options import PowerSpec, SshOptions
 
@@ -34,7 +34,7 @@ class Platform:
     compute_unit: str = "CPU"
     runtime_device: Optional[str] = None  # a runtime's own device name (OpenVINO's CPU / GPU / NPU / AUTO)
     arch: Optional[str] = None
-    transport: str = "local"
+    transport: str = TransportKind.LOCAL  # or SSH, or the name of a transport a plugin provides
     devices: Tuple[str, ...] = ()  # ssh://user@host[:port] addresses; several make a fleet
     precisions: Optional[Tuple[str, ...]] = None  # what the target supports; None = all
     fingerprint: Dict[str, Any] = field(default_factory=dict)  # expected facts of the device
@@ -180,6 +180,6 @@ def platform_schema() -> Dict[str, Any]:
 
 def with_devices(profile: Platform, devices: Tuple[str, ...]) -> Platform:
     """--edge-device replaces the profile's devices; `local` means run here (pytest on the device)."""
-    if devices == ("local",):
-        return replace(profile, devices=(), transport="local")
-    return replace(profile, devices=devices, transport="ssh")
+    if devices == (TransportKind.LOCAL,):
+        return replace(profile, devices=(), transport=TransportKind.LOCAL)
+    return replace(profile, devices=devices, transport=TransportKind.SSH)

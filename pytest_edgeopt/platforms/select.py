@@ -13,6 +13,7 @@ from typing import Any, Collection, Dict, Mapping, Optional, Tuple
 
 import pytest
 
+from pytest_edgeopt.kinds import TransportKind
 from pytest_edgeopt.platforms.fingerprint import local_facts, mismatches
 from pytest_edgeopt.platforms.profiles import ALIASES, Platform, apply_user_profiles, with_devices
 from pytest_edgeopt.platforms.transport import LocalTransport, Transport
@@ -49,7 +50,7 @@ def choose_platform(
         profile = with_devices(profile, request.devices)
     if request.on_host:
         # the device's own power meter (INA3221 rails, a Pi 5 PMIC) is not on this machine
-        return replace(profile, devices=(), transport="local", on_host=True, power=None)
+        return replace(profile, devices=(), transport=TransportKind.LOCAL, on_host=True, power=None)
     if not profile.remote:
         _check_here(profile)
     return profile
@@ -86,9 +87,9 @@ def _check_here(profile: Platform) -> None:
 
 def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
     """Our transports: local and ssh (one device, or a fleet of them); others come from plugins."""
-    if profile.transport == "local" and not profile.remote:
+    if profile.transport == TransportKind.LOCAL and not profile.remote:
         return LocalTransport(lock_dir=lock_dir)
-    if profile.transport != "ssh" or not profile.devices:
+    if profile.transport != TransportKind.SSH or not profile.devices:
         return None
     try:
         import paramiko  # noqa: F401

@@ -28,7 +28,7 @@ from pytest_edgeopt.agent.contract import (
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
 from pytest_edgeopt.judge.validity import fingerprint_note, timing_problem
-from pytest_edgeopt.kinds import ModelKind, Note, NoteKind, OnUnreachable
+from pytest_edgeopt.kinds import DataSplit, ModelKind, Note, NoteKind, OnUnreachable
 from pytest_edgeopt.measure import parity
 from pytest_edgeopt.measure.compare import choose_signal
 from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedComparison
@@ -89,11 +89,11 @@ class Case:
         name and labels go into the row, the calibration data into every quantized artifact."""
         model = self.model
         labels = None if model.eval_labels is None else array_hash(model.eval_labels)
-        calibration = None if self.precision == REFERENCE else model.data_hash("calibration")
+        calibration = None if self.precision == REFERENCE else model.data_hash(DataSplit.CALIBRATION)
         return (
             model.name,
             model.content_hash(),
-            model.data_hash("eval"),
+            model.data_hash(DataSplit.EVAL),
             labels,
             calibration,
             self.precision,
@@ -378,7 +378,7 @@ def _scoring_key(model: EdgeModel) -> str:
 
 def _checked_yardstick(case: Case, yardstick: Case) -> Case:
     """A teacher judged on other eval data would compare outputs of different inputs."""
-    if case.reference is not None and case.reference.data_hash("eval") != case.model.data_hash("eval"):
+    if case.reference is not None and case.reference.data_hash(DataSplit.EVAL) != case.model.data_hash(DataSplit.EVAL):
         raise EdgeOptError(
             f"reference={case.reference.name!r} is evaluated on other eval data than {case.model.name!r}: "
             "build both EdgeModels with the same eval_data"
