@@ -23,12 +23,12 @@ from pytest_edgeopt.baselines.entry import key_of, module_of
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
 from pytest_edgeopt.judge.types import Row
-from pytest_edgeopt.kinds import ModelKind, TableColumns
+from pytest_edgeopt.kinds import TableColumns
 from pytest_edgeopt.measure.compare import parse_percent
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.cache import prune
-from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.optimize.precisions import unknown_precision
 from pytest_edgeopt.platforms.profiles import Platform, platform_table
 from pytest_edgeopt.platforms.select import PlatformRequest, choose_platform
 from pytest_edgeopt.platforms.transport import Transport
@@ -39,7 +39,7 @@ from pytest_edgeopt.session import parametrize
 from pytest_edgeopt.session.mcu import measurer_for
 from pytest_edgeopt.session.measuring import Case, PairRequest
 from pytest_edgeopt.session.progress import TerminalProgress
-from pytest_edgeopt.session.runner import EdgeRunner, resolve_model
+from pytest_edgeopt.session.runner import EdgeRunner, default_runtime, resolve_model
 from pytest_edgeopt.settings import Settings, tool_budgets
 
 session_key = pytest.StashKey["EdgeSession"]()
@@ -273,8 +273,9 @@ def meter_registry(groups: Sequence[Sequence[PowerMeterSpec]]) -> Dict[str, Powe
 
 def _check_filters(settings: Settings, runtimes: Dict[str, RuntimeSpec]) -> None:
     for name in (settings.precisions or ()) + settings.default_precisions:
-        if name not in PRECISIONS:
-            raise pytest.UsageError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+        why = unknown_precision(name)
+        if why is not None:
+            raise pytest.UsageError(why)
     for name in settings.runtimes or ():
         if name not in runtimes:
             raise pytest.UsageError(f"--edge-runtime: unknown runtime {name!r}; choose from {', '.join(runtimes)}")
@@ -311,10 +312,8 @@ def runtime_fixture(request: pytest.FixtureRequest) -> str:
     if getattr(request, "param", None):
         return str(request.param)
     session = request.config.stash[session_key]
-    platform = session.platform
     model = getattr(getattr(request.node, "callspec", None), "params", {}).get("edge_model")
-    tflite = (isinstance(model, EdgeModel) and model.kind == ModelKind.TFLITE) or str(model).endswith(".tflite")
-    return "tflite" if tflite and session.runtimes[platform.runtime].format != "tflite" else platform.runtime
+    return default_runtime(model, session.platform, session.runtimes)
 
 
 def runner_fixture(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRunner:
