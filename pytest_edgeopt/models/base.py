@@ -26,6 +26,7 @@ SampleShapes = Union[Tuple[int, ...], Dict[str, Tuple[int, ...]]]  # per sample,
 EvalData = Union[ArrayLike, Mapping[str, ArrayLike], Tuple[Any, ArrayLike]]
 
 SYNTHETIC_EVAL_COUNT = 32
+MODEL_FILE_SUFFIXES = (".onnx", ".tflite")  # the model files a test may name by path
 EXTERNAL_DATA_KEY = b"\x0a\x08location"  # StringStringEntryProto field 1, "location": an external tensor
 
 

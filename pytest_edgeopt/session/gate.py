@@ -17,7 +17,7 @@ from pytest_edgeopt.session.mcu import fit_limits
 from pytest_edgeopt.session.measuring import Case, PairRequest
 
 if TYPE_CHECKING:
-    from pytest_edgeopt.session import EdgeSession
+    from pytest_edgeopt.session.edge_session import EdgeSession
 
 
 class Checker:

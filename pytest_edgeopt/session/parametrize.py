@@ -11,10 +11,9 @@ import pytest
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.budgets import validate_budgets
-from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, unknown_model_message
 from pytest_edgeopt.optimize.precisions import unknown_precision
-from pytest_edgeopt.session.runner import MODEL_FILE_SUFFIXES
 
 ModelParam = Union[str, Path, EdgeModel]
 

@@ -15,7 +15,7 @@ import pytest
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, NotOnPlatform
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.result import Measurement
-from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
 from pytest_edgeopt.optimize.precisions import unknown_precision
 from pytest_edgeopt.platforms.profiles import Platform
@@ -24,10 +24,9 @@ from pytest_edgeopt.session.gate import Checker
 from pytest_edgeopt.session.measuring import Case
 
 if TYPE_CHECKING:
-    from pytest_edgeopt.session import EdgeSession
+    from pytest_edgeopt.session.edge_session import EdgeSession
 
 ModelRef = Union[str, Path, EdgeModel]
-MODEL_FILE_SUFFIXES = (".onnx", ".tflite")
 Recorder = Callable[[str, object], None]
 
 
