@@ -127,6 +127,9 @@ class DataSplit(str, Enum):
     EVAL = "eval"
     CALIBRATION = "calibration"
 
+    def __str__(self) -> str:
+        return str(self.value)
+
 
 class TransportKind(str, Enum):
     """Our transports; a plugin's transport (the make_transport hook) names its own."""

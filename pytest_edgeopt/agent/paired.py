@@ -37,6 +37,9 @@ class LookVerdict(str, Enum):
     REGRESSED = "regressed"
     INCONCLUSIVE = "inconclusive"  # sample on, until the next look or the time cap
 
+    def __str__(self) -> str:
+        return str(self.value)
+
 
 PASS, REGRESSED, INCONCLUSIVE = LookVerdict.PASS, LookVerdict.REGRESSED, LookVerdict.INCONCLUSIVE
 

@@ -47,6 +47,9 @@ class MeterKind(str, Enum):
     COMMAND = "command"
     ESTIMATE = "estimate"
 
+    def __str__(self) -> str:
+        return str(self.value)
+
 
 KINDS = tuple(kind.value for kind in MeterKind)
 SPEC_KEYS = ("kind", "root", "interval_s", "command", "watts", "idle_s", "options", "module", "factory")

@@ -30,10 +30,10 @@ class SshOptions:
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any], *, where: str) -> "SshOptions":
-        values = _known(cls, table, where=f"{where}.ssh")
+        values = _known(cls, table, where=f"{where}: ssh")
         for name in ("connect_timeout_s", "keepalive_s"):
             if name in values:
-                values[name] = _positive(values[name], where=f"{where}.ssh.{name}")
+                values[name] = _positive(values[name], where=f"{where}: ssh.{name}")
         return cls(**values)
 
 
@@ -55,7 +55,7 @@ class PowerSpec:
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any], *, where: str) -> "PowerSpec":
-        values = _known(cls, table, where=f"{where}.power")
+        values = _known(cls, table, where=f"{where}: power")
         if not isinstance(values.get("kind"), str) or not values["kind"]:
             raise ValueError(f'{where}: power.kind: expected the meter\'s name, e.g. kind = "rapl"')
         if values.get("command") is not None:

@@ -30,7 +30,7 @@ from pytest_edgeopt._fs import file_lock
 from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, Success, failure
 from pytest_edgeopt.platforms.bundle import agent_bundle
 from pytest_edgeopt.platforms.options import SshOptions
-from pytest_edgeopt.platforms.transport import parse_agent_output, slug
+from pytest_edgeopt.platforms.transport import parse_agent_output, plugin_modules, slug
 
 _GRACE_S = 5.0  # the agent's own alarm fires at the timeout; give its last words time to arrive
 _ADDRESS = re.compile(
@@ -153,7 +153,7 @@ class SshTransport:
         with client.open_sftp() as sftp:
             sftp.get_channel().settimeout(self._io_timeout(deadline))
             root = self._remote_root(sftp)
-            name, data = agent_bundle(_plugin_modules(job))
+            name, data = agent_bundle(plugin_modules(job))
             agent = self._put_bytes(sftp, root, name, data, replace_all=replace_all)
             artifact, inputs = Path(job.artifact), Path(job.inputs)
             remote = replace(
@@ -287,14 +287,6 @@ class SshTransport:
                 FailureKind.AGENT_DIED, f"the agent on {self.label} was killed before it answered (no exit status)"
             )
         return result
-
-
-def _plugin_modules(job: Job) -> Tuple[str, ...]:
-    """The modules a plugin's runtime or power meter needs pushed with the agent."""
-    modules = [job.runtime.module]
-    if job.power and isinstance(job.power.get("module"), str):
-        modules.append(str(job.power["module"]))
-    return tuple(m for m in modules if not m.startswith("pytest_edgeopt."))
 
 
 class ConnectFailed(Exception):
