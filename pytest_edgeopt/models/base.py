@@ -214,7 +214,7 @@ class EdgeModel:
         return _file_hash(self.tflite_path)
 
     def data_hash(self, which: DataSplit) -> str:
-        data = self.eval_inputs if DataSplit(which) == DataSplit.EVAL else self.calibration
+        data = self.eval_inputs if which == DataSplit.EVAL else self.calibration
         return inputs_hash(data)
 
 

@@ -23,9 +23,9 @@ PREFIX = "edgeopt: "
 
 def shown(*, mode: ProgressMode, isatty: bool, verbosity: int, worker: bool) -> bool:
     """auto: in a terminal and not -q; on: also in a log; never from an xdist worker (nobody sees it)."""
-    if ProgressMode(mode) == ProgressMode.OFF or worker:
+    if mode == ProgressMode.OFF or worker:
         return False
-    return ProgressMode(mode) == ProgressMode.ON or (isatty and verbosity >= 0)
+    return mode == ProgressMode.ON or (isatty and verbosity >= 0)
 
 
 class TerminalProgress:
