@@ -7,7 +7,7 @@ import pytest
 from pytest_edgeopt.errors import EdgeOptError, EdgeOptWarning, MissingDependency
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.session import parametrize
-from pytest_edgeopt.session.edge_session import session_key
+from pytest_edgeopt.session.edge_session import edge_session
 from pytest_edgeopt.session.runner import EdgeRunner, default_runtime, resolve_model
 
 
@@ -25,13 +25,13 @@ def runtime_fixture(request: pytest.FixtureRequest) -> str:
     (LiteRT for a .tflite file, else the platform's)."""
     if getattr(request, "param", None):
         return str(request.param)
-    session = request.config.stash[session_key]
+    session = edge_session(request.config)
     model = getattr(getattr(request.node, "callspec", None), "params", {}).get("edge_model")
     return default_runtime(model, session.platform, session.runtimes)
 
 
 def runner_fixture(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRunner:
-    session = request.config.stash[session_key]
+    session = edge_session(request.config)
     params = getattr(getattr(request.node, "callspec", None), "params", {})
     # user_properties directly, as record_property does: that fixture warns on every test under
     # --junitxml's default junit_family (xunit2), an error wherever filterwarnings = error.
