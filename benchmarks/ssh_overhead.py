@@ -30,6 +30,7 @@ from pytest_edgeopt.models.zoo import load_zoo_model  # noqa: E402
 from pytest_edgeopt.optimize.artifacts import build_artifact, eval_inputs_file  # noqa: E402
 from pytest_edgeopt.optimize.cache import ArtifactCache  # noqa: E402
 from pytest_edgeopt.optimize.precisions import get_precision  # noqa: E402
+from pytest_edgeopt.platforms.options import SshOptions  # noqa: E402
 from pytest_edgeopt.platforms.ssh import SshAddress, SshTransport  # noqa: E402
 from pytest_edgeopt.platforms.transport import LocalTransport  # noqa: E402
 from pytest_edgeopt.runtimes import RUNTIMES  # noqa: E402
@@ -74,16 +75,18 @@ def _job(work: Path) -> Job:
 
 def _remote(args: argparse.Namespace, work: Path) -> Any:
     if args.device:
-        return SshTransport(SshAddress.parse(args.device), options={"python": args.python}, lock_dir=work), lambda: None
+        return SshTransport(
+            SshAddress.parse(args.device), options=SshOptions(python=args.python), lock_dir=work
+        ), lambda: None
     from tests.remote.sshd import start_sshd
 
     device = start_sshd(work / "sshd")
-    options = {
-        "python": args.python,
-        "known_hosts": str(device.known_hosts),
-        "identity_file": str(device.identity_file),
-        "remote_dir": str(device.remote_dir),
-    }
+    options = SshOptions(
+        python=args.python,
+        known_hosts=str(device.known_hosts),
+        identity_file=str(device.identity_file),
+        remote_dir=str(device.remote_dir),
+    )
     return SshTransport(SshAddress.parse(device.url), options=options, lock_dir=work), device.stop
 
 

@@ -19,7 +19,7 @@ _EXPORTS = {
     "LatencyStats": "pytest_edgeopt.measure.result",
     "EdgeRunner": "pytest_edgeopt.session.runner",
     "EdgeOptError": "pytest_edgeopt.errors",
-    "BudgetExceeded": "pytest_edgeopt.judge.types",
+    "BudgetExceeded": "pytest_edgeopt.errors",
     "EdgeOptWarning": "pytest_edgeopt.errors",
     "MissingDependency": "pytest_edgeopt.errors",
     "Platform": "pytest_edgeopt.platforms.profiles",

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 
 from pytest_edgeopt.baselines.store import read_tree
 from pytest_edgeopt.judge.types import Row
+from pytest_edgeopt.kinds import TableColumns
 from pytest_edgeopt.optimize.cache import entries, prune
 from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import table_lines
@@ -62,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     table.add_argument(
         "--columns",
-        choices=("fit", "all"),
-        default="fit",
+        choices=TableColumns.choices(),
+        default=TableColumns.FIT.value,
         help="fit: the columns that fit this terminal (the default); all: every column",
     )
     table.set_defaults(run=_table)
@@ -110,7 +111,7 @@ def _table(args: argparse.Namespace, errors: List[str]) -> List[str]:
         errors.append(f"{root}: no baseline entry in {tree.files} file(s): run pytest --update-baselines first")
         return []
     platforms = ", ".join(dict.fromkeys(m.platform for m in sorted(tree.measurements, key=lambda m: m.platform)))
-    width = None if args.columns == "all" else shutil.get_terminal_size().columns
+    width = None if TableColumns(args.columns) == TableColumns.ALL else shutil.get_terminal_size().columns
     lines = [f"stored baselines in {root}: {len(tree.measurements)} entries, platforms {platforms}"]
     lines += table_lines(rows, width=width, by_platform=True)
     for path in args.report:

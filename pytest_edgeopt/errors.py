@@ -13,6 +13,10 @@ class EdgeOptError(Exception):
     """Bad input or a failed measurement; the message is the whole report, so it names the fix."""
 
 
+class BudgetExceeded(EdgeOptError):
+    """At least one budget is broken; the message lists every violation with its numbers."""
+
+
 class MissingDependency(EdgeOptError):
     """An optional package is absent; tests that need it are skipped with the install hint."""
 

@@ -7,7 +7,7 @@ silently never matches; their values are the strings the table, the reports and 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Dict, Tuple
+from typing import Dict, Tuple, Type, TypeVar
 
 
 class Verdict(str, Enum):
@@ -54,6 +54,91 @@ class NoteKind(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+_M = TypeVar("_M", bound="OptionMode")
+
+
+class OptionMode(str, Enum):
+    """A setting's value: the option or ini string it is parsed from once, compared as a member."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def parse(cls: Type[_M], text: str, *, name: str) -> _M:
+        """The member named by an option's text; ValueError names the option and the choices."""
+        try:
+            return cls(text)
+        except ValueError:
+            raise ValueError(f"{name}: expected one of {', '.join(cls.choices())}, got {text!r}") from None
+
+    @classmethod
+    def choices(cls) -> Tuple[str, ...]:
+        return tuple(member.value for member in cls)
+
+
+class UpdateMode(OptionMode):
+    """What a run writes to the baselines: --update-baselines (ALL) or --add-baselines (NEW)."""
+
+    ALL = "all"  # new and changed entries, stale ones removed
+    NEW = "new"  # missing entries only
+
+
+class Policy(OptionMode):
+    """What a condition the run cannot settle does: a warning (and a note) or a failed test."""
+
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class McuFit(OptionMode):
+    """edgeopt_mcu_fit: a microcontroller row whose arena or flash exceeds the board's fails, or not."""
+
+    FAIL = "fail"
+    OFF = "off"
+
+
+class OnUnreachable(OptionMode):
+    """A platform's device that cannot be reached fails its tests, or skips them."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class TableColumns(OptionMode):
+    """--edge-table-columns: the columns that fit the terminal, or every one."""
+
+    FIT = "fit"
+    ALL = "all"
+
+
+class ProgressMode(OptionMode):
+    """--edge-progress: AUTO in a terminal and not with -q, ON also in CI logs, OFF never."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
+class DataSplit(str, Enum):
+    """A model's two input sets: what it is evaluated on, and what quantization calibrates on."""
+
+    EVAL = "eval"
+    CALIBRATION = "calibration"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class TransportKind(str, Enum):
+    """Our transports; a plugin's transport (the make_transport hook) names its own."""
+
+    LOCAL = "local"  # the agent runs on this machine (also `--edge-device local`: pytest runs on the device)
+    SSH = "ssh"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 class Note(str):

@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Generator, List, Optional
 
 import pytest
 
-from pytest_edgeopt import hookspecs, session
+from pytest_edgeopt import hookspecs
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.platforms.profiles import BUILTIN, Platform
 from pytest_edgeopt.platforms.select import make_transport
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.runtimes import BUILTIN_RUNTIMES, RuntimeSpec
+from pytest_edgeopt.session import fixtures
+from pytest_edgeopt.session.configure import configure
+from pytest_edgeopt.session.edge_session import edge, edge_session
 from pytest_edgeopt.session.parametrize import MARKERS
 from pytest_edgeopt.session.runner import EdgeRunner
 from pytest_edgeopt.settings import add_options, cache_dir
@@ -36,7 +39,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    session.configure(config)
+    configure(config)
 
 
 @pytest.hookimpl(trylast=True)
@@ -60,32 +63,32 @@ def pytest_edgeopt_make_transport(config: pytest.Config, platform: Platform) -> 
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    edge = session.edge(config)
-    if edge is not None:
-        edge.close()
+    current = edge(config)
+    if current is not None:
+        current.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    metafunc.config.stash[session.session_key].generate(metafunc)
+    edge_session(metafunc.config).generate(metafunc)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
-    config.stash[session.session_key].select(config, items)
+    edge_session(config).select(config, items)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config.stash[_key()].collection_finished(session.items)
+    edge_session(session.config).collection_finished(session.items)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
-    item.config.stash[session.session_key].collected_nodeids.append(item.nodeid)
+    edge_session(item.config).collected_nodeids.append(item.nodeid)
 
 
 @pytest.fixture
 def edge_model(request: pytest.FixtureRequest) -> EdgeModel:
     """The model of this test case, from `@pytest.mark.edge_models(...)`."""
-    return session.model_fixture(request)
+    return fixtures.model_fixture(request)
 
 
 @pytest.fixture
@@ -98,20 +101,20 @@ def edge_precision(request: pytest.FixtureRequest) -> str:
 def edge_runtime(request: pytest.FixtureRequest) -> str:
     """The runtime of this test case, from `@pytest.mark.edge_runtimes(...)`, else the one
     `edge_runner.measure` picks for the case's model (LiteRT for a .tflite file, else the platform's)."""
-    return session.runtime_fixture(request)
+    return fixtures.runtime_fixture(request)
 
 
 @pytest.fixture
 def edge_runner(request: pytest.FixtureRequest, edge_runtime: str) -> EdgeRunner:
     """Measures models on the session's platform (`--edge-platform`); one per test. It depends on
     `edge_runtime` so `@pytest.mark.edge_runtimes` expands a test that only asks for the runner."""
-    return session.runner_fixture(request, edge_runtime)
+    return fixtures.runner_fixture(request, edge_runtime)
 
 
 @pytest.fixture(scope="session")
 def edge_platform(pytestconfig: pytest.Config) -> Platform:
     """The platform profile this run measures on."""
-    return pytestconfig.stash[session.session_key].platform
+    return edge_session(pytestconfig).platform
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -119,36 +122,28 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> "Generator[None, Result[pytest.TestReport], None]":
     outcome = yield
-    session.shorten_report(outcome.get_result(), call)
+    fixtures.shorten_report(outcome.get_result(), call)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    edge = _edge(session.config)
-    if edge is not None:
-        edge.finish(session)
+    current = edge(session.config)
+    if current is not None:
+        current.finish(session)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
     """xdist controller: collect the rows and the collection each worker saw."""
-    node.config.stash[_key()].node_down(node, error)  # type: ignore[attr-defined]
+    edge_session(node.config).node_down(node, error)  # type: ignore[attr-defined]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    edge = _edge(config)
-    if edge is None or hasattr(config, "workerinput"):
+    current = edge(config)
+    if current is None or hasattr(config, "workerinput"):
         return
     width = config.get_terminal_writer().fullwidth
-    for title, lines in edge.summary(terminal_width=width, verbosity=terminalreporter.verbosity):
+    for title, lines in current.summary(terminal_width=width, verbosity=terminalreporter.verbosity):
         if lines:
             terminalreporter.section(title)
             for line in lines:
                 terminalreporter.write_line(line)
-
-
-def _key() -> "pytest.StashKey[session.EdgeSession]":
-    return session.session_key
-
-
-def _edge(config: pytest.Config) -> "Optional[session.EdgeSession]":
-    return session.edge(config)

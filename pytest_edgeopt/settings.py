@@ -10,55 +10,72 @@ import argparse
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type, TypeVar
 
 import pytest
 
-from pytest_edgeopt.agent.contract import SamplingPlan
+from pytest_edgeopt.agent.contract import DEFAULT_MAX_OUTPUTS_MB, SamplingPlan
+from pytest_edgeopt.kinds import McuFit, OptionMode, Policy, ProgressMode, TableColumns, TransportKind, UpdateMode
 
 if TYPE_CHECKING:
     from pytest_edgeopt.platforms.profiles import Platform
 
 QUICK_PLAN = SamplingPlan(warmup_runs=2, warmup_s=0.0, min_runs=5, min_s=0.05, max_s=2.0)
+# each default written once: the ini defaults below, the Settings fields and the help texts read these
+DEFAULT_PLAN = SamplingPlan()
+DEFAULT_PLATFORM = "host"
+DEFAULT_PRECISIONS = "fp32,int8"
+DEFAULT_CACHE_DIR = ".edgeopt_cache"
+DEFAULT_BASELINES_DIR = "baselines"
+DEFAULT_TIMEOUT_S = 900
+DEFAULT_REMEASURE = 2
+DEFAULT_INCONCLUSIVE = Policy.WARN
+DEFAULT_FINGERPRINT_MISMATCH = Policy.WARN
+DEFAULT_TABLE_COLUMNS = TableColumns.FIT
+DEFAULT_PROGRESS = ProgressMode.AUTO
+DEFAULT_MCU_FIT = McuFit.FAIL
 
 # ini name -> (help, default)
 INI_OPTIONS = {
-    "edgeopt_platform": ("platform profile to measure on (like --edge-platform)", "host"),
-    "edgeopt_precisions": ("precisions of tests that use edge_precision without a marker", "fp32,int8"),
-    "edgeopt_cache_dir": ("artifact cache directory, relative to the rootdir", ".edgeopt_cache"),
+    "edgeopt_platform": ("platform profile to measure on (like --edge-platform)", DEFAULT_PLATFORM),
+    "edgeopt_precisions": ("precisions of tests that use edge_precision without a marker", DEFAULT_PRECISIONS),
+    "edgeopt_cache_dir": ("artifact cache directory, relative to the rootdir", DEFAULT_CACHE_DIR),
     "edgeopt_cache_max_mb": (
         "prune the artifact cache to this many MB at the end of a run (least recently used first; "
         "what this run used stays); empty: no cap",
         "",
     ),
-    "edgeopt_min_runs": ("minimum timed inferences per case", "30"),
-    "edgeopt_min_time": ("minimum seconds of timed inferences per case", "1.0"),
-    "edgeopt_max_time": ("maximum seconds of timed inferences per case", "10.0"),
-    "edgeopt_warmup_runs": ("minimum warm-up inferences before timing", "5"),
-    "edgeopt_warmup_time": ("minimum warm-up seconds before timing", "0.2"),
-    "edgeopt_timeout": ("seconds one agent job may take before it is killed", "900"),
-    "edgeopt_baselines_dir": ("baseline directory, relative to the rootdir", "baselines"),
-    "edgeopt_inconclusive": ("what an inconclusive latency verdict does: warn or fail", "warn"),
-    "edgeopt_remeasure": ("re-measurements of an inconclusive latency before reporting it", "2"),
+    "edgeopt_min_runs": ("minimum timed inferences per case", str(DEFAULT_PLAN.min_runs)),
+    "edgeopt_min_time": ("minimum seconds of timed inferences per case", str(DEFAULT_PLAN.min_s)),
+    "edgeopt_max_time": ("maximum seconds of timed inferences per case", str(DEFAULT_PLAN.max_s)),
+    "edgeopt_warmup_runs": ("minimum warm-up inferences before timing", str(DEFAULT_PLAN.warmup_runs)),
+    "edgeopt_warmup_time": ("minimum warm-up seconds before timing", str(DEFAULT_PLAN.warmup_s)),
+    "edgeopt_timeout": ("seconds one agent job may take before it is killed", str(DEFAULT_TIMEOUT_S)),
+    "edgeopt_baselines_dir": ("baseline directory, relative to the rootdir", DEFAULT_BASELINES_DIR),
+    "edgeopt_inconclusive": ("what an inconclusive latency verdict does: warn or fail", DEFAULT_INCONCLUSIVE.value),
+    "edgeopt_remeasure": ("re-measurements of an inconclusive latency before reporting it", str(DEFAULT_REMEASURE)),
     "edgeopt_fingerprint_mismatch": (
         "what a latency or memory budget that cannot be compared (baseline from another CPU, runtime "
         "version or thread count) does: warn or fail",
-        "warn",
+        DEFAULT_FINGERPRINT_MISMATCH.value,
     ),
     "edgeopt_table_columns": (
         "the terminal table's columns: fit (those that fit the terminal; -v shows all) or all",
-        "fit",
+        DEFAULT_TABLE_COLUMNS.value,
     ),
     "edgeopt_progress": (
         "progress lines for exports, calibration and conversion: auto (in a terminal, not with -q), on or off",
-        "auto",
+        DEFAULT_PROGRESS.value,
     ),
     "edgeopt_max_outputs_mb": (
         "the eval set's outputs (every output, uncompressed) a host-side metric and the fidelity vs FP32 may "
         "bring back, in MB; past it the case fails naming this option",
-        "512",
+        f"{DEFAULT_MAX_OUTPUTS_MB:g}",
     ),
-    "edgeopt_mcu_fit": ("a microcontroller row whose arena or flash exceeds the board's: fail or off", "fail"),
+    "edgeopt_mcu_fit": (
+        "a microcontroller row whose arena or flash exceeds the board's: fail or off",
+        DEFAULT_MCU_FIT.value,
+    ),
 }
 
 
@@ -87,20 +104,20 @@ class Settings:
     timeout_s: float
     table: bool
     baselines_dir: Path
-    update_baselines: Optional[str]  # None, "all" (--update-baselines) or "new" (--add-baselines)
-    inconclusive: str  # "warn" or "fail"
-    fingerprint_mismatch: str  # "warn" or "fail": a machine-dependent budget that cannot be compared
+    update_baselines: Optional[UpdateMode]  # None, ALL (--update-baselines) or NEW (--add-baselines)
+    inconclusive: Policy  # what a latency verdict that stays inconclusive does
+    fingerprint_mismatch: Policy  # what a machine-dependent budget that cannot be compared does
     remeasure: int
     reports: Tuple[Path, ...]  # --edge-report, once per file
     budgets: Dict[str, Any]  # [tool.edgeopt.budgets]; with_budgets merges in the platform's
     devices: Tuple[str, ...] = ()  # --edge-device, in the order given
     on_host: bool = False  # --edge-on-host
     platform_entries: Dict[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
-    mcu_fit: str = "fail"  # edgeopt_mcu_fit: "fail" a row that does not fit the board, or "off"
-    table_columns: str = "fit"  # --edge-table-columns: "fit" the terminal's width, or "all"
-    progress: str = "auto"  # --edge-progress: "auto" (a terminal, not -q), "on" or "off"
+    mcu_fit: McuFit = DEFAULT_MCU_FIT  # edgeopt_mcu_fit: fail a row that does not fit the board, or off
+    table_columns: TableColumns = DEFAULT_TABLE_COLUMNS  # --edge-table-columns
+    progress: ProgressMode = DEFAULT_PROGRESS  # --edge-progress
     profile: bool = False  # --edge-profile: a per-op profiled pass after every timed job
-    max_outputs_mb: float = 512.0  # edgeopt_max_outputs_mb: the outputs file's cap
+    max_outputs_mb: float = DEFAULT_MAX_OUTPUTS_MB  # edgeopt_max_outputs_mb: the outputs file's cap
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -120,15 +137,13 @@ class Settings:
             table=option.edge_table,
             baselines_dir=_dir(config, option.edge_baselines_dir, "edgeopt_baselines_dir"),
             update_baselines=_update_mode(option),
-            inconclusive=_choice(
-                option.edge_inconclusive or config.getini("edgeopt_inconclusive"),
-                ("warn", "fail"),
-                "--edge-inconclusive",
+            inconclusive=_mode(
+                Policy, option.edge_inconclusive or config.getini("edgeopt_inconclusive"), "--edge-inconclusive"
             ),
             remeasure=_ini_int(config, option.edge_remeasure, "edgeopt_remeasure", minimum=0),
-            fingerprint_mismatch=_choice(
+            fingerprint_mismatch=_mode(
+                Policy,
                 option.edge_fingerprint_mismatch or config.getini("edgeopt_fingerprint_mismatch"),
-                ("warn", "fail"),
                 "--edge-fingerprint-mismatch",
             ),
             reports=tuple(_report_path(text) for text in option.edge_report or ()),
@@ -136,15 +151,13 @@ class Settings:
             devices=tuple(option.edge_device or ()),
             on_host=option.edge_on_host,
             platform_entries=_platform_entries(tool),
-            mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
+            mcu_fit=_mode(McuFit, config.getini("edgeopt_mcu_fit"), "edgeopt_mcu_fit"),
             profile=option.edge_profile,
             max_outputs_mb=_ini_float(config, None, "edgeopt_max_outputs_mb"),
-            progress=_choice(
-                option.edge_progress or config.getini("edgeopt_progress"), ("auto", "on", "off"), "--edge-progress"
-            ),
-            table_columns=_choice(
+            progress=_mode(ProgressMode, option.edge_progress or config.getini("edgeopt_progress"), "--edge-progress"),
+            table_columns=_mode(
+                TableColumns,
                 option.edge_table_columns or config.getini("edgeopt_table_columns"),
-                ("fit", "all"),
                 "--edge-table-columns",
             ),
         )
@@ -199,7 +212,7 @@ def _tool_table(path: Path) -> Dict[str, Any]:
 def device_address(text: str) -> str:
     """argparse type= for --edge-device: `local` or ssh://USER@HOST[:PORT], checked here so a typo
     is a usage error before anything is built."""
-    if text == "local":
+    if text == TransportKind.LOCAL:
         return text
     from pytest_edgeopt.platforms.ssh import SshAddress
 
@@ -222,9 +235,10 @@ def _read_toml(path: Path) -> Dict[str, Any]:
 
 
 def warn_or_fail(text: str) -> str:
-    """argparse type= for the policy options; argparse names the option in its message."""
-    if text not in ("warn", "fail"):
-        raise argparse.ArgumentTypeError(f"expected warn or fail, got {text!r}")
+    """argparse type= for the policy options; argparse names the option in its message. The text
+    stays a string (xdist copies options to workers as they are); Settings parses it into Policy."""
+    if text not in Policy.choices():
+        raise argparse.ArgumentTypeError(f"expected {' or '.join(Policy.choices())}, got {text!r}")
     return text
 
 
@@ -309,10 +323,15 @@ def _ini_number(config: pytest.Config, name: str, kind: Any) -> Any:
         raise pytest.UsageError(f"ini option {name} = {raw!r} is not a number; fix it in your pytest config") from None
 
 
-def _choice(value: str, choices: Tuple[str, ...], name: str, *, error: Any = pytest.UsageError) -> str:
-    if value not in choices:
-        raise error(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
-    return value
+_M = TypeVar("_M", bound=OptionMode)
+
+
+def _mode(kind: Type[_M], text: str, name: str) -> _M:
+    """An option's or ini value parsed into its Enum once, here; a wrong one is a UsageError."""
+    try:
+        return kind.parse(text, name=name)
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def _dir(config: pytest.Config, cli: Optional[str], ini: str) -> Path:
@@ -322,12 +341,12 @@ def _dir(config: pytest.Config, cli: Optional[str], ini: str) -> Path:
     return path if path.is_absolute() else Path(config.rootpath) / path
 
 
-def _update_mode(option: argparse.Namespace) -> Optional[str]:
+def _update_mode(option: argparse.Namespace) -> Optional[UpdateMode]:
     """Two plain flags, as users type them (syrupy's --snapshot-update): a flag that takes an
     optional value would swallow the test path after it."""
     if option.update_baselines and option.add_baselines:
         raise pytest.UsageError("--update-baselines already adds missing entries: drop --add-baselines")
-    return "all" if option.update_baselines else "new" if option.add_baselines else None
+    return UpdateMode.ALL if option.update_baselines else UpdateMode.NEW if option.add_baselines else None
 
 
 def _report_path(text: str) -> Path:
@@ -363,7 +382,10 @@ def cache_dir(config: pytest.Config) -> Path:
 
 # flags -> argparse keywords; at the end of the module because the parsers above are its types
 _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
-    (("--edge-platform",), dict(metavar="NAME", default=None, help="platform profile to measure on (default: host)")),
+    (
+        ("--edge-platform",),
+        dict(metavar="NAME", default=None, help=f"platform profile to measure on (default: {DEFAULT_PLATFORM})"),
+    ),
     (
         ("--edge-device",),
         dict(
@@ -405,7 +427,7 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         dict(
             metavar="DIR",
             default=None,
-            help="artifact cache (default .edgeopt_cache under the rootdir; or $EDGEOPT_CACHE_DIR)",
+            help=f"artifact cache (default {DEFAULT_CACHE_DIR} under the rootdir; or $EDGEOPT_CACHE_DIR)",
         ),
     ),
     (
@@ -465,7 +487,7 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (
         ("--edge-progress",),
         dict(
-            choices=("auto", "on", "off"),
+            choices=ProgressMode.choices(),
             default=None,
             help="progress lines while exporting, calibrating and converting: auto (default: in a terminal, "
             "not with -q), on (also in CI logs) or off",
@@ -474,7 +496,7 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     (
         ("--edge-table-columns",),
         dict(
-            choices=("fit", "all"),
+            choices=TableColumns.choices(),
             default=None,
             help="fit: the terminal table keeps the columns that fit the terminal's width (the default; "
             "-v shows every column); all: every column, as in the report files",
@@ -498,7 +520,11 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
     ),
     (
         ("--edge-baselines-dir",),
-        dict(metavar="DIR", default=None, help="baseline directory (default: baselines/ under the rootdir)"),
+        dict(
+            metavar="DIR",
+            default=None,
+            help=f"baseline directory (default: {DEFAULT_BASELINES_DIR}/ under the rootdir)",
+        ),
     ),
     (
         ("--edge-inconclusive",),
@@ -506,7 +532,7 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
             metavar="warn|fail",
             default=None,
             type=warn_or_fail,
-            help="what a latency verdict that stays inconclusive does (default: warn)",
+            help=f"what a latency verdict that stays inconclusive does (default: {DEFAULT_INCONCLUSIVE})",
         ),
     ),
     (
@@ -516,7 +542,7 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
             default=None,
             type=warn_or_fail,
             help="what a latency or memory budget does whose baseline was measured on another CPU, runtime "
-            "version or thread count (default: warn, and the summary says so; fail for CI)",
+            f"version or thread count (default: {DEFAULT_FINGERPRINT_MISMATCH}, and the summary says so; fail for CI)",
         ),
     ),
     (
@@ -525,7 +551,7 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
             metavar="N",
             type=non_negative_int,
             default=None,
-            help="re-measurements of an inconclusive latency (default 2)",
+            help=f"re-measurements of an inconclusive latency (default {DEFAULT_REMEASURE})",
         ),
     ),
     (

@@ -19,13 +19,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from pytest_edgeopt.agent.power import PowerMeterError, PowerReading
 from pytest_edgeopt.runtimes.base import RuntimeInfo, RuntimeOptions
 
 CONTRACT_VERSION = 2
+DEFAULT_MAX_OUTPUTS_MB = 512.0  # the eval set's outputs a job may bring back (edgeopt_max_outputs_mb)
 JsonObject = Dict[str, object]
+_E = TypeVar("_E", bound=Enum)
 
 
 class FailureKind(str, Enum):
@@ -49,6 +51,28 @@ class FailureKind(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class TimingSignal(str, Enum):
+    """The clock a paired job compares on: process CPU time (one thread: other work on the cores
+    leaves it nearly alone) or wall time."""
+
+    CPU = "cpu"
+    WALL = "wall"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class PairStop(str, Enum):
+    """What ended a paired job's sampling: a look decided (REGRESSED, PASS), or time ran out (CAP)."""
+
+    REGRESSED = "regressed"
+    PASS = "pass"
+    CAP = "cap"
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 class ContractError(ValueError):
@@ -108,7 +132,7 @@ class Pairing:
 
     artifact: str  # A, where the agent runs
     limit: float  # the largest allowed median ratio B / A (1.10 for "10%")
-    signal: str = "cpu"  # "cpu" (process CPU time, one thread) or "wall"
+    signal: TimingSignal = TimingSignal.CPU
     block: int = 2  # inferences per block; a quad is A B B A blocks
     max_s: float = 10.0  # sampling stops here even when no look decided
     confidence: float = 0.99
@@ -128,9 +152,7 @@ class Pairing:
     @classmethod
     def from_dict(cls, data: object) -> "Pairing":
         read = _Reader(data, "job.pairing")
-        signal = read.text("signal")
-        if signal not in ("cpu", "wall"):
-            raise ContractError(f"job.pairing.signal must be cpu or wall, got {signal!r}")
+        signal = read.choice("signal", TimingSignal)
         confidence = read.number("confidence", minimum=0.5)
         if confidence >= 1.0:
             raise ContractError(f"job.pairing.confidence must be below 1, got {confidence!r}")
@@ -164,10 +186,7 @@ class ProfileRequest:
     @classmethod
     def from_dict(cls, data: object) -> "ProfileRequest":
         read = _Reader(data, "job.profile")
-        when = read.text("when")
-        if when not in {w.value for w in ProfileWhen}:
-            raise ContractError(f"job.profile.when must be regressed or always, got {when!r}")
-        return cls(when=ProfileWhen(when), runs=read.integer("runs", minimum=1))
+        return cls(when=read.choice("when", ProfileWhen), runs=read.integer("runs", minimum=1))
 
 
 @dataclass(frozen=True)
@@ -258,7 +277,7 @@ class Job:
     profile: Optional[ProfileRequest] = None  # a per-op profiled pass after the timed samples
     output: Optional[str] = None  # the scored output: a name, or an index as text; None: the first
     outputs_file: Optional[str] = None  # write every output of the eval set here (compressed .npz)
-    max_outputs_mb: float = 512.0  # the outputs file's uncompressed size past which the job fails
+    max_outputs_mb: float = DEFAULT_MAX_OUTPUTS_MB  # the outputs file's uncompressed size past which the job fails
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> JsonObject:
@@ -326,7 +345,7 @@ class Job:
             profile=ProfileRequest.from_dict(profile) if (profile := read.optional_object("profile")) else None,
             output=read.optional_text("output"),
             outputs_file=read.optional_text("outputs_file"),
-            max_outputs_mb=read.optional_number("max_outputs_mb") or 512.0,
+            max_outputs_mb=read.optional_number("max_outputs_mb") or DEFAULT_MAX_OUTPUTS_MB,
         )
 
 
@@ -518,9 +537,9 @@ class PairedTiming:
     wall_ms: Tuple[float, ...]  # A, per inference
     cpu_ms: Tuple[float, ...]
     ratios: Tuple[float, ...]  # per A B B A quad, on the pairing's signal: B / A
-    signal: str
+    signal: TimingSignal
     looks: int  # sequential looks made before sampling stopped
-    stopped: str  # what ended sampling: "regressed", "pass" (a look decided) or "cap"
+    stopped: PairStop  # what ended sampling
     seconds: float  # paired sampling time
     profile: Optional[OpProfile] = None  # A's profiled pass, when the job asked for one
 
@@ -539,16 +558,13 @@ class PairedTiming:
     @classmethod
     def from_dict(cls, data: object, *, path: str = "paired") -> "PairedTiming":
         read = _Reader(data, path)
-        stopped = read.text("stopped")
-        if stopped not in ("regressed", "pass", "cap"):
-            raise ContractError(f"{path}.stopped must be regressed, pass or cap, got {stopped!r}")
         return cls(
             wall_ms=read.times("wall_ms", positive=True),
             cpu_ms=read.times("cpu_ms"),
             ratios=read.times("ratios", positive=True),
-            signal=read.text("signal"),
+            signal=read.choice("signal", TimingSignal),
             looks=read.integer("looks", minimum=0),
-            stopped=stopped,
+            stopped=read.choice("stopped", PairStop),
             seconds=read.number("seconds", minimum=0.0),
             profile=OpProfile.from_dict(profile, path=f"{path}.profile")
             if (profile := read.optional_object("profile"))
@@ -715,6 +731,17 @@ class _Reader:
         if not isinstance(value, str):
             raise ContractError(f"{self._field(key)} must be a string")
         return value
+
+    def choice(self, key: str, kind: Type[_E]) -> _E:
+        """A string field that must name a member of `kind`: `x.signal must be cpu or wall, got 'gpu'`."""
+        value = self.text(key)
+        try:
+            return kind(value)
+        except ValueError:
+            names = [member.value for member in kind]
+            raise ContractError(
+                f"{self._field(key)} must be {', '.join(names[:-1])} or {names[-1]}, got {value!r}"
+            ) from None
 
     def optional_text(self, key: str) -> Optional[str]:
         value = self._get(key, None)

@@ -23,6 +23,7 @@ from pytest_edgeopt.agent.contract import (
     OutputInfo,
     PairedTiming,
     Pairing,
+    PairStop,
     ProfileWhen,
     Result,
     Success,
@@ -139,9 +140,9 @@ def _profile_runs(job: Job) -> int:
     return job.profile.runs if job.profile is not None else 0
 
 
-def _wants_profile(job: Job, stopped: str) -> bool:
+def _wants_profile(job: Job, stopped: PairStop) -> bool:
     """A paired job profiles both sides when asked always, or when its sampling stopped regressed."""
-    return job.profile is not None and (job.profile.when == ProfileWhen.ALWAYS or stopped == "regressed")
+    return job.profile is not None and (job.profile.when == ProfileWhen.ALWAYS or stopped == PairStop.REGRESSED)
 
 
 def _paired_timing(
@@ -165,7 +166,7 @@ def _paired_timing(
     timing = Timing(
         wall_ms=tuple(samples.b.wall_ms),
         cpu_ms=tuple(samples.b.cpu_ms),
-        capped=samples.stopped == "cap",
+        capped=samples.stopped == PairStop.CAP,
         peak_rss_mb=device.peak_rss_mb(),
         foreign_cores=foreign,
         throttled_before=throttled_before,

@@ -23,16 +23,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from typing import List, Optional, Sequence, Tuple
 
 LOOKS: Tuple[int, ...] = (12, 16, 24, 32, 48, 64, 96, 128, 192, 256)  # quads at which a verdict may be called
 MAX_QUADS = LOOKS[-1]
-PASS, REGRESSED, INCONCLUSIVE = "pass", "regressed", "inconclusive"
+
+
+class LookVerdict(str, Enum):
+    """What one scheduled look says about the ratios so far."""
+
+    PASS = "pass"
+    REGRESSED = "regressed"
+    INCONCLUSIVE = "inconclusive"  # sample on, until the next look or the time cap
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+PASS, REGRESSED, INCONCLUSIVE = LookVerdict.PASS, LookVerdict.REGRESSED, LookVerdict.INCONCLUSIVE
 
 
 @dataclass(frozen=True)
 class Decision:
-    verdict: str  # pass, regressed or inconclusive
+    verdict: LookVerdict
     ratio: float  # median quad ratio B / A
     low: float  # the interval of the median, at this look's share of the error
     high: float

@@ -20,6 +20,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from statistics import fmean
 from typing import (
@@ -35,7 +36,22 @@ from typing import (
     Tuple,
 )
 
-KINDS = ("none", "rapl", "jetson", "pi5-pmic", "command", "estimate")
+
+class MeterKind(str, Enum):
+    """The built-in meters; a plugin's meter is named by its own PowerMeterSpec.kind."""
+
+    NONE = "none"
+    RAPL = "rapl"
+    JETSON = "jetson"
+    PI5_PMIC = "pi5-pmic"
+    COMMAND = "command"
+    ESTIMATE = "estimate"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+KINDS = tuple(kind.value for kind in MeterKind)
 SPEC_KEYS = ("kind", "root", "interval_s", "command", "watts", "idle_s", "options", "module", "factory")
 DEFAULT_INTERVAL_S = 0.05
 PI5_COMMAND = ("vcgencmd", "pmic_read_adc")
@@ -530,17 +546,21 @@ def make_meter(spec: Optional[Dict[str, Any]]) -> Optional[PowerMeter]:
         return _plugin_meter(spec)
     if kind not in KINDS:
         raise PowerMeterError(f"power meter: unknown kind {kind!r} (one of {', '.join(KINDS)})")
-    if kind == "none":
+    return _built_in(MeterKind(kind), spec)
+
+
+def _built_in(kind: MeterKind, spec: Dict[str, Any]) -> Optional[PowerMeter]:
+    if kind == MeterKind.NONE:
         return None
-    if kind == "estimate":
+    if kind == MeterKind.ESTIMATE:
         return EstimateMeter(_number(spec, "watts", None, 0.0, strict=False))
     interval_s = _number(spec, "interval_s", DEFAULT_INTERVAL_S, 0.0, strict=True)
     root = Path(spec.get("root") or "/sys")
-    if kind == "rapl":
+    if kind == MeterKind.RAPL:
         return RaplMeter(root)
-    if kind == "jetson":
+    if kind == MeterKind.JETSON:
         return JetsonMeter(root, interval_s)
-    if kind == "pi5-pmic":
+    if kind == MeterKind.PI5_PMIC:
         return Pi5PmicMeter(_argv(spec, PI5_COMMAND), interval_s)
     return CommandMeter(_argv(spec, None), interval_s)
 

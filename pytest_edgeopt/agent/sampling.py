@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, Sequence, TypeVar
 import numpy as np
 
 from pytest_edgeopt.agent import paired
-from pytest_edgeopt.agent.contract import Pairing, SamplingPlan
+from pytest_edgeopt.agent.contract import Pairing, PairStop, SamplingPlan, TimingSignal
 
 Batch = TypeVar("Batch")  # one batch of feeds, whatever the runtime takes
 
@@ -100,7 +100,7 @@ class PairedSamples:
     b: Samples
     ratios: List[float]
     looks: int
-    stopped: str  # "regressed" / "pass": a look decided; "cap": time or the last look ran out
+    stopped: PairStop  # REGRESSED / PASS: a look decided; CAP: time or the last look ran out
     seconds: float
 
 
@@ -113,7 +113,12 @@ def paired_sample(
     """A B B A quads of `block` inferences each, the same inputs on both sides, until a scheduled
     look decides or the time cap (agent/paired.py says why that keeps the error rate)."""
     out = PairedSamples(
-        a=Samples([], [], capped=False), b=Samples([], [], capped=False), ratios=[], looks=0, stopped="cap", seconds=0.0
+        a=Samples([], [], capped=False),
+        b=Samples([], [], capped=False),
+        ratios=[],
+        looks=0,
+        stopped=PairStop.CAP,
+        seconds=0.0,
     )
     start, inputs = time.perf_counter(), cycle(batches)
     while len(out.ratios) < paired.MAX_QUADS:
@@ -129,7 +134,7 @@ def paired_sample(
                 out.ratios, limit=pairing.limit, confidence=pairing.confidence, looks=out.looks
             ).verdict
             if verdict != paired.INCONCLUSIVE:
-                out.stopped = verdict
+                out.stopped = PairStop(verdict.value)
                 break
         if time.perf_counter() - start >= pairing.max_s and out.looks:
             break
@@ -137,10 +142,10 @@ def paired_sample(
     return out
 
 
-def _block(run: Callable[[Batch], object], inputs: Sequence[Batch], side: Samples, signal: str) -> float:
+def _block(run: Callable[[Batch], object], inputs: Sequence[Batch], side: Samples, signal: TimingSignal) -> float:
     """Time each inference (the table's samples) and return the block's sum on the signal."""
     wall0, cpu0 = len(side.wall_ms), len(side.cpu_ms)
     for batch in inputs:
         _timed(partial(run, batch), side.wall_ms, side.cpu_ms)
-    chosen = side.cpu_ms[cpu0:] if signal == "cpu" else side.wall_ms[wall0:]
+    chosen = side.cpu_ms[cpu0:] if signal == TimingSignal.CPU else side.wall_ms[wall0:]
     return max(sum(chosen), 1e-9)  # a 0 ns CPU block (a coarse clock) must not divide by zero

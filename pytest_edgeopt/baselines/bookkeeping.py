@@ -21,9 +21,8 @@ from pytest_edgeopt.baselines.entry import (
 )
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.kinds import UpdateMode
 from pytest_edgeopt.measure.result import Measurement
-
-ALL, NEW = "all", "new"
 
 
 @dataclass
@@ -63,10 +62,10 @@ class Collection:
 
 
 class BaselineBook:
-    def __init__(self, store: BaselineStore, collection: Collection, *, mode: Optional[str]) -> None:
+    def __init__(self, store: BaselineStore, collection: Collection, *, mode: Optional[UpdateMode]) -> None:
         self.store = store
         self.collection = collection
-        self.mode = mode  # None (compare only), "all" or "new"
+        self.mode = mode  # None: compare only
 
     def entry(self, module: str, key: str) -> Optional[BaselineEntry]:
         """The stored entry; a damaged file raises unless this run is rewriting baselines."""
@@ -94,8 +93,8 @@ class BaselineBook:
         return updates, errors
 
     def _write(self, module: str, entries: Dict[str, BaselineEntry], measurements: List[Measurement]) -> Update:
-        remove = self.stale(module, measurements) if self.mode == ALL else set()
-        regenerate = self.mode == ALL and self.collection.ran_whole(module)
+        remove = self.stale(module, measurements) if self.mode == UpdateMode.ALL else set()
+        regenerate = self.mode == UpdateMode.ALL and self.collection.ran_whole(module)
         return self.store.write(module, new=entries, remove=remove, regenerate=regenerate)
 
     def _pending(self, measurements: List[Measurement]) -> Dict[str, Dict[str, BaselineEntry]]:
@@ -105,7 +104,7 @@ class BaselineBook:
                 continue
             module, key = module_of(m.nodeid), case_key(m.nodeid, m)
             old = self.entry(module, key)
-            if old is not None and self.mode == NEW:
+            if old is not None and self.mode == UpdateMode.NEW:
                 continue
             new = entry_from_measurement(m)
             if old is None or changed(old, new):

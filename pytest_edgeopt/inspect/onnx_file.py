@@ -4,7 +4,7 @@ and the small facts of their signature the other stages need."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 
@@ -75,25 +75,54 @@ def op_types(path: Path) -> Set[str]:
 
 def external_data_files(path: Path) -> List[Path]:
     """The side files an .onnx references (weights above 2 GB, or what an exporter split off):
-    part of the model's content, so part of its cache key."""
-    onnx = require_onnx()
+    part of the model's content, so part of its cache key, and part of its storage size (both
+    read them here, so they agree on which files a model has)."""
     model = load_onnx(path, load_external_data=False)
-    locations: Set[str] = set()
-    for graph in _graphs(model.graph):
-        for tensor in graph.initializer:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                locations.update(e.value for e in tensor.external_data if e.key == "location")
-    return sorted(Path(path).parent / location for location in locations)
+    return sorted(Path(path).parent / location for location in external_locations(model.graph))
 
 
-def _graphs(graph: Any) -> List[Any]:
-    found = [graph]
+def external_locations(graph: Any) -> Set[str]:
+    """The `location` of every tensor stored outside the file, anywhere a tensor can be."""
+    return {
+        entry.value
+        for tensor in tensor_protos(graph)
+        if is_external(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+
+
+def tensor_protos(graph: Any) -> Iterator[Any]:
+    """Every stored tensor, subgraphs included: initializers, sparse initializers (values and
+    indices), and tensors held in node attributes (Constant's value, any TENSOR(S) attribute)."""
+    for sub in all_graphs(graph):
+        yield from sub.initializer
+        for sparse in sub.sparse_initializer:
+            yield from (sparse.values, sparse.indices)
+        for node in sub.node:
+            for attribute in node.attribute:
+                yield from ([attribute.t] if attribute.HasField("t") else [])
+                yield from attribute.tensors
+                yield from (s for sparse in attribute.sparse_tensors for s in (sparse.values, sparse.indices))
+                if attribute.HasField("sparse_tensor"):
+                    yield from (attribute.sparse_tensor.values, attribute.sparse_tensor.indices)
+
+
+def is_external(tensor: Any) -> bool:
+    return bool(tensor.data_location == require_onnx().TensorProto.EXTERNAL)
+
+
+def all_graphs(graph: Any) -> Iterator[Any]:
+    """The graph and every subgraph of its nodes (If branches, Loop and Scan bodies), depth first."""
+    yield graph
     for node in graph.node:
-        for attribute in node.attribute:
-            subgraphs = ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
-            for sub in subgraphs:
-                found += _graphs(sub)
-    return found
+        for sub in subgraphs(node):
+            yield from all_graphs(sub)
+
+
+def subgraphs(node: Any) -> List[Any]:
+    graphs = [attr.g for attr in node.attribute if attr.HasField("g")]
+    return graphs + [g for attr in node.attribute for g in attr.graphs]
 
 
 def default_opset(path: Path) -> Optional[int]:

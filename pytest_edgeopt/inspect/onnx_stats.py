@@ -20,7 +20,15 @@ import numpy as np
 from pytest_edgeopt.agent import feeds
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
-from pytest_edgeopt.inspect.onnx_file import load_onnx, real_inputs, require_onnx
+from pytest_edgeopt.inspect.onnx_file import (
+    all_graphs,
+    external_locations,
+    is_external,
+    load_onnx,
+    real_inputs,
+    require_onnx,
+    subgraphs,
+)
 
 Shape = Tuple[Optional[int], ...]  # None marks a symbolic or unknown dimension
 Shapes = Dict[str, Shape]
@@ -195,7 +203,7 @@ def _uses(graph: Any) -> Dict[str, List[_Use]]:
 
 def _stored_tensors(graph: Any) -> Iterator[_Tensor]:
     """Initializers and Constant-node tensors, subgraphs included: both are where weights live."""
-    for sub in _all_graphs(graph):
+    for sub in all_graphs(graph):
         for init in sub.initializer:
             yield _tensor(init.name, init)
         for node in sub.node:
@@ -220,21 +228,9 @@ def _type_name(data_type: int) -> str:
     return {"float": "float32", "double": "float64"}.get(name, name)
 
 
-def _all_graphs(graph: Any) -> Iterator[Any]:
-    yield graph
-    for node in graph.node:
-        for sub in _subgraphs(node):
-            yield from _all_graphs(sub)
-
-
 def _all_nodes(graph: Any) -> Iterator[Any]:
-    for sub in _all_graphs(graph):
+    for sub in all_graphs(graph):
         yield from sub.node
-
-
-def _subgraphs(node: Any) -> List[Any]:
-    graphs = [attr.g for attr in node.attribute if attr.HasField("g")]
-    return graphs + [g for attr in node.attribute for g in attr.graphs]
 
 
 # ---------------------------------------------------------------------------------------- storage
@@ -242,33 +238,11 @@ def _subgraphs(node: Any) -> List[Any]:
 
 def _storage_bytes(model: Any, path: Path) -> int:
     """What copying the artifact to a device costs: weights above 2 GB live in side files."""
-    files = {path.parent / location for location in _external_locations(model.graph)}
+    files = {path.parent / location for location in external_locations(model.graph)}
     missing = sorted(str(f.name) for f in files if not f.is_file())
     if missing:
         raise EdgeOptError(f"{path.name} references external data that is missing: {', '.join(missing)}")
     return path.stat().st_size + sum(f.stat().st_size for f in files)
-
-
-def _external_locations(graph: Any) -> Set[str]:
-    return {
-        entry.value
-        for tensor in _tensor_protos(graph)
-        if _is_external(tensor)
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
-
-
-def _tensor_protos(graph: Any) -> Iterator[Any]:
-    for sub in _all_graphs(graph):
-        yield from sub.initializer
-        yield from (sparse.values for sparse in sub.sparse_initializer)
-        yield from (attr.t for node in sub.node for attr in node.attribute if attr.HasField("t"))
-        yield from (t for node in sub.node for attr in node.attribute for t in attr.tensors)
-
-
-def _is_external(tensor: Any) -> bool:
-    return bool(tensor.data_location == require_onnx().TensorProto.EXTERNAL)
 
 
 # ------------------------------------------------------------------------------------------ FLOPs
@@ -280,7 +254,7 @@ def _model_flops(model: Any, *, base_dir: Path) -> FlopCount:
 
 
 def _counted(model: Any, shapes: Shapes) -> FlopCount:
-    total, exact = 0, not any(_subgraphs(node) for node in model.graph.node)
+    total, exact = 0, not any(subgraphs(node) for node in model.graph.node)
     for node in model.graph.node:
         counter = _FLOP_COUNTERS.get(node.op_type)
         if counter is not None:
@@ -374,7 +348,7 @@ def _load_small_external(model: Any, *, base_dir: Path) -> None:
 
     onnx = require_onnx()
     for tensor in model.graph.initializer:
-        if _is_external(tensor) and tensor.data_type == onnx.TensorProto.INT64 and math.prod(tensor.dims) <= 64:
+        if is_external(tensor) and tensor.data_type == onnx.TensorProto.INT64 and math.prod(tensor.dims) <= 64:
             load_external_data_for_tensor(tensor, str(base_dir))
             tensor.data_location = onnx.TensorProto.DEFAULT
             del tensor.external_data[:]

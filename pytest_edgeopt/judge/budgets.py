@@ -14,7 +14,7 @@ from typing import Dict, Mapping, Tuple
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.compare import parse_percent
 from pytest_edgeopt.measure.registry import BudgetKind, budget_index, budgets_of
-from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.optimize.precisions import unknown_precision
 
 Budgets = Mapping[str, object]
 
@@ -83,8 +83,9 @@ def ratio_target(value: object) -> Tuple[str, float]:
         target, ratio = next(iter(value.items()))
     else:
         raise EdgeOptError(usage)
-    if target not in PRECISIONS:
-        raise EdgeOptError(f"max_latency_ratio_vs: unknown precision {target!r}; choose from {', '.join(PRECISIONS)}")
+    why = unknown_precision(target)
+    if why is not None:
+        raise EdgeOptError(f"max_latency_ratio_vs: {why}")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
         raise EdgeOptError(f"{usage}; the ratio must be a number above 0, got {ratio!r}")
     return str(target), float(ratio)

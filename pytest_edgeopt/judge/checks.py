@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from pytest_edgeopt.baselines.entry import BaselineEntry
+from pytest_edgeopt.errors import BudgetExceeded
 from pytest_edgeopt.judge import latency
 from pytest_edgeopt.judge.budgets import (
     ABSOLUTE,
@@ -20,7 +21,7 @@ from pytest_edgeopt.judge.budgets import (
 )
 from pytest_edgeopt.judge.fit import fit_problems
 from pytest_edgeopt.judge.latency import Found, Runs, invalid_runs
-from pytest_edgeopt.judge.types import BudgetExceeded, Context, Judgement
+from pytest_edgeopt.judge.types import Context, Judgement
 from pytest_edgeopt.judge.validity import row_problems
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict, parse_percent

@@ -19,6 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from pytest_edgeopt.agent import paired as pairing
+from pytest_edgeopt.agent.contract import TimingSignal
 from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.judge.budgets import ratio_target
 from pytest_edgeopt.judge.types import Context
@@ -187,7 +188,7 @@ def _same_artifact(limit: float) -> LatencyVerdict:
 def _stored_latency(runs: Runs, fraction: float, baseline: BaselineEntry) -> Found:
     m = runs.current[0]
     signal = choose_signal(threads=m.threads, has_cpu_samples=bool(m.cpu_samples_ms))
-    base_groups = [baseline.samples.cpu_ms if signal == "cpu" else baseline.samples.wall_ms]
+    base_groups = [baseline.samples.cpu_ms if signal == TimingSignal.CPU else baseline.samples.wall_ms]
     current = [_signal(r, signal) for r in runs.current]
     try:
         verdict = judge_latency(
@@ -231,8 +232,8 @@ def _machine_speed(runs: Runs, baseline: BaselineEntry) -> str:
     return f"; the reference workload ran {(factor - 1) * 100:+.1f}% vs baseline time"
 
 
-def _signal(m: Measurement, signal: str) -> Tuple[float, ...]:
-    return m.cpu_samples_ms if signal == "cpu" else m.samples_ms
+def _signal(m: Measurement, signal: TimingSignal) -> Tuple[float, ...]:
+    return m.cpu_samples_ms if signal == TimingSignal.CPU else m.samples_ms
 
 
 def _median_of_medians(groups: Sequence[Sequence[float]]) -> float:

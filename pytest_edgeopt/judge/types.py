@@ -7,15 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from pytest_edgeopt.baselines.entry import BaselineEntry
-from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.errors import BudgetExceeded as BudgetExceeded  # defined in errors.py, importable here as before
 from pytest_edgeopt.judge.fit import FitLimits
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict
 from pytest_edgeopt.measure.result import Measurement, PairedComparison
-
-
-class BudgetExceeded(EdgeOptError):
-    """At least one budget is broken; the message lists every violation with its numbers."""
 
 
 @dataclass

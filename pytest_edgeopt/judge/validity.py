@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from pytest_edgeopt.agent.contract import Timing
 from pytest_edgeopt.errors import EdgeOptError
-from pytest_edgeopt.kinds import Note, NoteKind
+from pytest_edgeopt.kinds import Note, NoteKind, Policy
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.platforms.fingerprint import device_facts, mismatches
 from pytest_edgeopt.platforms.profiles import Platform
@@ -49,7 +49,7 @@ def fingerprint_note(m: Measurement, platform: Platform) -> Optional[Note]:
     problems = mismatches(platform.fingerprint, device_facts(m.facts, m.runtime_info))
     if not problems:
         return None
-    if platform.fingerprint_policy == "fail":
+    if platform.fingerprint_policy == Policy.FAIL:
         raise EdgeOptError(
             f"{m.device} is not the device the {platform.name} profile describes: {'; '.join(problems)}; "
             f'name the right device, or set fingerprint_policy = "warn" in [tool.edgeopt.platforms.{platform.name}]'

@@ -17,6 +17,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
+from pytest_edgeopt.agent.contract import TimingSignal
 from pytest_edgeopt.kinds import Verdict
 
 PASS, REGRESSED, INCONCLUSIVE = Verdict.PASS, Verdict.REGRESSED, Verdict.INCONCLUSIVE
@@ -63,9 +64,9 @@ class LatencyVerdict:
         return replace(self, verdict=Verdict.INCONCLUSIVE)
 
 
-def choose_signal(*, threads: int, has_cpu_samples: bool) -> str:
+def choose_signal(*, threads: int, has_cpu_samples: bool) -> TimingSignal:
     """CPU time only means latency when one thread does all the work."""
-    return "cpu" if threads == 1 and has_cpu_samples else "wall"
+    return TimingSignal.CPU if threads == 1 and has_cpu_samples else TimingSignal.WALL
 
 
 def judge_latency(

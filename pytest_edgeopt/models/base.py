@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
-from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
+from pytest_edgeopt.kinds import DataSplit, ModelKind, Note, NoteKind
 from pytest_edgeopt.measure.metric import Metric
 
 ArrayLike = Any  # numpy array or torch tensor
@@ -26,6 +26,7 @@ SampleShapes = Union[Tuple[int, ...], Dict[str, Tuple[int, ...]]]  # per sample,
 EvalData = Union[ArrayLike, Mapping[str, ArrayLike], Tuple[Any, ArrayLike]]
 
 SYNTHETIC_EVAL_COUNT = 32
+MODEL_FILE_SUFFIXES = (".onnx", ".tflite")  # the model files a test may name by path
 EXTERNAL_DATA_KEY = b"\x0a\x08location"  # StringStringEntryProto field 1, "location": an external tensor
 
 
@@ -212,8 +213,8 @@ class EdgeModel:
             raise EdgeOptError(f"model {self.name!r} ships no .tflite conversion")
         return _file_hash(self.tflite_path)
 
-    def data_hash(self, which: str) -> str:
-        data = self.eval_inputs if which == "eval" else self.calibration
+    def data_hash(self, which: DataSplit) -> str:
+        data = self.eval_inputs if which == DataSplit.EVAL else self.calibration
         return inputs_hash(data)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
-from pytest_edgeopt.kinds import Note, NoteKind
+from pytest_edgeopt.kinds import DataSplit, Note, NoteKind
 from pytest_edgeopt.models.base import EdgeModel, InputData, count_of
 from pytest_edgeopt.optimize.cache import ArtifactCache, Info
 from pytest_edgeopt.optimize.formats import (
@@ -145,7 +145,7 @@ def _derived_parts(
     maker = _maker(load_builder(builder), own, name, fmt)
     parts: Dict[str, object] = {"stage": name, "source": root.key, "batch": batch, **_tools(maker, own, builder)}
     if name.startswith("int8") and name != "int8-dynamic":
-        parts.update(calibration=model.data_hash("calibration"))
+        parts.update(calibration=model.data_hash(DataSplit.CALIBRATION))
     if own is not None and maker is own:
         parts.update(own.derive_parts(model, name, source=root.path, arch=arch))
     return parts
@@ -189,7 +189,7 @@ def cached_artifact(
 def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
     """The eval inputs as the `.npz` the agent reads; cached by content like any artifact."""
     path, _ = cache.get_or_build(
-        {"stage": "eval-inputs", "data": model.data_hash("eval")},
+        {"stage": "eval-inputs", "data": model.data_hash(DataSplit.EVAL)},
         suffix=".npz",
         build=lambda dest: _save_inputs(model.eval_inputs, dest),
         what=f"preparing the eval inputs of {model.name}",

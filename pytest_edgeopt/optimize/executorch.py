@@ -157,11 +157,6 @@ def _stats(size: int, *, params: int, weight_bytes: int, int8: Quantization) -> 
     )
 
 
-def _batched(example: np.ndarray, batch: int) -> np.ndarray:
-    sample = np.asarray(example)[:1]
-    return np.ascontiguousarray(np.repeat(sample, batch, axis=0))
-
-
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """torch.export and the lowering passes warn and log about their internals."""

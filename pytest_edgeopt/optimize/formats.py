@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import import_module, metadata
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Protocol, Tuple
 
@@ -21,6 +21,7 @@ from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.cache import Info
+from pytest_edgeopt.runtimes.base import package_version
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,4 @@ def builder_versions(builder: ArtifactBuilder) -> Dict[str, str]:
 @lru_cache(maxsize=None)
 def distribution_version(distribution: str) -> str:
     """An installed distribution's version, "absent" when it is not installed (part of cache keys)."""
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "absent"
+    return package_version(distribution, missing="absent")

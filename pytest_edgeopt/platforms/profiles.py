@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
+from pytest_edgeopt.kinds import OnUnreachable, Policy, TransportKind
 from pytest_edgeopt.platforms.mcu import ESP32_S3, STM32H743, STM32L4R5, McuBoard, overlay_board
+from pytest_edgeopt.platforms.options import PowerSpec, SshOptions
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -32,17 +34,28 @@ class Platform:
     compute_unit: str = "CPU"
     runtime_device: Optional[str] = None  # a runtime's own device name (OpenVINO's CPU / GPU / NPU / AUTO)
     arch: Optional[str] = None
-    transport: str = "local"
+    transport: str = TransportKind.LOCAL  # or SSH, or the name of a transport a plugin provides
     devices: Tuple[str, ...] = ()  # ssh://user@host[:port] addresses; several make a fleet
     precisions: Optional[Tuple[str, ...]] = None  # what the target supports; None = all
     fingerprint: Dict[str, Any] = field(default_factory=dict)  # expected facts of the device
-    fingerprint_policy: str = "warn"  # a device that does not match: "warn" (noted in its rows) or "fail"
-    power: Dict[str, Any] = field(default_factory=dict)  # the power meter's spec; {} = none
-    ssh: Dict[str, Any] = field(default_factory=dict)  # python, remote_dir, known_hosts, identity_file, ...
-    on_unreachable: str = "fail"  # a device that cannot be reached: "fail" or "skip" its tests
+    fingerprint_policy: Policy = Policy.WARN  # a device that does not match: WARN (noted in its rows) or FAIL
+    power: Optional[PowerSpec] = None  # the power meter; None = none
+    ssh: SshOptions = field(default_factory=SshOptions)  # python, remote_dir, known_hosts, identity_file, ...
+    on_unreachable: OnUnreachable = OnUnreachable.FAIL  # a device that cannot be reached: FAIL or SKIP its tests
     budgets: Dict[str, Any] = field(default_factory=dict)
     on_host: bool = False  # the profile's settings measured on this machine, not on its device
     mcu: Optional[McuBoard] = None  # a microcontroller: TFLM runs the model here, the board is estimated
+
+    def __post_init__(self) -> None:
+        """A profile built in Python (a plugin's, a test's) may give the tables and modes as plain
+        dicts and strings: they are parsed here once, as a user profile's are in `_overlay`."""
+        where = f"platform {self.name!r}"
+        object.__setattr__(self, "fingerprint_policy", Policy.parse(self.fingerprint_policy, name=where))
+        object.__setattr__(self, "on_unreachable", OnUnreachable.parse(self.on_unreachable, name=where))
+        if isinstance(self.ssh, Mapping):
+            object.__setattr__(self, "ssh", SshOptions.from_dict(self.ssh, where=where))
+        if isinstance(self.power, Mapping):
+            object.__setattr__(self, "power", PowerSpec.from_dict(self.power, where=where) if self.power else None)
 
     @property
     def target_arch(self) -> str:
@@ -76,7 +89,7 @@ JETSON_NANO = Platform(
     compute_unit="GPU",
     providers=GPU_PROVIDERS + ("CPUExecutionProvider",),
     fingerprint={"arch": "aarch64", "device_model": "Jetson Nano"},
-    power={"kind": "jetson"},
+    power=PowerSpec(kind="jetson"),
 )
 
 
@@ -131,6 +144,10 @@ def _overlay(base: Platform, name: str, entry: Mapping[str, Any], *, where: str)
     values: Dict[str, Any] = {k: v for k, v in entry.items() if k in known}
     if "mcu" in entry:
         values["mcu"] = overlay_board(base.mcu, entry["mcu"], where=where)
+    if "ssh" in entry:
+        values["ssh"] = SshOptions.from_dict(entry["ssh"], where=where)
+    if "power" in entry:
+        values["power"] = PowerSpec.from_dict(entry["power"], where=where)
     for key in _TUPLE_FIELDS:
         if key in values and values[key] is not None:
             values[key] = tuple(values[key])
@@ -163,6 +180,6 @@ def platform_schema() -> Dict[str, Any]:
 
 def with_devices(profile: Platform, devices: Tuple[str, ...]) -> Platform:
     """--edge-device replaces the profile's devices; `local` means run here (pytest on the device)."""
-    if devices == ("local",):
-        return replace(profile, devices=(), transport="local")
-    return replace(profile, devices=devices, transport="ssh")
+    if devices == (TransportKind.LOCAL,):
+        return replace(profile, devices=(), transport=TransportKind.LOCAL)
+    return replace(profile, devices=devices, transport=TransportKind.SSH)

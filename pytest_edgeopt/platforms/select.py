@@ -7,42 +7,50 @@ with the pi profile's settings, saying so in every row. Anything else is a one-l
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Dict, Optional
+from typing import Any, Collection, Dict, Mapping, Optional, Tuple
 
 import pytest
 
+from pytest_edgeopt.kinds import TransportKind
 from pytest_edgeopt.platforms.fingerprint import local_facts, mismatches
 from pytest_edgeopt.platforms.profiles import ALIASES, Platform, apply_user_profiles, with_devices
 from pytest_edgeopt.platforms.transport import LocalTransport, Transport
 
-if TYPE_CHECKING:
-    from pytest_edgeopt.settings import Settings
-
 LOCAL_KEYS = ("arch", "device_model", "os_bits")  # what is known here without running the agent
 
 
+@dataclass(frozen=True)
+class PlatformRequest:
+    """What the user asked for: the settings the choice needs, and nothing else of them."""
+
+    name: str  # --edge-platform / edgeopt_platform
+    entries: Mapping[str, Any] = field(default_factory=dict)  # [tool.edgeopt.platforms.*]
+    devices: Tuple[str, ...] = ()  # --edge-device, in the order given
+    on_host: bool = False  # --edge-on-host
+
+
 def choose_platform(
-    table: Dict[str, Platform], settings: "Settings", *, runtimes: Collection[str], meters: Collection[str]
+    table: Dict[str, Platform], request: PlatformRequest, *, runtimes: Collection[str], meters: Collection[str]
 ) -> Platform:
     try:
-        table = apply_user_profiles(table, settings.platform_entries, where="pyproject.toml")
+        table = apply_user_profiles(table, request.entries, where="pyproject.toml")
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
-    chosen = settings.platform if settings.platform in table else ALIASES.get(settings.platform, settings.platform)
+    chosen = request.name if request.name in table else ALIASES.get(request.name, request.name)
     if chosen not in table:
         raise pytest.UsageError(
-            f"--edge-platform: unknown platform {settings.platform!r}; choose from {', '.join([*table, *ALIASES])}"
+            f"--edge-platform: unknown platform {request.name!r}; choose from {', '.join([*table, *ALIASES])}"
         )
-    for name in (*settings.platform_entries, chosen):
+    for name in (*request.entries, chosen):
         _check_names(table[name], runtimes=runtimes, meters=meters)
     profile = table[chosen]
-    if settings.devices:
-        profile = with_devices(profile, settings.devices)
-    if settings.on_host:
+    if request.devices:
+        profile = with_devices(profile, request.devices)
+    if request.on_host:
         # the device's own power meter (INA3221 rails, a Pi 5 PMIC) is not on this machine
-        return replace(profile, devices=(), transport="local", on_host=True, power={})
+        return replace(profile, devices=(), transport=TransportKind.LOCAL, on_host=True, power=None)
     if not profile.remote:
         _check_here(profile)
     return profile
@@ -55,7 +63,7 @@ def _check_names(profile: Platform, *, runtimes: Collection[str], meters: Collec
         raise pytest.UsageError(
             f"{where}: runtime: {profile.runtime!r} is not one of {', '.join(runtimes)} (or a runtime a plugin adds)"
         )
-    kind = profile.power.get("kind") if profile.power else None
+    kind = profile.power.kind if profile.power else None
     if kind is not None and kind not in meters:
         raise pytest.UsageError(
             f"{where}: power.kind: {kind!r} is not one of {', '.join(meters)} (or a meter a plugin adds)"
@@ -79,9 +87,9 @@ def _check_here(profile: Platform) -> None:
 
 def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
     """Our transports: local and ssh (one device, or a fleet of them); others come from plugins."""
-    if profile.transport == "local" and not profile.remote:
+    if profile.transport == TransportKind.LOCAL and not profile.remote:
         return LocalTransport(lock_dir=lock_dir)
-    if profile.transport != "ssh" or not profile.devices:
+    if profile.transport != TransportKind.SSH or not profile.devices:
         return None
     try:
         import paramiko  # noqa: F401
@@ -103,7 +111,7 @@ def make_transport(profile: Platform, *, lock_dir: Path) -> Optional[Transport]:
 def _check_files(profile: Platform) -> None:
     """A mistyped key or known_hosts path is the user's to fix before any test runs."""
     for key in ("identity_file", "known_hosts"):
-        value = profile.ssh.get(key)
+        value = getattr(profile.ssh, key)
         if value and not Path(value).expanduser().is_file():
             raise pytest.UsageError(
                 f"ssh.{key} {value} of platform {profile.name!r} is not a file: fix it in "

@@ -29,11 +29,9 @@ from typing import Any, Callable, Dict, Optional, Set, Tuple
 from pytest_edgeopt._fs import file_lock
 from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, Success, failure
 from pytest_edgeopt.platforms.bundle import agent_bundle
-from pytest_edgeopt.platforms.transport import parse_agent_output, slug
+from pytest_edgeopt.platforms.options import SshOptions
+from pytest_edgeopt.platforms.transport import parse_agent_output, plugin_modules, slug
 
-DEFAULT_REMOTE_DIR = ".cache/pytest-edgeopt"
-DEFAULT_CONNECT_TIMEOUT_S = 10.0
-DEFAULT_KEEPALIVE_S = 10.0  # a silent link is declared dropped after 3 keepalives without an answer
 _GRACE_S = 5.0  # the agent's own alarm fires at the timeout; give its last words time to arrive
 _ADDRESS = re.compile(
     r"^ssh://(?:(?P<user>[A-Za-z0-9._-]+)@)?(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])"
@@ -73,9 +71,9 @@ class SshAddress:
 class SshTransport:
     """One device. The connection is opened on the first job and kept for the session."""
 
-    def __init__(self, address: SshAddress, *, options: Dict[str, Any], lock_dir: Path) -> None:
-        self.address, identity = _with_ssh_config(address, options.get("identity_file"))
-        self.options = {**options, "identity_file": identity}
+    def __init__(self, address: SshAddress, *, options: SshOptions, lock_dir: Path) -> None:
+        self.address, identity = _with_ssh_config(address, options.identity_file)
+        self.options = replace(options, identity_file=identity)
         self.lock_path = Path(lock_dir) / "devices" / f"{slug(self.address.label)}.lock"
         self._client: Any = None
         self._remote_dir: Optional[str] = None
@@ -142,7 +140,7 @@ class SshTransport:
         ):
             return self._client
         self._client = connect(self.address, self.options)
-        self._client.get_transport().set_keepalive(max(1, int(self._keepalive_s())))
+        self._client.get_transport().set_keepalive(max(1, int(self.options.keepalive_s)))
         self._remote_dir = None
         return self._client
 
@@ -155,7 +153,7 @@ class SshTransport:
         with client.open_sftp() as sftp:
             sftp.get_channel().settimeout(self._io_timeout(deadline))
             root = self._remote_root(sftp)
-            name, data = agent_bundle(_plugin_modules(job))
+            name, data = agent_bundle(plugin_modules(job))
             agent = self._put_bytes(sftp, root, name, data, replace_all=replace_all)
             artifact, inputs = Path(job.artifact), Path(job.inputs)
             remote = replace(
@@ -203,7 +201,7 @@ class SshTransport:
 
     def _remote_root(self, sftp: Any) -> str:
         if self._remote_dir is None:
-            configured = self.options.get("remote_dir") or DEFAULT_REMOTE_DIR
+            configured = self.options.remote_dir
             home = sftp.normalize(".")
             root = configured if configured.startswith("/") else str(PurePosixPath(home) / configured)
             _makedirs(sftp, root)
@@ -248,23 +246,20 @@ class SshTransport:
             self._hashes[key] = digest.hexdigest()
         return self._hashes[key]
 
-    def _keepalive_s(self) -> float:
-        return float(self.options.get("keepalive_s") or DEFAULT_KEEPALIVE_S)
-
     def _io_timeout(self, deadline: float) -> float:
         """An SFTP call waits at most three keepalives, and never past the job's deadline."""
-        return max(0.5, min(3 * self._keepalive_s(), deadline - time.monotonic()))
+        return max(0.5, min(3 * self.options.keepalive_s, deadline - time.monotonic()))
 
     # -- running -------------------------------------------------------------------------------
 
     def _execute(self, client: Any, job: Job, agent: str, *, deadline: float, timeout_s: float) -> Result:
-        python = self.options.get("python") or "python3"
+        python = self.options.python
         command = " ".join(shlex.quote(part) for part in (python, agent))
         transport = client.get_transport()
-        channel = transport.open_session(timeout=self._connect_timeout())
+        channel = transport.open_session(timeout=self.options.connect_timeout_s)
         remaining = max(1.0, deadline - time.monotonic())
         start = time.monotonic()
-        watch = _LinkWatch(transport, every_s=self._keepalive_s(), where=self.label)
+        watch = _LinkWatch(transport, every_s=self.options.keepalive_s, where=self.label)
         try:
             channel.exec_command(command)
             channel.sendall(json.dumps(replace(job, deadline_s=remaining).to_dict()).encode())
@@ -292,17 +287,6 @@ class SshTransport:
                 FailureKind.AGENT_DIED, f"the agent on {self.label} was killed before it answered (no exit status)"
             )
         return result
-
-    def _connect_timeout(self) -> float:
-        return float(self.options.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
-
-
-def _plugin_modules(job: Job) -> Tuple[str, ...]:
-    """The modules a plugin's runtime or power meter needs pushed with the agent."""
-    modules = [job.runtime.module]
-    if job.power and isinstance(job.power.get("module"), str):
-        modules.append(str(job.power["module"]))
-    return tuple(m for m in modules if not m.startswith("pytest_edgeopt."))
 
 
 class ConnectFailed(Exception):
@@ -344,11 +328,11 @@ class _LinkWatch:
         self.heard()
 
 
-def connect(address: SshAddress, options: Dict[str, Any]) -> Any:
+def connect(address: SshAddress, options: SshOptions) -> Any:
     paramiko = _paramiko()
-    timeout = float(options.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
+    timeout = options.connect_timeout_s
     client = paramiko.SSHClient()
-    known_hosts = options.get("known_hosts")
+    known_hosts = options.known_hosts
     try:
         if known_hosts:
             client.load_host_keys(str(Path(known_hosts).expanduser()))
@@ -359,7 +343,7 @@ def connect(address: SshAddress, options: Dict[str, Any]) -> Any:
             f"cannot read known_hosts {known_hosts or '~/.ssh/known_hosts'}: {_one_line(error)}"
         ) from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    identity = options.get("identity_file")
+    identity = options.identity_file
     try:
         client.connect(
             address.host,

@@ -128,14 +128,19 @@ def _agent_env(extra_paths: Sequence[str] = ()) -> Dict[str, str]:
     return env
 
 
+def plugin_modules(job: Job) -> Tuple[str, ...]:
+    """The modules a plugin's runtime or power meter brings to the job (ours travel with the agent)."""
+    modules = [job.runtime.module]
+    if job.power and isinstance(job.power.get("module"), str):
+        modules.append(str(job.power["module"]))
+    return tuple(m for m in modules if not m.startswith("pytest_edgeopt."))
+
+
 def plugin_module_dirs(job: Job) -> Tuple[str, ...]:
     """Where this process found the job's plugin modules (a conftest.py's directory is on pytest's
     sys.path, not on the child's)."""
-    names = [job.runtime.module] + ([str(job.power["module"])] if job.power and job.power.get("module") else [])
     dirs = []
-    for name in names:
-        if name.startswith("pytest_edgeopt."):
-            continue
+    for name in plugin_modules(job):
         spec = importlib.util.find_spec(name.split(".")[0])
         if spec is not None and spec.origin:
             origin = Path(spec.origin).parent

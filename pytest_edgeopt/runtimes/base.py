@@ -7,6 +7,7 @@ the agent is pushed to devices that have nothing but Python, numpy and the runti
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 if TYPE_CHECKING:
@@ -173,3 +174,12 @@ class ArtifactError(Exception):
 
 class InputError(Exception):
     """The inputs do not fit the model (shape or type)."""
+
+
+def package_version(distribution: str, *, missing: str = "unknown") -> str:
+    """An installed distribution's version, `missing` when it is not installed. The one lookup
+    for the runtimes' RuntimeInfo (where the agent runs) and the artifact cache's keys (host)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return missing

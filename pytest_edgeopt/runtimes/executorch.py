@@ -10,12 +10,19 @@ XNNPACK runs on ExecuTorch's own thread pool, which is sized to the job's thread
 
 from __future__ import annotations
 
-from importlib import import_module, metadata
+from importlib import import_module
 from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
+from pytest_edgeopt.runtimes.base import (
+    ArtifactError,
+    InputError,
+    RuntimeInfo,
+    RuntimeOptions,
+    TensorSpec,
+    package_version,
+)
 
 EXTENSION = "executorch.extension.pybindings._C"
 METHOD = "forward"
@@ -65,7 +72,7 @@ class ExecuTorch:
             raise InputError(_first_line(error)) from None
 
     def info(self) -> RuntimeInfo:
-        return RuntimeInfo(name=self.name, version=_version(), xnnpack=self._delegated())
+        return RuntimeInfo(name=self.name, version=package_version("executorch"), xnnpack=self._delegated())
 
     def close(self) -> None:
         self._module = None
@@ -85,13 +92,6 @@ def _spec(name: str, info: Any) -> TensorSpec:
 def _dtype(info: Any) -> str:
     code = info.dtype()
     return _DTYPES.get(int(code) if isinstance(code, int) else -1, "float32")
-
-
-def _version() -> str:
-    try:
-        return metadata.version("executorch")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _first_line(error: BaseException) -> str:

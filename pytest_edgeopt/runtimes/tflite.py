@@ -10,7 +10,7 @@ compiled model of the same file with the same kernels, in litert_profile.py's ch
 from __future__ import annotations
 
 from dataclasses import replace
-from importlib import import_module, metadata
+from importlib import import_module
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -23,6 +23,7 @@ from pytest_edgeopt.runtimes.base import (
     RuntimeInfo,
     RuntimeOptions,
     TensorSpec,
+    package_version,
 )
 
 LEGACY_NOTE = (
@@ -96,7 +97,7 @@ class LiteRT:
         first_in, first_out = (self._inputs or [{}])[0], (self._outputs or [{}])[0]
         return RuntimeInfo(
             name=self.name,
-            version=_version(self.package),
+            version=package_version(self.package),
             xnnpack=self._delegated(),
             reference_kernels=self.reference_kernels,
             io=_io_label(first_in, first_out) if first_in and first_out else None,
@@ -123,7 +124,7 @@ class LiteRT:
             feeds=quantized,
             threads=self._threads,
             runs=runs,
-            version=_version(self.package),
+            version=package_version(self.package),
             kernel_mode=self._kernel_mode(),
         )
 
@@ -211,13 +212,6 @@ def _dequantize(output: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
 
 def _io_label(inp: Dict[str, Any], out: Dict[str, Any]) -> str:
     return f"{np.dtype(inp['dtype']).name} in, {np.dtype(out['dtype']).name} out"
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _first_line(error: BaseException) -> str:

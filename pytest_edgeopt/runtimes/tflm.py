@@ -19,7 +19,7 @@ import re
 import sys
 import tempfile
 from dataclasses import replace
-from importlib import import_module, metadata
+from importlib import import_module
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
@@ -33,6 +33,7 @@ from pytest_edgeopt.runtimes.base import (
     RuntimeInfo,
     RuntimeOptions,
     TensorSpec,
+    package_version,
 )
 from pytest_edgeopt.runtimes.tflite import LiteRT
 
@@ -109,7 +110,7 @@ class MicroEngine:
 
     def __init__(self) -> None:
         self._api = import_module("tflite_micro").runtime  # ImportError -> the LiteRT stand-in
-        self._version = _version("tflite-micro")
+        self._version = package_version("tflite-micro")
         self._sink = _Fd2()
         self._it: Any = None
         self._arena: Optional[ArenaUse] = None
@@ -332,10 +333,3 @@ def _round16(n: int) -> int:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:400]
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "unknown"

@@ -11,13 +11,13 @@ from pytest_edgeopt.baselines.entry import BaselineEntry, case_key, mismatch_rea
 from pytest_edgeopt.errors import EdgeOptWarning
 from pytest_edgeopt.judge.checks import check, raise_if_failed
 from pytest_edgeopt.judge.types import Context, Row
-from pytest_edgeopt.kinds import Verdict
+from pytest_edgeopt.kinds import Policy, UpdateMode, Verdict
 from pytest_edgeopt.measure.result import Measurement, PairedComparison
 from pytest_edgeopt.session.mcu import fit_limits
 from pytest_edgeopt.session.measuring import Case, PairRequest
 
 if TYPE_CHECKING:
-    from pytest_edgeopt.session import EdgeSession
+    from pytest_edgeopt.session.edge_session import EdgeSession
 
 
 class Checker:
@@ -31,14 +31,14 @@ class Checker:
         context = self._context(m)
         judged, judgement = check(m, budgets, context)
         self._row.merge(replace(judged, _checker=None), judgement)
-        if judgement.verdict == Verdict.INCONCLUSIVE and settings.inconclusive == "warn":
+        if judgement.verdict == Verdict.INCONCLUSIVE and settings.inconclusive == Policy.WARN:
             warnings.warn(  # noqa: B028  (the default stacklevel points at this gate, not at pytest)
                 EdgeOptWarning(
                     f"{m.nodeid}: latency verdict inconclusive after "
                     f"{context.attempts} re-measurements: {'; '.join(judgement.violations)}"
                 )
             )
-        raise_if_failed(judged, judgement, inconclusive_fails=settings.inconclusive == "fail")
+        raise_if_failed(judged, judgement, inconclusive_fails=settings.inconclusive == Policy.FAIL)
         return replace(judged, _checker=self)
 
     def _context(self, m: Measurement) -> Context:
@@ -50,7 +50,7 @@ class Checker:
             note=stored.note,
             missing=stored.missing,
             mismatch=stored.mismatch,
-            mismatch_fails=session.settings.fingerprint_mismatch == "fail",
+            mismatch_fails=session.settings.fingerprint_mismatch == Policy.FAIL,
             pair_baseline=stored.pair,
             pair_reference=lambda precision, ratio: measurer.paired(
                 case, PairRequest(precision, measurer.artifact_of(case.at(precision)), ratio)
@@ -64,11 +64,11 @@ class Checker:
     def _stored(self, m: Measurement, case: Case) -> "_Stored":
         """The stored entry to judge `m` against, or why there is none."""
         session, mode = self._session, self._session.settings.update_baselines
-        if mode == "all":
+        if mode == UpdateMode.ALL:
             return _Stored(note="baseline being rewritten (--update-baselines)")
         module, key = module_of(m.nodeid), case_key(m.nodeid, m)
         entry = session.book.entry(module, key)
-        if entry is None and mode == "new":
+        if entry is None and mode == UpdateMode.NEW:
             return _Stored(note="new baseline entry (--add-baselines)")
         if entry is None:
             return _Stored(

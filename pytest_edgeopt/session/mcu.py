@@ -1,4 +1,4 @@
-"""Measuring on a microcontroller profile: the Measurer with the MCU's rules.
+"""Measuring on a microcontroller profile: a Measurer with the MCU's rules, on the shared Jobs.
 
 - Only full-integer models run (TFLite Micro refuses hybrid and FP16 models; FP32 is not what a
   board runs): other cases skip with the reason before any job is sent.
@@ -15,13 +15,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Dict, Optional
 
-from pytest_edgeopt.agent.contract import Failure, Job, Success
+from pytest_edgeopt.agent.contract import Success
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import NotOnPlatform
 from pytest_edgeopt.judge.fit import FitLimits
 from pytest_edgeopt.judge.validity import fingerprint_note
+from pytest_edgeopt.kinds import McuFit
 from pytest_edgeopt.measure.result import Measurement, PairedComparison
 from pytest_edgeopt.optimize.artifacts import Artifact
+from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.mcu import for_mcu
 from pytest_edgeopt.optimize.precisions import REFERENCE
 from pytest_edgeopt.platforms.mcu import McuBoard
@@ -30,7 +32,7 @@ from pytest_edgeopt.platforms.transport import LocalTransport, Transport
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.session.assemble import Reference
 from pytest_edgeopt.session.mcu_assemble import GraphFacts, assemble_mcu
-from pytest_edgeopt.session.measuring import Case, CaseKey, Measurer, PairRequest
+from pytest_edgeopt.session.measuring import Case, CaseKey, HostMeasurer, Jobs, Measurer, PairRequest
 from pytest_edgeopt.settings import Settings
 
 HOST_RUNTIME = "tflite"  # the FP32 yardstick: LiteRT on this machine
@@ -40,28 +42,32 @@ NOT_INTEGER = {
 }
 
 
-class McuMeasurer(Measurer):
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        platform: Platform,
-        transport: Transport,
-        runtimes: Dict[str, RuntimeSpec],
-        meters: Dict[str, PowerMeterSpec],
-    ) -> None:
-        super().__init__(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
-        if platform.mcu is None:
-            raise ValueError(f"platform {platform.name} is not a microcontroller profile")
-        self.board: McuBoard = platform.mcu
-        self._host: Transport = LocalTransport(lock_dir=self.settings.cache_dir)
+class McuMeasurer:
+    """The Measurer of a microcontroller profile: TFLM outputs and arena, the board's latency and
+    energy estimated from the graph, the FP32 yardstick on this machine's LiteRT."""
+
+    def __init__(self, jobs: Jobs) -> None:
+        if jobs.platform.mcu is None:
+            raise ValueError(f"platform {jobs.platform.name} is not a microcontroller profile")
+        self.jobs = jobs
+        self.platform = jobs.platform
+        self.board: McuBoard = jobs.platform.mcu
+        self._host: Transport = LocalTransport(lock_dir=jobs.settings.cache_dir)
         self._references: Dict[CaseKey, Reference] = {}
+        self._measured: Dict[CaseKey, Measurement] = {}
+
+    @property
+    def cache(self) -> ArtifactCache:
+        return self.jobs.cache
 
     def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:
         """Never paired: an estimate is compared exactly with the stored one."""
         if case.precision in NOT_INTEGER:
             raise self._not_here(case, NOT_INTEGER[case.precision])
-        return super().measurement(case)
+        key = case.key()
+        if key not in self._measured:
+            self._measured[key] = self._measure(case)
+        return self._measured[key]
 
     def paired(self, case: Case, pair: PairRequest) -> Optional[PairedComparison]:
         return None
@@ -70,47 +76,47 @@ class McuMeasurer(Measurer):
         """The same graph gives the same estimate: nothing to gain from another run."""
         return self.measurement(case)
 
+    def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
+        return self.jobs.cached(case, sha)
+
+    def artifact_of(self, case: Case) -> Artifact:
+        """The INT8 .tflite with its weights inside the flatbuffer, as a board flashes it."""
+        return for_mcu(self.jobs.artifact(case), self.cache, case.model)
+
+    def close(self) -> None:
+        self.jobs.close()
+
     def reference(self, case: Case) -> Reference:
         """The FP32 model on this machine's LiteRT, evaluated only: the board never runs it."""
         ref = replace(case.at(REFERENCE), runtime=HOST_RUNTIME)
         key = ref.key()
         if key not in self._references:
-            artifact = super()._artifact(ref)
-            job = replace(self._job(artifact, ref, evaluate_only=True, keep_outputs=False), threads=1)
-            result = self._send(self._host, job, ref, artifact)
+            artifact = self.jobs.artifact(ref)
+            job = replace(self.jobs.job(artifact, ref, evaluate_only=True, keep_outputs=False), threads=1)
+            result = self.jobs.send(job, ref, artifact, transport=self._host)
             self._references[key] = Reference(
                 measurement=self._assemble(result, ref, artifact, GraphFacts.of(artifact.path), reference=None),
                 top_k=result.evaluation.top_k,
             )
         return self._references[key]
 
-    def _fresh(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
+    def _measure(self, case: Case) -> Measurement:
         reference = None if case.precision == REFERENCE else self.reference(case)
-        artifact = self._artifact(case)
+        artifact = self.artifact_of(case)
         facts = GraphFacts.of(artifact.path)
         if not facts.check.ok:
             raise self._not_here(case, facts.check.reason)
-        job = self._job(artifact, case, evaluate_only=self.simulated, keep_outputs=False)
+        job = self.jobs.job(artifact, case, evaluate_only=self.simulated, keep_outputs=False)
         job = replace(job, options=replace(job.options, arena_bytes=facts.arena.total))
-        result = self._send(self.transport, job, case, artifact)
+        result = self.jobs.send(job, case, artifact)
         measured = self._assemble(result, case, artifact, facts, reference=reference)
         note = fingerprint_note(measured, self.platform)  # a board runner's device against the profile
-        measured = replace(measured, notes=measured.notes + (note,)) if note else measured
-        return Reference(measurement=measured, top_k=result.evaluation.top_k)
+        return replace(measured, notes=measured.notes + (note,)) if note else measured
 
     @property
     def simulated(self) -> bool:
         """The local agent stands in for the board: its own latency loop would time this machine."""
-        return isinstance(self.transport, LocalTransport)
-
-    def _artifact(self, case: Case) -> Artifact:
-        return for_mcu(super()._artifact(case), self.cache, case.model)
-
-    def _send(self, transport: Transport, job: Job, case: Case, artifact: Artifact) -> Success:
-        result = transport.run(job, timeout_s=self.settings.timeout_s)
-        if isinstance(result, Failure):
-            raise self._failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
-        return result
+        return isinstance(self.jobs.transport, LocalTransport)
 
     def _assemble(
         self, result: Success, case: Case, artifact: Artifact, facts: GraphFacts, *, reference: Optional[Reference]
@@ -134,7 +140,7 @@ class McuMeasurer(Measurer):
 
 def fit_limits(platform: Platform, settings: Settings) -> Optional[FitLimits]:
     """The board's SRAM and flash, which every row of an MCU profile must fit (unless turned off)."""
-    if platform.mcu is None or settings.mcu_fit == "off":
+    if platform.mcu is None or settings.mcu_fit == McuFit.OFF:
         return None
     return FitLimits(platform=platform.name, sram_kb=platform.mcu.sram_kb, flash_kb=platform.mcu.flash_kb)
 
@@ -147,6 +153,6 @@ def measurer_for(
     runtimes: Dict[str, RuntimeSpec],
     meters: Dict[str, PowerMeterSpec],
 ) -> Measurer:
-    """The MCU measurer for a microcontroller profile, the plain one otherwise."""
-    kind = McuMeasurer if platform.mcu is not None else Measurer
-    return kind(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
+    """The MCU measurer for a microcontroller profile, the host's otherwise; both on one Jobs."""
+    jobs = Jobs(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
+    return McuMeasurer(jobs) if platform.mcu is not None else HostMeasurer(jobs)

@@ -1,4 +1,5 @@
-"""Measurer: builds the artifact, sends the job, turns the Result into a Measurement.
+"""The Measurer protocol and the host's measurer: builds the artifact, sends the job (Jobs, shared
+with the microcontroller's measurer in session/mcu.py), turns the Result into a Measurement.
 
 One measurement per session per (model content, precision, runtime, batch): a second test that
 asks for the same case reuses it, and every precision is judged against the FP32 reference of
@@ -12,7 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Protocol, Tuple
 
 from pytest_edgeopt.agent.contract import (
     Failure,
@@ -28,7 +29,7 @@ from pytest_edgeopt.agent.contract import (
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, MissingOnDevice
 from pytest_edgeopt.judge.validity import fingerprint_note, timing_problem
-from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
+from pytest_edgeopt.kinds import DataSplit, ModelKind, Note, NoteKind, OnUnreachable
 from pytest_edgeopt.measure import parity
 from pytest_edgeopt.measure.compare import choose_signal
 from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedComparison
@@ -89,11 +90,11 @@ class Case:
         name and labels go into the row, the calibration data into every quantized artifact."""
         model = self.model
         labels = None if model.eval_labels is None else array_hash(model.eval_labels)
-        calibration = None if self.precision == REFERENCE else model.data_hash("calibration")
+        calibration = None if self.precision == REFERENCE else model.data_hash(DataSplit.CALIBRATION)
         return (
             model.name,
             model.content_hash(),
-            model.data_hash("eval"),
+            model.data_hash(DataSplit.EVAL),
             labels,
             calibration,
             self.precision,
@@ -104,7 +105,34 @@ class Case:
         )
 
 
-class Measurer:
+class Measurer(Protocol):
+    """What the session and the gate ask of a measurer: the host's (HostMeasurer) or a
+    microcontroller's (session/mcu.py McuMeasurer). Both build, send and read jobs with one Jobs."""
+
+    @property
+    def cache(self) -> ArtifactCache: ...
+
+    def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:
+        """Measured once per session (per pairing); later calls reuse it."""
+
+    def paired(self, case: Case, pair: PairRequest) -> Optional[PairedComparison]:
+        """The case against A in one process; None when that cannot be done."""
+
+    def remeasure(self, case: Case) -> Measurement:
+        """A fresh run of the same artifact, for an inconclusive latency verdict."""
+
+    def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
+        """The artifact a baseline was measured on, if this cache still holds it intact."""
+
+    def artifact_of(self, case: Case) -> Artifact: ...
+
+    def close(self) -> None: ...
+
+
+class Jobs:
+    """The part every measurer shares: a case's artifact, its job, the job sent to a transport and
+    a failed one turned into the exception that fails or skips the test."""
+
     def __init__(
         self,
         *,
@@ -120,24 +148,19 @@ class Measurer:
         self.runtimes = runtimes
         self.meters = meters
         self.cache = ArtifactCache(settings.cache_dir, build_lock=host_timing_lock(settings.cache_dir))
-        self._measured: Dict[Tuple[CaseKey, PairKey], Reference] = {}
         self._outputs_dir: Optional[Path] = None
 
-    def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:
-        """Measured once per session (per pairing); later calls reuse it."""
-        return self._once(case, pair).measurement
-
-    def paired(self, case: Case, pair: PairRequest) -> Optional[PairedComparison]:
-        """The case against A in one process, for a budget the measurement job did not pair for;
-        None when A cannot run on today's inputs (the caller falls back, and says so)."""
-        artifact = self._artifact(case)
-        if artifact.key == pair.artifact.key:
-            return None
-        try:
-            result = self._run(artifact, case, pair=pair)
-        except EdgeOptError:
-            return None
-        return paired_comparison(result, pair)
+    def artifact(self, case: Case) -> Artifact:
+        """The case's artifact in the runtime's format, built once and cached by content."""
+        return build_artifact(
+            case.model,
+            precision=get_precision(case.precision),
+            batch=case.batch,
+            arch=self.platform.target_arch,
+            cache=self.cache,
+            fmt=self.runtimes[case.runtime].format,
+            builder=self.runtimes[case.runtime].builder,
+        )
 
     def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
         """The artifact a baseline was measured on, if this cache still holds it intact."""
@@ -148,115 +171,17 @@ class Measurer:
             sha, precision=get_precision(case.precision), cache=self.cache, fmt=spec.format, builder=spec.builder
         )
 
-    def artifact_of(self, case: Case) -> Artifact:
-        return self._artifact(case)
-
-    def reference(self, case: Case) -> Reference:
-        """The FP32 measurement of the case's model and its predictions."""
-        return self._once(case.at(REFERENCE))
-
-    def remeasure(self, case: Case) -> Measurement:
-        """A fresh run of the same artifact, for an inconclusive latency verdict."""
-        return self._fresh(case).measurement
-
-    def format_of(self, runtime: str) -> str:
-        return self.runtimes[runtime].format
-
-    def _once(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
-        key = (case.key(), pair.key() if pair else None)
-        if key not in self._measured:
-            self._measured[key] = self._fresh(case, pair)
-        return self._measured[key]
-
-    def _fresh(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
-        yardstick = case.yardstick()
-        reference = self._once(_checked_yardstick(case, yardstick)) if yardstick is not None else None
-        artifact = self._artifact(case)
-        needs_parity = case.precision == REFERENCE and self._compared_with_parity_runtime(case.runtime)
-        if pair is not None and pair.artifact.key == artifact.key:
-            pair = None  # the same file as the baseline: nothing to pair
-        result = self._run_paired_or_alone(artifact, case, pair, keep_outputs=needs_parity)
-        measured = assemble(
-            result,
-            model=case.model,
-            artifact=artifact,
-            platform=self.platform,
-            reference=reference,
-            teacher=case.reference is not None,
-        )
-        if pair is not None and result.paired is not None:
-            measured = measured.replace(paired=paired_comparison(result, pair))
-        measured = _with_note(measured, fingerprint_note(measured, self.platform))
-        if needs_parity:
-            checked = self._parity(case, result)
-            if checked is not None:
-                measured = measured.replace(
-                    parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),)
-                )
-        return Reference(
-            measurement=measured, top_k=result.evaluation.top_k, outputs_file=result.evaluation.outputs_file
-        )
-
-    def _compared_with_parity_runtime(self, runtime: str) -> bool:
-        """Another format, or another runtime's own build of it (OpenVINO reads the same .onnx with
-        its own kernels): either can compute a different function from ONNX Runtime's."""
-        spec = self.runtimes[runtime]
-        return runtime != PARITY_RUNTIME and (spec.format != PARITY_FORMAT or bool(spec.builder))
-
-    def _parity(self, case: Case, result: Success) -> Optional[parity.Parity]:
-        """The same FP32 model on ONNX Runtime, value by value: a converter that changed the
-        function shows up here before any precision is blamed for it."""
-        if case.model.kind == ModelKind.TFLITE:  # a user's .tflite has no ONNX twin to compare with
-            return None
-        twin_case = replace(case, runtime=PARITY_RUNTIME)
-        try:
-            twin = self._run(self._artifact(twin_case), twin_case, evaluate_only=True, keep_outputs=True)
-        except (MissingDependency, EdgeOptError) as why:  # parity informs a row; it never fails one
-            return parity.skipped(PARITY_RUNTIME, str(why).splitlines()[0])
-        return parity.compare(result.evaluation, twin.evaluation, runtime=PARITY_RUNTIME)
-
-    def _artifact(self, case: Case) -> Artifact:
-        return build_artifact(
-            case.model,
-            precision=get_precision(case.precision),
-            batch=case.batch,
-            arch=self.platform.target_arch,
-            cache=self.cache,
-            fmt=self.format_of(case.runtime),
-            builder=self.runtimes[case.runtime].builder,
-        )
-
-    def _run_paired_or_alone(
-        self, artifact: Artifact, case: Case, pair: Optional[PairRequest], *, keep_outputs: bool
-    ) -> Success:
-        """Paired when asked; when A cannot run (today's inputs do not fit the baseline's file),
-        measured alone, and the judge falls back to the stored samples."""
-        if pair is None:
-            return self._run(artifact, case, keep_outputs=keep_outputs)
-        try:
-            return self._run(artifact, case, keep_outputs=keep_outputs, pair=pair)
-        except EdgeOptError:
-            return self._run(artifact, case, keep_outputs=keep_outputs)
-
-    def _run(
-        self,
-        artifact: Artifact,
-        case: Case,
-        *,
-        evaluate_only: bool = False,
-        keep_outputs: bool = False,
-        pair: Optional[PairRequest] = None,
-    ) -> Success:
-        job = self._job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs, pair=pair)
-        result: Result = self.transport.run(job, timeout_s=self.settings.timeout_s)
+    def send(self, job: Job, case: Case, artifact: Artifact, *, transport: Optional[Transport] = None) -> Success:
+        """The job on the platform's transport (or `transport`); a failure raises."""
+        result: Result = (transport or self.transport).run(job, timeout_s=self.settings.timeout_s)
         if isinstance(result, Failure):
-            raise self._failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
+            raise self.failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
         return result
 
-    def _failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
+    def failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
         """A failed job as the exception that fails or skips the test (policy: the platform's)."""
-        spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.get("python", "python3")
-        skip = self.platform.on_unreachable == "skip"
+        spec, device, python = self.runtimes[runtime], result.device_address, self.platform.ssh.python
+        skip = self.platform.on_unreachable == OnUnreachable.SKIP
         if result.kind == FailureKind.MISSING_RUNTIME and device:
             return MissingOnDevice(package=result.package or spec.package, device=device, python=python, skip=skip)
         if result.kind == FailureKind.MISSING_RUNTIME and result.package:  # one of the runtime's dependencies
@@ -269,10 +194,10 @@ class Measurer:
         if result.kind == FailureKind.MISSING_PYTHON and device:
             return MissingOnDevice(package="python3", device=device, message=result.error, skip=skip)
         if result.kind == FailureKind.UNREACHABLE:
-            return DeviceUnreachable(f"{label}: {result.error}", skip=self.platform.on_unreachable == "skip")
+            return DeviceUnreachable(f"{label}: {result.error}", skip=skip)
         return EdgeOptError(f"{label}: {result.error}")
 
-    def _job(
+    def job(
         self,
         artifact: Artifact,
         case: Case,
@@ -335,11 +260,135 @@ class Measurer:
 
     def _power(self) -> Optional[Dict[str, object]]:
         """The profile's meter; a plugin's meter carries where the agent finds its factory."""
-        spec: Dict[str, object] = dict(self.platform.power)
-        plugin = self.meters.get(str(spec.get("kind")))
+        power = self.platform.power
+        if power is None:
+            return None
+        spec = power.to_dict()
+        plugin = self.meters.get(power.kind)
         if plugin is not None:
             spec.update(module=plugin.module, factory=plugin.factory)
-        return spec or None
+        return spec
+
+
+class HostMeasurer:
+    """The Measurer of a CPU platform (this machine or a device): timed jobs, paired jobs, the
+    FP32 reference of the same session and device, parity of other formats with ONNX Runtime."""
+
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+        self.platform = jobs.platform
+        self.runtimes = jobs.runtimes
+        self._measured: Dict[Tuple[CaseKey, PairKey], Reference] = {}
+
+    @property
+    def cache(self) -> ArtifactCache:
+        return self.jobs.cache
+
+    def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:
+        """Measured once per session (per pairing); later calls reuse it."""
+        return self._once(case, pair).measurement
+
+    def paired(self, case: Case, pair: PairRequest) -> Optional[PairedComparison]:
+        """The case against A in one process, for a budget the measurement job did not pair for;
+        None when A cannot run on today's inputs (the caller falls back, and says so)."""
+        artifact = self.jobs.artifact(case)
+        if artifact.key == pair.artifact.key:
+            return None
+        try:
+            result = self._run(artifact, case, pair=pair)
+        except EdgeOptError:
+            return None
+        return paired_comparison(result, pair)
+
+    def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
+        return self.jobs.cached(case, sha)
+
+    def artifact_of(self, case: Case) -> Artifact:
+        return self.jobs.artifact(case)
+
+    def remeasure(self, case: Case) -> Measurement:
+        """A fresh run of the same artifact, for an inconclusive latency verdict."""
+        return self._fresh(case).measurement
+
+    def close(self) -> None:
+        self.jobs.close()
+
+    def _once(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
+        key = (case.key(), pair.key() if pair else None)
+        if key not in self._measured:
+            self._measured[key] = self._fresh(case, pair)
+        return self._measured[key]
+
+    def _fresh(self, case: Case, pair: Optional[PairRequest] = None) -> Reference:
+        yardstick = case.yardstick()
+        reference = self._once(_checked_yardstick(case, yardstick)) if yardstick is not None else None
+        artifact = self.jobs.artifact(case)
+        needs_parity = case.precision == REFERENCE and self._compared_with_parity_runtime(case.runtime)
+        if pair is not None and pair.artifact.key == artifact.key:
+            pair = None  # the same file as the baseline: nothing to pair
+        result = self._run_paired_or_alone(artifact, case, pair, keep_outputs=needs_parity)
+        measured = assemble(
+            result,
+            model=case.model,
+            artifact=artifact,
+            platform=self.platform,
+            reference=reference,
+            teacher=case.reference is not None,
+        )
+        if pair is not None and result.paired is not None:
+            measured = measured.replace(paired=paired_comparison(result, pair))
+        measured = _with_note(measured, fingerprint_note(measured, self.platform))
+        if needs_parity:
+            checked = self._parity(case, result)
+            if checked is not None:
+                measured = measured.replace(
+                    parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),)
+                )
+        return Reference(
+            measurement=measured, top_k=result.evaluation.top_k, outputs_file=result.evaluation.outputs_file
+        )
+
+    def _compared_with_parity_runtime(self, runtime: str) -> bool:
+        """Another format, or another runtime's own build of it (OpenVINO reads the same .onnx with
+        its own kernels): either can compute a different function from ONNX Runtime's."""
+        spec = self.runtimes[runtime]
+        return runtime != PARITY_RUNTIME and (spec.format != PARITY_FORMAT or bool(spec.builder))
+
+    def _parity(self, case: Case, result: Success) -> Optional[parity.Parity]:
+        """The same FP32 model on ONNX Runtime, value by value: a converter that changed the
+        function shows up here before any precision is blamed for it."""
+        if case.model.kind == ModelKind.TFLITE:  # a user's .tflite has no ONNX twin to compare with
+            return None
+        twin_case = replace(case, runtime=PARITY_RUNTIME)
+        try:
+            twin = self._run(self.jobs.artifact(twin_case), twin_case, evaluate_only=True, keep_outputs=True)
+        except (MissingDependency, EdgeOptError) as why:  # parity informs a row; it never fails one
+            return parity.skipped(PARITY_RUNTIME, str(why).splitlines()[0])
+        return parity.compare(result.evaluation, twin.evaluation, runtime=PARITY_RUNTIME)
+
+    def _run_paired_or_alone(
+        self, artifact: Artifact, case: Case, pair: Optional[PairRequest], *, keep_outputs: bool
+    ) -> Success:
+        """Paired when asked; when A cannot run (today's inputs do not fit the baseline's file),
+        measured alone, and the judge falls back to the stored samples."""
+        if pair is None:
+            return self._run(artifact, case, keep_outputs=keep_outputs)
+        try:
+            return self._run(artifact, case, keep_outputs=keep_outputs, pair=pair)
+        except EdgeOptError:
+            return self._run(artifact, case, keep_outputs=keep_outputs)
+
+    def _run(
+        self,
+        artifact: Artifact,
+        case: Case,
+        *,
+        evaluate_only: bool = False,
+        keep_outputs: bool = False,
+        pair: Optional[PairRequest] = None,
+    ) -> Success:
+        job = self.jobs.job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs, pair=pair)
+        return self.jobs.send(job, case, artifact)
 
 
 def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
@@ -375,7 +424,7 @@ def _scoring_key(model: EdgeModel) -> str:
 
 def _checked_yardstick(case: Case, yardstick: Case) -> Case:
     """A teacher judged on other eval data would compare outputs of different inputs."""
-    if case.reference is not None and case.reference.data_hash("eval") != case.model.data_hash("eval"):
+    if case.reference is not None and case.reference.data_hash(DataSplit.EVAL) != case.model.data_hash(DataSplit.EVAL):
         raise EdgeOptError(
             f"reference={case.reference.name!r} is evaluated on other eval data than {case.model.name!r}: "
             "build both EdgeModels with the same eval_data"

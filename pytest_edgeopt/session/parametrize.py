@@ -11,10 +11,9 @@ import pytest
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.budgets import validate_budgets
-from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, unknown_model_message
-from pytest_edgeopt.optimize.precisions import PRECISIONS
-from pytest_edgeopt.session.runner import MODEL_FILE_SUFFIXES
+from pytest_edgeopt.optimize.precisions import unknown_precision
 
 ModelParam = Union[str, Path, EdgeModel]
 
@@ -65,11 +64,9 @@ def _parametrize_precisions(metafunc: pytest.Metafunc, defaults: Sequence[str], 
     marker = metafunc.definition.get_closest_marker("edge_precisions")
     names = marker.args if marker else tuple(defaults)
     for name in names:
-        if name not in PRECISIONS:
-            errors.append(
-                f"{metafunc.definition.nodeid}: @pytest.mark.edge_precisions: unknown precision "
-                f"{name!r}; choose from {', '.join(PRECISIONS)}"
-            )
+        why = unknown_precision(name)
+        if why is not None:
+            errors.append(f"{metafunc.definition.nodeid}: @pytest.mark.edge_precisions: {why}")
     metafunc.parametrize("edge_precision", list(names), ids=[str(n) for n in names])
 
 

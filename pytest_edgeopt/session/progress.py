@@ -16,22 +16,24 @@ from typing import Iterator
 
 import pytest
 
+from pytest_edgeopt.kinds import ProgressMode
+
 PREFIX = "edgeopt: "
 
 
-def shown(*, mode: str, isatty: bool, verbosity: int, worker: bool) -> bool:
+def shown(*, mode: ProgressMode, isatty: bool, verbosity: int, worker: bool) -> bool:
     """auto: in a terminal and not -q; on: also in a log; never from an xdist worker (nobody sees it)."""
-    if mode == "off" or worker:
+    if mode == ProgressMode.OFF or worker:
         return False
-    return mode == "on" or (isatty and verbosity >= 0)
+    return mode == ProgressMode.ON or (isatty and verbosity >= 0)
 
 
 class TerminalProgress:
     """`edgeopt: exporting efficientnet-lite0 to ONNX ...` then `... done in 41.2 s`."""
 
-    def __init__(self, config: pytest.Config, *, mode: str) -> None:
+    def __init__(self, config: pytest.Config, *, mode: ProgressMode) -> None:
         self._config = config
-        self._mode = mode  # "auto", "on" or "off"
+        self._mode = mode
 
     @contextlib.contextmanager
     def __call__(self, what: str) -> Iterator[None]:

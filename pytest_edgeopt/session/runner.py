@@ -16,19 +16,18 @@ from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDepend
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.registry import METRICS, Junit
 from pytest_edgeopt.measure.result import Measurement, measured_value
-from pytest_edgeopt.models.base import EdgeModel
+from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
-from pytest_edgeopt.optimize.precisions import PRECISIONS
+from pytest_edgeopt.optimize.precisions import unknown_precision
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.session.gate import Checker
 from pytest_edgeopt.session.measuring import Case
 
 if TYPE_CHECKING:
-    from pytest_edgeopt.session import EdgeSession
+    from pytest_edgeopt.session.edge_session import EdgeSession
 
 ModelRef = Union[str, Path, EdgeModel]
-MODEL_FILE_SUFFIXES = (".onnx", ".tflite")
 Recorder = Callable[[str, object], None]
 
 
@@ -106,11 +105,16 @@ class EdgeRunner:
                 self._record(f"{prefix}.{spec.id}", value)
 
 
-def default_runtime(model: EdgeModel, platform: Platform, runtimes: Mapping[str, RuntimeSpec]) -> str:
+LITERT = "tflite"  # the runtime (and the format) a .tflite file means
+
+
+def default_runtime(model: object, platform: Platform, runtimes: Mapping[str, RuntimeSpec]) -> str:
     """The platform's runtime, unless the model is a .tflite file it cannot load: a user who
-    hands over a .tflite file and names no runtime means LiteRT."""
-    if model.kind == ModelKind.TFLITE and runtimes[platform.runtime].format != "tflite":
-        return "tflite"
+    hands over a .tflite file and names no runtime means LiteRT. `model` is an EdgeModel, or a
+    test's parameter before it is resolved (a zoo name or a path): the one rule for both."""
+    tflite = model.kind == ModelKind.TFLITE if isinstance(model, EdgeModel) else str(model).endswith(".tflite")
+    if tflite and runtimes[platform.runtime].format != LITERT:
+        return LITERT
     return platform.runtime
 
 
@@ -129,8 +133,9 @@ def resolve_model(model: ModelRef) -> EdgeModel:
 
 
 def _check_arguments(precision: str, runtime: Optional[str], batch: int, runtimes: Mapping[str, RuntimeSpec]) -> None:
-    if precision not in PRECISIONS:
-        raise EdgeOptError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    why = unknown_precision(precision)
+    if why is not None:
+        raise EdgeOptError(why)
     if runtime is not None and runtime not in runtimes:
         raise EdgeOptError(f"unknown runtime {runtime!r}; choose from {', '.join(runtimes)}")
     if not isinstance(batch, int) or batch < 1:

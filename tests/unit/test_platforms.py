@@ -12,11 +12,20 @@ from typing import Any, Dict, List
 import pytest
 
 from pytest_edgeopt.judge.validity import throttle_problem
+from pytest_edgeopt.kinds import OnUnreachable, Policy
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.platforms.bundle import agent_bundle
 from pytest_edgeopt.platforms.fingerprint import mismatches
 from pytest_edgeopt.platforms.fleet import FleetTransport
-from pytest_edgeopt.platforms.profiles import BUILTIN, PI, apply_user_profiles, platform_schema, with_devices
+from pytest_edgeopt.platforms.options import DEFAULT_CONNECT_TIMEOUT_S, DEFAULT_REMOTE_DIR, PowerSpec, SshOptions
+from pytest_edgeopt.platforms.profiles import (
+    BUILTIN,
+    PI,
+    Platform,
+    apply_user_profiles,
+    platform_schema,
+    with_devices,
+)
 from pytest_edgeopt.platforms.ssh import SshAddress
 from pytest_edgeopt.runtimes import RUNTIMES
 
@@ -104,6 +113,49 @@ def test_a_new_name_without_extends_starts_from_host() -> None:
 def test_schema_errors_name_the_key(entry: Dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         apply_user_profiles(TABLE, {"x": entry}, where="pyproject.toml")
+
+
+def test_ssh_and_power_tables_become_typed_values_with_each_default_written_once() -> None:
+    entry = {
+        "extends": "pi",
+        "device": "ssh://a@b",
+        "ssh": {"python": "/opt/py/bin/python3", "keepalive_s": 3},
+        "power": {"kind": "command", "command": ["meter", "--watts"], "interval_s": 0.1},
+    }
+    lab = apply_user_profiles(TABLE, {"lab": entry}, where="pyproject.toml")["lab"]
+    assert lab.ssh == SshOptions(python="/opt/py/bin/python3", keepalive_s=3.0)
+    assert (lab.ssh.remote_dir, lab.ssh.connect_timeout_s) == (DEFAULT_REMOTE_DIR, DEFAULT_CONNECT_TIMEOUT_S)
+    assert lab.power == PowerSpec(kind="command", command=("meter", "--watts"), interval_s=0.1)
+    assert lab.power.to_dict() == entry["power"], "the agent's job gets the table as the profile wrote it"
+    assert PI.ssh == SshOptions() and PI.power is None
+
+
+def test_a_plugin_profile_given_dicts_and_strings_is_parsed_once() -> None:
+    bench = Platform(
+        name="bench",
+        description="a bench supply",
+        power={"kind": "rapl"},
+        ssh={"python": "python3.11"},
+        fingerprint_policy="fail",
+        on_unreachable="skip",
+    )
+    assert bench.power == PowerSpec(kind="rapl") and bench.ssh.python == "python3.11"
+    assert bench.fingerprint_policy is Policy.FAIL and bench.on_unreachable is OnUnreachable.SKIP
+    assert bench.fingerprint_policy == "fail", "a mode still compares equal to the text it was written as"
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"ssh": {"password": "x"}}, r"^platform 'bench': ssh: unknown key 'password'; valid keys: python, remote_dir"),
+        ({"ssh": {"keepalive_s": 0}}, r"^platform 'bench': ssh.keepalive_s: expected a number > 0, got 0$"),
+        ({"power": {"kind": "rapl", "every": 1}}, r"^platform 'bench': power: unknown key 'every'; valid keys: kind,"),
+        ({"on_unreachable": "retry"}, r"^platform 'bench': expected one of fail, skip, got 'retry'$"),
+    ],
+)
+def test_a_bad_table_or_mode_is_one_line_naming_the_profile(fields: Dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Platform(name="bench", description="x", **fields)
 
 
 def test_device_local_runs_here() -> None:

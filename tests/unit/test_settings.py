@@ -6,6 +6,7 @@ import argparse
 
 import pytest
 
+from pytest_edgeopt.kinds import McuFit, Policy, ProgressMode, TableColumns, UpdateMode
 from pytest_edgeopt.settings import non_negative_float, parse_name_list, positive_float, positive_int
 
 
@@ -47,3 +48,13 @@ def test_progress_shows_in_a_terminal_unless_quiet_and_never_from_a_worker() -> 
     assert shown(mode="on", isatty=False, verbosity=-1, worker=False)
     assert not shown(mode="on", isatty=True, verbosity=0, worker=True)
     assert not shown(mode="off", isatty=True, verbosity=0, worker=False)
+
+
+def test_a_mode_is_parsed_once_from_its_text_and_stays_that_text() -> None:
+    """Options stay strings on the command line (xdist copies them as they are); Settings holds the
+    Enum, whose value is the same text, so the ini file, the reports and old comparisons agree."""
+    assert Policy.parse("fail", name="--edge-inconclusive") is Policy.FAIL
+    assert TableColumns.choices() == ("fit", "all") and ProgressMode.choices() == ("auto", "on", "off")
+    assert UpdateMode.ALL == "all" and str(UpdateMode.NEW) == "new" and f"{McuFit.OFF}" == "off"
+    with pytest.raises(ValueError, match=r"^edgeopt_mcu_fit: expected one of fail, off, got 'maybe'$"):
+        McuFit.parse("maybe", name="edgeopt_mcu_fit")
