@@ -2,7 +2,7 @@
 
 python -m pytest_edgeopt cache info [--cache-dir DIR]
 python -m pytest_edgeopt cache prune --max-mb N [--cache-dir DIR]
-python -m pytest_edgeopt table [BASELINES_DIR] [--report seed.md|.html|.json ...] [--columns fit|all]
+python -m pytest_edgeopt table [BASELINES_DIR] [--report table.md|.html|.json ...] [--columns fit|all]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     table = commands.add_parser(
         "table",
         help="the comparison table of every platform's stored baselines, without measuring",
-        description="Read baselines/<platform>/**/*.json and print the seed's columns, one row group per platform.",
+        description="Read baselines/<platform>/**/*.json and print the comparison table, one row group per platform.",
     )
     table.add_argument("baselines", nargs="?", type=Path, default=Path("baselines"), help="default: baselines")
     table.add_argument(

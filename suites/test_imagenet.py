@@ -1,4 +1,4 @@
-"""ImageNet classifiers, the seed table's headline rows: FP32 vs INT8 on the chosen platform.
+"""ImageNet classifiers, the comparison table's headline rows: FP32 vs INT8 on the chosen platform.
 
 No labelled ImageNet images ship offline, so these gate on agreement with FP32 on crops of the
 photos scikit-learn and scikit-image ship. resnet50 and mobilenet_v2 use torchvision's pretrained

@@ -1,4 +1,4 @@
-"""Microcontroller rows of the seed table: does the INT8 model fit the board, and how fast and
+"""Microcontroller rows of the comparison table: does the INT8 model fit the board, and how fast and
 how costly in energy would one inference be there?
 
 One command per board: `pytest suites/test_mcu.py --edge-platform=cortex-m4` (also cortex-m7,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import subprocess
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
@@ -22,56 +22,63 @@ import pytest_edgeopt
 from pytest_edgeopt.agent.contract import DeviceFacts
 from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.diagnosis import OpSummary, summary
-from pytest_edgeopt.measure.result import LatencyStats, Measurement
+from pytest_edgeopt.measure.registry import BY_ID, Noise, Stored, stored_ids
+from pytest_edgeopt.measure.result import MEASURED_FIELDS, LatencyStats, Measurement
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 
 MAX_STORED_SAMPLES = 400
 MUST_MATCH = ("platform", "arch", "cpu_model", "runtime", "runtime_version", "threads", "precision")
-DETERMINISTIC = (
-    "params",
-    "size_mb",
-    "storage_mb",
-    "gflops",
-    "top1",
-    "agreement",
-    "top5_agreement",
-    "eval_count",
-    "arena_kb",
-    "flash_kb",
-    "estimates",
-)
-OPTIONAL_METRICS = ("arena_kb", "flash_kb", "estimates")  # microcontroller rows only; absent elsewhere
+# what a rewrite compares exactly: the registry's deterministic stored metrics, and which are estimates
+DETERMINISTIC = tuple(m for m in stored_ids() if BY_ID[m].noise == Noise.DETERMINISTIC) + ("estimates",)
 Fact = Union[str, int, None]
+Number = Union[int, float, None]
 
 
 @dataclass(frozen=True)
 class StoredMetrics:
+    """The case's identity and the registry's stored metrics (measure/registry.py) by id."""
+
     model: str
     precision: str
     bitwidth: str
     runtime: str
     batch: int
-    params: int
-    size_mb: float
-    storage_mb: float
-    gflops: Optional[float]  # None: not countable (n/a)
-    top1: Optional[float]
-    agreement: Optional[float]  # None: the scored output has no class axis
-    top5_agreement: Optional[float]
-    eval_count: int
-    peak_rss_mb: float
-    latency_ms: float
-    throughput: float
-    load_ms: float
-    first_inference_ms: float
-    arena_kb: Optional[float] = None
-    flash_kb: Optional[float] = None
-    estimates: Tuple[str, ...] = ()  # the metrics above that are estimates (latency_ms on an MCU)
+    values: Dict[str, Number]  # None: not measured (n/a), e.g. top1 without labels
+    estimates: Tuple[str, ...] = ()  # the metrics that are estimates (latency_ms on an MCU)
 
     def value(self, name: str) -> Optional[float]:
         """A metric by the Measurement attribute of the same name (budgets are declared that way)."""
-        value = getattr(self, name, None)
+        value = self.values.get(name)
         return None if value is None else float(value)
+
+    def __getattr__(self, name: str) -> Number:
+        """`entry.metrics.top1`: a stored metric by name, as the file spells it."""
+        if name in BY_ID and BY_ID[name].stored != Stored.NEVER:
+            return self.__dict__["values"].get(name)  # type: ignore[no-any-return]
+        raise AttributeError(name)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The file's `metrics`: the MCU-only metrics only where they exist, so other files do not change."""
+        identity = {"model": self.model, "precision": self.precision, "bitwidth": self.bitwidth}
+        values = {
+            name: self.values.get(name)
+            for name in stored_ids()
+            if BY_ID[name].stored == Stored.ALWAYS or self.values.get(name) is not None
+        }
+        estimates = {"estimates": list(self.estimates)} if self.estimates else {}
+        return {**_rounded({**identity, "runtime": self.runtime, "batch": self.batch, **values}), **estimates}
+
+    @classmethod
+    def from_dict(cls, metrics: Mapping[str, Any]) -> "StoredMetrics":
+        return cls(
+            model=metrics["model"],
+            precision=metrics["precision"],
+            bitwidth=metrics["bitwidth"],
+            runtime=metrics["runtime"],
+            batch=metrics["batch"],
+            values={name: metrics.get(name) for name in stored_ids()},
+            estimates=tuple(metrics.get("estimates", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class BaselineEntry:
 
     def to_dict(self) -> Dict[str, Any]:
         return {
-            "metrics": _stored_metrics(self.metrics),
+            "metrics": self.metrics.to_dict(),
             "latency": {"wall": _rounded(self.wall.to_dict()), "cpu": _rounded(self.cpu.to_dict())},
             "samples": {
                 "wall_ms": list(self.samples.wall_ms),
@@ -124,12 +131,7 @@ class BaselineEntry:
         metrics = data["metrics"]
         samples, fingerprint, provenance = data["samples"], data["fingerprint"], data["provenance"]
         return cls(
-            metrics=StoredMetrics(
-                **{f.name: metrics[f.name] for f in fields(StoredMetrics) if f.name not in OPTIONAL_METRICS},
-                arena_kb=metrics.get("arena_kb"),
-                flash_kb=metrics.get("flash_kb"),
-                estimates=tuple(metrics.get("estimates", ())),
-            ),
+            metrics=StoredMetrics.from_dict(metrics),
             wall=LatencyStats.from_dict(data["latency"]["wall"]),
             cpu=LatencyStats.from_dict(data["latency"]["cpu"]),
             samples=StoredSamples(
@@ -163,7 +165,7 @@ def stored_measurement(entry: BaselineEntry, *, nodeid: str, note: str) -> Measu
     the file keeps; what it does not (energy, the quantization's exact types) stays empty."""
     metrics, facts = entry.metrics, entry.must_match
     runtime_version = str(facts.get("runtime_version") or "")
-    return Measurement(
+    return Measurement.from_values(
         model=metrics.model,
         precision=metrics.precision,
         bitwidth=metrics.bitwidth,
@@ -175,26 +177,14 @@ def stored_measurement(entry: BaselineEntry, *, nodeid: str, note: str) -> Measu
         compute_unit="",
         batch=metrics.batch,
         threads=int(facts.get("threads") or 1),
-        params=metrics.params,
-        size_mb=metrics.size_mb,
-        storage_mb=metrics.storage_mb,
-        gflops=metrics.gflops,
         latency=entry.wall,
         cpu_latency=entry.cpu,
-        load_ms=metrics.load_ms,
-        first_inference_ms=metrics.first_inference_ms,
-        peak_rss_mb=metrics.peak_rss_mb,
-        eval_count=metrics.eval_count,
-        top1=metrics.top1,
         reference_top1=None,
-        agreement=metrics.agreement,
-        top5_agreement=metrics.top5_agreement,
         artifact_sha=entry.artifact_sha or "",
         facts=DeviceFacts(arch=str(facts.get("arch") or ""), cpu_model=str(facts.get("cpu_model") or "")),
         runtime_info=RuntimeInfo(name=metrics.runtime, version=runtime_version),
-        arena_kb=metrics.arena_kb,
-        flash_kb=metrics.flash_kb,
         estimates=metrics.estimates,
+        **{name: value for name, value in metrics.values.items() if name in MEASURED_FIELDS},
         notes=(Note(NoteKind.BASELINE, note),),
         nodeid=nodeid,
     )
@@ -281,7 +271,7 @@ def _kind(estimated: bool) -> str:
 def changed(old: BaselineEntry, new: BaselineEntry, *, latency_tolerance: float = 0.03) -> bool:
     """Worth rewriting: deterministic metrics, the fingerprint or the artifact moved, or latency
     moved by more than the tolerance (rewriting every entry on noise would bury real diffs)."""
-    before, after = _rounded(asdict(old.metrics)), _rounded(asdict(new.metrics))
+    before, after = old.metrics.to_dict(), new.metrics.to_dict()
     if any(before.get(k) != after.get(k) for k in DETERMINISTIC):
         return True
     if old.must_match != new.must_match or old.artifact_sha != new.artifact_sha:
@@ -299,21 +289,7 @@ def _metrics(m: Measurement) -> StoredMetrics:
         bitwidth=m.bitwidth,
         runtime=m.runtime,
         batch=m.batch,
-        params=m.params,
-        size_mb=m.size_mb,
-        storage_mb=m.storage_mb,
-        gflops=m.gflops,
-        top1=m.top1,
-        agreement=m.agreement,
-        top5_agreement=m.top5_agreement,
-        eval_count=m.eval_count,
-        peak_rss_mb=m.peak_rss_mb,
-        latency_ms=m.latency_ms,
-        throughput=m.throughput,
-        load_ms=m.load_ms,
-        first_inference_ms=m.first_inference_ms,
-        arena_kb=m.arena_kb,
-        flash_kb=m.flash_kb,
+        values={name: getattr(m, name) for name in stored_ids()},
         estimates=m.estimates,
     )
 
@@ -328,13 +304,6 @@ def _info(m: Measurement) -> Dict[str, object]:
         "git_commit": git_commit(),
         "cpu_flags": list(m.facts.cpu_flags),
     }
-
-
-def _stored_metrics(metrics: StoredMetrics) -> Dict[str, Any]:
-    """The optional MCU metrics only where they exist, so other platforms' files do not change."""
-    data = _rounded(asdict(metrics))
-    data["estimates"] = list(metrics.estimates)
-    return {k: v for k, v in data.items() if k not in OPTIONAL_METRICS or v not in (None, [])}
 
 
 def _rounded(values: Mapping[str, Any]) -> Dict[str, Any]:

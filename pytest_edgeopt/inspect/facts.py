@@ -18,10 +18,22 @@ class ArtifactStats:
     flops: int  # per inference of the graph as stored (its own batch), multiply-add = 2
     weight_types: Tuple[str, ...]  # sorted distinct element types of the weights
     flops_exact: bool  # False when a counted op had a symbolic or unknown dimension (taken as 1)
+    # the weights' bytes by element type (scales and zero points excluded): what was really quantized
+    weight_bytes_by_type: Tuple[Tuple[str, int], ...] = ()
+
+    @property
+    def int8_weight_share(self) -> Optional[float]:
+        """The share of the weights' bytes stored as 8-bit integers; None for a file not inventoried
+        by type (a record from before the inventory) or without weights."""
+        total = sum(size for _, size in self.weight_bytes_by_type)
+        if not total:
+            return None
+        return sum(size for kind, size in self.weight_bytes_by_type if kind in ("int8", "uint8")) / total
 
     def to_dict(self) -> Dict[str, object]:
         data: Dict[str, object] = asdict(self)
         data["weight_types"] = list(self.weight_types)  # JSON has no tuples
+        data["weight_bytes_by_type"] = {kind: size for kind, size in self.weight_bytes_by_type}
         return data
 
     @classmethod
@@ -34,7 +46,12 @@ class ArtifactStats:
             flops=_int(data["flops"]),
             weight_types=tuple(str(t) for t in types) if isinstance(types, (list, tuple)) else (),
             flops_exact=bool(data["flops_exact"]),
+            weight_bytes_by_type=_by_type(data.get("weight_bytes_by_type")),
         )
+
+
+def _by_type(data: object) -> Tuple[Tuple[str, int], ...]:
+    return tuple(sorted((str(k), _int(v)) for k, v in data.items())) if isinstance(data, Mapping) else ()
 
 
 def _int(value: object) -> int:

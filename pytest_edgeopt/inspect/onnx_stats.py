@@ -47,7 +47,7 @@ def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactSt
     path = Path(path)
     model = _load_graph(path)
     storage_bytes = _storage_bytes(model, path)  # before _model_flops inlines small external tensors
-    params, weight_bytes, weight_types = _weight_totals(_classified_tensors(model.graph))
+    params, weight_bytes, by_type = _weight_totals(_classified_tensors(model.graph))
     values = _batch_one(model.graph, sample) if sample is not None else None
     if values:
         _pin_inputs(model.graph, {name: tuple(v.shape) for name, v in values.items()})
@@ -59,8 +59,9 @@ def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactSt
         weight_bytes=weight_bytes,
         storage_bytes=storage_bytes,
         flops=flops,
-        weight_types=weight_types,
+        weight_types=tuple(sorted(by_type)),
         flops_exact=exact,
+        weight_bytes_by_type=tuple(sorted(by_type.items())),
     )
 
 
@@ -139,15 +140,17 @@ class _Use:
     node: Any
 
 
-def _weight_totals(classified: Iterable[Tuple[_Tensor, str]]) -> Tuple[int, int, Tuple[str, ...]]:
-    params, nbytes, types = 0, 0, set()
+def _weight_totals(classified: Iterable[Tuple[_Tensor, str]]) -> Tuple[int, int, Dict[str, int]]:
+    """Weight elements, weight bytes with quantization parameters, and the weights' bytes by type."""
+    params, nbytes = 0, 0
+    by_type: Dict[str, int] = {}
     for tensor, role in classified:
         if role == _WEIGHT:
             params += tensor.elements
-            types.add(tensor.type_name)
+            by_type[tensor.type_name] = by_type.get(tensor.type_name, 0) + tensor.nbytes
         if role in (_WEIGHT, _QUANT_PARAM):
             nbytes += tensor.nbytes
-    return params, nbytes, tuple(sorted(types))
+    return params, nbytes, by_type
 
 
 def _classified_tensors(graph: Any) -> Iterator[Tuple[_Tensor, str]]:

@@ -59,7 +59,8 @@ def _unreadable(path: Path, error: Exception) -> EdgeOptError:
 def artifact_stats(path: Path) -> ArtifactStats:
     path = Path(path)
     model, schema = _parse(path)
-    params, weight_bytes, types = 0, 0.0, set()
+    params, weight_bytes = 0, 0.0
+    by_type: Dict[str, float] = {}
     flops, exact = 0, True
     names = _op_names(model, schema)
     for g in range(model.SubgraphsLength()):
@@ -72,7 +73,7 @@ def artifact_stats(path: Path) -> ArtifactStats:
             name, size = _TYPES.get(tensor.Type(), (f"type{tensor.Type()}", 1))
             params += count
             weight_bytes += count * size + _quantization_bytes(tensor)
-            types.add(name)
+            by_type[name] = by_type.get(name, 0) + count * size
         for o in range(graph.OperatorsLength()):
             op = graph.Operators(o)
             if names[op.OpcodeIndex()] in _COUNTED:
@@ -83,8 +84,9 @@ def artifact_stats(path: Path) -> ArtifactStats:
         weight_bytes=int(weight_bytes),
         storage_bytes=path.stat().st_size,
         flops=flops,
-        weight_types=tuple(sorted(types)),
+        weight_types=tuple(sorted(by_type)),
         flops_exact=exact,
+        weight_bytes_by_type=tuple(sorted((kind, int(size)) for kind, size in by_type.items())),
     )
 
 

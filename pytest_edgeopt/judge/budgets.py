@@ -13,6 +13,7 @@ from typing import Dict, Mapping, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.compare import parse_percent
+from pytest_edgeopt.measure.registry import BudgetKind, budget_index, budgets_of
 from pytest_edgeopt.optimize.precisions import unknown_precision
 
 Budgets = Mapping[str, object]
@@ -20,50 +21,33 @@ Budgets = Mapping[str, object]
 
 @dataclass(frozen=True)
 class Metric:
+    """A budget resolved through the metric registry: which attribute it limits, and from which side."""
+
     attribute: str
     unit: str
     upper: bool  # True: the value must stay at or below the limit
 
 
-ABSOLUTE: Dict[str, Metric] = {
-    "max_accuracy_drop": Metric("accuracy_drop", "pp", True),
-    "min_top1": Metric("top1", "", False),
-    "min_agreement": Metric("agreement", "", False),
-    "min_top5_agreement": Metric("top5_agreement", "", False),
-    "max_size_mb": Metric("size_mb", "MB", True),
-    "max_storage_mb": Metric("storage_mb", "MB", True),
-    "max_params": Metric("params", "", True),
-    "max_peak_rss_mb": Metric("peak_rss_mb", "MB", True),
-    "max_latency_ms": Metric("latency_ms", "ms", True),
-    "min_throughput": Metric("throughput", "inf/s", False),
-    "max_energy_w": Metric("energy_w", "W", True),
-    "max_energy_mj": Metric("energy_mj", "mJ/inf", True),
-    "max_arena_kb": Metric("arena_kb", "KB", True),  # KiB, as MCU datasheets count
-    "max_flash_kb": Metric("flash_kb", "KB", True),
-    "max_metric_drop": Metric("metric_drop", "%", True),  # percent of the reference's metric value
-    "min_metric": Metric("metric", "", False),
-    "max_metric": Metric("metric", "", True),
-    "min_sqnr_db": Metric("min_sqnr_db", "dB", False),  # the worst output's, vs the reference's FP32
-    "min_cosine": Metric("min_cosine", "", False),
-    "max_latency_ratio": Metric("latency_ratio", "", True),  # vs the reference's FP32 (a teacher's)
-    "max_size_ratio": Metric("size_ratio", "", True),
-}
-RELATIVE: Dict[str, Metric] = {  # limits are fractions of the baseline value ("10%")
-    "max_latency_regression": Metric("latency_ms", "ms", True),
-    "max_size_regression": Metric("size_mb", "MB", True),
-    "max_storage_regression": Metric("storage_mb", "MB", True),
-    "max_peak_rss_regression": Metric("peak_rss_mb", "MB", True),
-}
+def _resolved(kind: BudgetKind) -> Dict[str, Metric]:
+    index = budget_index()
+    return {name: Metric(spec.id, spec.unit, index[name][1].upper) for name, spec in budgets_of(kind).items()}
+
+
+ABSOLUTE: Dict[str, Metric] = _resolved(BudgetKind.ABSOLUTE)
+RELATIVE: Dict[str, Metric] = _resolved(BudgetKind.RELATIVE)  # limits are fractions of the baseline value ("10%")
 POINT_REGRESSIONS: Dict[str, str] = {  # limits in percentage points below the baseline
-    "max_top1_regression": "top1",
-    "max_agreement_regression": "agreement",
+    name: spec.id for name, spec in budgets_of(BudgetKind.POINTS).items()
 }
-PAIRED = ("max_latency_ratio_vs",)
+PAIRED: Tuple[str, ...] = tuple(budgets_of(BudgetKind.PAIRED))
 BUDGET_NAMES: Tuple[str, ...] = tuple(ABSOLUTE) + tuple(RELATIVE) + tuple(POINT_REGRESSIONS) + PAIRED
-LATENCY_BUDGETS = ("max_latency_regression", "max_latency_ratio_vs", "max_latency_ms")
+LATENCY_BUDGETS: Tuple[str, ...] = tuple(
+    name for name, (spec, budget) in budget_index().items() if spec.id == "latency_ms" and budget.kind != BudgetKind.FIT
+)
 # relative budgets whose numbers depend on the machine: compared only against a baseline whose
 # must-match fingerprint (CPU, runtime version, threads) equals this run's
-MACHINE_DEPENDENT = ("max_latency_regression", "max_peak_rss_regression")
+MACHINE_DEPENDENT: Tuple[str, ...] = tuple(
+    name for name, spec in budgets_of(BudgetKind.RELATIVE).items() if spec.machine_dependent
+)
 
 
 def validate_budgets(budgets: Budgets, *, where: str) -> Dict[str, object]:

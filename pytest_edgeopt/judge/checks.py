@@ -26,6 +26,7 @@ from pytest_edgeopt.judge.validity import row_problems
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.measure.compare import LatencyVerdict, parse_percent
 from pytest_edgeopt.measure.diagnosis import diagnosis_lines, summary
+from pytest_edgeopt.measure.registry import BY_ID
 from pytest_edgeopt.measure.result import Measurement
 
 # Baseline files keep 6 decimals (baselines/entry.py): an unchanged top1 of 0.98055555 is stored
@@ -150,15 +151,8 @@ def _check_one(runs: Runs, m: Measurement, name: str, value: object, context: Co
 
 def _absolute(m: Measurement, metric: Metric, limit: float) -> List[str]:
     measured = _value(m, metric.attribute)
-    if measured is None and metric.attribute.startswith("energy"):
-        return [
-            f"{metric.attribute} is not available: the platform {m.platform} has no power meter "
-            f"(set power = {{kind = ...}} in [tool.edgeopt.platforms.{m.platform}])"
-        ]
-    if measured is None and metric.attribute in ("arena_kb", "flash_kb"):
-        return [f"{metric.attribute} is measured on microcontroller platforms only (e.g. --edge-platform=cortex-m4)"]
     if measured is None:
-        return [f"{metric.attribute} is not available (the eval set has no labels): gate on agreement"]
+        return [f"{metric.attribute} {BY_ID[metric.attribute].absent.format(platform=m.platform)}"]
     broken = measured > limit if metric.upper else measured < limit
     sign = "<=" if metric.upper else ">="
     unit = f" {metric.unit}" if metric.unit else ""

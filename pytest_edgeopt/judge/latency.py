@@ -13,7 +13,7 @@ weaker comparison.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -72,8 +72,7 @@ def pooled(runs: Sequence[Measurement]) -> Measurement:
     invalid = next((r.invalid for r in runs if r.invalid), None)
     wall = tuple(s for r in runs for s in r.samples_ms)
     cpu = tuple(s for r in runs for s in r.cpu_samples_ms)
-    return replace(
-        first,
+    return first.replace(
         invalid=invalid,
         samples_ms=wall,
         cpu_samples_ms=cpu,
@@ -115,7 +114,7 @@ def baseline_latency(runs: Runs, fraction: float, context: Context, baseline: Ba
 def estimated_latency(m: Measurement, fraction: float, baseline: BaselineEntry) -> Found:
     """An estimate is a function of the graph and the profile (an MCU's), so it is compared
     exactly, like size: no samples, no re-runs, no margin; only the stored rounding is allowed."""
-    before, now = baseline.metrics.latency_ms, m.latency_ms
+    before, now = baseline.metrics.value("latency_ms") or 0.0, m.latency_ms
     same = abs(now - before) <= STORED_ROUNDING_MS
     ratio = 1.0 if same else now / before if before else float("inf")
     regressed = not same and now > before * (1.0 + fraction) + STORED_ROUNDING_MS

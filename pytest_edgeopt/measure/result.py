@@ -6,8 +6,8 @@ crosses process boundaries (xdist workers, a device over SSH, a baseline file) u
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable, Dict, Generic, Mapping, Optional, Sequence, Tuple, TypeVar, overload
 
 import numpy as np
 
@@ -100,9 +100,117 @@ class PairedComparison:
         return cls(**values)
 
 
+T = TypeVar("T")
+
+
+class _Flat(Generic[T]):
+    """`m.top1`: a field of one of the measurement's parts, read by the flat name user tests have
+    always written (the parts group 55 fields; the names stay)."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> "_Flat[T]": ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object, owner: type) -> object:
+        return self if obj is None else getattr(getattr(obj, self.part), self.name)
+
+
+@dataclass(frozen=True)
+class AccuracyPart:
+    """What the eval set says: top-1, agreement and fidelity against the reference, the task metric."""
+
+    eval_count: int
+    top1: Optional[float]
+    reference_top1: Optional[float]
+    agreement: Optional[float]  # None: the scored output has no class axis (a dense map, a score)
+    top5_agreement: Optional[float]
+    agreement_rule: str = "top-1"  # or "top-1 within 1 output step" for quantized outputs
+    fidelity: Dict[str, Fidelity] = field(default_factory=dict)  # every output vs the reference's FP32
+    metric_name: Optional[str] = None  # the model's task metric (Metric.name)
+    metric: Optional[float] = None  # its value on this artifact's outputs
+    reference_metric: Optional[float] = None  # on the reference's FP32 outputs
+    metric_higher_is_better: bool = True
+    parity: Optional[Parity] = None  # FP32 of another format vs ONNX Runtime, value by value
+
+
+@dataclass(frozen=True)
+class TimingPart:
+    """Latency: the per-inference samples, their statistics, and the paired and profiled passes."""
+
+    latency: LatencyStats
+    cpu_latency: LatencyStats
+    load_ms: float
+    first_inference_ms: float
+    samples_ms: Tuple[float, ...] = field(default=(), repr=False)
+    cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
+    reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
+    reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
+    paired: Optional[PairedComparison] = field(default=None, repr=False)  # B vs A in one process
+    op_profile: Optional[OpProfile] = field(default=None, repr=False)  # the per-op profiled pass, when made
+
+
+@dataclass(frozen=True)
+class SizePart:
+    params: int
+    size_mb: float
+    storage_mb: float
+    gflops: Optional[float]  # None: the graph could not be counted (a dynamic or data-dependent shape)
+    int8_weight_share: Optional[float] = None  # of the weights' bytes, stored as 8-bit integers
+
+
+@dataclass(frozen=True)
+class MemoryPart:
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class EnergyPart:
+    energy_w: Optional[float] = None  # average power the inference added over idle
+    energy_mj: Optional[float] = None  # energy per inference (per sample at the measured batch)
+    energy_source: Optional[str] = None  # the meter: rapl, jetson (...), pi5-pmic, command, estimate
+
+
+@dataclass(frozen=True)
+class McuPart:
+    arena_kb: Optional[float] = None  # a microcontroller's tensor arena (KiB): the SRAM the model needs
+    flash_kb: Optional[float] = None  # the model plus the inference code (KiB): the flash it needs
+
+
+@dataclass(frozen=True)
+class ReferencePart:
+    """What this row is judged against: the FP32 reference of the session (or a teacher's)."""
+
+    reference_model: Optional[str] = None  # reference=: the model this one is judged against (a teacher)
+    reference_latency_ms: Optional[float] = None  # the reference's FP32 median latency
+    reference_size_mb: Optional[float] = None
+
+
+# the part each grouped field lives in, by the flat name
+_PARTS: Dict[str, type] = {
+    "accuracy": AccuracyPart,
+    "timing": TimingPart,
+    "size": SizePart,
+    "memory": MemoryPart,
+    "energy": EnergyPart,
+    "mcu": McuPart,
+    "reference": ReferencePart,
+}
+_PART_OF: Dict[str, str] = {f.name: part for part, kind in _PARTS.items() for f in fields(kind)}
+MEASURED_FIELDS = frozenset(_PART_OF)  # what a part holds; the registry's other ids are computed from them
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """One model at one precision on one runtime and platform, measured by the agent."""
+    """One model at one precision on one runtime and platform, measured by the agent: what names
+    the case, then its parts (accuracy, timing, size, memory, energy, MCU, reference). Every part's
+    field reads flat too (`m.top1`, `m.peak_rss_mb`); build one with `Measurement.from_values`."""
 
     model: str
     precision: str
@@ -115,50 +223,77 @@ class Measurement:
     compute_unit: str
     batch: int
     threads: int
-    params: int
-    size_mb: float
-    storage_mb: float
-    gflops: Optional[float]  # None: the graph could not be counted (a dynamic or data-dependent shape)
-    latency: LatencyStats
-    cpu_latency: LatencyStats
-    load_ms: float
-    first_inference_ms: float
-    peak_rss_mb: float
-    eval_count: int
-    top1: Optional[float]
-    reference_top1: Optional[float]
-    agreement: Optional[float]  # None: the scored output has no class axis (a dense map, a score)
-    top5_agreement: Optional[float]
     artifact_sha: str
     facts: DeviceFacts  # the device that answered
     runtime_info: RuntimeInfo  # the runtime as it described itself after loading
+    accuracy: AccuracyPart
+    timing: TimingPart
+    size: SizePart
+    memory: MemoryPart
+    energy: EnergyPart = field(default_factory=EnergyPart)
+    mcu: McuPart = field(default_factory=McuPart)
+    reference: ReferencePart = field(default_factory=ReferencePart)
     foreign_cores: Optional[float] = None
-    energy_w: Optional[float] = None  # average power the inference added over idle
-    energy_mj: Optional[float] = None  # energy per inference (per sample at the measured batch)
-    energy_source: Optional[str] = None  # the meter: rapl, jetson (...), pi5-pmic, command, estimate
     invalid: Optional[str] = None  # why the device's numbers cannot count (e.g. it throttled)
-    agreement_rule: str = "top-1"  # or "top-1 within 1 output step" for quantized outputs
-    parity: Optional[Parity] = None  # FP32 of another format vs ONNX Runtime, value by value
-    arena_kb: Optional[float] = None  # a microcontroller's tensor arena (KiB): the SRAM the model needs
-    flash_kb: Optional[float] = None  # the model plus the inference code (KiB): the flash it needs
-    estimates: Tuple[str, ...] = ()  # the fields above that are estimates, not measurements (e.g. latency_ms)
+    estimates: Tuple[str, ...] = ()  # the fields that are estimates, not measurements (e.g. latency_ms)
     notes: Tuple[Note, ...] = ()
-    samples_ms: Tuple[float, ...] = field(default=(), repr=False)
-    cpu_samples_ms: Tuple[float, ...] = field(default=(), repr=False)
-    reference_wall_ms: Tuple[float, ...] = field(default=(), repr=False)
-    reference_cpu_ms: Tuple[float, ...] = field(default=(), repr=False)
-    paired: Optional[PairedComparison] = field(default=None, repr=False)  # B vs A in one process
-    op_profile: Optional[OpProfile] = field(default=None, repr=False)  # the per-op profiled pass, when made
-    fidelity: Dict[str, Fidelity] = field(default_factory=dict)  # every output vs the reference's FP32
-    metric_name: Optional[str] = None  # the model's task metric (Metric.name)
-    metric: Optional[float] = None  # its value on this artifact's outputs
-    reference_metric: Optional[float] = None  # on the reference's FP32 outputs
-    metric_higher_is_better: bool = True
-    reference_model: Optional[str] = None  # reference=: the model this one is judged against (a teacher)
-    reference_latency_ms: Optional[float] = None  # the reference's FP32 median latency
-    reference_size_mb: Optional[float] = None
     nodeid: str = ""
     _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
+
+    eval_count = _Flat[int]("accuracy")
+    top1 = _Flat[Optional[float]]("accuracy")
+    reference_top1 = _Flat[Optional[float]]("accuracy")
+    agreement = _Flat[Optional[float]]("accuracy")
+    top5_agreement = _Flat[Optional[float]]("accuracy")
+    agreement_rule = _Flat[str]("accuracy")
+    fidelity = _Flat[Dict[str, Fidelity]]("accuracy")
+    metric_name = _Flat[Optional[str]]("accuracy")
+    metric = _Flat[Optional[float]]("accuracy")
+    reference_metric = _Flat[Optional[float]]("accuracy")
+    metric_higher_is_better = _Flat[bool]("accuracy")
+    parity = _Flat[Optional[Parity]]("accuracy")
+    latency = _Flat[LatencyStats]("timing")
+    cpu_latency = _Flat[LatencyStats]("timing")
+    load_ms = _Flat[float]("timing")
+    first_inference_ms = _Flat[float]("timing")
+    samples_ms = _Flat[Tuple[float, ...]]("timing")
+    cpu_samples_ms = _Flat[Tuple[float, ...]]("timing")
+    reference_wall_ms = _Flat[Tuple[float, ...]]("timing")
+    reference_cpu_ms = _Flat[Tuple[float, ...]]("timing")
+    paired = _Flat[Optional[PairedComparison]]("timing")
+    op_profile = _Flat[Optional[OpProfile]]("timing")
+    params = _Flat[int]("size")
+    size_mb = _Flat[float]("size")
+    storage_mb = _Flat[float]("size")
+    gflops = _Flat[Optional[float]]("size")
+    int8_weight_share = _Flat[Optional[float]]("size")
+    peak_rss_mb = _Flat[float]("memory")
+    energy_w = _Flat[Optional[float]]("energy")
+    energy_mj = _Flat[Optional[float]]("energy")
+    energy_source = _Flat[Optional[str]]("energy")
+    arena_kb = _Flat[Optional[float]]("mcu")
+    flash_kb = _Flat[Optional[float]]("mcu")
+    reference_model = _Flat[Optional[str]]("reference")
+    reference_latency_ms = _Flat[Optional[float]]("reference")
+    reference_size_mb = _Flat[Optional[float]]("reference")
+
+    @classmethod
+    def from_values(cls, **values: Any) -> "Measurement":
+        """From flat names (`top1=`, `peak_rss_mb=`), grouped into the parts they belong to."""
+        parts: Dict[str, Dict[str, Any]] = {part: {} for part in _PARTS}
+        own: Dict[str, Any] = {}
+        for name, value in values.items():
+            (parts[_PART_OF[name]] if name in _PART_OF else own)[name] = value
+        return cls(**own, **{part: _PARTS[part](**given) for part, given in parts.items()})
+
+    def replace(self, **changes: Any) -> "Measurement":
+        """`dataclasses.replace` by flat names: a part's field changes inside its part."""
+        parts: Dict[str, Dict[str, Any]] = {}
+        own: Dict[str, Any] = {}
+        for name, value in changes.items():
+            (parts.setdefault(_PART_OF[name], {}) if name in _PART_OF else own)[name] = value
+        grouped = {part: replace(getattr(self, part), **given) for part, given in parts.items()}
+        return replace(self, **own, **grouped)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "notes", tuple(Note.of(n) for n in self.notes))
@@ -241,9 +376,11 @@ class Measurement:
         return tuple(note.text for note in self.notes)
 
     def to_dict(self) -> Dict[str, Any]:
-        """JSON for xdist and the report: the device and runtime facts as one `fingerprint`, as
-        the agent reports them, and notes as text with their kinds alongside."""
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TYPED}
+        """JSON for xdist and the report, flat as it always was: the device and runtime facts as one
+        `fingerprint`, as the agent reports them, and notes as text with their kinds alongside."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TYPED and f.name not in _PARTS}
+        for part in _PARTS:
+            data.update({f.name: getattr(self, f.name) for f in fields(_PARTS[part]) if f.name not in _TYPED})
         data.update(
             latency=self.latency.to_dict(),
             cpu_latency=self.cpu_latency.to_dict(),
@@ -262,7 +399,8 @@ class Measurement:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Measurement":
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name not in _TYPED}
+        names = {f.name for f in fields(cls)} | set(_PART_OF)
+        values = {name: data[name] for name in names if name in data and name not in _TYPED and name not in _PARTS}
         fingerprint = dict(data["fingerprint"])
         values.update(
             latency=LatencyStats.from_dict(data["latency"]),
@@ -283,7 +421,7 @@ class Measurement:
         )
         for name in _TUPLES:
             values[name] = tuple(data.get(name, ()))
-        return cls(**values)
+        return cls.from_values(**values)
 
 
 _TUPLES = ("samples_ms", "cpu_samples_ms", "reference_wall_ms", "reference_cpu_ms", "estimates")
@@ -300,6 +438,16 @@ _TYPED = (
     "op_profile",
     "fidelity",
 ) + _TUPLES
+
+
+def measured_value(m: Measurement, name: str) -> Optional[float]:
+    """A registry metric of `m` as a number, None where this row has none (no labels for
+    accuracy_drop, no task metric for metric_drop): for reports, which show what exists."""
+    try:
+        value = getattr(m, name)
+    except EdgeOptError:
+        return None
+    return value if value is None or isinstance(value, int) else float(value)  # a count stays whole
 
 
 def top1_accuracy(predictions: Sequence[Sequence[int]], labels: Optional[np.ndarray]) -> Optional[float]:

@@ -1,10 +1,12 @@
-"""What a runtime's own artifact build looks like: the ArtifactBuilder a RuntimeSpec names.
+"""What an artifact build looks like: the ArtifactBuilder protocol every file format implements.
 
-The built-in formats ("onnx", "tflite") have their build path in artifacts.py. A runtime whose
-artifact those cannot make (ExecuTorch's .pte) or that quantizes with its own tool (OpenVINO's
-NNCF INT8) names a builder as "module:attribute" in its RuntimeSpec; the builder makes the
-precisions it owns, and every other precision comes from the format's built-in path, so an
-OpenVINO FP32 row measures the very file the ONNX Runtime FP32 row measured.
+Each built-in format ("onnx", "tflite") is a FormatBuilder (optimize/onnx_builder.py,
+optimize/tflite_builder.py): it builds the FP32 root from the model and derives the precisions the
+format has. A runtime whose artifact those cannot make (ExecuTorch's .pte) or that quantizes with
+its own tool (OpenVINO's NNCF INT8) names a builder as "module:attribute" in its RuntimeSpec; the
+builder makes the precisions it owns, and every other precision comes from the format's builder,
+so an OpenVINO FP32 row measures the very file the ONNX Runtime FP32 row measured. artifacts.py
+only keys and caches what the builders make.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class BuildRequest:
     dest: Path
     batch: int
     source: Optional[Path] = None
+    source_weight_bytes: int = 0  # the FP32 root's weights: an INT8 file no smaller says what stayed float
+    arch: str = ""  # the target's machine (x86_64, aarch64): ONNX Runtime's INT8 activation type follows it
 
 
 class ArtifactBuilder(Protocol):
@@ -82,6 +86,21 @@ class ArtifactBuilder(Protocol):
 
     def build(self, request: BuildRequest) -> ArtifactRecord:
         """Write request.dest and describe it."""
+
+
+class FormatBuilder(ArtifactBuilder, Protocol):
+    """A file format's own builder: it makes the FP32 root from the model and derives its precisions."""
+
+    name: str  # as the progress lines say it: "ONNX", "TFLite"
+
+    def root_parts(self, model: EdgeModel, batch: int) -> Dict[str, object]:
+        """What the FP32 root's cache key needs beyond the model, batch and tool versions."""
+
+    def derive_parts(self, model: EdgeModel, precision: str, *, source: Path, arch: str) -> Dict[str, object]:
+        """What a derived precision's cache key needs beyond its source, batch, tools and calibration."""
+
+    def root_what(self, model: EdgeModel, batch: int) -> str:
+        """The progress line of the FP32 build (an export or a conversion takes up to minutes)."""
 
 
 @lru_cache(maxsize=None)

@@ -109,7 +109,7 @@ CORTEX_M4 = mcu_profile("cortex-m4", STM32L4R5)
 CORTEX_M7 = mcu_profile("cortex-m7", STM32H743)
 ESP32S3 = mcu_profile("esp32-s3", ESP32_S3)
 BUILTIN = (HOST, PI, JETSON_NANO, CORTEX_M4, CORTEX_M7, ESP32S3)
-ALIASES = {"mcu": "cortex-m4"}  # the seed table's word for a microcontroller
+ALIASES = {"mcu": "cortex-m4"}  # the comparison table's word for a microcontroller
 _TUPLE_FIELDS = ("providers", "devices", "precisions")
 
 

@@ -1,6 +1,6 @@
 """The HTML report: one self-contained page people look at, offline (no script, no CDN).
 
-The seed table with every column, the broken budgets, an accuracy-vs-latency plot per model
+The comparison table with every column, the broken budgets, an accuracy-vs-latency plot per model
 (report/plots.py; inline SVG) and the notes. A pure function of the rows, like the other reports.
 """
 
@@ -42,7 +42,7 @@ def html_page(rows: Sequence[Row], *, platform: str, by_platform: bool = False) 
 
 
 def html_table(headers: Sequence[str], body: Sequence[Tuple[str, ...]], groups: Sequence[Tuple[str, int]]) -> str:
-    """The seed table with every column; a broken budget's cell is marked, a platform's rows grouped."""
+    """The comparison table with every column; a broken budget's cell is marked, a platform's rows grouped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     lines = [
         "<tr>" + "".join(f"<td{_fail_class(cell)}>{html.escape(cell)}</td>" for cell in cells) + "</tr>"

@@ -4,7 +4,7 @@ The full table has 19-21 columns and was 367 characters wide on the suites: in a
 it wrapped into noise. The fitted table keeps what decides the verdict and what names the case,
 puts a column that has one value on every row into a line above the table, and drops the rest in
 a fixed order, saying which; `-v` (or `--edge-table-columns=all`) and the report files keep every
-column in the seed's order. Pure functions of cells: the plugin decides the width.
+column in the table's own order. Pure functions of cells: the plugin decides the width.
 """
 
 from __future__ import annotations
@@ -13,44 +13,47 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Set, Tuple
 
+from pytest_edgeopt.measure.registry import TITLES
+
 Cells = Tuple[str, ...]
 Render = Callable[[Sequence[str], Sequence[Cells]], List[str]]
 
+# Columns are named by id (measure/registry.py); titles are the render's business.
 # never dropped: what names the case, what it was judged, and the numbers of its notes
-ALWAYS = ("Model", "Bit-width (W/A)", "Verdict", "Notes")
+ALWAYS = ("model", "bitwidth", "verdict", "notes")
 # the fitted table's column order, most important first; columns are dropped from the end
 FIT_ORDER = (
-    "Model",
-    "Bit-width (W/A)",
-    "Runtime",
-    "Verdict",
-    "Delta",
-    "Latency (ms, p50)",
-    "Top-1 (%)",
-    "Agreement (%)",
-    "Baseline (ms)",
-    "Arena (KB)",
-    "Flash (KB)",
-    "Size (MB)",
-    "Storage (MB)",
-    "Throughput (inf/s)",
-    "Energy (mJ/inf)",
-    "Energy (W)",
-    "Peak RSS (MB)",
-    "Params (M)",
-    "Compute (GFLOPs, GFLOP/s)",
-    "Platform",
-    "Notes",
+    "model",
+    "bitwidth",
+    "runtime",
+    "verdict",
+    "delta",
+    "latency",
+    "top1",
+    "agreement",
+    "baseline",
+    "arena",
+    "flash",
+    "size",
+    "storage",
+    "throughput",
+    "energy_mj",
+    "energy_w",
+    "peak_rss",
+    "params",
+    "compute",
+    "platform",
+    "notes",
 )
 # a column that moves into the line above the table when every row has the same value in it
-SHAREABLE = ("Runtime", "Platform", "Compute (GFLOPs, GFLOP/s)", "Energy (W)", "Energy (mJ/inf)", "Peak RSS (MB)")
+SHAREABLE = ("runtime", "platform", "compute", "energy_w", "energy_mj", "peak_rss")
 
 
 @dataclass(frozen=True)
 class Fitted:
     """The columns a width keeps, the values every row shares, and what was left out."""
 
-    headers: Tuple[str, ...]
+    headers: Tuple[str, ...]  # column ids
     body: List[Cells]
     shared: Tuple[str, ...] = ()  # "Platform: host: AMD EPYC (x86_64), 1 thr"
     hidden: Tuple[str, ...] = ()  # dropped columns whose values differ between rows
@@ -82,7 +85,8 @@ def shared_line(table: Fitted) -> List[str]:
 def hidden_line(table: Fitted, *, width: int) -> List[str]:
     if not table.hidden:
         return []
-    return [f"not shown to fit {width} columns: {', '.join(table.hidden)} (-v or --edge-table-columns=all shows them)"]
+    hidden = ", ".join(TITLES[c] for c in table.hidden)
+    return [f"not shown to fit {width} columns: {hidden} (-v or --edge-table-columns=all shows them)"]
 
 
 def _share(table: Fitted, *, keep: Set[str]) -> Fitted:
@@ -92,7 +96,7 @@ def _share(table: Fitted, *, keep: Set[str]) -> Fitted:
         if name in table.headers and name not in keep:
             values = {row[table.headers.index(name)] for row in table.body}
             if len(values) == 1:
-                shared.append(f"{name}: {values.pop()}")
+                shared.append(f"{TITLES[name]}: {values.pop()}")
                 table = _without(table, name)
     return Fitted(table.headers, table.body, tuple(shared), table.hidden)
 
@@ -106,10 +110,10 @@ def _without_empty(table: Fitted) -> Fitted:
 def _compact(table: Fitted) -> Fitted:
     """`+25.0% (cpu)`: the Delta keeps its signal (how the baseline was obtained is in the full
     table); `tflite (XNNPACK)`: a runtime's version moves above the table when it has only one."""
-    table = _replace_cells(table, "Delta", lambda cell: _DETAIL.sub(r" (\1)", cell))
-    if "Runtime" not in table.headers:
+    table = _replace_cells(table, "delta", lambda cell: _DETAIL.sub(r" (\1)", cell))
+    if "runtime" not in table.headers:
         return table
-    at = table.headers.index("Runtime")
+    at = table.headers.index("runtime")
     parsed = [_RUNTIME.match(row[at]) for row in table.body]
     versions: Dict[str, Set[str]] = {}
     for m in parsed:
@@ -118,7 +122,7 @@ def _compact(table: Fitted) -> Fitted:
     if not all(parsed) or any(len(v) > 1 for v in versions.values()):
         return table
     shared = (*table.shared, "versions: " + ", ".join(f"{name} {v.pop()}" for name, v in versions.items()))
-    short = _replace_cells(table, "Runtime", lambda cell: _RUNTIME.sub(r"\1\3", cell))
+    short = _replace_cells(table, "runtime", lambda cell: _RUNTIME.sub(r"\1\3", cell))
     return Fitted(short.headers, short.body, shared, short.hidden)
 
 

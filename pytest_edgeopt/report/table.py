@@ -1,4 +1,4 @@
-"""The seed document's comparison table: rows in, lines out (the plugin writes them).
+"""The comparison table: rows in, lines out (the plugin writes them).
 
 A pure function, like syrupy's report lines(): pytest-benchmark writing straight to the terminal
 reporter forced shims in its CLI, and the same cells also feed the markdown and HTML reports.
@@ -17,74 +17,32 @@ from pytest_edgeopt.baselines.entry import BaselineEntry
 from pytest_edgeopt.baselines.store import Update
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import Note, NoteKind
+from pytest_edgeopt.measure.registry import COLUMNS, JUDGED_COLUMNS, MCU_COLUMNS, METRICS, TITLES
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
 from pytest_edgeopt.report.layout import fit, hidden_line, shared_line
 
-HEADERS = (
-    "Model",
-    "Bit-width (W/A)",
-    "Runtime",
-    "Size (MB)",
-    "Params (M)",
-    "Top-1 (%)",
-    "Agreement (%)",
-    "Storage (MB)",
-    "Latency (ms, p50)",
-    "Throughput (inf/s)",
-    "Peak RSS (MB)",
-    "Energy (W)",
-    "Energy (mJ/inf)",
-    "Compute (GFLOPs, GFLOP/s)",
-    "Platform",
-    "Baseline (ms)",
-    "Delta",
-    "Verdict",
-    "Notes",
-)
-JUDGED = ("Baseline (ms)", "Delta", "Verdict")  # a run's columns, not the seed's
+COLUMN_IDS: Tuple[str, ...] = tuple(c.id for c in COLUMNS if c.id not in MCU_COLUMNS)
+HEADERS: Tuple[str, ...] = tuple(TITLES[c] for c in COLUMN_IDS)  # the table's columns, by title
+JUDGED = tuple(TITLES[c] for c in JUDGED_COLUMNS)  # a run's columns, not the stored ones
 FAIL_MARK = " !"
-MCU_HEADERS = ("Arena (KB)", "Flash (KB)")  # only when a row has them: microcontroller rows
+MCU_HEADERS = tuple(TITLES[c] for c in MCU_COLUMNS)  # only when a row has them: microcontroller rows
 ESTIMATE_MARK = " est."
-# which column a broken budget marks
-_BUDGET_COLUMN = {
-    "max_accuracy_drop": "Top-1 (%)",
-    "min_top1": "Top-1 (%)",
-    "max_top1_regression": "Top-1 (%)",
-    "min_agreement": "Agreement (%)",
-    "min_top5_agreement": "Agreement (%)",
-    "max_agreement_regression": "Agreement (%)",
-    "max_size_mb": "Size (MB)",
-    "max_size_regression": "Size (MB)",
-    "max_storage_mb": "Storage (MB)",
-    "max_storage_regression": "Storage (MB)",
-    "max_params": "Params (M)",
-    "max_peak_rss_mb": "Peak RSS (MB)",
-    "max_peak_rss_regression": "Peak RSS (MB)",
-    "max_latency_ms": "Latency (ms, p50)",
-    "max_latency_regression": "Latency (ms, p50)",
-    "max_latency_ratio_vs": "Latency (ms, p50)",
-    "min_throughput": "Throughput (inf/s)",
-    "max_energy_w": "Energy (W)",
-    "max_energy_mj": "Energy (mJ/inf)",
-    "max_arena_kb": "Arena (KB)",
-    "sram_fit": "Arena (KB)",
-    "max_flash_kb": "Flash (KB)",
-    "flash_fit": "Flash (KB)",
-}
+# which column (by id) a broken budget marks: the one that shows the metric it limits
+_BUDGET_COLUMN: Dict[str, str] = {b.name: spec.column for spec in METRICS for b in spec.budgets if spec.column}
 _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
 
 def table_lines(rows: Sequence[Row], *, width: Optional[int] = None, by_platform: bool = False) -> List[str]:
     """The table plus numbered notes; empty when nothing was measured. With a `width` (the
     terminal's) the table keeps the columns that fit (report/layout.py); without, every column."""
-    headers, body, notes = table_cells(rows, by_platform=by_platform)
+    columns, body, notes = column_cells(rows, by_platform=by_platform)
     if not body:
         return []
     if width is None:
-        lines = _grouped(_render(headers, body), _groups(rows, by_platform))
+        lines = _grouped(_render(columns, body), _groups(rows, by_platform))
         return lines + [f"[{number}] {note}" for note, number in notes.items()]
-    fitted = fit(headers, body, width=width, render=_render, marked=_marked(headers, body))
+    fitted = fit(columns, body, width=width, render=_render, marked=_marked(columns, body))
     table = _grouped(_render(fitted.headers, fitted.body), _groups(rows, by_platform))
     after = hidden_line(fitted, width=width) + [f"[{number}] {note}" for note, number in notes.items()]
     return _wrapped(shared_line(fitted), width) + table + _wrapped(after, width)
@@ -93,15 +51,23 @@ def table_lines(rows: Sequence[Row], *, width: Optional[int] = None, by_platform
 def table_cells(
     rows: Sequence[Row], *, by_platform: bool = False
 ) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]], Dict[str, int]]:
-    """Headers, one tuple of cells per measured case (grouped by model, or by platform and then
-    model for the table of stored baselines) and the numbered notes."""
+    """Headers (the columns' titles), one tuple of cells per measured case (grouped by model, or by
+    platform and then model for the table of stored baselines) and the numbered notes."""
+    columns, body, notes = column_cells(rows, by_platform=by_platform)
+    return tuple(TITLES[c] for c in columns), body, notes
+
+
+def column_cells(
+    rows: Sequence[Row], *, by_platform: bool = False
+) -> Tuple[Tuple[str, ...], List[Tuple[str, ...]], Dict[str, int]]:
+    """As table_cells, with the columns named by id (measure/registry.py), as code refers to them."""
     ordered = ordered_rows(rows, by_platform=by_platform)
     notes = _note_numbers(ordered)
-    headers = headers_for(ordered)
-    if by_platform:  # stored entries were not judged: the seed's columns only
-        headers = tuple(h for h in headers if h not in JUDGED)
-    body = [_cells(row, notes, headers, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
-    return headers, body, notes
+    columns = columns_for(ordered)
+    if by_platform:  # stored entries were not judged: the measured columns only
+        columns = tuple(c for c in columns if c not in JUDGED_COLUMNS)
+    body = [_cells(row, notes, columns, show_model=_first_of_model(ordered, i)) for i, row in enumerate(ordered)]
+    return columns, body, notes
 
 
 def ordered_rows(rows: Sequence[Row], *, by_platform: bool = False) -> List[Row]:
@@ -134,13 +100,14 @@ def _grouped(lines: List[str], groups: Sequence[Tuple[str, int]]) -> List[str]:
     return out
 
 
-def _render(headers: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
+def _render(columns: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
+    headers = [TITLES[c] for c in columns]
     return str(tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)).splitlines()
 
 
-def _marked(headers: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
+def _marked(columns: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
     """Columns with a broken budget's mark in some row: they decide the verdict, so they stay."""
-    return [h for i, h in enumerate(headers) if any(row[i].endswith(FAIL_MARK) for row in body)]
+    return [c for i, c in enumerate(columns) if any(row[i].endswith(FAIL_MARK) for row in body)]
 
 
 def _wrapped(lines: Sequence[str], width: int) -> List[str]:
@@ -149,12 +116,10 @@ def _wrapped(lines: Sequence[str], width: int) -> List[str]:
     return [part for line in lines for part in (wrap.wrap(line) or [line])]
 
 
-def headers_for(rows: Sequence[Row]) -> Tuple[str, ...]:
-    """The seed's columns, with Arena and Flash after Peak RSS when a microcontroller row is there."""
-    if not any(r.measurement.arena_kb is not None or r.measurement.flash_kb is not None for r in rows):
-        return HEADERS
-    at = HEADERS.index("Peak RSS (MB)") + 1
-    return HEADERS[:at] + MCU_HEADERS + HEADERS[at:]
+def columns_for(rows: Sequence[Row]) -> Tuple[str, ...]:
+    """The table's columns by id, with Arena and Flash (after Peak RSS) when a microcontroller row is there."""
+    mcu = any(r.measurement.arena_kb is not None or r.measurement.flash_kb is not None for r in rows)
+    return tuple(c.id for c in COLUMNS if mcu or c.id not in MCU_COLUMNS)
 
 
 def bitwidth_label(row: Measurement) -> str:
@@ -253,36 +218,34 @@ def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float 
     return f"{before * scale:.4g} -> {after * scale:.4g}"
 
 
-def _cells(row: Row, notes: Dict[str, int], headers: Sequence[str], *, show_model: bool) -> Tuple[str, ...]:
+def _cells(row: Row, notes: Dict[str, int], columns: Sequence[str], *, show_model: bool) -> Tuple[str, ...]:
     m, judgement = row.measurement, row.judgement
     cells = {
-        "Model": m.model if show_model else "",
-        "Bit-width (W/A)": bitwidth_label(m),
-        "Runtime": _runtime(m),
-        "Size (MB)": f"{m.size_mb:.3f}",
-        "Params (M)": f"{m.params / 1e6:.3f}",
-        "Top-1 (%)": _top1(m),
-        "Agreement (%)": _agreement(m),
-        "Storage (MB)": f"{m.storage_mb:.3f}",
-        "Latency (ms, p50)": _est(m, "latency_ms", _ms(m.latency.median_ms)),
-        "Throughput (inf/s)": _est(m, "throughput", _throughput(m.throughput)),
-        "Peak RSS (MB)": f"{m.peak_rss_mb:.0f}" if m.peak_rss_mb else "-",
-        "Arena (KB)": _kb(m, "arena_kb"),
-        "Flash (KB)": _kb(m, "flash_kb"),
-        "Energy (W)": _energy(m.energy_w, m.energy_source),
-        "Energy (mJ/inf)": _energy(m.energy_mj, m.energy_source),
-        "Compute (GFLOPs, GFLOP/s)": _compute(m),
-        "Platform": f"{m.platform}: {m.device}, {m.threads} thr",
-        "Baseline (ms)": _est(m, "latency_ms", _ms(judgement.baseline_latency_ms))
-        if judgement.baseline_latency_ms
-        else "-",
-        "Delta": _delta(row),
-        "Verdict": _verdict(row),
-        "Notes": _note_refs(row, notes),
+        "model": m.model if show_model else "",
+        "bitwidth": bitwidth_label(m),
+        "runtime": _runtime(m),
+        "size": f"{m.size_mb:.3f}",
+        "params": f"{m.params / 1e6:.3f}",
+        "top1": _top1(m),
+        "agreement": _agreement(m),
+        "storage": f"{m.storage_mb:.3f}",
+        "latency": _est(m, "latency_ms", _ms(m.latency.median_ms)),
+        "throughput": _est(m, "throughput", _throughput(m.throughput)),
+        "peak_rss": f"{m.peak_rss_mb:.0f}" if m.peak_rss_mb else "-",
+        "arena": _kb(m, "arena_kb"),
+        "flash": _kb(m, "flash_kb"),
+        "energy_w": _energy(m.energy_w, m.energy_source),
+        "energy_mj": _energy(m.energy_mj, m.energy_source),
+        "compute": _compute(m),
+        "platform": f"{m.platform}: {m.device}, {m.threads} thr",
+        "baseline": _est(m, "latency_ms", _ms(judgement.baseline_latency_ms)) if judgement.baseline_latency_ms else "-",
+        "delta": _delta(row),
+        "verdict": _verdict(row),
+        "notes": _note_refs(row, notes),
     }
     for column in _failing_columns(row):
         cells[column] += FAIL_MARK
-    return tuple(cells[h] for h in headers)
+    return tuple(cells[c] for c in columns)
 
 
 def _est(m: Measurement, name: str, text: str) -> str:

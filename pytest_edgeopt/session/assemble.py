@@ -7,14 +7,25 @@ profile and what the device reported), so it lives with the orchestration, not i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple, TypedDict
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from pytest_edgeopt.agent.contract import DeviceFacts, Success, Timing
 from pytest_edgeopt.judge.validity import timing_problem
 from pytest_edgeopt.kinds import Note, NoteKind
-from pytest_edgeopt.measure.result import LatencyStats, Measurement, agreement, top1_accuracy
+from pytest_edgeopt.measure.result import (
+    AccuracyPart,
+    EnergyPart,
+    LatencyStats,
+    Measurement,
+    MemoryPart,
+    ReferencePart,
+    SizePart,
+    TimingPart,
+    agreement,
+    top1_accuracy,
+)
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.artifacts import Artifact
 from pytest_edgeopt.platforms.profiles import GPU_PROVIDERS, Platform
@@ -48,18 +59,7 @@ def assemble(
 ) -> Measurement:
     """`reference` None: this is the FP32 reference itself; `teacher`: the reference is another
     model's FP32 (reference=), named in the row."""
-    timing, facts, evaluation = result.timed(), result.device(), result.evaluation
-    classes = evaluation.classes
-    scored_labels = model.metric is None and classes is not None
-    top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if scored_labels else None
-    agree, agree5 = _agreements(result, reference, classes)
-    scores = score(
-        evaluation,
-        model=model,
-        reference_file=reference.outputs_file if reference else None,
-        reference_metric=None if reference is None or teacher else reference.measurement.metric,
-        is_reference=reference is None,
-    )
+    timing, facts = result.timed(), result.device()
     ref = reference.measurement if reference else None
     return Measurement(
         model=model.name,
@@ -73,41 +73,76 @@ def assemble(
         compute_unit=compute_unit(platform, result.runtime),
         batch=result.batch,
         threads=result.threads,
-        params=artifact.params,
-        size_mb=artifact.stats.weight_bytes / MB,
-        storage_mb=artifact.stats.storage_bytes / MB,
-        gflops=artifact.flops * result.batch / 1e9 if artifact.flops is not None else None,
-        latency=LatencyStats.from_values(timing.wall_ms),
-        cpu_latency=LatencyStats.from_values(timing.cpu_ms),
-        load_ms=result.load_ms,
-        first_inference_ms=result.first_inference_ms,
-        peak_rss_mb=timing.peak_rss_mb,
-        eval_count=evaluation.eval_count,
-        top1=top1,
-        reference_top1=ref.top1 if ref else top1,
-        agreement=agree,
-        top5_agreement=agree5,
         artifact_sha=artifact.key,
         facts=facts,
         runtime_info=result.runtime,
+        accuracy=_accuracy(result, model=model, reference=reference, teacher=teacher),
+        timing=_timing(result),
+        size=_size(artifact, batch=result.batch),
+        memory=MemoryPart(peak_rss_mb=timing.peak_rss_mb),
+        energy=_energy(timing, result.batch),
+        reference=ReferencePart(
+            reference_model=ref.model if ref is not None and teacher else None,
+            reference_latency_ms=ref.latency.median_ms if ref else _median(timing),
+            reference_size_mb=ref.size_mb if ref else artifact.stats.weight_bytes / MB,
+        ),
         foreign_cores=timing.foreign_cores,
-        notes=_notes(result, model, artifact, platform) + _slower(timing, artifact, facts, reference),
-        agreement_rule=AGREEMENT_WITHIN_STEP if evaluation.near_top1 is not None and reference else "top-1",
-        samples_ms=timing.wall_ms,
-        cpu_samples_ms=timing.cpu_ms,
-        reference_wall_ms=timing.reference_wall_ms,
-        reference_cpu_ms=timing.reference_cpu_ms,
         invalid=timing_problem(timing),
-        op_profile=result.profile,
+        notes=_notes(result, model, artifact, platform) + _slower(timing, artifact, facts, reference),
+    )
+
+
+def _accuracy(result: Success, *, model: EdgeModel, reference: Optional[Reference], teacher: bool) -> AccuracyPart:
+    """Top-1 where the labels are class ids of the scored output, agreement and fidelity against
+    the reference, and the model's own task metric."""
+    evaluation = result.evaluation
+    scored_labels = model.metric is None and evaluation.classes is not None
+    top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if scored_labels else None
+    agree, agree5 = _agreements(result, reference, evaluation.classes)
+    scores = score(
+        evaluation,
+        model=model,
+        reference_file=reference.outputs_file if reference else None,
+        reference_metric=None if reference is None or teacher else reference.measurement.metric,
+        is_reference=reference is None,
+    )
+    return AccuracyPart(
+        eval_count=evaluation.eval_count,
+        top1=top1,
+        reference_top1=reference.measurement.top1 if reference else top1,
+        agreement=agree,
+        top5_agreement=agree5,
+        agreement_rule=AGREEMENT_WITHIN_STEP if evaluation.near_top1 is not None and reference else "top-1",
         fidelity=scores.fidelity,
         metric_name=model.metric.name if model.metric else None,
         metric=scores.metric,
         reference_metric=scores.reference_metric,
         metric_higher_is_better=model.metric.higher_is_better if model.metric else True,
-        reference_model=ref.model if ref is not None and teacher else None,
-        reference_latency_ms=ref.latency.median_ms if ref else _median(timing),
-        reference_size_mb=ref.size_mb if ref else artifact.stats.weight_bytes / MB,
-        **_energy(timing, result.batch),
+    )
+
+
+def _timing(result: Success) -> TimingPart:
+    timing = result.timed()
+    return TimingPart(
+        latency=LatencyStats.from_values(timing.wall_ms),
+        cpu_latency=LatencyStats.from_values(timing.cpu_ms),
+        load_ms=result.load_ms,
+        first_inference_ms=result.first_inference_ms,
+        samples_ms=timing.wall_ms,
+        cpu_samples_ms=timing.cpu_ms,
+        reference_wall_ms=timing.reference_wall_ms,
+        reference_cpu_ms=timing.reference_cpu_ms,
+        op_profile=result.profile,
+    )
+
+
+def _size(artifact: Artifact, *, batch: int) -> SizePart:
+    return SizePart(
+        params=artifact.params,
+        size_mb=artifact.stats.weight_bytes / MB,
+        storage_mb=artifact.stats.storage_bytes / MB,
+        gflops=artifact.flops * batch / 1e9 if artifact.flops is not None else None,
+        int8_weight_share=artifact.stats.int8_weight_share,
     )
 
 
@@ -163,20 +198,14 @@ def _gpu_missing(platform: Platform, runtime: RuntimeInfo) -> List[str]:
     return asked
 
 
-def _energy(timing: Timing, batch: int) -> Energy:
+def _energy(timing: Timing, batch: int) -> EnergyPart:
     """Power above idle and energy per inference (W x ms = mJ), labelled with the meter."""
     power = timing.power
     if power is None:
-        return {}
+        return EnergyPart()
     per_inference_ms = float(np.median(timing.wall_ms)) / max(batch, 1)
     source = f"{power.source} est." if power.estimated else power.source
-    return {"energy_w": power.active_w, "energy_mj": power.active_w * per_inference_ms, "energy_source": source}
-
-
-class Energy(TypedDict, total=False):
-    energy_w: float
-    energy_mj: float
-    energy_source: str
+    return EnergyPart(energy_w=power.active_w, energy_mj=power.active_w * per_inference_ms, energy_source=source)
 
 
 def _slower(timing: Timing, artifact: Artifact, facts: DeviceFacts, reference: Optional[Reference]) -> Tuple[Note, ...]:

@@ -81,7 +81,7 @@ class McuMeasurer:
 
     def artifact_of(self, case: Case) -> Artifact:
         """The INT8 .tflite with its weights inside the flatbuffer, as a board flashes it."""
-        return for_mcu(self.jobs.artifact(case), self.cache)
+        return for_mcu(self.jobs.artifact(case), self.cache, case.model)
 
     def close(self) -> None:
         self.jobs.close()

@@ -69,8 +69,7 @@ def assemble_mcu(
     m = assemble(completed, model=model, artifact=artifact, platform=platform, reference=reference)
     measured_arena = result.runtime.arena
     estimates = _estimated(timed=timed, powered=bool(result.timing and result.timing.power), arena=measured_arena)
-    return replace(
-        m,
+    return m.replace(
         device=m.device if timed else f"{board.core} at {board.clock_mhz:g} MHz, {board.board}: TFLM on this machine",
         arena_kb=(measured_arena.total if measured_arena else facts.arena.total) / KB,
         flash_kb=facts.file_bytes / KB + board.runtime_code_kb,

@@ -336,13 +336,13 @@ class HostMeasurer:
             teacher=case.reference is not None,
         )
         if pair is not None and result.paired is not None:
-            measured = replace(measured, paired=paired_comparison(result, pair))
+            measured = measured.replace(paired=paired_comparison(result, pair))
         measured = _with_note(measured, fingerprint_note(measured, self.platform))
         if needs_parity:
             checked = self._parity(case, result)
             if checked is not None:
-                measured = replace(
-                    measured, parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),)
+                measured = measured.replace(
+                    parity=checked, notes=measured.notes + (Note(NoteKind.PARITY, checked.text()),)
                 )
         return Reference(
             measurement=measured, top_k=result.evaluation.top_k, outputs_file=result.evaluation.outputs_file

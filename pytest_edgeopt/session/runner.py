@@ -14,7 +14,8 @@ import pytest
 
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, NotOnPlatform
 from pytest_edgeopt.kinds import ModelKind
-from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.measure.registry import METRICS, Junit
+from pytest_edgeopt.measure.result import Measurement, measured_value
 from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
 from pytest_edgeopt.optimize.precisions import unknown_precision
@@ -96,30 +97,12 @@ class EdgeRunner:
             )
 
     def _record_properties(self, m: Measurement) -> None:
+        """Every metric of the registry on the JUnit test case; ALWAYS ones even when not measured."""
         prefix = f"edgeopt.{m.model}.{m.precision}"
-        labelled = m.top1 is not None and m.reference_top1 is not None
-        for name, value in (
-            ("latency_ms", m.latency_ms),
-            ("top1", m.top1),
-            ("agreement", m.agreement),
-            ("top5_agreement", m.top5_agreement),
-            ("size_mb", m.size_mb),
-            ("storage_mb", m.storage_mb),
-            ("params", m.params),
-            ("peak_rss_mb", m.peak_rss_mb),
-            ("throughput", m.throughput),
-        ):
-            self._record(f"{prefix}.{name}", value)
-        for name, value in (
-            ("accuracy_drop", m.accuracy_drop if labelled else None),
-            ("gflops", m.gflops),
-            ("energy_w", m.energy_w),
-            ("energy_mj", m.energy_mj),
-            ("arena_kb", m.arena_kb),
-            ("flash_kb", m.flash_kb),
-        ):
-            if value is not None:  # only what this measurement has
-                self._record(f"{prefix}.{name}", value)
+        for spec in METRICS:
+            value = measured_value(m, spec.id)
+            if value is not None or spec.junit == Junit.ALWAYS:
+                self._record(f"{prefix}.{spec.id}", value)
 
 
 LITERT = "tflite"  # the runtime (and the format) a .tflite file means

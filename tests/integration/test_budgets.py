@@ -364,3 +364,33 @@ def test_latency_ratio_vs_fp32_gives_a_verdict(pytester: pytest.Pytester) -> Non
             r"limit 1\.000: regressed",
             ratio_failure,
         ), ratio_failure
+
+
+INT8_SHARE = """
+    import pytest
+
+    @pytest.mark.edge_models("digits-cnn")
+    @pytest.mark.edge_precisions("fp32", "fp16", "int8")
+    def test_share(edge_model, edge_precision, edge_runner):
+        m = edge_runner.measure(edge_model, precision=edge_precision)
+        m.check(min_int8_weight_share=0.9)
+"""
+
+
+def test_the_int8_weight_share_is_read_from_the_artifact_and_gated(pytester: pytest.Pytester) -> None:
+    """A metric added through the registry alone: its value, its budget, the column it marks."""
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(test_x=INT8_SHARE)
+    result = pytester.runpytest(*QUICK, "--junitxml=out.xml")
+    assert_gate_failed(result, failed=2, passed=1)
+    shares = {
+        p.get("name", "").split(".")[2]: float(p.get("value", "nan"))
+        for p in ET.parse(pytester.path / "out.xml").iter("property")
+        if p.get("name", "").endswith(".int8_weight_share")
+    }
+    assert shares["fp32"] == 0.0 and shares["fp16"] == 0.0 and shares["int8"] > 0.95, shares
+    reasons = failures(result)
+    assert "min_int8_weight_share: measured 0, limit >= 0.9" in reasons["test_share[digits-cnn-fp16]"]
+    cells = [row["Bit-width (W/A)"] for row in table(result)]
+    assert cells == ["FP32/FP32 !", "FP16/FP16 !", "INT8/INT8 (U8S8)"], cells

@@ -59,7 +59,7 @@ def entries(data: Dict[str, Any]) -> Dict[str, BaselineEntry]:
 
 def with_samples(m: Measurement, samples: tuple) -> Measurement:
     stats = LatencyStats.from_values(samples)
-    return replace(m, samples_ms=samples, cpu_samples_ms=samples, latency=stats, cpu_latency=stats)
+    return m.replace(samples_ms=samples, cpu_samples_ms=samples, latency=stats, cpu_latency=stats)
 
 
 def baseline_file(*entries: Measurement) -> Dict[str, Any]:
@@ -205,7 +205,7 @@ def test_an_unchanged_measurement_passes_zero_tolerance_against_its_rounded_base
     }
     _, judgement = check(m, budgets, Context(baseline=stored))
     assert (judgement.verdict, judgement.violations) == (PASS, ())
-    _, judgement = check(replace(m, top1=352 / 360), budgets, Context(baseline=stored))
+    _, judgement = check(m.replace(top1=352 / 360), budgets, Context(baseline=stored))
     assert judgement.violations == ("max_top1_regression: measured 97.78%, baseline 98.06% (-0.28 pp), limit -0 pp",)
 
 
@@ -534,20 +534,17 @@ def test_a_case_gated_by_two_tests_shows_once_with_both_broken_cells_marked() ->
 
 
 def test_a_stored_sample_regression_says_how_the_machine_itself_moved() -> None:
-    base = replace(
-        with_samples(measurement(), tuple(2.0 + 0.01 * (i % 7) for i in range(200))), reference_cpu_ms=(1.0,) * 20
-    )
-    slow = replace(
-        with_samples(measurement(artifact_sha=CHANGED), tuple(4.0 + 0.01 * (i % 7) for i in range(200))),
-        reference_cpu_ms=(1.5,) * 20,
-    )
+    fast_samples = tuple(2.0 + 0.01 * (i % 7) for i in range(200))
+    slow_samples = tuple(4.0 + 0.01 * (i % 7) for i in range(200))
+    base = with_samples(measurement(), fast_samples).replace(reference_cpu_ms=(1.0,) * 20)
+    slow = with_samples(measurement(artifact_sha=CHANGED), slow_samples).replace(reference_cpu_ms=(1.5,) * 20)
     _, judgement = check(slow, {"max_latency_regression": "10%"}, Context(baseline=entry_from_measurement(base)))
     assert judgement.verdict == REGRESSED
     assert judgement.violations[0].endswith(": regressed; the reference workload ran +50.0% vs baseline time")
 
 
 def _with_reference(m: Measurement, reference_ms: float) -> Measurement:
-    return replace(m, reference_cpu_ms=tuple(reference_ms + 0.01 * (i % 5) for i in range(20)))
+    return m.replace(reference_cpu_ms=tuple(reference_ms + 0.01 * (i % 5) for i in range(20)))
 
 
 def test_a_stored_sample_regression_the_machine_explains_is_inconclusive_not_a_failure() -> None:

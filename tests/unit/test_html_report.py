@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 
@@ -43,7 +42,7 @@ def test_the_pareto_front_is_what_nothing_beats_on_both() -> None:
 
 
 def test_one_plot_per_model_with_its_budgets_as_limits() -> None:
-    other = replace(ROWS[0].measurement, model="other", top1=None, agreement=0.99)
+    other = ROWS[0].measurement.replace(model="other", top1=None, agreement=0.99)
     plots = model_plots([*ROWS, Row(measurement=other)])
     assert [(p.model, len(p.points)) for p in plots] == [("m", 3), ("other", 1)]
     first = plots[0]

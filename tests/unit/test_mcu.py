@@ -132,7 +132,7 @@ def test_arena_and_flash_budgets_and_their_absence_off_a_microcontroller() -> No
 def test_an_estimated_latency_is_compared_exactly_with_the_stored_estimate() -> None:
     stored = BaselineEntry.from_dict(entry_from_measurement(mcu_measurement()).to_dict())
     stats = LatencyStats.from_values([20.5])
-    slower = replace(mcu_measurement(), samples_ms=(20.5,), cpu_samples_ms=(20.5,), latency=stats, cpu_latency=stats)
+    slower = (mcu_measurement()).replace(samples_ms=(20.5,), cpu_samples_ms=(20.5,), latency=stats, cpu_latency=stats)
     _, judgement = check(slower, {"max_latency_regression": "2%"}, Context(baseline=stored))
     assert judgement.violations == (
         "max_latency_regression: 20.500 ms est. vs baseline 20.000 ms est.: ratio 1.025, limit 1.020: regressed",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import List
 
 import numpy as np
@@ -84,9 +83,9 @@ def test_a_skipped_parity_says_why() -> None:
 
 def test_failed_parity_fails_the_row_without_any_budget() -> None:
     failed = parity(result(LOGITS + 0.5, TOP1), result(LOGITS, TOP1), runtime="onnxruntime")
-    m = replace(make_measurement(precision="fp32", runtime="tflite"), parity=failed)
+    m = (make_measurement(precision="fp32", runtime="tflite")).replace(parity=failed)
     _, judgement = check(m, {}, Context(baseline=None))
     assert judgement.verdict == "fail"
     assert judgement.violations[0].startswith("parity: PARITY FAILED vs onnxruntime")
-    ok = replace(m, parity=parity(result(LOGITS, TOP1), result(LOGITS, TOP1), runtime="onnxruntime"))
+    ok = m.replace(parity=parity(result(LOGITS, TOP1), result(LOGITS, TOP1), runtime="onnxruntime"))
     assert check(ok, {}, Context(baseline=None))[1].verdict == "-"

@@ -50,7 +50,7 @@ def make_measurement(**overrides: object) -> Measurement:
         cpu_samples_ms=(2.0, 4.0, 4.0, 6.0),
     )
     values.update(overrides)
-    return Measurement(**values)  # type: ignore[arg-type]
+    return Measurement.from_values(**values)
 
 
 def test_latency_stats_match_numpy() -> None:

@@ -25,7 +25,7 @@ def test_openvino_is_built_in_with_its_int8_builder() -> None:
 
 
 def test_a_builders_precisions_are_keyed_by_the_builder_and_its_packages_versions() -> None:
-    root = SimpleNamespace(key="0123456789abcdef0123")
+    root = SimpleNamespace(key="0123456789abcdef0123", path=None)  # FP16 and NNCF INT8 never read the file
     model = SimpleNamespace(data_hash=lambda what: f"{what}-hash")
     ours = _derived_parts(model, "int8", root=root, batch=1, arch="x86_64", fmt="onnx", builder=OPENVINO)
     assert ours["builder"] == OPENVINO and ours["calibration"] == "calibration-hash"
