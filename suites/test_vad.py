@@ -9,7 +9,9 @@ construction (suites/synthetic.py), each with the state the FP32 model carries i
 streaming; the metric is frame accuracy at p > 0.5. Its single-number output has no class axis,
 so the row's accuracy signal is the metric and the fidelity of both outputs against FP32.
 Most of Silero's weights sit inside If branches (8 kHz / 16 kHz), which ONNX Runtime's static
-quantizer does not enter: the INT8 row says which weights stayed float, and measures what that is.
+quantizer does not enter (its dynamic one fails on them: "Expected ... to be an initializer"): the
+INT8 file is the FP32 model under another name (0% of its weights in int8), so its row fails the
+default quantized-share floor, saying why. The case is an expected failure, kept to show that row.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_edgeopt import EdgeModel, Metric
+from pytest_edgeopt import BudgetExceeded, EdgeModel, Metric
 from suites.synthetic import vad_frames
 from suites.third_party import packaged_model
 
@@ -43,6 +45,9 @@ def silero() -> EdgeModel:
 
 @pytest.mark.edge_precisions("fp32", "int8")
 @pytest.mark.edge_budget(min_metric=0.85, max_metric_drop=3.0, min_sqnr_db=20, max_storage_regression="0%")
-def test_silero_vad(silero, edge_precision, edge_runner):
+def test_silero_vad(silero, edge_precision, edge_runner, request):
+    if edge_precision == "int8":
+        reason = "ONNX Runtime quantizes none of Silero's weights (they sit in If subgraphs)"
+        request.applymarker(pytest.mark.xfail(raises=BudgetExceeded, strict=True, reason=reason))
     m = edge_runner.measure(silero, precision=edge_precision)
     assert set(m.fidelity) == {"output", "stateN"}

@@ -20,6 +20,8 @@ class ArtifactStats:
     flops_exact: bool  # False when a counted op had a symbolic or unknown dimension (taken as 1)
     # the weights' bytes by element type (scales and zero points excluded): what was really quantized
     weight_bytes_by_type: Tuple[Tuple[str, int], ...] = ()
+    # the counted compute (FLOPs) by the element type its ops run in ("int8" for integer kernels)
+    flops_by_type: Tuple[Tuple[str, int], ...] = ()
 
     @property
     def int8_weight_share(self) -> Optional[float]:
@@ -34,6 +36,7 @@ class ArtifactStats:
         data: Dict[str, object] = asdict(self)
         data["weight_types"] = list(self.weight_types)  # JSON has no tuples
         data["weight_bytes_by_type"] = {kind: size for kind, size in self.weight_bytes_by_type}
+        data["flops_by_type"] = {kind: size for kind, size in self.flops_by_type}
         return data
 
     @classmethod
@@ -47,6 +50,7 @@ class ArtifactStats:
             weight_types=tuple(str(t) for t in types) if isinstance(types, (list, tuple)) else (),
             flops_exact=bool(data["flops_exact"]),
             weight_bytes_by_type=_by_type(data.get("weight_bytes_by_type")),
+            flops_by_type=_by_type(data.get("flops_by_type")),
         )
 
 

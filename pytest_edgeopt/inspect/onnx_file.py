@@ -151,14 +151,14 @@ def float_ops(path: Path) -> Dict[str, int]:
     for node in graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear") or node.op_type in _LAYOUT_OPS:
             continue
-        if any(_dequantized(name, produced_by) for name in node.input if name):
+        if any(dequantized(name, produced_by) for name in node.input if name):
             continue
         if any(output not in quantized_inputs for output in node.output if output):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def _dequantized(name: str, produced_by: Mapping[str, Any]) -> bool:
+def dequantized(name: str, produced_by: Mapping[str, Any]) -> bool:
     """The tensor comes out of a DequantizeLinear, directly or through ops that only move data."""
     node = produced_by.get(name)
     while node is not None and node.op_type in _LAYOUT_OPS and node.input:

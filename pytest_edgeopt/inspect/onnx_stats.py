@@ -22,7 +22,9 @@ from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
 from pytest_edgeopt.inspect.onnx_file import (
     all_graphs,
+    dequantized,
     external_locations,
+    float_ops,
     is_external,
     load_onnx,
     real_inputs,
@@ -54,6 +56,7 @@ def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactSt
     flops, exact = _model_flops(model, base_dir=path.parent)
     if not exact and values:
         flops, exact = _observed_flops(path, model, values) or (flops, exact)
+    typed = _flops_by_type(model, _inferred_shapes(model, base_dir=path.parent))
     return ArtifactStats(
         params=params,
         weight_bytes=weight_bytes,
@@ -62,6 +65,7 @@ def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactSt
         weight_types=tuple(sorted(by_type)),
         flops_exact=exact,
         weight_bytes_by_type=tuple(sorted(by_type.items())),
+        flops_by_type=tuple(sorted(typed.items())),
     )
 
 
@@ -383,6 +387,47 @@ def _value_shape(value: Any) -> Optional[Shape]:
     )
 
 
+# ops that compute on integers whatever their inputs look like
+_INTEGER_OPS = frozenset(
+    {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm", "DynamicQuantizeMatMul",
+     "MatMulIntegerToFloat"}
+)  # fmt: skip
+
+
+def _flops_by_type(model: Any, shapes: Shapes) -> Dict[str, int]:
+    """The counted FLOPs of the top-level graph by the type each op computes in: "int8" for an
+    integer kernel or a QDQ op that reads dequantized tensors (ONNX Runtime and OpenVINO fuse those
+    into integer kernels), else its weights' float type. What share of the compute was quantized."""
+    graph = model.graph
+    produced_by = {output: node for node in graph.node for output in node.output if output}
+    stored = {init.name: _type_name(init.data_type) for init in graph.initializer}
+    typed: Dict[str, int] = {}
+    for node in graph.node:
+        counter = _FLOP_COUNTERS.get(node.op_type)
+        if counter is None:
+            continue
+        flops, _ = counter(node, shapes)
+        kind = _compute_type(node, produced_by, stored)
+        typed[kind] = typed.get(kind, 0) + flops
+    return typed
+
+
+def _compute_type(node: Any, produced_by: Mapping[str, Any], stored: Mapping[str, str]) -> str:
+    if node.op_type in _INTEGER_OPS or any(dequantized(name, produced_by) for name in node.input if name):
+        return "int8"
+    weight = node.input[1] if len(node.input) > 1 else ""
+    return stored.get(weight) or ("float16" if _produced_as_float16(weight, produced_by) else "float32")
+
+
+def _produced_as_float16(name: str, produced_by: Mapping[str, Any]) -> bool:
+    """A float16 weight reached through a Cast or a Constant (ONNX Runtime's FP16 keeps I/O float32)."""
+    node = produced_by.get(name)
+    if node is None or node.op_type != "Constant":
+        return False
+    value = _constant_value(node)
+    return value is not None and _type_name(value.data_type) == "float16"
+
+
 def _doubled(dims: Sequence[Optional[int]]) -> FlopCount:
     """2 x the product of the dims; a symbolic dim (a dynamic batch, say) counts as 1."""
     return 2 * math.prod(d for d in dims if d is not None), all(d is not None for d in dims)
@@ -446,3 +491,26 @@ def float_weights(path: Path) -> List[Tuple[str, int]]:
         if role == _WEIGHT and tensor.type_name in ("float32", "float16")
     ]
     return sorted(kept, key=lambda item: -item[1])
+
+
+def unquantized_reasons(path: Path) -> List[str]:
+    """Why a quantizer left an ONNX file in float, from the file: weights inside If/Loop bodies
+    (ONNX Runtime's static quantizer does not enter subgraphs), or the arithmetic ops that read no
+    dequantized tensor (ops it has no integer kernel for)."""
+    model = _load_graph(Path(path))
+    top = {init.name for init in model.graph.initializer}
+    top |= {node.output[0] for node in model.graph.node if _constant_value(node) is not None}
+    floats = [
+        (t.name, t.nbytes)
+        for t, role in _classified_tensors(model.graph)
+        if role == _WEIGHT and t.type_name in ("float32", "float16")
+    ]
+    nested = sum(size for name, size in floats if name not in top)
+    reasons = []
+    if floats and nested >= sum(size for _, size in floats) / 2:
+        share = nested / sum(size for _, size in floats)
+        reasons.append(f"{share:.0%} of the float weights sit in If/Loop subgraphs, which the quantizer does not enter")
+    ops = float_ops(path)
+    if ops:
+        reasons.append("ops left in float: " + ", ".join(f"{op} x{n}" for op, n in list(ops.items())[:5]))
+    return reasons

@@ -62,6 +62,7 @@ def artifact_stats(path: Path) -> ArtifactStats:
     params, weight_bytes = 0, 0.0
     by_type: Dict[str, float] = {}
     flops, exact = 0, True
+    typed: Dict[str, int] = {}
     names = _op_names(model, schema)
     for g in range(model.SubgraphsLength()):
         graph = model.Subgraphs(g)
@@ -79,6 +80,8 @@ def artifact_stats(path: Path) -> ArtifactStats:
             if names[op.OpcodeIndex()] in _COUNTED:
                 counted, known = _op_flops(names[op.OpcodeIndex()], graph, op)
                 flops, exact = flops + counted, exact and known
+                kind = _compute_type(graph, op)
+                typed[kind] = typed.get(kind, 0) + counted
     return ArtifactStats(
         params=params,
         weight_bytes=int(weight_bytes),
@@ -87,7 +90,23 @@ def artifact_stats(path: Path) -> ArtifactStats:
         weight_types=tuple(sorted(by_type)),
         flops_exact=exact,
         weight_bytes_by_type=tuple(sorted((kind, int(size)) for kind, size in by_type.items())),
+        flops_by_type=tuple(sorted(typed.items())),
     )
+
+
+def _compute_type(graph: Any, op: Any) -> str:
+    """The type an op computes in: its activation input's (an int8 kernel reads int8). A float16
+    weight is dequantized to float32 at load, so such an op computes in float32; with dynamic range
+    quantization (int8 weights, float activations) the kernel quantizes on the fly: "int8"."""
+    activation = _TYPES.get(graph.Tensors(op.Inputs(0)).Type(), ("?", 1))[0] if op.InputsLength() else "?"
+    weight = graph.Tensors(op.Inputs(1)) if op.InputsLength() > 1 and op.Inputs(1) >= 0 else None
+    weight_type = _TYPES.get(weight.Type(), ("?", 1))[0] if weight is not None else "?"
+    if activation in _INTEGER_TYPES or weight_type in _INTEGER_TYPES:
+        return "int8" if "16" not in activation else activation
+    return "float32" if activation in ("float16", "float32") else activation
+
+
+_INTEGER_TYPES = ("int8", "uint8", "int16", "int4")
 
 
 @_one_line
@@ -252,3 +271,28 @@ def _op_flops(name: str, graph: Any, op: Any) -> Tuple[int, bool]:
         x = tuple(max(d, 1) for d in _signature(tensors[2]))
         return (2 * _elements(x) * w[0] * w[1] * w[2], known) if len(w) == 4 else (0, False)
     return 0, False
+
+
+@_one_line
+def unquantized_reasons(path: Path) -> List[str]:
+    """Why a quantizer left a .tflite file in float, from the file: an opcode table in the old
+    schema (only `deprecated_builtin_code` set: ai-edge-quantizer reads every op as ADD), or the
+    compute ops that still run in float."""
+    model, schema = _parse(Path(path))
+    reasons = []
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    if any(code.BuiltinCode() < code.DeprecatedBuiltinCode() for code in codes):
+        reasons.append(
+            "its opcode table uses the old schema (only deprecated_builtin_code), which the quantizer misreads"
+        )
+    names = _op_names(model, schema)
+    graph = model.Subgraphs(0)
+    floats: Dict[str, int] = {}
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        name = names[op.OpcodeIndex()]
+        if name in _COUNTED and _compute_type(graph, op).startswith("float"):
+            floats[name] = floats.get(name, 0) + 1
+    if floats:
+        reasons.append("ops left in float: " + ", ".join(f"{op} x{n}" for op, n in sorted(floats.items())))
+    return reasons

@@ -32,6 +32,8 @@ from pytest_edgeopt.measure.result import Measurement
 # Baseline files keep 6 decimals (baselines/entry.py): an unchanged top1 of 0.98055555 is stored
 # as 0.980556, so comparisons with a stored value allow that rounding.
 STORED_ROUNDING = 1e-6
+# below this share of its weights and compute at the precision's types, a derived row fails by default
+DEFAULT_MIN_QUANTIZED_SHARE = 0.1
 
 
 def check(m: Measurement, budgets: Budgets, context: Context) -> Tuple[Measurement, Judgement]:
@@ -73,7 +75,7 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
         found, judged = _check_one(runs, m, name, value, context)
         violations += [f"{name}: {text}" for text in found]
         verdict = judged or verdict
-    violations += row_problems(m) + fit_problems(m, context.fit) + invalid_runs(runs)
+    violations += row_problems(m) + fit_problems(m, context.fit) + invalid_runs(runs) + _unquantized(m, budgets)
     comparable = context.baseline is not None and not context.mismatch
     return Judgement(
         verdict=_overall(violations, verdict, bool(budgets) or bool(violations)),
@@ -85,6 +87,22 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
         limits=_limits(budgets),
         diagnosis=_diagnosis(runs, context) if verdict is not None and verdict.verdict == Verdict.REGRESSED else (),
     )
+
+
+def _unquantized(m: Measurement, budgets: Budgets) -> List[str]:
+    """A derivation that left (nearly) everything in float fails unless the test set its own floor:
+    an INT8 row that is an FP32 file under another name is not a passing INT8 row."""
+    share = m.quantized
+    if "min_quantized_share" in budgets or share is None or share.share is None:
+        return []
+    if share.share >= DEFAULT_MIN_QUANTIZED_SHARE:
+        return []
+    why = f" ({'; '.join(share.why)})" if share.why else ""
+    return [
+        f"min_quantized_share: measured {share.share:.2g}, default floor {DEFAULT_MIN_QUANTIZED_SHARE:g}: "
+        f"{m.precision} left {share.describe()}{why}; quantize with another tool or runtime, or set "
+        "min_quantized_share=0 to accept a float file under this precision's name"
+    ]
 
 
 def _diagnosis(runs: Runs, context: Context) -> Tuple[str, ...]:

@@ -157,12 +157,54 @@ class TimingPart:
 
 
 @dataclass(frozen=True)
+class QuantizedShare:
+    """What a precision really changed, read from the artifact, not from what was asked: the share
+    of the weights' bytes stored at the precision's types, and of the counted compute (FLOPs of
+    conv, matmul and gemm ops) run at them. None where the file says nothing (no weights, no
+    counted op, a format not inventoried) or the precision computes in float by design."""
+
+    target: str  # "int8" (integer types) or "float16"
+    weight_share: Optional[float]
+    mac_share: Optional[float]
+    weight_bytes: Dict[str, int] = field(default_factory=dict)  # by element type
+    flops: Dict[str, int] = field(default_factory=dict)  # by the type the op computes in
+    why: Tuple[str, ...] = ()  # what the file says kept it in float, when little was quantized
+
+    @property
+    def share(self) -> Optional[float]:
+        """The smaller known share: a file is as quantized as its least quantized side."""
+        known = [s for s in (self.weight_share, self.mac_share) if s is not None]
+        return min(known) if known else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "QuantizedShare":
+        return cls(
+            target=str(data["target"]),
+            weight_share=data.get("weight_share"),
+            mac_share=data.get("mac_share"),
+            weight_bytes={str(k): int(v) for k, v in (data.get("weight_bytes") or {}).items()},
+            flops={str(k): int(v) for k, v in (data.get("flops") or {}).items()},
+            why=tuple(str(w) for w in data.get("why") or ()),
+        )
+
+    def describe(self) -> str:
+        """`0% of the weights' bytes and 0% of the compute in int8`."""
+        parts = [f"{share:.0%} of {what}" for share, what in ((self.weight_share, "the weights' bytes"),
+                 (self.mac_share, "the compute")) if share is not None]  # fmt: skip
+        return f"{' and '.join(parts) or 'nothing counted'} in {self.target}"
+
+
+@dataclass(frozen=True)
 class SizePart:
     params: int
     size_mb: float
     storage_mb: float
     gflops: Optional[float]  # None: the graph could not be counted (a dynamic or data-dependent shape)
     int8_weight_share: Optional[float] = None  # of the weights' bytes, stored as 8-bit integers
+    quantized: Optional[QuantizedShare] = None  # None: an FP32 row
 
 
 @dataclass(frozen=True)
@@ -267,6 +309,7 @@ class Measurement:
     storage_mb = _Flat[float]("size")
     gflops = _Flat[Optional[float]]("size")
     int8_weight_share = _Flat[Optional[float]]("size")
+    quantized = _Flat[Optional[QuantizedShare]]("size")
     peak_rss_mb = _Flat[float]("memory")
     energy_w = _Flat[Optional[float]]("energy")
     energy_mj = _Flat[Optional[float]]("energy")
@@ -350,6 +393,11 @@ class Measurement:
         return min((f.cosine for f in self.fidelity.values()), default=None)
 
     @property
+    def quantized_share(self) -> Optional[float]:
+        """The smaller of `m.quantized`'s weight and compute shares (None for an FP32 row)."""
+        return self.quantized.share if self.quantized is not None else None
+
+    @property
     def latency_ratio(self) -> Optional[float]:
         """This median latency over the reference's FP32 one (the teacher's with reference=)."""
         if not self.reference_latency_ms:
@@ -390,6 +438,7 @@ class Measurement:
             paired=self.paired.to_dict() if self.paired else None,
             op_profile=self.op_profile.to_dict() if self.op_profile else None,
             fidelity={name: f.to_dict() for name, f in self.fidelity.items()},
+            quantized=self.quantized.to_dict() if self.quantized else None,
             notes=list(self.note_texts()),
             note_kinds=[n.kind.value for n in self.notes],
         )
@@ -414,6 +463,7 @@ class Measurement:
             paired=PairedComparison.from_dict(data["paired"]) if data.get("paired") else None,
             op_profile=OpProfile.from_dict(data["op_profile"]) if data.get("op_profile") else None,
             fidelity={name: Fidelity.from_dict(f) for name, f in (data.get("fidelity") or {}).items()},
+            quantized=QuantizedShare.from_dict(data["quantized"]) if data.get("quantized") else None,
             notes=tuple(
                 Note.from_dict({"kind": kind, "text": text})
                 for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))
@@ -437,6 +487,7 @@ _TYPED = (
     "paired",
     "op_profile",
     "fidelity",
+    "quantized",
 ) + _TUPLES
 
 

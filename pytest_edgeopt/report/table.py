@@ -123,14 +123,36 @@ def columns_for(rows: Sequence[Row]) -> Tuple[str, ...]:
 
 
 def bitwidth_label(row: Measurement) -> str:
-    """`INT8/INT8 (U8S8)`: the exact types matter, S8S8 ran 1.65x slower than U8S8 on AVX2."""
+    """`INT8/INT8 (U8S8)`: the exact types matter, S8S8 ran 1.65x slower than U8S8 on AVX2; what
+    was really quantized joins them when it is not all (`INT8/INT8 (U8S8, 62% of MACs)`), and a
+    batch other than 1 is said (`, batch 4`)."""
+    details = [d for d in (_types(row), _partly(row)) if d]
+    label = f"{row.bitwidth} ({', '.join(details)})" if details else row.bitwidth
+    return f"{label}, batch {row.batch}" if row.batch != 1 else label
+
+
+def _types(row: Measurement) -> str:
     activation = str(row.quantization.get("activation_type", ""))
     if row.quantization.get("format") == "QDQ":  # NNCF mixes: "uint8+int8" -> U8+S8 activations
         kinds = "+".join("U8" if part == "uint8" else "S8" for part in activation.split("+"))
-        return f"{row.bitwidth} ({kinds}S8)" if "+" not in kinds else f"{row.bitwidth} ({kinds} act, S8 w)"
-    if row.precision == "int8-dynamic":
-        return f"{row.bitwidth} (dynamic)"
-    return row.bitwidth
+        return f"{kinds}S8" if "+" not in kinds else f"{kinds} act, S8 w"
+    return "dynamic" if row.precision == "int8-dynamic" else ""
+
+
+def _partly(row: Measurement) -> str:
+    """`97% of MACs`, or `62% of weights` where no compute was counted or the precision computes in
+    float by design: shown when less than all of it is at the precision."""
+    share = row.quantized
+    if share is None:
+        return ""
+    if share.mac_share is not None:  # the compute decides; a bias kept float32 is no news
+        return f"{share.mac_share:.0%} of MACs" if share.mac_share < ALL_QUANTIZED else ""
+    if share.weight_share is not None and share.weight_share < ALL_QUANTIZED:
+        return f"{share.weight_share:.0%} of weights"
+    return ""
+
+
+ALL_QUANTIZED = 0.995  # what rounds to 100%: a bias left in float32 does not make a row "partly" quantized
 
 
 def device_lines(rows: Sequence[Row]) -> List[str]:

@@ -6,8 +6,9 @@ profile and what the device reported), so it lives with the orchestration, not i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from pytest_edgeopt.measure.result import (
     LatencyStats,
     Measurement,
     MemoryPart,
+    QuantizedShare,
     ReferencePart,
     SizePart,
     TimingPart,
@@ -28,6 +30,7 @@ from pytest_edgeopt.measure.result import (
 )
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.artifacts import Artifact
+from pytest_edgeopt.optimize.precisions import REFERENCE
 from pytest_edgeopt.platforms.profiles import GPU_PROVIDERS, Platform
 from pytest_edgeopt.runtimes.base import RuntimeInfo
 from pytest_edgeopt.session.scoring import score
@@ -36,6 +39,7 @@ from pytest_edgeopt.session.slower import slower_note
 MB = 1e6
 BUSY_MACHINE_CORES = 0.5
 AGREEMENT_WITHIN_STEP = "top-1 within 1 output step"
+EXPLAINED_BELOW = 0.5  # a quantized share under this gets its cause read from the file and noted
 Predictions = Tuple[Tuple[int, ...], ...]
 
 
@@ -61,6 +65,7 @@ def assemble(
     model's FP32 (reference=), named in the row."""
     timing, facts = result.timed(), result.device()
     ref = reference.measurement if reference else None
+    size = _size(artifact, batch=result.batch)
     return Measurement(
         model=model.name,
         precision=artifact.precision.name,
@@ -78,7 +83,7 @@ def assemble(
         runtime_info=result.runtime,
         accuracy=_accuracy(result, model=model, reference=reference, teacher=teacher),
         timing=_timing(result),
-        size=_size(artifact, batch=result.batch),
+        size=size,
         memory=MemoryPart(peak_rss_mb=timing.peak_rss_mb),
         energy=_energy(timing, result.batch),
         reference=ReferencePart(
@@ -88,7 +93,9 @@ def assemble(
         ),
         foreign_cores=timing.foreign_cores,
         invalid=timing_problem(timing),
-        notes=_notes(result, model, artifact, platform) + _slower(timing, artifact, facts, reference),
+        notes=_notes(result, model, artifact, platform)
+        + _slower(timing, artifact, facts, reference)
+        + _quantized_note(size.quantized, artifact.precision.name),
     )
 
 
@@ -143,7 +150,63 @@ def _size(artifact: Artifact, *, batch: int) -> SizePart:
         storage_mb=artifact.stats.storage_bytes / MB,
         gflops=artifact.flops * batch / 1e9 if artifact.flops is not None else None,
         int8_weight_share=artifact.stats.int8_weight_share,
+        quantized=quantized_share(artifact),
     )
+
+
+# the element types a precision stores and computes at: what counts as quantized
+_QUANTIZED_TYPES = {
+    "int8": ("int8", "uint8", "int16", "uint16", "int32", "int4"),  # int32: the biases of integer kernels
+    "float16": ("float16",),
+}
+
+
+def quantized_share(artifact: Artifact) -> Optional[QuantizedShare]:
+    """How much of the artifact really is at its precision (None for FP32): weights by stored
+    type, compute by the type its ops run in. A precision whose activations stay float by design
+    (a TFLite FP16 file computes in FP32) has no compute share."""
+    name = artifact.precision.name
+    if name == REFERENCE:
+        return None
+    target = "float16" if name == "fp16" else "int8"
+    types = _QUANTIZED_TYPES[target]
+    weights, flops = dict(artifact.stats.weight_bytes_by_type), dict(artifact.stats.flops_by_type)
+    computes = not artifact.bitwidth.endswith("/FP32") or name == "int8-dynamic"
+    share = QuantizedShare(
+        target=target,
+        weight_share=_share(weights, types),
+        mac_share=_share(flops, types) if computes else None,
+        weight_bytes=weights,
+        flops=flops,
+    )
+    if share.share is not None and share.share < EXPLAINED_BELOW:
+        return replace(share, why=tuple(_unquantized_reasons(artifact.path)))
+    return share
+
+
+def _unquantized_reasons(path: Path) -> List[str]:
+    if path.suffix == ".onnx":
+        from pytest_edgeopt.inspect.onnx_stats import unquantized_reasons
+
+        return unquantized_reasons(path)
+    if path.suffix == ".tflite":
+        from pytest_edgeopt.inspect.tflite_stats import unquantized_reasons as tflite_reasons
+
+        return tflite_reasons(path)
+    return []
+
+
+def _quantized_note(share: Optional[QuantizedShare], precision: str) -> Tuple[Note, ...]:
+    """A row whose precision changed little says so, with what the file shows as the cause."""
+    if share is None or share.share is None or share.share >= EXPLAINED_BELOW:
+        return ()
+    why = f": {'; '.join(share.why)}" if share.why else ""
+    return (Note(NoteKind.ARTIFACT, f"{precision} left most of the model in float: {share.describe()}{why}"),)
+
+
+def _share(amounts: Mapping[str, int], types: Sequence[str]) -> Optional[float]:
+    total = sum(amounts.values())
+    return sum(v for k, v in amounts.items() if k in types) / total if total else None
 
 
 def _median(timing: Timing) -> float:

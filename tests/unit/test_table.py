@@ -85,15 +85,29 @@ def test_failing_cells_are_marked_and_delta_names_the_signal() -> None:
 
 
 def test_bitwidth_labels() -> None:
-    assert bitwidth_label(make_measurement()) == "INT8/INT8 (U8S8)"
+    assert bitwidth_label(make_measurement(batch=1)) == "INT8/INT8 (U8S8)"
     assert (
-        bitwidth_label(make_measurement(quantization={"activation_type": "int8", "format": "QDQ"}))
+        bitwidth_label(make_measurement(batch=1, quantization={"activation_type": "int8", "format": "QDQ"}))
         == "INT8/INT8 (S8S8)"
     )
-    dynamic = make_measurement(precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"})
+    dynamic = make_measurement(
+        batch=1, precision="int8-dynamic", bitwidth="INT8/FP32", quantization={"format": "IntegerOps"}
+    )
     assert bitwidth_label(dynamic) == "INT8/FP32 (dynamic)"
-    mixed = make_measurement(quantization={"activation_type": "int8+uint8", "format": "QDQ", "tool": "nncf"})
+    mixed = make_measurement(batch=1, quantization={"activation_type": "int8+uint8", "format": "QDQ", "tool": "nncf"})
     assert bitwidth_label(mixed) == "INT8/INT8 (S8+U8 act, S8 w)"  # NNCF: int8 where values go negative
+
+
+def test_a_batch_other_than_one_and_a_partial_quantization_are_in_the_bitwidth_cell() -> None:
+    from pytest_edgeopt.measure.result import QuantizedShare
+
+    assert bitwidth_label(make_measurement(batch=4)) == "INT8/INT8 (U8S8), batch 4"
+    partly = QuantizedShare(target="int8", weight_share=0.99, mac_share=0.62)
+    assert bitwidth_label(make_measurement(batch=1, quantized=partly)) == "INT8/INT8 (U8S8, 62% of MACs)"
+    weights_only = QuantizedShare(target="int8", weight_share=0.0, mac_share=None)
+    assert bitwidth_label(make_measurement(batch=1, quantized=weights_only)) == "INT8/INT8 (U8S8, 0% of weights)"
+    whole = QuantizedShare(target="int8", weight_share=0.998, mac_share=1.0)
+    assert bitwidth_label(make_measurement(batch=1, quantized=whole)) == "INT8/INT8 (U8S8)"
 
 
 def test_baseline_lines_show_updates_and_stale_entries() -> None:
