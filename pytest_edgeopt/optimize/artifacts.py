@@ -74,10 +74,7 @@ def build_artifact(
     if precision.name == REFERENCE:
         return root
     if root.quantization.as_given:
-        raise EdgeOptError(
-            f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
-            f"precision='fp32', or pass its FP32 file to derive {precision.name}"
-        )
+        return _as_given(root, model, precision)
     request = BuildRequest(
         model=model,
         precision=precision.name,
@@ -89,6 +86,22 @@ def build_artifact(
     )
     parts = _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder)
     return _derived_artifact(request, parts, root=root, precision=precision, cache=cache, maker=maker, own=own)
+
+
+# what a file already quantized holds -> the precision that names it (measured as given)
+GIVEN_PRECISIONS = {"INT8/INT8": "int8", "INT8/FP32": "int8-dynamic"}
+
+
+def _as_given(root: Artifact, model: EdgeModel, precision: Precision) -> Artifact:
+    """A user's file already quantized is measured as it came when the precision it holds is
+    asked (a full-integer .tflite as int8); another precision cannot be derived from it."""
+    given = GIVEN_PRECISIONS.get(root.bitwidth, REFERENCE)
+    if given != precision.name:
+        raise EdgeOptError(
+            f"{model.name}: the file is already quantized ({root.bitwidth}): measure it as given with "
+            f"precision={given!r}, or pass its FP32 file to derive {precision.name}"
+        )
+    return replace(root, precision=precision)
 
 
 def _derived_artifact(
@@ -199,8 +212,9 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
 
 # Bumped whenever the way artifacts are built changes without a tool version changing, so a
 # cache filled by the old recipe is not reused (2: exporter stack traces stripped; 3: model code,
-# external data and file integrity in the key and record; 4: weight bytes by type in the record).
-RECIPE = "4"
+# external data and file integrity in the key and record; 4: weight bytes by type in the record;
+# 5: a vendor's float16-weight .tflite widened to FP32, with a signature and the current opcode schema).
+RECIPE = "5"
 
 
 def _root_artifact(

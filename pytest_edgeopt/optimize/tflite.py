@@ -12,7 +12,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -108,6 +108,37 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int)
         calibration_samples=len(batches) * batch,
         tool="ai-edge-quantizer",
     )
+
+
+def same_outputs(first: Path, second: Path) -> Optional[float]:
+    """The largest output difference of two .tflite files of one graph on one seeded input (float
+    inputs uniform in [-1, 1]); None when either cannot be loaded."""
+    outputs = []
+    for path in (first, second):
+        rng = np.random.default_rng(0)
+        it = _interpreter(path)
+        if it is None:
+            return None
+        for detail in it.get_input_details():
+            it.set_tensor(detail["index"], rng.uniform(-1, 1, detail["shape"]).astype(detail["dtype"]))
+        it.invoke()
+        outputs.append({d["name"]: it.get_tensor(d["index"]).astype(np.float64) for d in it.get_output_details()})
+    return max(float(np.max(np.abs(outputs[0][name] - outputs[1][name]))) for name in outputs[0])
+
+
+def _interpreter(path: Path) -> Any:
+    """TFLite's builtin kernels; XNNPACK where they lack an op (MediaPipe's custom ops); None
+    when neither loads the file."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    for resolver in (OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, OpResolverType.AUTO):
+        try:
+            it = Interpreter(model_path=str(path), experimental_op_resolver_type=resolver)
+            it.allocate_tensors()
+            return it
+        except (RuntimeError, ValueError):
+            continue
+    return None
 
 
 def _quantize(src: Path, dest: Path, configure: Callable[[Any], None], *, calibration: Any) -> None:

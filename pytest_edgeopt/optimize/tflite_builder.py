@@ -70,17 +70,19 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
     """The user's own file, the zoo's shipped conversion, or a litert-torch conversion."""
     shipped = model.tflite_path if model.kind == ModelKind.TFLITE or batch == 1 else None
     if shipped is not None:
-        stats = tflite_stats(shipped)  # a broken file is named as the user knows it, not as cached
-        shutil.copyfile(shipped, dest)
+        tflite_stats(shipped)  # a broken file is named as the user knows it, not as cached
+        steps = _plain_fp32(model, shipped, dest) if model.kind == ModelKind.TFLITE else ()
+        if not steps:
+            shutil.copyfile(shipped, dest)
         params, flops = _torch_counts(model) if model.kind == ModelKind.TORCH else (None, None)
         quantization, notes = _as_given(dest)
         return ArtifactRecord(
-            stats=stats,
+            stats=tflite_stats(dest),
             graph_batch=_tflite_batch(dest),
             params=params,
             flops=flops,
             quantization=quantization,
-            notes=notes,
+            notes=steps + notes,
             converter="shipped" if model.kind == ModelKind.TORCH else "user",
         )
     from pytest_edgeopt.optimize.tflite import convert_torch
@@ -93,6 +95,38 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
         flops=converted.flops,
         converter="litert-torch",
     )
+
+
+def _plain_fp32(model: EdgeModel, shipped: Path, dest: Path) -> Tuple[str, ...]:
+    """A vendor's float file (MediaPipe's: float16 weights, no SignatureDef, the old opcode
+    schema) rewritten into the exact FP32 file the precisions derive from; each step one note.
+    A file already quantized to integers is kept as given. Empty: nothing needed rewriting."""
+    from pytest_edgeopt.inspect.tflite_rewrite import plain_fp32
+    from pytest_edgeopt.inspect.tflite_stats import stored_bitwidth
+
+    if stored_bitwidth(shipped) not in ("FP32/FP32", "FP16/FP32"):
+        return ()
+    rewrite = plain_fp32(shipped, dest)
+    if not rewrite.steps:
+        return ()
+    checked = _compare_outputs(shipped, dest) if rewrite.upcast_weights else ""
+    return (f"{shipped.name} rewritten: " + "; ".join(rewrite.steps) + checked,)
+
+
+def _compare_outputs(shipped: Path, rewritten: Path) -> str:
+    """The widened file must compute what the shipped one does: both run once on one seeded
+    input with TFLite's builtin kernels; a difference fails the build, naming the file."""
+    from pytest_edgeopt.optimize.tflite import same_outputs
+
+    difference = same_outputs(shipped, rewritten)
+    if difference is None:
+        return " (outputs not compared: the interpreter cannot load the file)"
+    if difference > 0:
+        raise EdgeOptError(
+            f"{shipped.name}: widening its float16 weights changed its outputs (max difference {difference:.3g}); "
+            "pass an FP32 file"
+        )
+    return " (outputs equal to the shipped file's)"
 
 
 def _derive(request: BuildRequest, src: Path) -> ArtifactRecord:

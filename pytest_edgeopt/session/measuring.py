@@ -9,6 +9,7 @@ the same session and device.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -129,6 +130,25 @@ class Measurer(Protocol):
     def close(self) -> None: ...
 
 
+# MediaPipe's custom ops that XNNPACK runs although TFLite's own kernels do not have them
+XNNPACK_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArgmax2D", "MaxUnpooling2D"})
+
+
+def user_error(error: str, case: Case, artifact: Artifact) -> str:
+    """The agent names the cached artifact (a content hash): the user knows the model's own file,
+    so the error names that one, with the artifact after it, and says which custom op failed."""
+    source = case.model.path.name if case.model.path is not None else case.model.name
+    error = error.replace(
+        artifact.path.name, f"{source} (as its {artifact.precision.name} artifact {artifact.path.name})"
+    )
+    custom = re.search(r"unresolved custom op: (\w+)", error)
+    if custom is None:
+        return error
+    op = custom.group(1)
+    hint = " (runtime='tflite' runs it through XNNPACK)" if op in XNNPACK_CUSTOM_OPS else ""
+    return f"{source} uses the custom op {op}, which {case.runtime} has no kernel for{hint}"
+
+
 class Jobs:
     """The part every measurer shares: a case's artifact, its job, the job sent to a transport and
     a failed one turned into the exception that fails or skips the test."""
@@ -175,6 +195,7 @@ class Jobs:
         """The job on the platform's transport (or `transport`); a failure raises."""
         result: Result = (transport or self.transport).run(job, timeout_s=self.settings.timeout_s)
         if isinstance(result, Failure):
+            result = replace(result, error=user_error(result.error, case, artifact))
             raise self.failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
         return result
 

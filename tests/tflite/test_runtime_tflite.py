@@ -87,14 +87,16 @@ def test_committed_files_run_on_litert_and_the_row_shows_how(pytester: pytest.Py
     assert len([r for r in runtimes if r.startswith("tflite ") and r.endswith(" (XNNPACK)")]) == 4  # one row per case
     assert len([r for r in runtimes if r.startswith("tflite-reference ") and "XNNPACK" not in r]) == 1
     assert rows["digits-int8"]["Storage (MB)"] == "0.047"  # 47,264 bytes: int8 weights, int8 I/O
-    # files that are already quantized are labelled by what they hold, not by precision="fp32"
+    # a full-integer file is labelled by what it holds, not by precision="fp32"; a float16-weight
+    # file is widened to the exact FP32 file its precisions derive from, and the row says so
     assert [rows[f"digits-{n}"]["Bit-width (W/A)"] for n in ("fp32", "fp16", "int8")] == [
         "FP32/FP32",
-        "FP16/FP32",
+        "FP32/FP32",
         "INT8/INT8",
     ]
     assert any("measured as given: the file is already quantized (INT8/INT8)" in line for line in notes(result))
-    assert rows["digits-fp16"]["Storage (MB)"] == "0.083"
+    assert "4 float16 weight tensors widened to float32" in " ".join(row_notes(result, rows["digits-fp16"]))
+    assert rows["digits-fp16"]["Storage (MB)"] == rows["digits-fp32"]["Storage (MB)"]
     assert float(rows["digits-fp32"]["Top-1 (%)"]) >= 95.0
     # each note belongs to the row it explains
     reference = rows["digits-ref"]["Runtime"]
@@ -177,7 +179,7 @@ def test_missing_file(edge_runner):
 
 
 def test_requantizing_a_quantized_file(edge_runner):
-    edge_runner.measure(EdgeModel.from_tflite("digits_int8.tflite", eval_data=X), precision="int8",
+    edge_runner.measure(EdgeModel.from_tflite("digits_int8.tflite", eval_data=X), precision="fp16",
                         runtime="tflite")
 """
 
@@ -202,7 +204,7 @@ BAD_EXPECTED = {
     "test_onnx_only_precision": "int8-u8s8 is an ONNX Runtime precision: use int8 with runtime='tflite'",
     "test_missing_file": "TFLite file not found: nope.tflite",
     "test_requantizing_a_quantized_file": "digits_int8: the file is already quantized (INT8/INT8): measure it "
-    "as given with precision='fp32', or pass its FP32 file to derive int8",
+    "as given with precision='int8', or pass its FP32 file to derive fp16",
 }
 
 NO_CONVERTER = (

@@ -1,0 +1,96 @@
+"""Files as vendors publish them, measured on LiteRT: MediaPipe's face detector (float16 weights,
+no SignatureDef, the old opcode schema), its selfie segmenter (a custom op) and microWakeWord's
+full-integer `okay_nabu.tflite`, all as their PyPI wheels ship them (suites/models/).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("ai_edge_quantizer")
+
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, notes, table
+
+MODELS = Path(__file__).resolve().parents[2] / "suites" / "models"
+
+FACE = f"""
+import numpy as np
+import pytest
+from pytest_edgeopt import EdgeModel
+
+def faces():
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 128, 128, 3)).astype(np.float32)
+    return EdgeModel.from_tflite({str(MODELS / "face_detection_short_range.tflite")!r}, name="face-det", eval_data=x)
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_face(edge_runner, precision):
+    m = edge_runner.measure(faces(), precision=precision, runtime="tflite")
+    assert set(m.fidelity) == {{"regressors", "classificators"}}
+    if precision == "fp32":
+        assert m.quantized is None
+    else:
+        assert m.quantized.weight_share > 0.9
+"""
+
+
+def test_a_float16_mediapipe_file_is_widened_to_an_exact_fp32_root_every_precision_derives_from(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_x=FACE)
+    result = pytester.runpytest(*QUICK)
+    result.assert_outcomes(passed=3)
+    cells = [row["Bit-width (W/A)"] for row in table(result)]
+    assert cells[0] == "FP32/FP32" and cells[1].startswith("FP16/FP32") and cells[2] == "INT8/INT8", cells
+    rewritten = " ".join(" ".join(notes(result)).split())
+    for step in (
+        "face_detection_short_range.tflite rewritten: opcode table moved from the old schema",
+        "74 float16 weight tensors widened to float32 (their DEQUANTIZE ops folded; exact)",
+        "a SignatureDef 'serving_default' added (the file has none)",
+        "(outputs equal to the shipped file's)",
+    ):
+        assert step in rewritten, rewritten
+    assert "already quantized" not in rewritten
+
+
+NABU = f"""
+import pytest
+from pytest_edgeopt import EdgeModel
+
+MODEL = {str(MODELS / "okay_nabu.tflite")!r}
+
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_nabu(edge_runner, precision):
+    m = edge_runner.measure(EdgeModel.from_tflite(MODEL), precision=precision, runtime="tflite")
+    assert m.precision == precision
+
+def test_nabu_fp16(edge_runner):
+    edge_runner.measure(EdgeModel.from_tflite(MODEL), precision="fp16", runtime="tflite")
+
+def test_selfie_on_reference_kernels(edge_runner):
+    model = EdgeModel.from_tflite({str(MODELS / "selfie_segmentation.tflite")!r})
+    edge_runner.measure(model, precision="fp32", runtime="tflite-reference")
+"""
+
+
+def test_a_full_integer_file_is_measured_as_given_and_errors_name_the_users_file_and_op(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_x=NABU)
+    result = pytester.runpytest(*QUICK)
+    assert_gate_failed(result, failed=2, passed=2)
+    assert [row["Bit-width (W/A)"] for row in table(result)] == ["INT8/INT8", "INT8/INT8"]
+    given = " ".join(" ".join(notes(result)).split())
+    assert "measured as given: the file is already quantized (INT8/INT8)" in given
+    reasons = failures(result)
+    assert reasons["test_nabu_fp16"] == (
+        "EdgeOptError: okay_nabu: the file is already quantized (INT8/INT8): measure it as given with "
+        "precision='int8', or pass its FP32 file to derive fp16"
+    )
+    assert reasons["test_selfie_on_reference_kernels"] == (
+        "EdgeOptError: selfie_segmentation [fp32, tflite-reference]: selfie_segmentation.tflite uses the custom "
+        "op Convolution2DTransposeBias, which tflite-reference has no kernel for (runtime='tflite' runs it "
+        "through XNNPACK)"
+    )
