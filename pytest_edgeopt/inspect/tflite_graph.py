@@ -32,6 +32,7 @@ TYPE_BITS: Dict[int, int] = {
     10: 64,  # float64
     11: 128,  # complex128
     12: 64,  # uint64
+    13: 32,  # resource: VAR_HANDLE's output, an int32 id in TFLM (the variable lives in the persistent arena)
     15: 32,  # uint32
     16: 16,  # uint16
     17: 4,  # int4
@@ -47,6 +48,7 @@ TYPE_NAMES: Dict[int, str] = {
     7: "int16",
     9: "int8",
     10: "float64",
+    13: "resource",
     17: "int4",
     18: "bfloat16",
 }

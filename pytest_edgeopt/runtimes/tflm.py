@@ -16,6 +16,7 @@ import contextlib
 import functools
 import os
 import re
+import struct
 import sys
 import tempfile
 from dataclasses import replace
@@ -116,6 +117,7 @@ class MicroEngine:
         self._arena: Optional[ArenaUse] = None
         self._inputs: List[Dict[str, Any]] = []
         self._outputs: List[Dict[str, Any]] = []
+        self._names: Tuple[List[str], List[str]] = ([], [])
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         data = Path(artifact).read_bytes()
@@ -129,6 +131,7 @@ class MicroEngine:
         self._arena = self._allocations(size)
         self._inputs = self._details(self._it.get_input_details)
         self._outputs = self._details(self._it.get_output_details)
+        self._names = io_names(data, len(self._inputs), len(self._outputs))
         return self._arena
 
     def _create(self, data: bytes, size: int) -> Tuple[Any, int]:
@@ -158,17 +161,18 @@ class MicroEngine:
             found.append(dict(detail))
 
     def inputs(self) -> Sequence[TensorSpec]:
-        return [_spec(f"input_{i}", d) for i, d in enumerate(self._inputs)]
+        return [_spec(name, d) for name, d in zip(self._names[0], self._inputs)]
 
     def outputs(self) -> Sequence[TensorSpec]:
-        return [_spec(f"output_{i}", d) for i, d in enumerate(self._outputs)]
+        """Named as the file names them (as LiteRT does): the metric and fidelity read them by name."""
+        return [_spec(name, d) for name, d in zip(self._names[1], self._outputs)]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
         it = self._it
-        for i, detail in enumerate(self._inputs):
-            value = feeds.get(f"input_{i}")
+        for i, (name, detail) in enumerate(zip(self._names[0], self._inputs)):
+            value = feeds.get(name)
             if value is None:
-                raise InputError(f"no data for input {i}")
+                raise InputError(f"no data for input {name}")
             _, error, log = self._sink.call(functools.partial(it.set_input, quantize(value, detail), i))
             if error is not None:
                 raise InputError(_one_line(f"{error} {log}"))
@@ -191,6 +195,64 @@ class MicroEngine:
     def close(self) -> None:
         self._it = None
         self._sink.close()
+
+
+def io_names(data: bytes, inputs: int, outputs: int) -> Tuple[List[str], List[str]]:
+    """The main graph's input and output tensor names, read from the flatbuffer with struct (TFLM's
+    interpreter gives none, and the device has no flatbuffers package); `input_0`, `output_0`, ...
+    when the file names them not, or not apart."""
+    fallback = ([f"input_{i}" for i in range(inputs)], [f"output_{i}" for i in range(outputs)])
+    try:
+        found = _FlatGraph(data).io_names()
+    except (struct.error, IndexError, UnicodeDecodeError):
+        return fallback
+    usable = all(found) and len(found[0]) == inputs and len(found[1]) == outputs
+    usable = usable and len(set(found[0])) == inputs and len(set(found[1])) == outputs
+    return found if usable and all(all(n) for n in found) else fallback
+
+
+class _FlatGraph:
+    """Just enough of the TFLite flatbuffer: Model.subgraphs[0], its tensors' names, inputs, outputs."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def io_names(self) -> Tuple[List[str], List[str]]:
+        model = self._deref(0)
+        graph = self._deref(self._vector(self._field(model, 2))[0])
+        tensors = self._vector(self._field(graph, 0))
+        names = [self._name(self._deref(t)) for t in tensors]
+        return [names[i] for i in self._ints(graph, 1)], [names[i] for i in self._ints(graph, 2)]
+
+    def _u32(self, at: int) -> int:
+        return int(struct.unpack_from("<I", self.data, at)[0])
+
+    def _deref(self, at: int) -> int:
+        return at + self._u32(at)
+
+    def _field(self, table: int, index: int) -> int:
+        vtable = table - int(struct.unpack_from("<i", self.data, table)[0])
+        if 4 + 2 * index >= struct.unpack_from("<H", self.data, vtable)[0]:
+            return 0
+        offset = int(struct.unpack_from("<H", self.data, vtable + 4 + 2 * index)[0])
+        return table + offset if offset else 0
+
+    def _vector(self, at: int) -> List[int]:
+        """The positions of a vector's elements (4 bytes each), empty when the field is absent."""
+        if not at:
+            return []
+        start = self._deref(at)
+        return [start + 4 + 4 * i for i in range(self._u32(start))]
+
+    def _ints(self, table: int, index: int) -> List[int]:
+        return [int(struct.unpack_from("<i", self.data, p)[0]) for p in self._vector(self._field(table, index))]
+
+    def _name(self, tensor: int) -> str:
+        at = self._field(tensor, 3)
+        if not at:
+            return ""
+        start = self._deref(at)
+        return self.data[start + 4 : start + 4 + self._u32(start)].decode("utf-8")
 
 
 def first_arena(model_bytes: int, estimate: Optional[int]) -> int:

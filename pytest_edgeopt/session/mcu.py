@@ -92,11 +92,12 @@ class McuMeasurer:
         key = ref.key()
         if key not in self._references:
             artifact = self.jobs.artifact(ref)
-            job = replace(self.jobs.job(artifact, ref, evaluate_only=True, keep_outputs=False), threads=1)
-            result = self.jobs.send(job, ref, artifact, transport=self._host)
+            job = self.jobs.job(artifact, ref, evaluate_only=True, keep_outputs=False, outputs=True)
+            result = self.jobs.send(replace(job, threads=1), ref, artifact, transport=self._host)
             self._references[key] = Reference(
                 measurement=self._assemble(result, ref, artifact, GraphFacts.of(artifact.path), reference=None),
                 top_k=result.evaluation.top_k,
+                outputs_file=result.evaluation.outputs_file,
             )
         return self._references[key]
 
@@ -106,7 +107,7 @@ class McuMeasurer:
         facts = GraphFacts.of(artifact.path)
         if not facts.check.ok:
             raise self._not_here(case, facts.check.reason)
-        job = self.jobs.job(artifact, case, evaluate_only=self.simulated, keep_outputs=False)
+        job = self.jobs.job(artifact, case, evaluate_only=self.simulated, keep_outputs=False, outputs=True)
         job = replace(job, options=replace(job.options, arena_bytes=facts.arena.total))
         result = self.jobs.send(job, case, artifact)
         measured = self._assemble(result, case, artifact, facts, reference=reference)

@@ -226,7 +226,10 @@ class Jobs:
         evaluate_only: bool,
         keep_outputs: bool,
         pair: Optional[PairRequest] = None,
+        outputs: bool = False,
     ) -> Job:
+        """`outputs`: write every output to the outputs file although only evaluating (a
+        microcontroller's run, where the metric and fidelity read them)."""
         spec = self.runtimes[case.runtime]
         threads = self.settings.threads or self.platform.threads
         return Job(
@@ -246,7 +249,7 @@ class Jobs:
             pairing=self._pairing(pair, threads) if pair is not None else None,
             profile=None if evaluate_only else self._profile_request(pair),
             output=None if case.model.output is None else str(case.model.output),
-            outputs_file=None if evaluate_only else str(self._outputs_path(case)),
+            outputs_file=str(self._outputs_path(case)) if outputs or not evaluate_only else None,
             max_outputs_mb=self.settings.max_outputs_mb,
         )
 

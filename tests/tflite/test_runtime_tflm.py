@@ -108,7 +108,8 @@ def test_weights_outside_the_flatbuffer_are_refused_and_would_have_been_the_trap
     trapped = engine.load_bytes(outside.read_bytes(), arena_size=1 << 20)  # what TFLM does when nobody stops it
     assert trapped.head == 41_472 > 3_072  # the weights were planned as activations...
     x, y, _ = _load_split()
-    predicted = [int(np.argmax(engine.run({"input_0": x[i : i + 1]})[0])) for i in range(40)]
+    name = engine.inputs()[0].name  # the file's own tensor name, as LiteRT names it
+    predicted = [int(np.argmax(engine.run({name: x[i : i + 1]})[0])) for i in range(40)]
     assert np.mean(np.asarray(predicted) == y[:40]) < 0.5  # ...and computed with whatever the arena held
 
 

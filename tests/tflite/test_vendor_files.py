@@ -94,3 +94,41 @@ def test_a_full_integer_file_is_measured_as_given_and_errors_name_the_users_file
         "op Convolution2DTransposeBias, which tflite-reference has no kernel for (runtime='tflite' runs it "
         "through XNNPACK)"
     )
+
+
+MCU = f"""
+import numpy as np
+from pytest_edgeopt import EdgeModel, Metric
+
+def best_logit(outputs, labels):
+    return float(np.mean(outputs["classificators"].reshape(len(labels), -1).max(axis=1)))
+
+def test_face_int8(edge_runner):
+    x = np.random.default_rng(0).uniform(-1, 1, (6, 128, 128, 3)).astype(np.float32)
+    model = EdgeModel.from_tflite(
+        {str(MODELS / "face_detection_short_range.tflite")!r}, name="face-det", eval_data=(x, np.zeros(6)),
+        metric=Metric("best logit", best_logit),
+    )
+    m = edge_runner.measure(model, precision="int8")
+    assert m.runtime == "tflm" and m.metric is not None and m.reference_metric is not None
+    assert set(m.fidelity) == {{"regressors", "classificators"}}
+    assert all(f.sqnr_db > 0 for f in m.fidelity.values())
+
+def test_streaming_keyword_spotter(edge_runner):
+    stream = np.random.default_rng(0).uniform(0, 4, (20, 3, 40)).astype(np.float32)
+    model = EdgeModel.from_tflite({str(MODELS / "okay_nabu.tflite")!r}, name="okay-nabu", eval_data=stream)
+    m = edge_runner.measure(model, precision="int8")
+    assert m.runtime == "tflm" and 0 < m.arena_kb * 1024 <= 37_000  # the arena its publisher asks for
+    assert set(m.fidelity) == {{"StatefulPartitionedCall:0"}}
+"""
+
+
+def test_mcu_rows_of_vendor_files_have_their_metric_fidelity_and_resource_variables(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("tflite_micro")
+    pytester.makepyfile(test_x=MCU)
+    result = pytester.runpytest(*QUICK, "--edge-platform=cortex-m4")
+    result.assert_outcomes(passed=2)
+    runtimes = {row["Model"]: row for row in table(result)}
+    assert set(runtimes) == {"face-det", "okay-nabu"}
