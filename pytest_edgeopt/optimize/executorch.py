@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterator, Tuple
 
 import numpy as np
@@ -50,12 +51,13 @@ class ExecuTorchBuilder:
         _, args = sample_args(model.examples(), request.batch)  # forward's arguments, in its order
         with _quiet(), torch.no_grad():
             if request.precision == REFERENCE:
-                program, weight_bytes = lower(torch.export.export(module, args))
+                lowered = lower(torch.export.export(module, args))
                 quantization = Quantization()
             else:
                 calibrated, samples = quantize_int8(module, args, model.calibration, batch=request.batch)
-                program, weight_bytes = lower(torch.export.export(calibrated, args))
+                lowered = lower(torch.export.export(calibrated, args))
                 quantization = _int8_quantization(samples)
+        program, weight_bytes = lowered.program, lowered.weight_bytes
         request.dest.write_bytes(program)
         params = int(sum(p.numel() for p in module.parameters()))
         return ArtifactRecord(
@@ -64,7 +66,8 @@ class ExecuTorchBuilder:
             graph_batch=request.batch,
             params=params,
             flops=torch_flops(module, args),
-            converter="executorch (XNNPACK)",
+            notes=(lowered.note,) if lowered.note else (),
+            converter="executorch (XNNPACK)" if not lowered.note else "executorch (portable kernels)",
         )
 
 
@@ -84,16 +87,32 @@ def require_exir() -> Any:
     return exir, xnnpack_partitioner
 
 
-def lower(exported: Any) -> Tuple[bytes, int]:
-    """The .pte bytes and the bytes of the weights it holds (what the exported program stores,
-    at the stored types: int8 after convert_pt2e)."""
+@dataclass(frozen=True)
+class Lowered:
+    program: bytes  # the .pte
+    weight_bytes: int  # what the exported program stores, at the stored types (int8 after convert_pt2e)
+    note: str = ""  # why the XNNPACK delegate is not in it, when it is not
+
+
+def lower(exported: Any) -> Lowered:
+    """The program lowered to XNNPACK; where XNNPACK's lowering fails (MTCNN's O-Net: its
+    ChannelsLastTaggedReshapePass), the same program on ExecuTorch's portable kernels, and the
+    row says so. Failing both, one line with both reasons."""
     exir, partitioner = require_exir()
     weight_bytes = _weight_bytes(exported)
     try:
         edge = exir.to_edge_transform_and_lower(exported, partitioner=[partitioner.XnnpackPartitioner()])
-        return bytes(edge.to_executorch().buffer), weight_bytes
+        return Lowered(bytes(edge.to_executorch().buffer), weight_bytes)
     except Exception as error:
-        raise EdgeOptError(f"ExecuTorch lowering failed: {_first_line(error)}") from None
+        refused = _first_line(error)
+    try:
+        portable = exir.to_edge_transform_and_lower(exported, partitioner=[]).to_executorch()
+    except Exception as error:
+        raise EdgeOptError(
+            f"ExecuTorch lowering failed: XNNPACK: {refused}; portable kernels: {_first_line(error)}"
+        ) from None
+    note = f"XNNPACK could not lower it ({refused}): measured on ExecuTorch's portable kernels, without the delegate"
+    return Lowered(bytes(portable.buffer), weight_bytes, note=note)
 
 
 def quantize_int8(module: Any, args: Tuple[Any, ...], calibration: InputData, *, batch: int) -> Tuple[Any, int]:

@@ -25,6 +25,7 @@ from pytest_edgeopt.runtimes.base import (
 )
 
 EXTENSION = "executorch.extension.pybindings._C"
+XNNPACK_BACKEND = b"XnnpackBackend"  # the delegate's id, stored in a .pte that calls it
 METHOD = "forward"
 # ExecuTorch's ScalarType codes (MethodMeta's TensorInfo.dtype() is the number) -> numpy
 _DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64",
@@ -42,6 +43,7 @@ class ExecuTorch:
         self._module: Any = None
         self._inputs: List[TensorSpec] = []
         self._outputs: List[TensorSpec] = []
+        self._calls_xnnpack = False
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         self._api._unsafe_reset_threadpool(int(threads))
@@ -50,6 +52,8 @@ class ExecuTorch:
             meta = self._module.method_meta(METHOD)
         except Exception as error:  # RuntimeError: not a program, no forward method, a missing kernel
             raise ArtifactError(_first_line(error)) from None
+        with open(artifact, "rb") as handle:  # a program lowered without the delegate names no backend
+            self._calls_xnnpack = XNNPACK_BACKEND in handle.read()
         self._inputs = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
         self._outputs = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
 
@@ -78,9 +82,12 @@ class ExecuTorch:
         self._module = None
 
     def _delegated(self) -> Optional[bool]:
-        """Whether the XNNPACK delegate is registered in this build (the partitioner put the graph there)."""
+        """Whether the program calls the XNNPACK delegate (the builder falls back to the portable
+        kernels where XNNPACK cannot lower a graph) and this build has it registered."""
+        if not self._calls_xnnpack:
+            return False
         try:
-            return "XnnpackBackend" in list(self._api._get_registered_backend_names())
+            return XNNPACK_BACKEND.decode() in list(self._api._get_registered_backend_names())
         except Exception:
             return None
 

@@ -38,6 +38,7 @@ class OpenVINO:
         self._note: Optional[str] = None
         self._buffers: Dict[str, np.ndarray] = {}  # the request's input buffers, by input name
         self._output_count = 0
+        self._names: Tuple[List[str], List[str]] = ([], [])  # the file's own input and output names
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         self._core = self._ov.Core()
@@ -49,14 +50,16 @@ class OpenVINO:
         except Exception as error:  # RuntimeError: not a model, an op the plugin lacks
             raise ArtifactError(_first_line(error)) from None
         self._output_count = len(self._compiled.outputs)
-        static = [p for p in self._compiled.inputs if not p.get_partial_shape().is_dynamic]
-        self._buffers = {str(p.get_any_name()): self._request.get_tensor(p).data for p in static}
+        self._names = file_names(model, self._compiled)
+        ports = zip(self._names[0], self._compiled.inputs)
+        static = [(name, p) for name, p in ports if not p.get_partial_shape().is_dynamic]
+        self._buffers = {name: self._request.get_tensor(p).data for name, p in static}
 
     def inputs(self) -> Sequence[TensorSpec]:
-        return [_spec(port) for port in self._loaded().inputs]
+        return [_spec(port, name) for name, port in zip(self._names[0], self._loaded().inputs)]
 
     def outputs(self) -> Sequence[TensorSpec]:
-        return [_spec(port) for port in self._loaded().outputs]
+        return [_spec(port, name) for name, port in zip(self._names[1], self._loaded().outputs)]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> List[np.ndarray]:
         """Inputs are copied into the request's own buffers and outputs out of them (the next call
@@ -147,13 +150,32 @@ def compile_config(device: str, threads: int) -> Dict[str, object]:
     return config
 
 
-def _spec(port: Any) -> TensorSpec:
+def file_names(model: Any, compiled: Any) -> Tuple[List[str], List[str]]:
+    """Ports named as the file names them, in the compiled model's order: compiling fuses an FP16
+    file's output Cast into the node before it, whose port then also carries the Cast's input
+    name, and `get_any_name()` picked `graph_output_cast_0` for YOLOv8n's `output0`."""
+
+    def named(read: Sequence[Any], built: Sequence[Any]) -> List[str]:
+        if len(read) != len(built):
+            return [str(p.get_any_name()) for p in built]
+        return [_own_name(r, b) for r, b in zip(read, built)]
+
+    return named(model.inputs, compiled.inputs), named(model.outputs, compiled.outputs)
+
+
+def _own_name(read: Any, built: Any) -> str:
+    """The read model's name where the compiled port still carries it, else the compiled one's."""
+    name = str(read.get_any_name())
+    return name if name in set(built.get_names()) else str(built.get_any_name())
+
+
+def _spec(port: Any, name: str) -> TensorSpec:
     shape = tuple(None if d.is_dynamic else d.get_length() for d in port.get_partial_shape())
     try:
         dtype = np.dtype(port.get_element_type().to_dtype()).name
     except Exception:
         dtype = "float32"
-    return TensorSpec(name=str(port.get_any_name()), shape=shape, dtype=dtype)
+    return TensorSpec(name=name, shape=shape, dtype=dtype)
 
 
 def _first_line(error: BaseException) -> str:

@@ -145,3 +145,60 @@ def test_a_host_without_an_export_dependency_names_it() -> None:
     assert done.stdout.strip() == (
         'ruamel.yaml is not installed (ExecuTorch export needs it): pip install "pytest-edgeopt[executorch]"'
     ), done.stderr
+
+
+ONET_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "third_party" / "mtcnn_onet.pt"
+ONET = f"""
+import numpy as np
+import torch
+from torch import nn
+from pytest_edgeopt import EdgeModel
+
+
+class ONet(nn.Module):
+    \"\"\"MTCNN's O-Net as facenet_pytorch/models/mtcnn.py defines it, with its published weights.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, kernel_size=3), nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, kernel_size=3), nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, kernel_size=3), nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, kernel_size=2), nn.PReLU(128)
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.dense6_1, self.softmax6_1 = nn.Linear(256, 2), nn.Softmax(dim=1)
+        self.dense6_2, self.dense6_3 = nn.Linear(256, 4), nn.Linear(256, 10)
+
+    def forward(self, x):
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu4(self.conv4(x)).permute(0, 3, 2, 1).contiguous()
+        x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
+        return self.dense6_2(x), self.dense6_3(x), self.softmax6_1(self.dense6_1(x))
+
+
+def test_onet(edge_runner):
+    module = ONet().eval()
+    module.load_state_dict(torch.load({str(ONET_WEIGHTS)!r}))
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 3, 48, 48)).astype(np.float32)
+    model = EdgeModel.from_torch(module, name="mtcnn-onet", example_input=x[:1], eval_data=x)
+    m = edge_runner.measure(model, precision="fp32",
+                            runtime="executorch")
+    assert m.parity.ok, m.parity  # the portable kernels compute what ONNX Runtime computes
+"""
+
+
+def test_a_graph_xnnpack_cannot_lower_runs_on_the_portable_kernels_and_the_row_says_so(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_x=ONET)
+    result = pytester.runpytest(*QUICK)
+    result.assert_outcomes(passed=1)
+    said = " ".join(" ".join(notes(result)).split())
+    assert "XNNPACK could not lower it (An error occurred when running the 'ChannelsLastTaggedReshapePass'" in said
+    assert "measured on ExecuTorch's portable kernels, without the delegate" in said
+    row = table(result)[0]
+    assert "XNNPACK" not in row["Runtime"], row

@@ -188,3 +188,33 @@ def test_device_choice_and_the_properties_that_shape_a_timing() -> None:
         "PERFORMANCE_HINT": "LATENCY",
         "DEVICE_PROPERTIES": {"CPU": {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"}},
     }
+
+
+PPOCR_CLS = Path(__file__).resolve().parent.parent / "data" / "third_party" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
+OUTPUT_NAMES = f"""
+import numpy as np
+import pytest
+from pytest_edgeopt import EdgeModel, Metric
+
+OUT = "save_infer_model/scale_0.tmp_1"
+
+def upright(outputs, labels):
+    return float(np.mean(outputs[OUT].argmax(axis=1) == labels))
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_names_kept(edge_runner, precision):
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 3, 48, 192)).astype(np.float32)
+    model = EdgeModel.from_onnx({str(PPOCR_CLS)!r}, name="ppocr-cls", eval_data=(x, np.zeros(4, int)),
+                                metric=Metric("upright", upright))
+    m = edge_runner.measure(model, precision=precision, runtime="openvino")
+    assert set(m.fidelity) == {{OUT}} and m.metric is not None
+"""
+
+
+def test_openvino_keeps_the_files_output_names_at_fp16(pytester: pytest.Pytester) -> None:
+    """PP-OCR's classifier as published: its FP16 file ends in a Cast that OpenVINO fuses, and the
+    compiled port's first name became `graph_output_cast_0`, so a metric reading the model's own
+    output name raised KeyError and fidelity had nothing to compare."""
+    pytester.makepyfile(test_x=OUTPUT_NAMES)
+    result = pytester.runpytest(*QUICK)
+    result.assert_outcomes(passed=2)
