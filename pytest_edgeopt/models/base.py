@@ -138,7 +138,8 @@ class EdgeModel:
     ) -> "EdgeModel":
         """Wrap an existing .tflite file (runtime="tflite"). Eval data must be in the file's own
         layout (NHWC for most converters); without it the model is timed on seeded random inputs.
-        Its fp16/int8 precisions are derived from it with ai-edge-quantizer, so it should be FP32."""
+        Its fp16/int8 precisions are derived from it with ai-edge-quantizer: a file with float16
+        weights is widened to its exact FP32 file first; a full-integer file is measured as given."""
         tflite_path = Path(path)
         if not tflite_path.is_file():
             raise EdgeOptError(f"TFLite file not found: {tflite_path}")
