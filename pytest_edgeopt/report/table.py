@@ -336,10 +336,18 @@ def _agreement(m: Measurement) -> str:
     if m.precision == "fp32" and m.reference_model is None:
         return "ref"
     if m.agreement is None:
-        sqnr = m.min_sqnr_db
-        return "n/a" if sqnr is None else ("SQNR inf" if sqnr == float("inf") else f"SQNR {sqnr:.1f} dB")
+        return _worst_fidelity(m)
     within_step = " (+-1 step)" if m.agreement_rule != "top-1" else ""
     return f"{m.agreement * 100:.1f}{within_step}"
+
+
+def _worst_fidelity(m: Measurement) -> str:
+    """`SQNR 3.4 dB (world_landmarks)`: the worst output's, named when the model has several."""
+    if not m.fidelity:
+        return "n/a"
+    name, worst = min(m.fidelity.items(), key=lambda item: item[1].sqnr_db)
+    figure = "SQNR inf" if worst.sqnr_db == float("inf") else f"SQNR {worst.sqnr_db:.1f} dB"
+    return f"{figure} ({name})" if len(m.fidelity) > 1 and worst.sqnr_db != float("inf") else figure
 
 
 def _runtime(m: Measurement) -> str:

@@ -412,14 +412,16 @@ def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
 
 
 def _scoring_key(model: EdgeModel) -> str:
-    """The scored output and the metric shape the row as much as the weights do."""
+    """The scored output, whether it holds class scores, and the metric shape the row as much as
+    the weights do."""
     metric = model.metric
     fn = (
         f"{getattr(metric.fn, '__module__', '')}.{getattr(metric.fn, '__qualname__', repr(metric.fn))}"
         if metric
         else ""
     )
-    return f"{model.output!r}|{metric.name if metric else ''}|{fn}|{metric.higher_is_better if metric else ''}"
+    scored = f"{model.output!r}|{model.classifier}"
+    return f"{scored}|{metric.name if metric else ''}|{fn}|{metric.higher_is_better if metric else ''}"
 
 
 def _checked_yardstick(case: Case, yardstick: Case) -> Case:
