@@ -243,7 +243,7 @@ def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float 
 def _cells(row: Row, notes: Dict[str, int], columns: Sequence[str], *, show_model: bool) -> Tuple[str, ...]:
     m, judgement = row.measurement, row.judgement
     cells = {
-        "model": m.model if show_model else "",
+        "model": _model(m) if show_model else "",
         "bitwidth": bitwidth_label(m),
         "runtime": _runtime(m),
         "size": f"{m.size_mb:.3f}",
@@ -268,6 +268,11 @@ def _cells(row: Row, notes: Dict[str, int], columns: Sequence[str], *, show_mode
     for column in _failing_columns(row):
         cells[column] += FAIL_MARK
     return tuple(cells[c] for c in columns)
+
+
+def _model(m: Measurement) -> str:
+    """`onet -> prob`: the output a test scored, when it chose one, makes a case of its own."""
+    return f"{m.model} -> {m.scored_output}" if m.scored_output else m.model
 
 
 def _est(m: Measurement, name: str, text: str) -> str:
@@ -383,7 +388,7 @@ def _note_refs(row: Row, notes: Dict[str, int]) -> str:
 
 
 def _order(m: Measurement) -> Tuple[object, ...]:
-    return (m.model, m.platform, m.runtime, m.batch, _PRECISION_ORDER.get(m.precision, 99))
+    return (m.model, m.scored_output or "", m.platform, m.runtime, m.batch, _PRECISION_ORDER.get(m.precision, 99))
 
 
 def _unique(rows: List[Row]) -> List[Row]:
@@ -392,7 +397,7 @@ def _unique(rows: List[Row]) -> List[Row]:
     unique: Dict[Tuple[Any, ...], Row] = {}
     for row in rows:
         m = row.measurement
-        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha)
+        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha, m.scored_output)
         kept = unique.setdefault(key, row)
         if kept is not row:
             worst, other = (row, kept) if _worse(row, kept) else (kept, row)
@@ -417,4 +422,6 @@ def _worse(row: Row, other: Row) -> bool:
 
 def _first_of_model(rows: List[Row], index: int) -> bool:
     before, this = (rows[index - 1].measurement, rows[index].measurement) if index else (None, None)
-    return before is None or this is None or (before.model, before.platform) != (this.model, this.platform)
+    if before is None or this is None:
+        return True
+    return (before.model, before.platform, before.scored_output) != (this.model, this.platform, this.scored_output)

@@ -126,6 +126,7 @@ def _accuracy(result: Success, *, model: EdgeModel, reference: Optional[Referenc
         metric=scores.metric,
         reference_metric=scores.reference_metric,
         metric_higher_is_better=model.metric.higher_is_better if model.metric else True,
+        scored_output=evaluation.scored if model.output is not None else None,
     )
 
 
