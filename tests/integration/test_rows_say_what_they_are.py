@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 from tests.pytester_helpers import QUICK, table
-from tests.third_party_data import MTCNN_ONET
+from tests.third_party_data import MTCNN_ONET, THIRD_PARTY
 
 ROWS = f"""
     import sys
@@ -50,3 +50,27 @@ def test_each_case_its_own_row_with_its_batch_and_a_failed_assert_shown_as_fail(
     int8 = next(row for row in rows if row["Bit-width (W/A)"].startswith("INT8"))
     assert int8["Verdict"] == "fail"
     assert all(row["Verdict"] == "-" for row in rows if not row["Bit-width (W/A)"].startswith("INT8"))
+
+
+SINE = f"""
+    import numpy as np
+    from pytest_edgeopt import EdgeModel
+
+
+    def test_sine(edge_runner):
+        x = np.linspace(0, 2 * np.pi, 64, dtype=np.float32).reshape(-1, 1)
+        m = edge_runner.measure(EdgeModel.from_tflite({str(THIRD_PARTY / "tflm_sine_float.tflite")!r}, eval_data=x),
+                                precision="fp32")
+        assert m.params == 321 and m.gflops is not None and m.gflops > 0
+"""
+
+
+def test_a_tflite_signature_with_a_dynamic_batch_still_counts_its_params_and_flops(pytester: pytest.Pytester) -> None:
+    """TFLite Micro's sine model declares its batch as -1: counted at the eval shape, not n/a or 0.000."""
+    pytest.importorskip("ai_edge_litert")
+    pytester.makepyfile(test_x=SINE)
+    result = pytester.runpytest(*QUICK, "--edge-table-columns=all")
+    result.assert_outcomes(passed=1)
+    row = table(result)[0]
+    assert row["Params (M)"] == "0.00032"
+    assert not row["Compute (GFLOPs, GFLOP/s)"].startswith("n/a")
