@@ -175,7 +175,8 @@ class Jobs:
         """The job on the platform's transport (or `transport`); a failure raises."""
         result: Result = (transport or self.transport).run(job, timeout_s=self.settings.timeout_s)
         if isinstance(result, Failure):
-            raise self.failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
+            named = replace(result, error=users_file(result.error, case.model, artifact))
+            raise self.failure(named, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
         return result
 
     def failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
@@ -389,6 +390,14 @@ class HostMeasurer:
     ) -> Success:
         job = self.jobs.job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs, pair=pair)
         return self.jobs.send(job, case, artifact)
+
+
+def users_file(error: str, model: EdgeModel, artifact: Artifact) -> str:
+    """A runtime names the file it loaded, which is a cache entry (`e45e1b...tflite`): the user
+    knows their own file, or their model's name and the precision derived from it."""
+    source = model.path.name if model.path is not None else f"{model.name}'s exported file"
+    shown = source if artifact.precision.name == REFERENCE else f"{source} ({artifact.precision.name})"
+    return error.replace(str(artifact.path), shown).replace(artifact.path.name, shown)
 
 
 def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
