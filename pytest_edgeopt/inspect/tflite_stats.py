@@ -256,7 +256,10 @@ def _op_flops(name: str, graph: Any, op: Any) -> Tuple[int, bool]:
         return 0, False
     out = graph.Tensors(op.Outputs(0))
     shapes = [_signature(tensors[0]), _signature(tensors[1]), _signature(out)]
-    known = all(d >= 0 for s in shapes for d in s) and all(shapes)
+    # a dynamic batch (-1 first, as TFLite Micro's sine model declares it) is the graph's batch of 1:
+    # the count per sample is exact; any other dynamic dimension is not
+    batchless = [shapes[0][1:], shapes[1], shapes[2][1:]]
+    known = all(d >= 0 for s in batchless for d in s) and all(shapes)
     x, w, y = (tuple(max(d, 1) for d in s) for s in shapes)
     if name == "CONV_2D" and len(w) == 4:  # weights O, H, W, I (I = input channels per group)
         return 2 * _elements(y) * w[1] * w[2] * w[3], known

@@ -138,6 +138,7 @@ class AccuracyPart:
     reference_metric: Optional[float] = None  # on the reference's FP32 outputs
     metric_higher_is_better: bool = True
     parity: Optional[Parity] = None  # FP32 of another format vs ONNX Runtime, value by value
+    scored_output: Optional[str] = None  # the output the test chose with output= (None: the default, the first)
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ class Measurement:
     reference_metric = _Flat[Optional[float]]("accuracy")
     metric_higher_is_better = _Flat[bool]("accuracy")
     parity = _Flat[Optional[Parity]]("accuracy")
+    scored_output = _Flat[Optional[str]]("accuracy")
     latency = _Flat[LatencyStats]("timing")
     cpu_latency = _Flat[LatencyStats]("timing")
     load_ms = _Flat[float]("timing")

@@ -41,6 +41,8 @@ class EdgeModel:
     without a class axis, the fidelity of every output) is the accuracy signal.
     Several inputs are a dict of batch-first arrays named after the model's inputs; `metric`
     scores the outputs of the whole eval set on the host; `output` names the classification output.
+    Top-1 and agreement are computed only where the scored output holds class scores: labels given
+    as class ids that fit it, or `classifier=True`; every other output is judged by its fidelity.
     """
 
     name: str
@@ -56,6 +58,7 @@ class EdgeModel:
     tflite_path: Optional[Path] = None
     metric: Optional[Metric] = None
     output: Optional[Union[str, int]] = None  # the scored output (name or index); None: the first
+    classifier: bool = False  # the scored output holds class scores: top-1 agreement even without labels
 
     @classmethod
     def from_torch(
@@ -70,6 +73,7 @@ class EdgeModel:
         pretrained: bool = True,
         metric: Optional[Metric] = None,
         output: Optional[Union[str, int]] = None,
+        classifier: bool = False,
     ) -> "EdgeModel":
         """Wrap a torch.nn.Module; it is exported to ONNX (dynamo exporter) when first measured.
         `example_input` is one tensor, a tuple (positional arguments of forward) or a dict
@@ -90,6 +94,7 @@ class EdgeModel:
             has_pretrained_weights=pretrained,
             metric=_metric(metric),
             output=_output(output),
+            classifier=classifier,
         )
 
     @classmethod
@@ -103,6 +108,7 @@ class EdgeModel:
         notes: Sequence[str] = (),
         metric: Optional[Metric] = None,
         output: Optional[Union[str, int]] = None,
+        classifier: bool = False,
     ) -> "EdgeModel":
         """Wrap an existing .onnx file; without eval_data it is timed on seeded random inputs.
         A model with several inputs takes a dict of batch-first arrays named after its inputs."""
@@ -122,6 +128,7 @@ class EdgeModel:
             notes=_model_notes(notes, eval_data),
             metric=_metric(metric),
             output=_output(output),
+            classifier=classifier,
         )
 
     @classmethod
@@ -135,6 +142,7 @@ class EdgeModel:
         notes: Sequence[str] = (),
         metric: Optional[Metric] = None,
         output: Optional[Union[str, int]] = None,
+        classifier: bool = False,
     ) -> "EdgeModel":
         """Wrap an existing .tflite file (runtime="tflite"). Eval data must be in the file's own
         layout (NHWC for most converters); without it the model is timed on seeded random inputs.
@@ -162,6 +170,7 @@ class EdgeModel:
             notes=_model_notes(notes, eval_data),
             metric=_metric(metric),
             output=_output(output),
+            classifier=classifier,
         )
 
     @property
@@ -248,6 +257,21 @@ def first_sample_shapes(data: InputData) -> SampleShapes:
     return tuple(int(d) for d in data.shape[1:])
 
 
+def _passed_through(value: ArrayLike) -> Any:
+    """A metric's labels of any type (words, boxes, dicts): the metric reads them, nothing else does."""
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return value if isinstance(value, np.ndarray) else np.asarray(value, dtype=object if _ragged(value) else None)
+
+
+def _ragged(value: Any) -> bool:
+    try:
+        np.asarray(value)
+    except ValueError:  # rows of different lengths (boxes per image)
+        return True
+    return False
+
+
 def _as_array(value: ArrayLike, *, what: str) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
@@ -298,7 +322,7 @@ def _inputs(value: Any, *, what: str, name: str) -> InputData:
 def _labels(value: Any, *, count: int, name: str, metric: Optional[Metric]) -> Any:
     """Class ids for top-1; with a metric, whatever the metric takes (masks, boxes), counted."""
     if metric is not None:
-        labels = value if isinstance(value, Mapping) else _as_array(value, what="eval labels")
+        labels = value if isinstance(value, Mapping) else _passed_through(value)
         n = len(next(iter(labels.values()), ())) if isinstance(labels, Mapping) else len(labels)
     else:
         labels = _as_array(value, what="eval labels")
@@ -408,7 +432,7 @@ def _output(output: Optional[Union[str, int]]) -> Optional[Union[str, int]]:
 
 
 def _model_notes(notes: Sequence[str], eval_data: Optional[EvalData]) -> Tuple[Note, ...]:
-    synthetic = () if eval_data is not None else ("no eval data: seeded random inputs, agreement only",)
+    synthetic = () if eval_data is not None else ("no eval data: seeded random inputs, agreement or fidelity only",)
     return tuple(Note(NoteKind.MODEL, text) for text in (*notes, *synthetic))
 
 

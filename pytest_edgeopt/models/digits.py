@@ -112,5 +112,6 @@ def load_digits_cnn() -> EdgeModel:
         example_input=x_test[:1],
         eval_data=(x_test, y_test),
         calibration_data=x_calib,
+        classifier=True,
     )
     return replace(model, tflite_path=TFLITE_PATH) if TFLITE_PATH.is_file() else model

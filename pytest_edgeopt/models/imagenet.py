@@ -114,6 +114,7 @@ def _photo_model(
         calibration_data=calibration,
         notes=notes,
         pretrained=pretrained,
+        classifier=True,  # ImageNet logits, judged label-free by top-1 agreement with FP32
     )
 
 

@@ -213,8 +213,9 @@ def eval_inputs_file(model: EdgeModel, cache: ArtifactCache) -> Path:
 # Bumped whenever the way artifacts are built changes without a tool version changing, so a
 # cache filled by the old recipe is not reused (2: exporter stack traces stripped; 3: model code,
 # external data and file integrity in the key and record; 4: weight bytes by type in the record;
-# 5: a vendor's float16-weight .tflite widened to FP32, with a signature and the current opcode schema).
-RECIPE = "5"
+# 5: FLOPs by type in the record, NNCF quantizes the pre-processed opset-13 file; 6: a vendor's
+# float16-weight .tflite widened to FP32, with a signature and the current opcode schema).
+RECIPE = "6"
 
 
 def _root_artifact(

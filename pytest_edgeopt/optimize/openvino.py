@@ -23,6 +23,7 @@ from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 from pytest_edgeopt.models.base import EdgeModel, InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
+from pytest_edgeopt.optimize.quantize import preprocessed
 from pytest_edgeopt.runtimes.openvino import import_openvino
 
 ORT_ONLY = ("int8-u8s8", "int8-s8s8", "int8-dynamic")
@@ -65,13 +66,14 @@ def require_nncf() -> Any:
 
 def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int) -> int:
     """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
-    batch; returns the samples used. Its progress bars and log lines stay out of pytest's output."""
+    batch, on the file as ONNX Runtime's quantizer reads it (opset 13, pre-processed); returns the
+    samples used. Its progress bars and log lines stay out of pytest's output."""
     nncf = require_nncf()
     batches = onnx_batches(src, calibration, batch=batch)
     dataset = nncf.Dataset(batches)
-    with _quiet():
+    with preprocessed(src) as pre, _quiet():
         try:
-            quantized = nncf.quantize(load_onnx(src), dataset, subset_size=len(batches))
+            quantized = nncf.quantize(load_onnx(pre), dataset, subset_size=len(batches))
         except Exception as error:
             raise EdgeOptError(f"NNCF quantization of {src.name} failed: {_first_line(error)}") from None
     require_onnx().save(quantized, str(dest))

@@ -78,11 +78,21 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int,
     )
 
 
-def _quantize(run: Callable[[Path], object], src: Path) -> None:
-    """Pre-process (shape inference, BN/const folding) in a scratch dir, then quantize."""
+@contextlib.contextmanager
+def preprocessed(src: Path) -> Iterator[Path]:
+    """`src` as every INT8 quantizer here reads it: upgraded to opset 13 (per-channel weights) and
+    pre-processed (shape inference, BN/const folding), in a scratch directory removed afterwards.
+    ONNX Runtime's and NNCF's paths share it: NNCF on an opset 11 file kept every weight float32
+    behind Q/DQ pairs (PP-OCR's classifier: INT8 storage 0.71 MB vs FP32's 0.59 MB)."""
     with tempfile.TemporaryDirectory(prefix="edgeopt-quant-") as scratch:
         pre = Path(scratch) / "pre.onnx"
         _preprocess(src, pre)
+        yield pre
+
+
+def _quantize(run: Callable[[Path], object], src: Path) -> None:
+    """Pre-process in a scratch dir, then quantize."""
+    with preprocessed(src) as pre:
         try:
             run(pre)
         except EdgeOptError:

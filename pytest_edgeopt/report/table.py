@@ -147,12 +147,14 @@ def _partly(row: Measurement) -> str:
         return ""
     if share.mac_share is not None:  # the compute decides; a bias kept float32 is no news
         return f"{share.mac_share:.0%} of MACs" if share.mac_share < ALL_QUANTIZED else ""
-    if share.weight_share is not None and share.weight_share < ALL_QUANTIZED:
+    if share.weight_share is not None and share.weight_share < MOST_WEIGHTS:
         return f"{share.weight_share:.0%} of weights"
     return ""
 
 
-ALL_QUANTIZED = 0.995  # what rounds to 100%: a bias left in float32 does not make a row "partly" quantized
+ALL_QUANTIZED = 0.995  # a compute share that rounds to 100%
+# weights: biases and norm scales stay float32 in a TFLite FP16 file by design (5% of digits-cnn's bytes)
+MOST_WEIGHTS = 0.9
 
 
 def device_lines(rows: Sequence[Row]) -> List[str]:
@@ -243,11 +245,11 @@ def _arrow(old: BaselineEntry, new: BaselineEntry, metric: str, *, scale: float 
 def _cells(row: Row, notes: Dict[str, int], columns: Sequence[str], *, show_model: bool) -> Tuple[str, ...]:
     m, judgement = row.measurement, row.judgement
     cells = {
-        "model": m.model if show_model else "",
+        "model": _model(m) if show_model else "",
         "bitwidth": bitwidth_label(m),
         "runtime": _runtime(m),
         "size": f"{m.size_mb:.3f}",
-        "params": f"{m.params / 1e6:.3f}",
+        "params": _millions(m.params),
         "top1": _top1(m),
         "agreement": _agreement(m),
         "storage": f"{m.storage_mb:.3f}",
@@ -268,6 +270,11 @@ def _cells(row: Row, notes: Dict[str, int], columns: Sequence[str], *, show_mode
     for column in _failing_columns(row):
         cells[column] += FAIL_MARK
     return tuple(cells[c] for c in columns)
+
+
+def _model(m: Measurement) -> str:
+    """`onet -> prob`: the output a test scored, when it chose one, makes a case of its own."""
+    return f"{m.model} -> {m.scored_output}" if m.scored_output else m.model
 
 
 def _est(m: Measurement, name: str, text: str) -> str:
@@ -310,6 +317,12 @@ def _compute(m: Measurement) -> str:
     return f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')} ({m.compute_unit})"
 
 
+def _millions(count: int) -> str:
+    """`0.038`; a microcontroller model's 321 parameters as `0.00032`, never `0.000`."""
+    value = count / 1e6
+    return f"{value:.3f}" if value >= 0.001 or value == 0 else f"{value:.2g}"
+
+
 def _ms(value: float) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
@@ -336,10 +349,18 @@ def _agreement(m: Measurement) -> str:
     if m.precision == "fp32" and m.reference_model is None:
         return "ref"
     if m.agreement is None:
-        sqnr = m.min_sqnr_db
-        return "n/a" if sqnr is None else ("SQNR inf" if sqnr == float("inf") else f"SQNR {sqnr:.1f} dB")
+        return _worst_fidelity(m)
     within_step = " (+-1 step)" if m.agreement_rule != "top-1" else ""
     return f"{m.agreement * 100:.1f}{within_step}"
+
+
+def _worst_fidelity(m: Measurement) -> str:
+    """`SQNR 3.4 dB (world_landmarks)`: the worst output's, named when the model has several."""
+    if not m.fidelity:
+        return "n/a"
+    name, worst = min(m.fidelity.items(), key=lambda item: item[1].sqnr_db)
+    figure = "SQNR inf" if worst.sqnr_db == float("inf") else f"SQNR {worst.sqnr_db:.1f} dB"
+    return f"{figure} ({name})" if len(m.fidelity) > 1 and worst.sqnr_db != float("inf") else figure
 
 
 def _runtime(m: Measurement) -> str:
@@ -375,7 +396,7 @@ def _note_refs(row: Row, notes: Dict[str, int]) -> str:
 
 
 def _order(m: Measurement) -> Tuple[object, ...]:
-    return (m.model, m.platform, m.runtime, m.batch, _PRECISION_ORDER.get(m.precision, 99))
+    return (m.model, m.scored_output or "", m.platform, m.runtime, m.batch, _PRECISION_ORDER.get(m.precision, 99))
 
 
 def _unique(rows: List[Row]) -> List[Row]:
@@ -384,7 +405,7 @@ def _unique(rows: List[Row]) -> List[Row]:
     unique: Dict[Tuple[Any, ...], Row] = {}
     for row in rows:
         m = row.measurement
-        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha)
+        key = (m.model, m.precision, m.runtime, m.platform, m.batch, m.artifact_sha, m.scored_output)
         kept = unique.setdefault(key, row)
         if kept is not row:
             worst, other = (row, kept) if _worse(row, kept) else (kept, row)
@@ -409,4 +430,6 @@ def _worse(row: Row, other: Row) -> bool:
 
 def _first_of_model(rows: List[Row], index: int) -> bool:
     before, this = (rows[index - 1].measurement, rows[index].measurement) if index else (None, None)
-    return before is None or this is None or (before.model, before.platform) != (this.model, this.platform)
+    if before is None or this is None:
+        return True
+    return (before.model, before.platform, before.scored_output) != (this.model, this.platform, this.scored_output)

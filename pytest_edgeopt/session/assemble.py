@@ -33,7 +33,7 @@ from pytest_edgeopt.optimize.artifacts import Artifact
 from pytest_edgeopt.optimize.precisions import REFERENCE
 from pytest_edgeopt.platforms.profiles import GPU_PROVIDERS, Platform
 from pytest_edgeopt.runtimes.base import RuntimeInfo
-from pytest_edgeopt.session.scoring import score
+from pytest_edgeopt.session.scoring import class_scores, score
 from pytest_edgeopt.session.slower import slower_note
 
 MB = 1e6
@@ -103,9 +103,10 @@ def _accuracy(result: Success, *, model: EdgeModel, reference: Optional[Referenc
     """Top-1 where the labels are class ids of the scored output, agreement and fidelity against
     the reference, and the model's own task metric."""
     evaluation = result.evaluation
-    scored_labels = model.metric is None and evaluation.classes is not None
-    top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if scored_labels else None
-    agree, agree5 = _agreements(result, reference, evaluation.classes)
+    classes = class_scores(evaluation, model=model, is_reference=reference is None)
+    labelled = classes and model.metric is None
+    top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if labelled else None
+    agree, agree5 = _agreements(result, reference, evaluation.classes if classes else None)
     scores = score(
         evaluation,
         model=model,
@@ -125,6 +126,7 @@ def _accuracy(result: Success, *, model: EdgeModel, reference: Optional[Referenc
         metric=scores.metric,
         reference_metric=scores.reference_metric,
         metric_higher_is_better=model.metric.higher_is_better if model.metric else True,
+        scored_output=evaluation.scored if model.output is not None else None,
     )
 
 

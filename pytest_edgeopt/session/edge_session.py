@@ -22,7 +22,7 @@ from pytest_edgeopt.baselines.entry import key_of, module_of
 from pytest_edgeopt.baselines.store import BaselineStore, Update
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.types import Row
-from pytest_edgeopt.kinds import TableColumns
+from pytest_edgeopt.kinds import TableColumns, Verdict
 from pytest_edgeopt.measure.compare import parse_percent
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.cache import prune
@@ -39,6 +39,9 @@ from pytest_edgeopt.settings import Settings
 session_key = pytest.StashKey["EdgeSession"]()
 ROWS_KEY, COLLECTED_KEY, USAGE_ERRORS_KEY = "edgeopt_rows", "edgeopt_collected", "edgeopt_usage_errors"
 Section = Tuple[str, List[str]]
+
+
+TEST_FAILED = "test: failed its own assertion after measuring (see its report)"
 
 
 class EdgeSession:
@@ -137,6 +140,7 @@ class EdgeSession:
             workeroutput.update(self.worker_payload())
             return
         self.updates, self.errors = self.book.write(self.measurements())
+        self.rows = [self._with_outcome(row) for row in self.rows]
         for path in self.settings.reports:
             try:
                 write_report(path, self.rows, platform=self.platform.name)
@@ -147,6 +151,14 @@ class EdgeSession:
         self._prune_cache()
         if self.errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _with_outcome(self, row: Row) -> Row:
+        """A test that failed its own assert (or raised) after measuring shows `fail`, not `-`: the
+        row's verdict is the test's when no budget judged it."""
+        if row.judgement.verdict != Verdict.NONE or self.collection.outcomes.get(row.measurement.nodeid) != "failed":
+            return row
+        failed = replace(row.judgement, verdict=Verdict.FAIL, violations=(*row.judgement.violations, TEST_FAILED))
+        return Row(measurement=row.measurement, judgement=failed)
 
     def _prune_cache(self) -> None:
         cap = self.settings.cache_max_mb

@@ -135,15 +135,12 @@ XNNPACK_CUSTOM_OPS = frozenset({"Convolution2DTransposeBias", "MaxPoolingWithArg
 
 
 def user_error(error: str, case: Case, artifact: Artifact) -> str:
-    """The agent names the cached artifact (a content hash): the user knows the model's own file,
-    so the error names that one, with the artifact after it, and says which custom op failed."""
-    source = case.model.path.name if case.model.path is not None else case.model.name
-    error = error.replace(
-        artifact.path.name, f"{source} (as its {artifact.precision.name} artifact {artifact.path.name})"
-    )
+    """The error with the user's file in place of the cache entry (users_file), and a custom op
+    the runtime has no kernel for said as such, with the file that uses it."""
     custom = re.search(r"unresolved custom op: (\w+)", error)
     if custom is None:
-        return error
+        return users_file(error, case.model, artifact)
+    source = case.model.path.name if case.model.path is not None else case.model.name
     op = custom.group(1)
     hint = " (runtime='tflite' runs it through XNNPACK)" if op in XNNPACK_CUSTOM_OPS else ""
     return f"{source} uses the custom op {op}, which {case.runtime} has no kernel for{hint}"
@@ -195,8 +192,8 @@ class Jobs:
         """The job on the platform's transport (or `transport`); a failure raises."""
         result: Result = (transport or self.transport).run(job, timeout_s=self.settings.timeout_s)
         if isinstance(result, Failure):
-            result = replace(result, error=user_error(result.error, case, artifact))
-            raise self.failure(result, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
+            named = replace(result, error=user_error(result.error, case, artifact))
+            raise self.failure(named, f"{case.model.name} [{artifact.precision.name}, {case.runtime}]", case.runtime)
         return result
 
     def failure(self, result: Failure, label: str, runtime: str) -> EdgeOptError:
@@ -415,6 +412,14 @@ class HostMeasurer:
         return self.jobs.send(job, case, artifact)
 
 
+def users_file(error: str, model: EdgeModel, artifact: Artifact) -> str:
+    """A runtime names the file it loaded, which is a cache entry (`e45e1b...tflite`): the user
+    knows their own file, or their model's name and the precision derived from it."""
+    source = model.path.name if model.path is not None else f"{model.name}'s exported file"
+    shown = source if artifact.precision.name == REFERENCE else f"{source} ({artifact.precision.name})"
+    return error.replace(str(artifact.path), shown).replace(artifact.path.name, shown)
+
+
 def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
     paired = result.paired
     if paired is None:
@@ -436,14 +441,16 @@ def paired_comparison(result: Success, pair: PairRequest) -> PairedComparison:
 
 
 def _scoring_key(model: EdgeModel) -> str:
-    """The scored output and the metric shape the row as much as the weights do."""
+    """The scored output, whether it holds class scores, and the metric shape the row as much as
+    the weights do."""
     metric = model.metric
     fn = (
         f"{getattr(metric.fn, '__module__', '')}.{getattr(metric.fn, '__qualname__', repr(metric.fn))}"
         if metric
         else ""
     )
-    return f"{model.output!r}|{metric.name if metric else ''}|{fn}|{metric.higher_is_better if metric else ''}"
+    scored = f"{model.output!r}|{model.classifier}"
+    return f"{scored}|{metric.name if metric else ''}|{fn}|{metric.higher_is_better if metric else ''}"
 
 
 def _checked_yardstick(case: Case, yardstick: Case) -> Case:

@@ -30,6 +30,64 @@ class Scores:
     reference_metric: Optional[float] = None
 
 
+# a scored output whose FP32 argmax leaves the labels' classes this often does not score those classes
+OUTSIDE_LABELS_MAX = 0.5
+
+
+def class_scores(evaluation: Evaluation, *, model: EdgeModel, is_reference: bool) -> bool:
+    """Whether the scored output holds class scores, so top-1 and agreement mean something: the
+    user says so (`classifier=True`, the zoo's classifiers), or labels are class ids that fit it.
+    An output of coordinates, a box regression or per-anchor scores has a "class axis" by shape
+    only: it is judged by fidelity. Labels that do not fit the scored output fail in one line
+    (checked on the reference, whose run every other precision waits for)."""
+    if evaluation.classes is None:
+        if is_reference and _class_id_labels(model):
+            raise EdgeOptError(_misfit(model, evaluation, "has no class axis"))
+        return False
+    if model.classifier:
+        return True
+    if not _class_id_labels(model):
+        return False
+    if is_reference:
+        _check_labels_fit(model, evaluation)
+    return True
+
+
+def _class_id_labels(model: EdgeModel) -> bool:
+    return model.metric is None and model.eval_labels is not None
+
+
+def _check_labels_fit(model: EdgeModel, evaluation: Evaluation) -> None:
+    labels = np.asarray(model.eval_labels)
+    classes = evaluation.classes or 0
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise EdgeOptError(
+            _misfit(model, evaluation, f"has {classes} classes, the labels run {labels.min()}..{labels.max()}")
+        )
+    known = set(np.unique(labels).tolist())
+    top1 = float(np.mean([row[0] == label for row, label in zip(evaluation.top_k, labels)]))
+    majority = float(np.max(np.unique(labels, return_counts=True)[1])) / max(labels.size, 1)
+    if len(known) < classes and top1 < majority:
+        why = (
+            f"does not score the labels' classes: its FP32 top-1 {top1:.2f} is below always answering the "
+            f"commonest label ({majority:.2f}), and {classes - len(known)} of its {classes} classes are no label"
+        )
+        raise EdgeOptError(_misfit(model, evaluation, why))
+    outside = float(np.mean([row[0] not in known for row in evaluation.top_k])) if evaluation.top_k else 0.0
+    if outside > OUTSIDE_LABELS_MAX:
+        why = f"does not score the labels' classes: its FP32 argmax falls outside them on {outside:.0%} of samples"
+        raise EdgeOptError(_misfit(model, evaluation, why))
+
+
+def _misfit(model: EdgeModel, evaluation: Evaluation, why: str) -> str:
+    outputs = ", ".join(f"{o.name!r} {list(o.shape)}" for o in evaluation.outputs)
+    return (
+        f"model {model.name!r}: the eval labels are class ids, but the scored output {evaluation.scored!r} "
+        f"{list(evaluation.output_shape)} {why}: name the class-score output with output= (outputs: {outputs}), "
+        "pass a Metric that reads these labels, or classifier=True if it does hold their classes"
+    )
+
+
 def score(
     evaluation: Evaluation,
     *,

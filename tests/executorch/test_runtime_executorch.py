@@ -147,7 +147,7 @@ def test_a_host_without_an_export_dependency_names_it() -> None:
     ), done.stderr
 
 
-ONET_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "third_party" / "mtcnn_onet.pt"
+ONET_FILE = Path(__file__).resolve().parent.parent / "data" / "third_party" / "mtcnn_onet.onnx"
 ONET = f"""
 import numpy as np
 import torch
@@ -180,9 +180,22 @@ class ONet(nn.Module):
         return self.dense6_2(x), self.dense6_3(x), self.softmax6_1(self.dense6_1(x))
 
 
+def published_weights():
+    """facenet-pytorch's weights, read back from the shipped ONNX export (its PReLU slopes are
+    the unnamed initializers, in layer order)."""
+    import onnx
+    from onnx import numpy_helper
+
+    found = {{i.name: numpy_helper.to_array(i) for i in onnx.load({str(ONET_FILE)!r}).graph.initializer}}
+    slopes = [found.pop(name) for name in sorted((n for n in found if n.startswith("onnx::PRelu_")),
+                                                 key=lambda n: int(n.rsplit("_", 1)[1]))]
+    found.update({{f"prelu{{i + 1}}.weight": slope.reshape(-1) for i, slope in enumerate(slopes)}})
+    return {{name: torch.from_numpy(np.array(value)) for name, value in found.items()}}
+
+
 def test_onet(edge_runner):
     module = ONet().eval()
-    module.load_state_dict(torch.load({str(ONET_WEIGHTS)!r}))
+    module.load_state_dict(published_weights())
     x = np.random.default_rng(0).uniform(-1, 1, (8, 3, 48, 48)).astype(np.float32)
     model = EdgeModel.from_torch(module, name="mtcnn-onet", example_input=x[:1], eval_data=x)
     m = edge_runner.measure(model, precision="fp32",

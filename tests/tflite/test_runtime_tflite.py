@@ -62,7 +62,7 @@ def test_marker_file(edge_model, edge_runner, edge_runtime):
     assert edge_model.kind == "tflite" and edge_model.eval_labels is None
     m = edge_runner.measure(edge_model, precision="fp32")
     assert m.runtime == edge_runtime == "tflite" and m.eval_count == 32 and m.top1 is None
-    assert "no eval data: seeded random inputs, agreement only" in m.notes
+    assert "no eval data: seeded random inputs, agreement or fidelity only" in m.notes
 
 
 def test_reference_kernels(edge_runner):
@@ -103,7 +103,7 @@ def test_committed_files_run_on_litert_and_the_row_shows_how(pytester: pytest.Py
     assert reference.startswith("tflite-reference ") and "XNNPACK" not in reference
     assert "reference kernels (XNNPACK off)" in row_notes(result, rows["digits-ref"])
     assert not any("reference kernels" in n for n in row_notes(result, rows["digits-int8"]))
-    assert "no eval data: seeded random inputs, agreement only" in row_notes(result, rows["digits_fp32"])
+    assert "no eval data: seeded random inputs, agreement or fidelity only" in row_notes(result, rows["digits_fp32"])
     assert rows["digits_fp32"]["Top-1 (%)"] == "n/a"
     assert not any("seeded random" in n for n in row_notes(result, rows["digits-fp32"]))
 
