@@ -181,8 +181,8 @@ class ONet(nn.Module):
 
 
 def published_weights():
-    """facenet-pytorch's weights, read back from the shipped ONNX export (its PReLU slopes are
-    the unnamed initializers, in layer order)."""
+    # facenet-pytorch's weights, read back from the shipped ONNX export (its PReLU slopes are
+    # the unnamed initializers, in layer order)
     import onnx
     from onnx import numpy_helper
 
