@@ -242,7 +242,10 @@ class _FlatGraph:
         if not at:
             return []
         start = self._deref(at)
-        return [start + 4 + 4 * i for i in range(self._u32(start))]
+        count = self._u32(start)
+        if start + 4 + 4 * count > len(self.data):
+            raise IndexError("a vector runs past the end of the file")
+        return [start + 4 + 4 * i for i in range(count)]
 
     def _ints(self, table: int, index: int) -> List[int]:
         return [int(struct.unpack_from("<i", self.data, p)[0]) for p in self._vector(self._field(table, index))]
