@@ -133,10 +133,14 @@ class McuMeasurer:
         )
 
     def _not_here(self, case: Case, why: str) -> NotOnPlatform:
-        return NotOnPlatform(
-            f"{case.precision} does not run on {self.platform.name}: {why}; a microcontroller runs "
-            "full-integer models: measure precision int8"
+        """An int8 file TFLite Micro still cannot run names its ops (a custom op, ops the quantizer
+        left float); another precision is pointed at int8."""
+        fix = (
+            "TFLite Micro runs full-integer builtin ops only"
+            if case.precision == "int8"
+            else "a microcontroller runs full-integer models: measure precision int8"
         )
+        return NotOnPlatform(f"{case.precision} does not run on {self.platform.name}: {why}; {fix}")
 
 
 def fit_limits(platform: Platform, settings: Settings) -> Optional[FitLimits]:
