@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, List
 
-from pytest_edgeopt.inspect.tflite_memory import object_api
+from pytest_edgeopt.inspect.tflite_graph import object_api
 
 DATA = Path(__file__).resolve().parent / "data" / "tflite"
 DIGITS_INT8 = DATA / "digits_int8.tflite"

@@ -9,9 +9,11 @@ Only subgraph 0 is read: the one TFLite Micro runs unless control-flow ops call 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Optional, Tuple
+from typing import Any, Dict, FrozenSet, Iterator, Optional, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 
@@ -124,6 +126,28 @@ def schema() -> Any:
         return bundled
     except ImportError:
         raise MissingDependency(package="ai-edge-litert", extra="tflite", purpose="reading .tflite models") from None
+
+
+@contextlib.contextmanager
+def object_api() -> Iterator[Any]:
+    """The schema module, with `flatbuffers` and `flatbuffers.table` in sys.modules pinned to the
+    copies it was imported with. Its object API imports Table at call time and asserts
+    `type(t) is Table` against the class its tables were made with; once pytester has restored
+    sys.modules after an in-process run, the call-time import can give a second copy, and every
+    union (an operator's options) fails that assertion."""
+    fb = schema()
+    package = fb.flatbuffers
+    names = ("flatbuffers", "flatbuffers.table")
+    saved = {name: sys.modules.get(name) for name in names}
+    sys.modules.update({"flatbuffers": package, "flatbuffers.table": package.table})
+    try:
+        yield fb
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
 
 def read_graph(data: bytes, *, name: str = "model") -> Graph:

@@ -16,10 +16,8 @@ the arena holds, with no error. `inline_buffers` rewrites such a file with the d
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.tflite_graph import (
@@ -28,8 +26,8 @@ from pytest_edgeopt.inspect.tflite_graph import (
     Graph,
     Operator,
     align_up,
+    object_api,
     read_graph,
-    schema,
 )
 
 
@@ -202,28 +200,6 @@ def _inline(buffer: Any, data: bytes) -> None:
             raise EdgeOptError(f"an external buffer [{start}, {start + size}) lies past the file's end ({len(data)} B)")
         buffer.data = np.frombuffer(data, dtype=np.uint8, count=size, offset=start)
     buffer.offset, buffer.size = 0, 0
-
-
-@contextlib.contextmanager
-def object_api() -> Iterator[Any]:
-    """The schema module, with `flatbuffers` and `flatbuffers.table` in sys.modules pinned to the
-    copies it was imported with. Its object API imports Table at call time and asserts
-    `type(t) is Table` against the class its tables were made with; once pytester has restored
-    sys.modules after an in-process run, the call-time import can give a second copy, and every
-    union (an operator's options) fails that assertion."""
-    fb = schema()
-    package = fb.flatbuffers
-    names = ("flatbuffers", "flatbuffers.table")
-    saved = {name: sys.modules.get(name) for name in names}
-    sys.modules.update({"flatbuffers": package, "flatbuffers.table": package.table})
-    try:
-        yield fb
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
 
 
 _ALIGNED: Dict[int, type] = {}

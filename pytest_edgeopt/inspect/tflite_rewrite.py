@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Set, Tuple
 
 import numpy as np
 
-from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.inspect.tflite_graph import object_api
 
 SIGNATURE_KEY = "serving_default"  # the key converters write and ai-edge-quantizer looks up
 _FLOAT16, _FLOAT32 = 1, 0  # schema.TensorType
@@ -36,27 +37,19 @@ class Rewrite:
 def plain_fp32(src: Path, dest: Path) -> Rewrite:
     """Write `dest` as `src` with its float16 weights widened, a signature added and the opcode
     table in the current schema, when any of these is needed; `dest` is not written otherwise."""
-    schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(src.read_bytes()), 0)
-    steps: List[str] = []
-    if _normalize_opcodes(model):
-        steps.append("opcode table moved from the old schema (deprecated_builtin_code) to builtin_code")
-    upcast = _upcast_fp16_weights(model, schema)
-    if upcast:
-        steps.append(f"{upcast} float16 weight tensors widened to float32 (their DEQUANTIZE ops folded; exact)")
-    if _add_signature(model, schema):
-        steps.append(f"a SignatureDef {SIGNATURE_KEY!r} added (the file has none)")
-    if steps:
-        dest.write_bytes(_pack(model, src))
+    with object_api() as schema:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(src.read_bytes()), 0)
+        steps: List[str] = []
+        if _normalize_opcodes(model):
+            steps.append("opcode table moved from the old schema (deprecated_builtin_code) to builtin_code")
+        upcast = _upcast_fp16_weights(model, schema)
+        if upcast:
+            steps.append(f"{upcast} float16 weight tensors widened to float32 (their DEQUANTIZE ops folded; exact)")
+        if _add_signature(model, schema):
+            steps.append(f"a SignatureDef {SIGNATURE_KEY!r} added (the file has none)")
+        if steps:
+            dest.write_bytes(_pack(model, src, schema))
     return Rewrite(steps=tuple(steps), upcast_weights=upcast)
-
-
-def _schema() -> Any:
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:
-        raise MissingDependency(package="ai-edge-litert", extra="tflite", purpose="reading .tflite models") from None
-    return schema
 
 
 def _normalize_opcodes(model: Any) -> bool:
@@ -168,11 +161,9 @@ def _tensor_map(schema: Any, graph: Any, index: int) -> Any:
     return entry
 
 
-def _pack(model: Any, src: Path) -> bytes:
-    import flatbuffers
-
+def _pack(model: Any, src: Path, schema: Any) -> bytes:
     _check_options_kept(model, src)
-    builder = flatbuffers.Builder(1024)
+    builder = schema.flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
