@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.models.base import EdgeModel
@@ -130,16 +130,28 @@ def _compare_outputs(shipped: Path, rewritten: Path) -> str:
 
 
 def _derive(request: BuildRequest, src: Path) -> ArtifactRecord:
+    """A failed quantization names the user's file and the precision, not the cache entry."""
+    try:
+        quantization = _quantized(request, src)
+    except MissingDependency:
+        raise
+    except EdgeOptError as error:
+        model = request.model
+        source = model.path.name if model.path is not None else model.name
+        said = str(error).replace(str(src), source).replace(src.name, source)
+        raise EdgeOptError(f"{source} ({request.precision}): {said}") from None
+    return ArtifactRecord(stats=tflite_stats(request.dest), quantization=quantization)
+
+
+def _quantized(request: BuildRequest, src: Path) -> Quantization:
     from pytest_edgeopt.optimize import tflite
 
     name, dest = request.precision, request.dest
     if name == "fp16":
-        quantization = tflite.to_fp16(src, dest)
-    elif name == "int8-dynamic":
-        quantization = tflite.to_int8_dynamic(src, dest)
-    else:
-        quantization = tflite.to_int8_static(src, dest, calibration=request.model.calibration, batch=request.batch)
-    return ArtifactRecord(stats=tflite_stats(dest), quantization=quantization)
+        return tflite.to_fp16(src, dest)
+    if name == "int8-dynamic":
+        return tflite.to_int8_dynamic(src, dest)
+    return tflite.to_int8_static(src, dest, calibration=request.model.calibration, batch=request.batch)
 
 
 def _as_given(path: Path) -> Tuple[Quantization, Tuple[str, ...]]:

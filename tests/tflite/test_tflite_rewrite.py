@@ -44,3 +44,21 @@ def test_tflm_names_tensors_as_the_file_does_and_numbers_them_when_it_cannot_rea
     garbage = np.random.default_rng(0).integers(0, 255, 64, dtype=np.uint8).tobytes()
     assert io_names(garbage, 1, 1) == (["input_0"], ["output_0"])
     assert io_names(FACE.read_bytes(), 1, 3) == (["input_0"], ["output_0", "output_1", "output_2"])  # counts differ
+
+
+def test_a_failed_quantization_names_the_users_file_not_the_cache_entry(tmp_path: Path) -> None:
+    pytest.importorskip("ai_edge_quantizer")
+    from pytest_edgeopt import EdgeModel
+    from pytest_edgeopt.errors import EdgeOptError
+    from pytest_edgeopt.optimize.formats import BuildRequest
+    from pytest_edgeopt.optimize.tflite_builder import BUILDER
+
+    cached = tmp_path / "3f9c2a71e0b4d5c6a7b8.tflite"  # a cache entry's name: a content hash
+    cached.write_bytes(FACE.read_bytes()[:5000])  # cut short: the quantizer cannot read it
+    model = EdgeModel.from_tflite(FACE, eval_data=np.zeros((1, 128, 128, 3), np.float32))
+    request = BuildRequest(model=model, precision="fp16", dest=tmp_path / "out.tflite", batch=1, source=cached)
+    with pytest.raises(EdgeOptError) as raised:
+        BUILDER.build(request)
+    said = str(raised.value)
+    assert said.startswith("face_detection_short_range.tflite (fp16): TFLite quantization (ai-edge-quantizer) failed")
+    assert cached.stem not in said and len(said.splitlines()) == 1
