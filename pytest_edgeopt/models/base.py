@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import marshal
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -417,42 +416,14 @@ def _onnx_input_shape(path: Path) -> Tuple[Optional[int], ...]:
 
 
 def _module_hash(model: EdgeModel) -> str:
-    """Weights, structure and the code of forward(): a changed `forward` with the same weights
-    computes another function, so it must not reuse the old export (reproduced: -self.fc(x) kept
-    measuring self.fc(x) until the cache was deleted)."""
-    module = model.torch_module()
-    digest = hashlib.sha256(repr(module).encode())
-    digest.update(type(module).__qualname__.encode())
-    for key, tensor in module.state_dict().items():
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    """Everything that decides the exported graph (see torch_key) and the input shapes: a changed
+    `forward`, attribute, buffer or helper must not reuse the old export (reproduced: `-self.fc(x)`
+    kept measuring `self.fc(x)`; `Scaled(-1.0)` measured `Scaled(1.0)`'s artifact)."""
+    from pytest_edgeopt.models.torch_key import module_key
+
+    digest = module_key(model.torch_module())
     digest.update(str(first_sample_shapes(model.examples())).encode())
-    for source in _code_sources(module):
-        digest.update(source)
     return digest.hexdigest()[:16]
-
-
-def _code_sources(module: Any) -> List[bytes]:
-    """The code of every class in the model that torch does not ship (torch's own code is keyed
-    by its version): the whole defining file when there is one, so helper functions that
-    forward() calls count too, else the compiled code of the class's functions."""
-    classes = {cls for sub in module.modules() for cls in type(sub).__mro__}
-    own = sorted(
-        (c for c in classes if c.__module__.split(".")[0] not in ("torch", "builtins")),
-        key=lambda c: f"{c.__module__}.{c.__qualname__}",
-    )
-    return [_class_code(cls) for cls in own]
-
-
-def _class_code(cls: type) -> bytes:
-    try:
-        source_file = inspect.getsourcefile(cls)
-    except (OSError, TypeError):
-        source_file = None
-    if source_file and Path(source_file).is_file():
-        return Path(source_file).read_bytes()
-    functions = [v for v in vars(cls).values() if hasattr(v, "__code__")]
-    return b"".join(marshal.dumps(f.__code__) for f in functions) or cls.__qualname__.encode()
 
 
 def _external_data(path: Path) -> List[Path]:
