@@ -7,6 +7,7 @@ argparse `type=` parsers turn them into values here and say the fix when one is 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -255,10 +256,14 @@ non_negative_float = _bounded(float, minimum=0.0, strict=False, what="a number >
 
 
 def _number(text: str, kind: Any) -> Any:
+    """NaN and inf are refused: every comparison with NaN is False, so a NaN bound checks nothing."""
     try:
-        return kind(text)
+        value = kind(text)
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _plan(config: pytest.Config) -> SamplingPlan:
@@ -304,8 +309,8 @@ def _ini_float(config: pytest.Config, cli: Optional[float], name: str, *, minimu
 def _ini_number(config: pytest.Config, name: str, kind: Any) -> Any:
     raw = config.getini(name)
     try:
-        return kind(raw)
-    except (TypeError, ValueError):
+        return _number(str(raw).strip(), kind)
+    except argparse.ArgumentTypeError:
         raise pytest.UsageError(f"ini option {name} = {raw!r} is not a number; fix it in your pytest config") from None
 
 
@@ -343,10 +348,7 @@ def _cache_cap(config: pytest.Config) -> Optional[float]:
     raw = str(config.getini("edgeopt_cache_max_mb")).strip()
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise pytest.UsageError(f"ini option edgeopt_cache_max_mb = {raw!r} is not a number") from None
+    value = _ini_number(config, "edgeopt_cache_max_mb", float)
     if value < 0:
         raise pytest.UsageError(f"edgeopt_cache_max_mb must be >= 0, got {value}")
     return value

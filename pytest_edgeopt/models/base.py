@@ -304,11 +304,31 @@ def _labels(value: Any, *, count: int, name: str, metric: Optional[Metric]) -> A
                 f"model {name!r}: eval labels of shape {labels.shape} are not class ids; "
                 "pass metric=Metric(name, fn) to score them"
             )
-        labels = labels.astype(np.int64).reshape(-1)
+        labels = _class_ids(labels.reshape(-1), name=name)
         n = len(labels)
     if n != count:
         raise EdgeOptError(f"model {name!r}: {count} eval inputs but {n} labels; pass equal counts")
     return labels
+
+
+def _class_ids(labels: np.ndarray, *, name: str) -> np.ndarray:
+    """Whole numbers >= 0, checked before the cast: int64(NaN) is a huge negative number that no
+    prediction equals, 2.7 would silently become class 2, and -1 is no class at all."""
+    if labels.dtype.kind == "f":
+        wrong = ~np.isfinite(labels) | (labels != np.round(labels))
+        if wrong.any():
+            at = int(np.argmax(wrong))
+            raise EdgeOptError(
+                f"model {name!r}: eval label {float(labels[at])} (index {at}) is not a class id; "
+                "labels must be whole numbers 0..classes-1"
+            )
+    ids = labels.astype(np.int64)
+    if len(ids) and ids.min() < 0:
+        at = int(np.argmin(ids))
+        raise EdgeOptError(
+            f"model {name!r}: eval label {ids[at]} (index {at}) is negative; labels must be class ids 0..classes-1"
+        )
+    return ids
 
 
 def _float_inputs(array: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple, TypedDict
 import numpy as np
 
 from pytest_edgeopt.agent.contract import DeviceFacts, Success, Timing
+from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.validity import timing_problem
 from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.result import LatencyStats, Measurement, agreement, top1_accuracy
@@ -37,6 +38,18 @@ class Reference:
     outputs_file: Optional[str] = None  # every output of the eval set, for fidelity and metrics
 
 
+def _check_label_range(model: EdgeModel, classes: Optional[int]) -> None:
+    """A label no output can predict would count as a miss the model never made."""
+    labels = model.eval_labels
+    if labels is None or classes is None or not len(labels) or int(labels.max()) < classes:
+        return
+    at = int(labels.argmax())
+    raise EdgeOptError(
+        f"model {model.name!r}: eval label {int(labels[at])} (index {at}) is out of range for an output of "
+        f"{classes} classes; labels must be class ids 0..{classes - 1}"
+    )
+
+
 def assemble(
     result: Success,
     *,
@@ -51,6 +64,8 @@ def assemble(
     timing, facts, evaluation = result.timed(), result.device(), result.evaluation
     classes = evaluation.classes
     scored_labels = model.metric is None and classes is not None
+    if scored_labels:
+        _check_label_range(model, classes)
     top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if scored_labels else None
     agree, agree5 = _agreements(result, reference, classes)
     scores = score(

@@ -6,12 +6,17 @@ One section per numbered reproduction of the issue; each test failed on the code
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Callable, Dict
+
 import pytest
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from tests.pytester_helpers import QUICK
+from tests.integration.test_update_baselines import baseline_file
+from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table
 
 OWN_CACHE = "--edge-cache-dir=cache"
 
@@ -84,3 +89,157 @@ def test_an_edited_helper_in_another_module_is_exported_again(pytester: pytest.P
     pytester.runpytest(*QUICK, OWN_CACHE).assert_outcomes(passed=1)
     pytester.makepyfile(helpers="import torch\n\ndef act(x):\n    return -x\n")
     pytester.runpytest(*QUICK, OWN_CACHE).assert_outcomes(passed=1)
+
+
+# -- 6. a baseline that overflows the parser is one error line for that file, the rest of the run goes on ------
+
+ONE_CASE = """
+import pytest
+
+@pytest.mark.edge_budget(max_latency_regression="300%", max_top1_regression=0.0)
+def test_a(edge_runner):
+    edge_runner.measure("digits-cnn", precision="fp32")
+"""
+KEY = "test_a::digits-cnn/fp32/onnxruntime/b1"
+
+
+def _two_modules_with_baselines(pytester: pytest.Pytester) -> Dict[str, Path]:
+    pytester.makepyfile(test_x=ONE_CASE, test_y=ONE_CASE)
+    pytester.runpytest(*QUICK, "--update-baselines").assert_outcomes(passed=2)
+    return {module: baseline_file(pytester, module) for module in ("test_x", "test_y")}
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (
+            lambda text: text.replace('"eval_count": 360', '"eval_count": ' + "9" * 5000),
+            "an integer of 5000 digits is not a count a baseline holds",
+        ),
+        (
+            lambda text: text.replace('"entries": {', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "entries": {'),
+            "nested too deeply",
+        ),
+    ],
+    ids=["5000-digit-int", "deep-nesting"],
+)
+def test_an_oversized_baseline_fails_its_cases_and_the_session_still_writes_everything(
+    pytester: pytest.Pytester, damage: Callable[[str], str], why: str
+) -> None:
+    paths = _two_modules_with_baselines(pytester)
+    damaged = damage(paths["test_x"].read_text(encoding="utf-8"))
+    paths["test_x"].write_text(damaged, encoding="utf-8")
+    result = pytester.runpytest(*QUICK, "--edge-report=report.json")
+    assert_gate_failed(result, failed=1, passed=1)
+    reason = failures(result)["test_a"]
+    assert (
+        reason == f"BaselineFileError: {paths['test_x']}: not a baseline ({why}); regenerate it with --update-baselines"
+    )
+    assert table(result)  # the table is printed, with test_y's row
+    assert json.loads((pytester.path / "report.json").read_text())["rows"]  # the report is written
+
+    paths["test_y"].unlink()  # the other module's baseline is written by an update run, an ERROR line names this one
+    result = pytester.runpytest(*QUICK, "--add-baselines")
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "INTERNALERROR" not in output
+    result.stdout.fnmatch_lines([f"ERROR {paths['test_x']}: not a baseline ({why}*"])
+    assert KEY in json.loads(paths["test_y"].read_text())["entries"]
+    assert paths["test_x"].read_text(encoding="utf-8") == damaged  # the damaged file is left as it was
+
+
+# -- 7. NaN and Infinity in a baseline are a damaged file, never an inconclusive pass ------------------------
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "1e999"])
+def test_non_finite_baseline_samples_fail_the_case_naming_the_file(pytester: pytest.Pytester, constant: str) -> None:
+    pytester.makepyfile(test_x=ONE_CASE)
+    pytester.runpytest(*QUICK, "--update-baselines").assert_outcomes(passed=1)
+    path = baseline_file(pytester, "test_x")
+    data = json.loads(path.read_text())
+    samples = data["entries"][KEY]["samples"]
+    samples["wall_ms"] = samples["cpu_ms"] = ["SAMPLE"] * len(samples["wall_ms"])
+    path.write_text(json.dumps(data).replace('"SAMPLE"', constant))
+    result = pytester.runpytest(*QUICK)
+    assert_gate_failed(result, failed=1, passed=0)
+    reason = failures(result)["test_a"]
+    assert reason.startswith(f"BaselineFileError: {path}: not a baseline (")
+    assert reason.endswith("regenerate it with --update-baselines")
+
+
+# -- 8. NaN budgets and option values are usage errors, never a gate that passes everything ----------------
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--edge-timeout", "nan"), "*argument --edge-timeout: expected a finite number, got 'nan'"),
+        (("--edge-cache-max-mb", "nan"), "*argument --edge-cache-max-mb: expected a finite number, got 'nan'"),
+        (("--edge-max-time", "inf"), "*argument --edge-max-time: expected a finite number, got 'inf'"),
+        (("-o", "edgeopt_timeout=nan"), "*ini option edgeopt_timeout = 'nan' is not a number*"),
+        (("-o", "edgeopt_cache_max_mb=NaN"), "*ini option edgeopt_cache_max_mb = 'NaN' is not a number*"),
+    ],
+    ids=["timeout", "cache-max-mb", "max-time", "ini-timeout", "ini-cache-max-mb"],
+)
+def test_a_non_finite_option_is_a_usage_error(pytester: pytest.Pytester, args: tuple, line: str) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest(*QUICK, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([line])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("budget", ["min_top1", "max_storage_mb"])
+def test_a_nan_budget_in_pyproject_is_a_usage_error(pytester: pytest.Pytester, budget: str) -> None:
+    pytester.makepyfile(test_x=ONE_CASE)
+    pytester.makepyprojecttoml(f"[tool.edgeopt.budgets]\n{budget} = nan\n")
+    result = pytester.runpytest(*QUICK)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*pyproject.toml [[]tool.edgeopt[]]: {budget}=nan: expected a finite number"])
+
+
+@pytest.mark.parametrize(
+    "budget",
+    ['max_peak_rss_mb=float("nan")', 'max_latency_regression="nan%"', 'max_latency_ratio_vs={"fp32": float("inf")}'],
+)
+def test_a_non_finite_budget_in_a_marker_is_a_usage_error(pytester: pytest.Pytester, budget: str) -> None:
+    pytester.makepyfile(test_x=ONE_CASE.replace('max_latency_regression="300%", max_top1_regression=0.0', budget))
+    result = pytester.runpytest(*QUICK)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_x.py::test_a: @pytest.mark.edge_budget: max_*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+# -- 9. labels are class ids: NaN, negative, fractional and out-of-range labels fail the case ----------------
+
+LABELLED = """
+import numpy as np
+import torch
+
+from pytest_edgeopt import EdgeModel
+
+
+def test_labels(edge_runner):
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    labels = np.zeros(8, dtype=np.float64)
+    labels[3] = LABEL
+    model = EdgeModel.from_torch(torch.nn.Linear(16, 4), name="net", example_input=x[:1], eval_data=(x, labels))
+    edge_runner.measure(model, precision="fp32")
+"""
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("np.nan", "eval label nan (index 3) is not a class id; labels must be whole numbers 0..classes-1"),
+        ("2.5", "eval label 2.5 (index 3) is not a class id; labels must be whole numbers 0..classes-1"),
+        ("-1", "eval label -1 (index 3) is negative; labels must be class ids 0..classes-1"),
+        ("4", "eval label 4 (index 3) is out of range for an output of 4 classes; labels must be class ids 0..3"),
+    ],
+    ids=["nan", "fractional", "negative", "out-of-range"],
+)
+def test_a_label_that_is_no_class_id_fails_the_case(pytester: pytest.Pytester, label: str, message: str) -> None:
+    pytester.makepyfile(test_x=LABELLED.replace("LABEL", label))
+    result = pytester.runpytest(*QUICK)
+    assert_gate_failed(result, failed=1, passed=0)
+    assert failures(result)["test_labels"] == f"EdgeOptError: model 'net': {message}"
