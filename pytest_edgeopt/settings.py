@@ -348,7 +348,7 @@ def _cache_cap(config: pytest.Config) -> Optional[float]:
     raw = str(config.getini("edgeopt_cache_max_mb")).strip()
     if not raw:
         return None
-    value = _ini_number(config, "edgeopt_cache_max_mb", float)
+    value: float = _ini_number(config, "edgeopt_cache_max_mb", float)
     if value < 0:
         raise pytest.UsageError(f"edgeopt_cache_max_mb must be >= 0, got {value}")
     return value
