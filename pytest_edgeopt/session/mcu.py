@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Dict, Optional
 
+from pytest_edgeopt._fs import machine_lock_dir
 from pytest_edgeopt.agent.contract import Failure, Job, Success
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import NotOnPlatform
@@ -54,7 +55,7 @@ class McuMeasurer(Measurer):
         if platform.mcu is None:
             raise ValueError(f"platform {platform.name} is not a microcontroller profile")
         self.board: McuBoard = platform.mcu
-        self._host: Transport = LocalTransport(lock_dir=self.settings.cache_dir)
+        self._host: Transport = LocalTransport(lock_dir=machine_lock_dir())
         self._references: Dict[CaseKey, Reference] = {}
 
     def measurement(self, case: Case, pair: Optional[PairRequest] = None) -> Measurement:

@@ -7,6 +7,10 @@ One section per numbered reproduction of the issue; each test failed on the code
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Callable, Dict
 
@@ -100,6 +104,7 @@ import pytest
 def test_a(edge_runner):
     edge_runner.measure("digits-cnn", precision="fp32")
 """
+PLAIN_CASE = "def test_a(edge_runner):\n    edge_runner.measure('digits-cnn', precision='fp32')\n"
 KEY = "test_a::digits-cnn/fp32/onnxruntime/b1"
 
 
@@ -243,3 +248,82 @@ def test_a_label_that_is_no_class_id_fails_the_case(pytester: pytest.Pytester, l
     result = pytester.runpytest(*QUICK)
     assert_gate_failed(result, failed=1, passed=0)
     assert failures(result)["test_labels"] == f"EdgeOptError: model 'net': {message}"
+
+
+# -- 10. lock files are regular files of our own; an I/O fault is one line ---------------------------------------
+
+
+def _cached_case(pytester: pytest.Pytester) -> Path:
+    """A passing run with its own cache; returns the cache."""
+    pytester.makepyfile(test_x=PLAIN_CASE)
+    pytester.runpytest(*QUICK, OWN_CACHE).assert_outcomes(passed=1)
+    return pytester.path / "cache"
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo"])
+def test_a_planted_lock_file_is_refused_in_one_line(pytester: pytest.Pytester, plant: str) -> None:
+    cache = _cached_case(pytester)
+    lock = sorted(cache.glob("*.lock"))[0]
+    lock.unlink()
+    outside = pytester.path / "outside" / "created-by-the-lock"
+    if plant == "symlink":
+        lock.symlink_to(outside)
+    else:
+        os.mkfifo(lock)
+    result = pytester.runpytest_subprocess(*QUICK, OWN_CACHE, timeout=300)  # a FIFO used to hang here
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    kind = "a symbolic link" if plant == "symlink" else "not a regular file"
+    result.stdout.fnmatch_lines([f"EdgeOptError: lock file {lock} is {kind}*"])
+    assert not outside.parent.exists()
+
+
+def test_a_full_disk_while_writing_the_eval_file_is_one_line(pytester: pytest.Pytester) -> None:
+    """/dev/full answers every write with ENOSPC: the eval file's write fails as on a full disk."""
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    pytester.makeconftest(
+        """
+        import numpy as np
+        from pytest_edgeopt.optimize import artifacts
+
+        def _full(inputs, dest):
+            with open("/dev/full", "wb") as handle:
+                np.save(handle, np.zeros(1 << 16))
+                handle.flush()
+
+        artifacts._save_inputs = _full
+        """
+    )
+    pytester.makepyfile(test_x=PLAIN_CASE)
+    result = pytester.runpytest(*QUICK, OWN_CACHE)
+    assert_gate_failed(result, failed=1, passed=0)
+    reason = failures(result)["test_a"]
+    assert reason.startswith(f"EdgeOptError: artifact cache {pytester.path / 'cache'}: No space left on device")
+    assert len(reason.splitlines()) == 1
+
+
+# -- 4. one timing lock per machine, whatever the cache dir -------------------------------------------------------
+
+
+def test_the_timing_lock_is_the_machines_not_the_cache_dirs(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A run with its own cache waits while another process holds the machine's timing lock."""
+    import fcntl
+
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    pytester.makepyfile(test_x=PLAIN_CASE)
+    env = {**os.environ, "EDGEOPT_LOCK_DIR": str(locks), "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    command = [sys.executable, "-m", "pytest", *QUICK, OWN_CACHE, "-p", "no:randomly"]
+    with open(locks / "host-latency.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # builds may run beside it; timing may not
+        run = subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            while not list((pytester.path / "cache").glob("*.npz")) and run.poll() is None:
+                time.sleep(0.2)
+            time.sleep(3)  # ample for a cached 0.02 ms model to be timed, were it not waiting
+            waited = run.poll() is None
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+    output = run.communicate(timeout=300)[0].decode()
+    assert waited, output
+    assert run.returncode == 0, output
