@@ -455,9 +455,18 @@ def _external_data(path: Path) -> List[Path]:
     if EXTERNAL_DATA_KEY not in path.read_bytes():
         return []
     try:
-        return [f for f in external_data_files(path) if f.is_file()]
+        return [f for f in external_data_files(path) if f.is_file() and _inside(f, path.parent)]
     except EdgeOptError:
         return []
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """onnx refuses a location outside the model's folder; it is never read here either (a
+    `../../secrets` location would otherwise be hashed, a `/dev` file read without end)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
 
 
 def _files_hash(paths: Sequence[Path]) -> str:

@@ -128,7 +128,7 @@ class SshTransport:
         except OSError as error:  # SFTP: a full disk, a remote_dir we may not write
             return failure(
                 FailureKind.PUSH,
-                f"copying the job's files to {self.label}:{self._remote_dir} "
+                f"copying the job's files to {self.label}:{self._remote_dir or self._configured_dir()} "
                 f"failed: {_one_line(error)} (check free space and ssh.remote_dir)",
             )
 
@@ -201,9 +201,12 @@ class SshTransport:
                 with contextlib.suppress(OSError):
                     sftp.remove(path)
 
+    def _configured_dir(self) -> str:
+        return str(self.options.get("remote_dir") or DEFAULT_REMOTE_DIR)
+
     def _remote_root(self, sftp: Any) -> str:
         if self._remote_dir is None:
-            configured = self.options.get("remote_dir") or DEFAULT_REMOTE_DIR
+            configured = self._configured_dir()
             home = sftp.normalize(".")
             root = configured if configured.startswith("/") else str(PurePosixPath(home) / configured)
             _makedirs(sftp, root)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -327,3 +328,60 @@ def test_the_timing_lock_is_the_machines_not_the_cache_dirs(pytester: pytest.Pyt
     output = run.communicate(timeout=300)[0].decode()
     assert waited, output
     assert run.returncode == 0, output
+
+
+# -- 13. reports escape what they render; an external-data path outside the model folder is never read -----------
+
+ODD_NAME = """
+import numpy as np
+import torch
+
+from pytest_edgeopt import EdgeModel
+
+
+def test_odd(edge_runner):
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    name = "a|b\\n<img src=x onerror=alert(1)>"
+    model = EdgeModel.from_torch(torch.nn.Linear(16, 4), name=name, example_input=x[:1], eval_data=x)
+    edge_runner.measure(model, precision="fp32")
+"""
+
+
+def test_a_model_name_with_a_pipe_a_newline_or_html_stays_one_markdown_cell(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x=ODD_NAME)
+    pytester.runpytest(*QUICK, "--edge-report=report.md").assert_outcomes(passed=1)
+    text = (pytester.path / "report.md").read_text()
+    assert "<img" not in text
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    header_cells = rows[0].count("|")
+    assert len(rows) == 3 and all(row.count("|") == header_cells for row in rows), text
+    assert "a&#124;b &lt;img src=x onerror=alert(1)>" in rows[2]
+
+
+def test_an_external_data_file_outside_the_model_folder_is_not_read_into_the_key(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pytest_edgeopt import EdgeModel
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    weights = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[16, 4])
+    weights.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../outside.bin"), ("offset", "0"), ("length", str(16 * 4 * 4))):
+        weights.external_data.add(key=key, value=value)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [weights],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / "m.onnx"))
+    x = np.zeros((4, 16), dtype=np.float32)
+    keys = []
+    for fill in (b"\x01", b"\x02"):
+        (tmp_path / "outside.bin").write_bytes(fill * 256)
+        keys.append(EdgeModel.from_onnx(folder / "m.onnx", eval_data=x).content_hash())
+    assert keys[0] == keys[1]
