@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import pytest
 
@@ -40,6 +40,7 @@ from pytest_edgeopt.session.mcu import measurer_for
 from pytest_edgeopt.session.measuring import Case, PairRequest
 from pytest_edgeopt.session.progress import TerminalProgress
 from pytest_edgeopt.session.runner import EdgeRunner, resolve_model
+from pytest_edgeopt.session.signals import end_like_sigint
 from pytest_edgeopt.settings import Settings, tool_budgets
 
 session_key = pytest.StashKey["EdgeSession"]()
@@ -65,6 +66,7 @@ class EdgeSession:
             settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters or {}
         )
         self.collection = Collection()
+        self.restore_signals: Callable[[], None] = lambda: None  # see signals.end_like_sigint
         self.book = BaselineBook(
             BaselineStore(root=settings.baselines_dir, platform=platform.name),
             self.collection,
@@ -83,6 +85,7 @@ class EdgeSession:
         """The device link and the session's outputs files end with the run."""
         self.transport.close()
         self.measurer.close()
+        self.restore_signals()
 
     def measure(self, case: Case, *, nodeid: str, budgets: Mapping[str, object]) -> Row:
         """A row for this test; the measurement itself is made once per session per case. When
@@ -253,6 +256,7 @@ def configure(config: pytest.Config) -> EdgeSession:
     session = EdgeSession(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
     session.measurer.cache.progress = TerminalProgress(config, mode=settings.progress)
     session.collection.narrowed = _modules_named_by_node_id(config)
+    session.restore_signals = end_like_sigint()
     config.stash[session_key] = session
     config.pluginmanager.register(OutcomeRecorder(session), "edgeopt-outcomes")
     return session

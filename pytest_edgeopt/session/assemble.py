@@ -64,6 +64,11 @@ def assemble(
     timing, facts, evaluation = result.timed(), result.device(), result.evaluation
     classes = evaluation.classes
     scored_labels = model.metric is None and classes is not None
+    if len(evaluation.top_k) != model.eval_count or evaluation.eval_count != model.eval_count:
+        raise EdgeOptError(
+            f"model {model.name!r}: the agent answered {len(evaluation.top_k)} predictions "
+            f"(eval_count {evaluation.eval_count}) for {model.eval_count} eval inputs"
+        )
     if scored_labels:
         _check_label_range(model, classes)
     top1 = top1_accuracy(evaluation.top_k, model.eval_labels) if scored_labels else None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -385,3 +386,60 @@ def test_an_external_data_file_outside_the_model_folder_is_not_read_into_the_key
         (tmp_path / "outside.bin").write_bytes(fill * 256)
         keys.append(EdgeModel.from_onnx(folder / "m.onnx", eval_data=x).content_hash())
     assert keys[0] == keys[1]
+
+
+# -- 3. SIGTERM and SIGHUP end the agent as Ctrl-C does; an agent whose host died ends itself ------------------
+
+
+def _slow_run(pytester: pytest.Pytester, tmp: Path) -> Tuple[subprocess.Popen, str]:
+    """pytest timing one case for a minute, with a deadline far beyond the test: only the signal
+    handling (or the agent's parent watch) can end the agent."""
+    from tests.integration.test_green_means_checked import SLOW_AGENT, _agents_of
+
+    pytester.makepyfile(test_x=SLOW_AGENT)
+    marker = f"EDGEOPT_SIGNAL_TEST={tmp.name}"
+    env = {**os.environ, "EDGEOPT_SIGNAL_TEST": tmp.name, "TMPDIR": str(tmp), "PYTEST_ADDOPTS": "-p no:anyio"}
+    options = ("--edge-timeout=600", "--edge-min-time=60", "--edge-max-time=60", "--edge-min-runs=1")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *options]
+    run = subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not _agents_of(marker) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.2)
+    assert _agents_of(marker), "the agent never started"
+    return run, marker
+
+
+def _gone(marker: str) -> List[int]:
+    """Agents still running 20 s on (killed then, so a failing test leaves none behind)."""
+    from tests.integration.test_green_means_checked import _agents_of
+
+    deadline = time.monotonic() + 20
+    while _agents_of(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    leftovers = _agents_of(marker)
+    for pid in leftovers:
+        os.kill(pid, signal.SIGKILL)
+    return leftovers
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the agent process")
+@pytest.mark.parametrize("sent", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_end_the_agent_and_leave_no_temp_dir(
+    pytester: pytest.Pytester, tmp_path: Path, sent: str
+) -> None:
+    run, marker = _slow_run(pytester, tmp_path)
+    run.send_signal(getattr(signal, sent))
+    output = run.communicate(timeout=120)[0].decode()
+    assert _gone(marker) == [], "the agent kept timing after pytest was told to stop"
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert list(tmp_path.glob("edgeopt-*")) == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the agent process")
+def test_an_agent_whose_host_was_killed_ends_itself_before_its_deadline(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    run, marker = _slow_run(pytester, tmp_path)
+    run.send_signal(signal.SIGKILL)  # no cleanup runs on the host; the deadline is 600 s away
+    run.communicate(timeout=60)
+    assert _gone(marker) == [], "the orphaned agent kept timing"
