@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
+from tests.integration.test_green_means_checked import SLOW_AGENT, _agents_of, agents_left
 from tests.integration.test_update_baselines import baseline_file
 from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table
 
@@ -394,7 +395,6 @@ def test_an_external_data_file_outside_the_model_folder_is_not_read_into_the_key
 def _slow_run(pytester: pytest.Pytester, tmp: Path) -> Tuple[subprocess.Popen, str]:
     """pytest timing one case for a minute, with a deadline far beyond the test: only the signal
     handling (or the agent's parent watch) can end the agent."""
-    from tests.integration.test_green_means_checked import SLOW_AGENT, _agents_of
 
     pytester.makepyfile(test_x=SLOW_AGENT)
     marker = f"EDGEOPT_SIGNAL_TEST={tmp.name}"
@@ -409,19 +409,6 @@ def _slow_run(pytester: pytest.Pytester, tmp: Path) -> Tuple[subprocess.Popen, s
     return run, marker
 
 
-def _gone(marker: str) -> List[int]:
-    """Agents still running 20 s on (killed then, so a failing test leaves none behind)."""
-    from tests.integration.test_green_means_checked import _agents_of
-
-    deadline = time.monotonic() + 20
-    while _agents_of(marker) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    leftovers = _agents_of(marker)
-    for pid in leftovers:
-        os.kill(pid, signal.SIGKILL)
-    return leftovers
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the agent process")
 @pytest.mark.parametrize("sent", ["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_end_the_agent_and_leave_no_temp_dir(
@@ -430,7 +417,7 @@ def test_sigterm_and_sighup_end_the_agent_and_leave_no_temp_dir(
     run, marker = _slow_run(pytester, tmp_path)
     run.send_signal(getattr(signal, sent))
     output = run.communicate(timeout=120)[0].decode()
-    assert _gone(marker) == [], "the agent kept timing after pytest was told to stop"
+    assert agents_left(marker) == [], "the agent kept timing after pytest was told to stop"
     assert run.returncode == pytest.ExitCode.INTERRUPTED, output
     assert list(tmp_path.glob("edgeopt-*")) == []
 
@@ -442,4 +429,4 @@ def test_an_agent_whose_host_was_killed_ends_itself_before_its_deadline(
     run, marker = _slow_run(pytester, tmp_path)
     run.send_signal(signal.SIGKILL)  # no cleanup runs on the host; the deadline is 600 s away
     run.communicate(timeout=60)
-    assert _gone(marker) == [], "the orphaned agent kept timing"
+    assert agents_left(marker) == [], "the orphaned agent kept timing"
