@@ -19,6 +19,7 @@ from pytest_edgeopt.agent.contract import CONTRACT_VERSION  # stdlib only: safe 
 
 
 def main() -> int:
+    parent = _host_pid()  # before anything that takes time: the host may die meanwhile
     try:
         data = json.loads(sys.stdin.read())
     except ValueError as error:
@@ -26,7 +27,7 @@ def main() -> int:
             {"ok": False, "version": CONTRACT_VERSION, "kind": "bad-job", "error": f"the job is not JSON: {error}"}
         )
     _arm_deadline(data.get("deadline_s") if isinstance(data, dict) else None)
-    _watch_parent(os.getppid())
+    _watch_parent(parent)
     return _answer(_run(data))
 
 
@@ -62,6 +63,13 @@ def _arm_deadline(seconds: object) -> None:
         and hasattr(signal, "SIGALRM")
     ):
         signal.alarm(max(1, int(float(seconds) + 0.999)))
+
+
+def _host_pid() -> int:
+    """The local transport names its pid (the agent may start after the host died: then the
+    parent pid is already the reaper's); over ssh the parent is the session's shell."""
+    named = os.environ.get("EDGEOPT_HOST_PID", "")
+    return int(named) if named.isdigit() else os.getppid()
 
 
 def _watch_parent(parent: int) -> None:
