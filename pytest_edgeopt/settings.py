@@ -59,6 +59,12 @@ INI_OPTIONS = {
         "bring back, in MB; past it the case fails naming this option",
         "512",
     ),
+    "edgeopt_max_eval_mb": (
+        "the eval data (inputs) one case may send to the runtime, in MB; a larger set is cut to its first "
+        "samples that fit, and the row says so (default 1024: the host, the agent and the cache each hold a "
+        "copy, which fits a 24 GiB machine with two xdist workers)",
+        "1024",
+    ),
     "edgeopt_mcu_fit": ("a microcontroller row whose arena or flash exceeds the board's: fail or off", "fail"),
 }
 
@@ -102,6 +108,7 @@ class Settings:
     progress: str = "auto"  # --edge-progress: "auto" (a terminal, not -q), "on" or "off"
     profile: bool = False  # --edge-profile: a per-op profiled pass after every timed job
     max_outputs_mb: float = 512.0  # edgeopt_max_outputs_mb: the outputs file's cap
+    max_eval_mb: float = 1024.0  # --edge-max-eval-mb: eval inputs past it are cut, the row says so
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -140,6 +147,7 @@ class Settings:
             mcu_fit=_choice(config.getini("edgeopt_mcu_fit"), ("fail", "off"), "edgeopt_mcu_fit"),
             profile=option.edge_profile,
             max_outputs_mb=_ini_float(config, None, "edgeopt_max_outputs_mb"),
+            max_eval_mb=_ini_float(config, option.edge_max_eval_mb, "edgeopt_max_eval_mb"),
             progress=_choice(
                 option.edge_progress or config.getini("edgeopt_progress"), ("auto", "on", "off"), "--edge-progress"
             ),
@@ -440,6 +448,16 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         ("--edge-quick",),
         dict(
             action="store_true", default=False, help="short sampling (5 runs, 2 s cap): smoke runs, not numbers to keep"
+        ),
+    ),
+    (
+        ("--edge-max-eval-mb",),
+        dict(
+            metavar="MB",
+            type=positive_float,
+            default=None,
+            help="cut each case's eval inputs to their first samples within MB (default 1024, ini "
+            "edgeopt_max_eval_mb); the row notes the cut",
         ),
     ),
     (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -214,6 +214,37 @@ class EdgeModel:
     def data_hash(self, which: str) -> str:
         data = self.eval_inputs if which == "eval" else self.calibration
         return inputs_hash(data)
+
+
+def within(model: EdgeModel, *, max_bytes: int) -> EdgeModel:
+    """The model with its eval set cut to the first samples whose inputs fit `max_bytes`, noted
+    for the row; the model itself when they fit (a 2.1 GB array once cost 5 GB on the host, 2.1 GB
+    in the agent and 2.1 GB more in the cache)."""
+    total, count = data_bytes(model.eval_inputs), model.eval_count
+    if total <= max_bytes or count == 0:
+        return model
+    keep = max(1, int(max_bytes // max(1, total // count)))
+    note = Note(
+        NoteKind.MODEL,
+        f"eval data cut to its first {keep} of {count} samples ({total / 1e6:.0f} MB > {max_bytes / 1e6:g} MB: "
+        "raise --edge-max-eval-mb to use them all)",
+    )
+    return replace(
+        model,
+        eval_inputs=_first(model.eval_inputs, keep),
+        eval_labels=None if model.eval_labels is None else _first(model.eval_labels, keep),
+        notes=model.notes + (note,),
+    )
+
+
+def data_bytes(data: InputData) -> int:
+    return sum(a.nbytes for a in data.values()) if isinstance(data, dict) else int(data.nbytes)
+
+
+def _first(data: Any, keep: int) -> Any:
+    if isinstance(data, Mapping):
+        return {k: v[:keep] for k, v in data.items()}
+    return data[:keep]
 
 
 def inputs_hash(data: InputData) -> str:

@@ -430,3 +430,38 @@ def test_an_agent_whose_host_was_killed_ends_itself_before_its_deadline(
     run.send_signal(signal.SIGKILL)  # no cleanup runs on the host; the deadline is 600 s away
     run.communicate(timeout=60)
     assert agents_left(marker) == [], "the orphaned agent kept timing"
+
+
+# -- 12. eval data is capped; the row says when it was cut ----------------------------------------------------
+
+BIG_EVAL = """
+import numpy as np
+import torch
+
+from pytest_edgeopt import EdgeModel
+
+
+def test_big(edge_runner):
+    torch.manual_seed(0)
+    x = np.random.default_rng(0).standard_normal((4000, 256)).astype(np.float32)  # 4.1 MB
+    labels = np.zeros(4000, dtype=np.int64)
+    model = EdgeModel.from_torch(torch.nn.Linear(256, 4), name="big", example_input=x[:1], eval_data=(x, labels))
+    m = edge_runner.measure(model, precision="fp32")
+    assert m.eval_count == EXPECTED
+"""
+
+
+def test_eval_data_past_the_cap_is_cut_and_the_row_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x=BIG_EVAL.replace("EXPECTED", "1000"))
+    result = pytester.runpytest(*QUICK, "--edge-max-eval-mb=1.024")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*eval data cut to its first 1000 of 4000 samples (4 MB > 1.024 MB: raise --edge-max-eval-mb*"]
+    )
+
+
+def test_the_default_eval_cap_keeps_a_normal_eval_set_whole(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x=BIG_EVAL.replace("EXPECTED", "4000"))
+    result = pytester.runpytest(*QUICK)
+    result.assert_outcomes(passed=1)
+    assert "eval data cut" not in result.stdout.str()
