@@ -8,10 +8,13 @@ and two processes (xdist workers, two CI jobs on one runner) must not interleave
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
+
+from pytest_edgeopt.errors import EdgeOptError
 
 T = TypeVar("T")
 
@@ -19,19 +22,54 @@ T = TypeVar("T")
 @contextmanager
 def file_lock(lock_path: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold an exclusive (or a shared) lock on `lock_path`; without fcntl (Windows) it serializes
-    nothing. Shared holders exclude only exclusive ones: many builds at once, no timing beside them."""
+    nothing. Shared holders exclude only exclusive ones: many builds at once, no timing beside them.
+    The file is opened without following a link and without blocking, and refused unless it is a
+    regular file: a planted `<key>.lock` symlink would create a file elsewhere, a FIFO hang the run.
+    It is opened read-only (flock needs no more), so another user's machine lock still serves."""
     try:
         import fcntl
     except ImportError:
         yield
         return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
+    handle = _open_lock(lock_path)
+    try:
         fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+def _open_lock(lock_path: Path) -> int:
+    flags = os.O_RDONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(lock_path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as error:
+        kind = "a symbolic link" if lock_path.is_symlink() else f"not usable ({error.strerror})"
+        raise EdgeOptError(f"lock file {lock_path} is {kind}: remove it, or choose another directory") from None
+    if not stat.S_ISREG(os.fstat(handle).st_mode):
+        os.close(handle)
+        raise EdgeOptError(f"lock file {lock_path} is not a regular file: remove it")
+    return handle
+
+
+def machine_lock_dir() -> Path:
+    """One directory per machine, whatever the cache dir: two runs with different caches must
+    not time at the same moment. $EDGEOPT_LOCK_DIR overrides it (a container with its own /tmp
+    sharing CPUs with others)."""
+    chosen = os.environ.get("EDGEOPT_LOCK_DIR")
+    if chosen:
+        return Path(chosen)
+    path = Path("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()) / "pytest-edgeopt-locks"
+    try:
+        path.mkdir()
+        os.chmod(path, 0o1777)  # like /tmp: every user's runs share it, none removes another's files
+    except OSError:
+        pass  # there already (another run made it); a lock that cannot be opened there says so
+    return path
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from pytest_edgeopt.baselines.store import read_tree
+from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import TableColumns
 from pytest_edgeopt.optimize.cache import entries, prune
@@ -29,7 +30,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Lines on stdout; a command that hit errors prints them on stderr, one line each, and returns 1."""
     args = _parser().parse_args(argv)
     errors: List[str] = []
-    lines: List[str] = args.run(args, errors) if args.command == "table" else args.run(args)
+    try:
+        lines: List[str] = args.run(args, errors) if args.command == "table" else args.run(args)
+    except (OSError, EdgeOptError) as error:  # a file that changed under us, a lock that is not a file
+        lines, errors = [], [str(error)]
     for line in lines:
         print(line)
     for line in errors:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Generator, List, Optional
 import pytest
 
 from pytest_edgeopt import hookspecs
+from pytest_edgeopt._fs import machine_lock_dir
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.platforms.profiles import BUILTIN, Platform
@@ -22,7 +23,7 @@ from pytest_edgeopt.session.configure import configure
 from pytest_edgeopt.session.edge_session import edge, edge_session
 from pytest_edgeopt.session.parametrize import MARKERS
 from pytest_edgeopt.session.runner import EdgeRunner
-from pytest_edgeopt.settings import add_options, cache_dir
+from pytest_edgeopt.settings import add_options
 
 if TYPE_CHECKING:
     from pluggy import Result
@@ -59,7 +60,7 @@ def pytest_edgeopt_power_meters(config: pytest.Config) -> List[PowerMeterSpec]:
 
 @pytest.hookimpl(trylast=True)
 def pytest_edgeopt_make_transport(config: pytest.Config, platform: Platform) -> Optional[Transport]:
-    return make_transport(platform, lock_dir=cache_dir(config))
+    return make_transport(platform, lock_dir=machine_lock_dir())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -7,6 +7,7 @@ argparse `type=` parsers turn them into values here and say the fix when one is 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 from pytest_edgeopt.agent.contract import DEFAULT_MAX_OUTPUTS_MB, SamplingPlan
 from pytest_edgeopt.kinds import McuFit, OptionMode, Policy, ProgressMode, TableColumns, TransportKind, UpdateMode
+
+DEFAULT_MAX_EVAL_MB = 1024.0  # eval inputs a case may send: the host, the agent and the cache each hold a copy
 
 if TYPE_CHECKING:
     from pytest_edgeopt.platforms.profiles import Platform
@@ -76,6 +79,12 @@ INI_OPTIONS = {
         "a microcontroller row whose arena or flash exceeds the board's: fail or off",
         DEFAULT_MCU_FIT.value,
     ),
+    "edgeopt_max_eval_mb": (
+        "the eval data (inputs) one case may send to the runtime, in MB; a larger set is cut to its first "
+        "samples that fit, and the row says so (the default: the host, the agent and the "
+        "cache each hold a copy, which fits a 24 GiB machine with two xdist workers)",
+        f"{DEFAULT_MAX_EVAL_MB:g}",
+    ),
 }
 
 
@@ -118,6 +127,7 @@ class Settings:
     progress: ProgressMode = DEFAULT_PROGRESS  # --edge-progress
     profile: bool = False  # --edge-profile: a per-op profiled pass after every timed job
     max_outputs_mb: float = DEFAULT_MAX_OUTPUTS_MB  # edgeopt_max_outputs_mb: the outputs file's cap
+    max_eval_mb: float = DEFAULT_MAX_EVAL_MB  # --edge-max-eval-mb: eval inputs past it are cut, the row says so
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -154,6 +164,7 @@ class Settings:
             mcu_fit=_mode(McuFit, config.getini("edgeopt_mcu_fit"), "edgeopt_mcu_fit"),
             profile=option.edge_profile,
             max_outputs_mb=_ini_float(config, None, "edgeopt_max_outputs_mb"),
+            max_eval_mb=_ini_float(config, option.edge_max_eval_mb, "edgeopt_max_eval_mb"),
             progress=_mode(ProgressMode, option.edge_progress or config.getini("edgeopt_progress"), "--edge-progress"),
             table_columns=_mode(
                 TableColumns,
@@ -269,10 +280,14 @@ non_negative_float = _bounded(float, minimum=0.0, strict=False, what="a number >
 
 
 def _number(text: str, kind: Any) -> Any:
+    """NaN and inf are refused: every comparison with NaN is False, so a NaN bound checks nothing."""
     try:
-        return kind(text)
+        value = kind(text)
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _plan(config: pytest.Config) -> SamplingPlan:
@@ -318,8 +333,8 @@ def _ini_float(config: pytest.Config, cli: Optional[float], name: str, *, minimu
 def _ini_number(config: pytest.Config, name: str, kind: Any) -> Any:
     raw = config.getini(name)
     try:
-        return kind(raw)
-    except (TypeError, ValueError):
+        return _number(str(raw).strip(), kind)
+    except argparse.ArgumentTypeError:
         raise pytest.UsageError(f"ini option {name} = {raw!r} is not a number; fix it in your pytest config") from None
 
 
@@ -362,10 +377,7 @@ def _cache_cap(config: pytest.Config) -> Optional[float]:
     raw = str(config.getini("edgeopt_cache_max_mb")).strip()
     if not raw:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise pytest.UsageError(f"ini option edgeopt_cache_max_mb = {raw!r} is not a number") from None
+    value: float = _ini_number(config, "edgeopt_cache_max_mb", float)
     if value < 0:
         raise pytest.UsageError(f"edgeopt_cache_max_mb must be >= 0, got {value}")
     return value
@@ -460,6 +472,16 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         ("--edge-quick",),
         dict(
             action="store_true", default=False, help="short sampling (5 runs, 2 s cap): smoke runs, not numbers to keep"
+        ),
+    ),
+    (
+        ("--edge-max-eval-mb",),
+        dict(
+            metavar="MB",
+            type=positive_float,
+            default=None,
+            help="cut each case's eval inputs to their first samples within MB (default 1024, ini "
+            "edgeopt_max_eval_mb); the row notes the cut",
         ),
     ),
     (

@@ -8,14 +8,18 @@ Only the standard library is imported before the job is parsed.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from typing import Dict
 
 from pytest_edgeopt.agent.contract import CONTRACT_VERSION  # stdlib only: safe before numpy is known
 
 
 def main() -> int:
+    parent = _host_pid()  # before anything that takes time: the host may die meanwhile
     try:
         data = json.loads(sys.stdin.read())
     except ValueError as error:
@@ -23,6 +27,7 @@ def main() -> int:
             {"ok": False, "version": CONTRACT_VERSION, "kind": "bad-job", "error": f"the job is not JSON: {error}"}
         )
     _arm_deadline(data.get("deadline_s") if isinstance(data, dict) else None)
+    _watch_parent(parent)
     return _answer(_run(data))
 
 
@@ -58,6 +63,26 @@ def _arm_deadline(seconds: object) -> None:
         and hasattr(signal, "SIGALRM")
     ):
         signal.alarm(max(1, int(float(seconds) + 0.999)))
+
+
+def _host_pid() -> int:
+    """The local transport names its pid (the agent may start after the host died: then the
+    parent pid is already the reaper's); over ssh the parent is the session's shell."""
+    named = os.environ.get("EDGEOPT_HOST_PID", "")
+    return int(named) if named.isdigit() else os.getppid()
+
+
+def _watch_parent(parent: int) -> None:
+    """An agent whose host died (SIGKILL, an OOM kill, a dropped ssh session) has nobody to
+    answer: it ends itself within a second instead of timing on until its deadline. Orphans are
+    re-parented, so a changed parent pid means the host is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="edgeopt-parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Batch axis first in the file whatever axis the model put it on. Numpy and zipfil
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -78,6 +79,49 @@ def read_outputs(path: str, *, names: Optional[Sequence[str]] = None) -> Dict[st
         members = _members(data.files)
         wanted = stored if names is None else [n for n in names if n in stored]
         return {name: _joined(data, members.get(stored.index(name), [])) for name in wanted}
+
+
+_MEMBER = re.compile(r"^(names|\d{1,6}(\.\d{1,9})?)\.npy$")
+
+
+def check_outputs(path: str, *, rows: int, max_bytes: int) -> None:
+    """A file from a device is untrusted: before numpy reads it, every member is a name this
+    contract writes, holds `rows` samples per output in total, declares at most `max_bytes`, and
+    inflates to no more than its header declares (a 0.4 MB file once expanded to 25M rows).
+    ValueError says what is wrong, in one line."""
+    declared, counts = 0, {}  # type: Tuple[int, Dict[int, int]]
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not _MEMBER.match(info.filename):
+                raise ValueError(f"the outputs file holds a member this agent never writes: {info.filename[:80]!r}")
+            shape, size, header = _npy_header(archive, info)
+            if info.file_size > size + header:
+                raise ValueError(f"the outputs member {info.filename} inflates past the size its header declares")
+            declared += size
+            if declared > max_bytes:
+                raise ValueError(f"the outputs file declares more than the cap of {max_bytes / 1e6:g} MB")
+            if info.filename != "names.npy":
+                index = int(info.filename.split(".")[0])
+                counts[index] = counts.get(index, 0) + (shape[0] if shape else 1)
+    wrong = {i: n for i, n in counts.items() if n != rows}
+    if wrong:
+        index, count = next(iter(sorted(wrong.items())))
+        raise ValueError(f"the outputs file holds {count} rows of output {index} for {rows} eval inputs")
+
+
+def _npy_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Tuple[Tuple[int, ...], int, int]:
+    """(shape, data bytes, header bytes) from the member's first bytes, without inflating the rest."""
+    with archive.open(info) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = reader(handle, max_header_size=10_000)
+        except (ValueError, SyntaxError, EOFError) as error:
+            raise ValueError(f"the outputs member {info.filename} is not an array ({error})") from None
+        header = handle.tell()
+    if dtype.hasobject:
+        raise ValueError(f"the outputs member {info.filename} holds Python objects")
+    return tuple(shape), int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, header
 
 
 def output_names(path: str) -> Tuple[str, ...]:

@@ -11,6 +11,7 @@ never is.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,6 +24,7 @@ from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.result import Measurement
 
 SCHEMA_VERSION = 1
+MAX_FILE_CHARS = 256 * 1024 * 1024  # far above any real suite's file; a bigger one is not ours
 REGENERATE = "regenerate it with --update-baselines"
 
 
@@ -129,23 +131,60 @@ class BaselineStore:
 def read_file(path: Path) -> Tuple[Dict[str, Any], Dict[str, BaselineEntry]]:
     """A baseline file's JSON and its entries; BaselineFileError names the file and the fix."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as error:
         raise BaselineFileError(f"{path}: unreadable ({error}); {REGENERATE}") from None
     except json.JSONDecodeError as error:
         raise BaselineFileError(
             f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); {REGENERATE}"
         ) from None
+    except (ValueError, RecursionError) as error:  # NaN, 1e999, a 5000-digit integer, deep nesting
+        raise BaselineFileError(f"{path}: not a baseline ({_why(error)}); {REGENERATE}") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise NewerBaselineFile(
             f"{path}: written by a newer pytest-edgeopt (schema_version {version}; this one reads and writes "
             f"{SCHEMA_VERSION}): upgrade pytest-edgeopt; the file is left as it is"
         )
-    problem = validate(data)
+    try:
+        problem = validate(data)
+    except RecursionError:
+        problem = "nested too deeply"
     if problem:
         raise BaselineFileError(f"{path}: {problem}; {REGENERATE}")
     return data, {key: BaselineEntry.from_dict(e) for key, e in data["entries"].items()}
+
+
+def parse_json(text: str) -> Any:
+    """json.loads that refuses what a measurement never holds: NaN, Infinity and numbers that
+    overflow to them (a NaN sample once turned a latency gate into `inconclusive`, a pass)."""
+    if len(text) > MAX_FILE_CHARS:
+        raise ValueError(f"{len(text)} characters, more than the {MAX_FILE_CHARS} a baseline file may hold")
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a baseline may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    """Counts and sizes fit in 18 digits; a longer integer overflows a float or stalls int()."""
+    if len(text.lstrip("-")) > 18:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is not a count a baseline holds")
+    return int(text)
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error).split(";")[0].split("\n")[0]
 
 
 @dataclass

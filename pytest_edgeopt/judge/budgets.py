@@ -8,6 +8,7 @@ before anything is measured, so a typo is a usage error naming where it was writ
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, Mapping, Tuple
 
@@ -64,12 +65,16 @@ def validate_budgets(budgets: Budgets, *, where: str) -> Dict[str, object]:
 
 
 def limit_of(name: str, value: object) -> float:
+    """The budget's number; NaN and inf are refused (a NaN limit passes every comparison's `not`)."""
     if name == "max_latency_ratio_vs":
         return ratio_target(value)[1]
     try:
-        return parse_percent(value, name=name) if name in RELATIVE else _number(name, value)
+        limit = parse_percent(value, name=name) if name in RELATIVE else _number(name, value)
     except (TypeError, ValueError) as error:
         raise EdgeOptError(str(error)) from None
+    if not math.isfinite(limit):
+        raise EdgeOptError(f"{name}={value!r}: expected a finite number")
+    return limit
 
 
 def ratio_target(value: object) -> Tuple[str, float]:
@@ -86,7 +91,7 @@ def ratio_target(value: object) -> Tuple[str, float]:
     why = unknown_precision(target)
     if why is not None:
         raise EdgeOptError(f"max_latency_ratio_vs: {why}")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < math.inf:
         raise EdgeOptError(f"{usage}; the ratio must be a number above 0, got {ratio!r}")
     return str(target), float(ratio)
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import marshal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -228,6 +227,37 @@ class EdgeModel:
         return inputs_hash(data)
 
 
+def within(model: EdgeModel, *, max_bytes: int) -> EdgeModel:
+    """The model with its eval set cut to the first samples whose inputs fit `max_bytes`, noted
+    for the row; the model itself when they fit (a 2.1 GB array once cost 5 GB on the host, 2.1 GB
+    in the agent and 2.1 GB more in the cache)."""
+    total, count = data_bytes(model.eval_inputs), model.eval_count
+    if total <= max_bytes or count == 0:
+        return model
+    keep = max(1, int(max_bytes // max(1, total // count)))
+    note = Note(
+        NoteKind.MODEL,
+        f"eval data cut to its first {keep} of {count} samples ({total / 1e6:.0f} MB > {max_bytes / 1e6:g} MB: "
+        "raise --edge-max-eval-mb to use them all)",
+    )
+    return replace(
+        model,
+        eval_inputs=_first(model.eval_inputs, keep),
+        eval_labels=None if model.eval_labels is None else _first(model.eval_labels, keep),
+        notes=model.notes + (note,),
+    )
+
+
+def data_bytes(data: InputData) -> int:
+    return sum(a.nbytes for a in data.values()) if isinstance(data, dict) else int(data.nbytes)
+
+
+def _first(data: Any, keep: int) -> Any:
+    if isinstance(data, Mapping):
+        return {k: v[:keep] for k, v in data.items()}
+    return data[:keep]
+
+
 def inputs_hash(data: InputData) -> str:
     """One input hashes as before (caches stay valid); several by name and content."""
     if not isinstance(data, dict):
@@ -331,11 +361,31 @@ def _labels(value: Any, *, count: int, name: str, metric: Optional[Metric]) -> A
                 f"model {name!r}: eval labels of shape {labels.shape} are not class ids; "
                 "pass metric=Metric(name, fn) to score them"
             )
-        labels = labels.astype(np.int64).reshape(-1)
+        labels = _class_ids(labels.reshape(-1), name=name)
         n = len(labels)
     if n != count:
         raise EdgeOptError(f"model {name!r}: {count} eval inputs but {n} labels; pass equal counts")
     return labels
+
+
+def _class_ids(labels: np.ndarray, *, name: str) -> np.ndarray:
+    """Whole numbers >= 0, checked before the cast: int64(NaN) is a huge negative number that no
+    prediction equals, 2.7 would silently become class 2, and -1 is no class at all."""
+    if labels.dtype.kind == "f":
+        wrong = ~np.isfinite(labels) | (labels != np.round(labels))
+        if wrong.any():
+            at = int(np.argmax(wrong))
+            raise EdgeOptError(
+                f"model {name!r}: eval label {float(labels[at])} (index {at}) is not a class id; "
+                "labels must be whole numbers 0..classes-1"
+            )
+    ids = labels.astype(np.int64)
+    if len(ids) and ids.min() < 0:
+        at = int(np.argmin(ids))
+        raise EdgeOptError(
+            f"model {name!r}: eval label {ids[at]} (index {at}) is negative; labels must be class ids 0..classes-1"
+        )
+    return ids
 
 
 def _float_inputs(array: np.ndarray) -> np.ndarray:
@@ -443,42 +493,14 @@ def _onnx_input_shape(path: Path) -> Tuple[Optional[int], ...]:
 
 
 def _module_hash(model: EdgeModel) -> str:
-    """Weights, structure and the code of forward(): a changed `forward` with the same weights
-    computes another function, so it must not reuse the old export (reproduced: -self.fc(x) kept
-    measuring self.fc(x) until the cache was deleted)."""
-    module = model.torch_module()
-    digest = hashlib.sha256(repr(module).encode())
-    digest.update(type(module).__qualname__.encode())
-    for key, tensor in module.state_dict().items():
-        digest.update(key.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    """Everything that decides the exported graph (see torch_key) and the input shapes: a changed
+    `forward`, attribute, buffer or helper must not reuse the old export (reproduced: `-self.fc(x)`
+    kept measuring `self.fc(x)`; `Scaled(-1.0)` measured `Scaled(1.0)`'s artifact)."""
+    from pytest_edgeopt.models.torch_key import module_key
+
+    digest = module_key(model.torch_module())
     digest.update(str(first_sample_shapes(model.examples())).encode())
-    for source in _code_sources(module):
-        digest.update(source)
     return digest.hexdigest()[:16]
-
-
-def _code_sources(module: Any) -> List[bytes]:
-    """The code of every class in the model that torch does not ship (torch's own code is keyed
-    by its version): the whole defining file when there is one, so helper functions that
-    forward() calls count too, else the compiled code of the class's functions."""
-    classes = {cls for sub in module.modules() for cls in type(sub).__mro__}
-    own = sorted(
-        (c for c in classes if c.__module__.split(".")[0] not in ("torch", "builtins")),
-        key=lambda c: f"{c.__module__}.{c.__qualname__}",
-    )
-    return [_class_code(cls) for cls in own]
-
-
-def _class_code(cls: type) -> bytes:
-    try:
-        source_file = inspect.getsourcefile(cls)
-    except (OSError, TypeError):
-        source_file = None
-    if source_file and Path(source_file).is_file():
-        return Path(source_file).read_bytes()
-    functions = [v for v in vars(cls).values() if hasattr(v, "__code__")]
-    return b"".join(marshal.dumps(f.__code__) for f in functions) or cls.__qualname__.encode()
 
 
 def _external_data(path: Path) -> List[Path]:
@@ -490,9 +512,18 @@ def _external_data(path: Path) -> List[Path]:
     if EXTERNAL_DATA_KEY not in path.read_bytes():
         return []
     try:
-        return [f for f in external_data_files(path) if f.is_file()]
+        return [f for f in external_data_files(path) if f.is_file() and _inside(f, path.parent)]
     except EdgeOptError:
         return []
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """onnx refuses a location outside the model's folder; it is never read here either (a
+    `../../secrets` location would otherwise be hashed, a `/dev` file read without end)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
 
 
 def _files_hash(paths: Sequence[Path]) -> str:

@@ -15,11 +15,13 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from pytest_edgeopt._fs import atomic_build, atomic_write_text, file_lock
+from pytest_edgeopt.errors import EdgeOptError
 
 Info = Dict[str, Any]  # what a builder reports about the file it built, stored as JSON beside it
 Builder = Callable[[Path], Info]
@@ -64,17 +66,41 @@ class ArtifactCache:
         `what` names the work for the progress line, shown only when the entry is really built."""
         key = cache_key(parts)
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
+        try:
+            self._check_root()
+            with file_lock(self.root / f"{key}.lock"):
+                found = _intact(path, meta)
+                if found is None:
+                    with self._building(what):
+                        info = atomic_build(path, build)
+                    record = {
+                        "parts": dict(parts),
+                        "info": info,
+                        "size": path.stat().st_size,
+                        "sha256": file_sha256(path),
+                    }
+                    atomic_write_text(meta, json.dumps(record, default=str))
+                    found = info
+                _touch(meta)
+                return path, found
+        except OSError as error:  # a full disk, a read-only or foreign cache: one line, not a traceback
+            raise EdgeOptError(
+                f"artifact cache {self.root}: {error.strerror or error} ({error.filename or path.name}); "
+                "free space or choose a writable cache with --edge-cache-dir"
+            ) from None
+
+    def _check_root(self) -> None:
+        """The cached files are what gets measured: a cache directory another user owns could swap
+        them (as a remote_dir could the agent's code), and nobody else may write into ours."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.root / f"{key}.lock"):
-            found = _intact(path, meta)
-            if found is None:
-                with self._building(what):
-                    info = atomic_build(path, build)
-                record = {"parts": dict(parts), "info": info, "size": path.stat().st_size, "sha256": file_sha256(path)}
-                atomic_write_text(meta, json.dumps(record, default=str))
-                found = info
-            _touch(meta)
-            return path, found
+        found = self.root.stat()
+        if hasattr(os, "getuid") and found.st_uid != os.getuid():
+            raise EdgeOptError(
+                f"artifact cache {self.root} belongs to uid {found.st_uid}, not to you (uid {os.getuid()}): "
+                "choose a cache directory of your own with --edge-cache-dir"
+            )
+        if found.st_mode & 0o002:
+            os.chmod(self.root, found.st_mode & ~0o002 & 0o7777)
 
     @contextlib.contextmanager
     def _building(self, what: str) -> Iterator[None]:
@@ -130,23 +156,43 @@ def _touch(meta: Path) -> None:
 @dataclass(frozen=True)
 class Entry:
     key: str
-    files: Tuple[Path, ...]
+    files: Tuple[Path, ...]  # regular files only: a directory or a link named like an entry is not ours
     used: float  # last use (the record's mtime)
 
     @property
     def size(self) -> int:
-        return sum(f.stat().st_size for f in self.files if f.exists())
+        return sum(_regular_size(f) for f in self.files)
 
 
 def entries(root: Path) -> List[Entry]:
-    """Every entry of the cache, most recently used first."""
+    """Every entry of the cache, most recently used first. A record whose file is gone, a link or
+    a directory named like an entry is skipped, never a traceback."""
     found: List[Entry] = []
     for meta in Path(root).glob("*.json"):
         key = meta.stem
-        if KEY_PATTERN.match(key):
-            files = tuple(p for p in Path(root).glob(f"{key}*") if p.suffix != ".lock")
-            found.append(Entry(key=key, files=files, used=meta.stat().st_mtime))
+        used = _regular_mtime(meta)
+        if KEY_PATTERN.match(key) and used is not None:
+            files = tuple(
+                p for p in Path(root).glob(f"{key}*") if p.suffix != ".lock" and _regular_mtime(p) is not None
+            )
+            found.append(Entry(key=key, files=files, used=used))
     return sorted(found, key=lambda e: e.used, reverse=True)
+
+
+def _regular_mtime(path: Path) -> Optional[float]:
+    try:
+        found = path.lstat()
+    except OSError:
+        return None
+    return found.st_mtime if stat.S_ISREG(found.st_mode) else None
+
+
+def _regular_size(path: Path) -> int:
+    try:
+        found = path.lstat()
+    except OSError:
+        return 0
+    return found.st_size if stat.S_ISREG(found.st_mode) else 0
 
 
 def prune(root: Path, *, max_bytes: int, keep_since: Optional[float] = None) -> Iterator[Entry]:

@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -114,7 +115,7 @@ class SshTransport:
             result = self._execute(client, remote_job, agent, deadline=deadline, timeout_s=timeout_s)
             if isinstance(result, Failure):
                 self._discard_outputs(client, remote_job.outputs_file)
-            return self._fetch_outputs(client, result, job.outputs_file, deadline=deadline)
+            return self._fetch_outputs(client, result, remote_job, job.outputs_file, deadline=deadline)
         except LinkDropped as error:
             self.close()
             return failure(FailureKind.UNREACHABLE, str(error))
@@ -126,7 +127,7 @@ class SshTransport:
         except OSError as error:  # SFTP: a full disk, a remote_dir we may not write
             return failure(
                 FailureKind.PUSH,
-                f"copying the job's files to {self.label}:{self._remote_dir} "
+                f"copying the job's files to {self.label}:{self._remote_dir or self.options.remote_dir} "
                 f"failed: {_one_line(error)} (check free space and ssh.remote_dir)",
             )
 
@@ -176,15 +177,34 @@ class SshTransport:
                 )
         return remote, agent
 
-    def _fetch_outputs(self, client: Any, result: Result, local: Optional[str], *, deadline: float) -> Result:
+    def _fetch_outputs(
+        self, client: Any, result: Result, sent: Job, local: Optional[str], *, deadline: float
+    ) -> Result:
         """The eval set's outputs come back by SFTP (compressed, as the agent wrote them), renamed
-        into place when complete; the device keeps no copy (each job writes a new one)."""
+        into place when complete; the device keeps no copy (each job writes a new one). What the
+        device answers is untrusted: only the file the host named is fetched (never `/dev/zero`,
+        never a file of the host's to delete), and only when it is a regular file under the cap."""
         remote = result.evaluation.outputs_file if isinstance(result, Success) else None
         if not isinstance(result, Success) or remote is None or local is None:
             return result
+        if remote != sent.outputs_file:
+            self._discard_outputs(client, sent.outputs_file)
+            return failure(
+                FailureKind.MALFORMED,
+                f"{self.label} named the outputs file {remote!r}, not the one this job gave it ({sent.outputs_file})",
+            )
         partial = f"{local}.partial"  # (an agent killed mid-job leaves its file: _discard_outputs)
         with client.open_sftp() as sftp:
             sftp.get_channel().settimeout(self._io_timeout(deadline))
+            found = sftp.stat(remote)
+            cap = int(sent.max_outputs_mb * 1e6) + (1 << 20)  # compressed is at most the data plus zip headers
+            if not stat.S_ISREG(found.st_mode or 0) or (found.st_size or 0) > cap:
+                sftp.remove(remote)
+                return failure(
+                    FailureKind.MALFORMED,
+                    f"{self.label}: the outputs file is {found.st_size} bytes, over the cap of "
+                    f"{sent.max_outputs_mb:g} MB (raise edgeopt_max_outputs_mb)",
+                )
             sftp.get(remote, partial)
             sftp.remove(remote)
         os.replace(partial, local)

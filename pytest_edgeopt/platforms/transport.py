@@ -118,6 +118,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
+HOST_PID_VAR = "EDGEOPT_HOST_PID"  # read by agent/__main__.py (which imports nothing of the host's)
+
+
 def _agent_env(extra_paths: Sequence[str] = ()) -> Dict[str, str]:
     """Make this copy of the package (and a plugin's runtime or meter module) importable by the
     child even when it is not installed."""
@@ -125,6 +128,7 @@ def _agent_env(extra_paths: Sequence[str] = ()) -> Dict[str, str]:
     root = str(Path(pytest_edgeopt.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, *extra_paths, env.get("PYTHONPATH")) if p)
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
+    env[HOST_PID_VAR] = str(os.getpid())  # the agent ends itself when this process is gone
     return env
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
@@ -30,17 +31,28 @@ def write_report(path: Path, rows: Sequence[Row], *, platform: str, by_platform:
 
 def markdown(rows: Sequence[Row], *, platform: str, by_platform: bool = False) -> str:
     headers, body, notes = table_cells(rows, by_platform=by_platform)
-    lines = [f"## pytest-edgeopt on `{platform}`", ""]
+    lines = [f"## pytest-edgeopt on `{_md(platform)}`", ""]
     if not body:
         return "\n".join(lines + ["No model was measured.", ""])
     if by_platform:
         body = _group_rows(body, platform_groups(rows), len(headers), title=lambda name: f"**{name}**")
-    lines += tabulate(body, headers=headers, tablefmt="github", disable_numparse=True).splitlines()
-    lines += [""] + [f"{number}. {note}" for note, number in notes.items()]
-    failing = [f"- `{r.measurement.nodeid}`: {v}" for r in rows for v in r.judgement.violations]
+    cells = [tuple(_md(cell) for cell in row) for row in body]
+    lines += tabulate(cells, headers=[_md(h) for h in headers], tablefmt="github", disable_numparse=True).splitlines()
+    lines += [""] + [f"{number}. {_md(note)}" for note, number in notes.items()]
+    failing = [f"- `{_md(r.measurement.nodeid)}`: {_md(v)}" for r in rows for v in r.judgement.violations]
     if failing:
         lines += ["", "### Broken budgets", ""] + failing
     return "\n".join(lines) + "\n"
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what starts HTML; "limit <= 5" stays as it is
+
+
+def _md(text: object) -> str:
+    """A cell that stays one cell and shows as text: a model named `a|b` or with a newline or
+    `<img ...>` must not split the row or reach the step summary as HTML."""
+    flat = " ".join(str(text).split()).replace("|", "&#124;").replace("`", "'")
+    return _TAG_START.sub("&lt;", flat)
 
 
 def json_report(rows: Sequence[Row], *, platform: str, by_platform: bool = False) -> str:

@@ -13,6 +13,7 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from pytest_edgeopt.agent.contract import DeviceFacts, Success, Timing
+from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.validity import timing_problem
 from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.result import (
@@ -64,6 +65,12 @@ def assemble(
     """`reference` None: this is the FP32 reference itself; `teacher`: the reference is another
     model's FP32 (reference=), named in the row."""
     timing, facts = result.timed(), result.device()
+    evaluation = result.evaluation
+    if len(evaluation.top_k) != model.eval_count or evaluation.eval_count != model.eval_count:
+        raise EdgeOptError(
+            f"model {model.name!r}: the agent answered {len(evaluation.top_k)} predictions "
+            f"(eval_count {evaluation.eval_count}) for {model.eval_count} eval inputs"
+        )
     ref = reference.measurement if reference else None
     size = _size(artifact, batch=result.batch)
     return Measurement(

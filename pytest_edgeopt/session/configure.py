@@ -16,6 +16,7 @@ from pytest_edgeopt.platforms.select import PlatformRequest, choose_platform
 from pytest_edgeopt.runtimes import RuntimeSpec, registry
 from pytest_edgeopt.session.edge_session import EdgeSession, OutcomeRecorder, session_key
 from pytest_edgeopt.session.progress import TerminalProgress
+from pytest_edgeopt.session.signals import end_like_sigint
 from pytest_edgeopt.settings import Settings, tool_budgets
 
 
@@ -43,6 +44,7 @@ def configure(config: pytest.Config) -> EdgeSession:
     session = EdgeSession(settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters)
     session.measurer.cache.progress = TerminalProgress(config, mode=settings.progress)
     session.collection.narrowed = _modules_named_by_node_id(config)
+    session.restore_signals = end_like_sigint()
     config.stash[session_key] = session
     config.pluginmanager.register(OutcomeRecorder(session), "edgeopt-outcomes")
     return session

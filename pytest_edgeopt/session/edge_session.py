@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
 
@@ -62,6 +62,7 @@ class EdgeSession:
             settings=settings, platform=platform, transport=transport, runtimes=runtimes, meters=meters or {}
         )
         self.collection = Collection()
+        self.restore_signals: Callable[[], None] = lambda: None  # see signals.end_like_sigint
         self.book = BaselineBook(
             BaselineStore(root=settings.baselines_dir, platform=platform.name),
             self.collection,
@@ -80,6 +81,7 @@ class EdgeSession:
         """The device link and the session's outputs files end with the run."""
         self.transport.close()
         self.measurer.close()
+        self.restore_signals()
 
     def measure(self, case: Case, *, nodeid: str, budgets: Mapping[str, object]) -> Row:
         """A row for this test; the measurement itself is made once per session per case. When

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Dict, Optional
 
+from pytest_edgeopt._fs import machine_lock_dir
 from pytest_edgeopt.agent.contract import Success
 from pytest_edgeopt.agent.power import PowerMeterSpec
 from pytest_edgeopt.errors import NotOnPlatform
@@ -52,7 +53,7 @@ class McuMeasurer:
         self.jobs = jobs
         self.platform = jobs.platform
         self.board: McuBoard = jobs.platform.mcu
-        self._host: Transport = LocalTransport(lock_dir=jobs.settings.cache_dir)
+        self._host: Transport = LocalTransport(lock_dir=machine_lock_dir())
         self._references: Dict[CaseKey, Reference] = {}
         self._measured: Dict[CaseKey, Measurement] = {}
 

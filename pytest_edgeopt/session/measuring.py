@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Optional, Protocol, Tuple
 
+from pytest_edgeopt._fs import machine_lock_dir
 from pytest_edgeopt.agent.contract import (
     Failure,
     FailureKind,
@@ -164,7 +165,7 @@ class Jobs:
         self.transport = transport
         self.runtimes = runtimes
         self.meters = meters
-        self.cache = ArtifactCache(settings.cache_dir, build_lock=host_timing_lock(settings.cache_dir))
+        self.cache = ArtifactCache(settings.cache_dir, build_lock=host_timing_lock(machine_lock_dir()))
         self._outputs_dir: Optional[Path] = None
 
     def artifact(self, case: Case) -> Artifact:

@@ -16,7 +16,7 @@ from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDepend
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.registry import METRICS, Junit
 from pytest_edgeopt.measure.result import Measurement, measured_value
-from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel
+from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel, within
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
 from pytest_edgeopt.optimize.precisions import unknown_precision
 from pytest_edgeopt.platforms.profiles import Platform
@@ -65,8 +65,9 @@ class EdgeRunner:
         or low-rank student): accuracy drop, agreement, fidelity, metric drop and the latency and
         size ratios are then against that model."""
         try:
-            edge_model = resolve_model(model)
-            teacher = resolve_model(reference) if reference is not None else None
+            cap = int(self._session.settings.max_eval_mb * 1e6)
+            edge_model = within(resolve_model(model), max_bytes=cap)
+            teacher = within(resolve_model(reference), max_bytes=cap) if reference is not None else None
             _check_arguments(precision, runtime, batch, self._session.runtimes)
             self._check_supported(precision)
             case = Case(

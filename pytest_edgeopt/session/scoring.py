@@ -9,17 +9,19 @@ leave the host.
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 import numpy as np
 
 from pytest_edgeopt.agent.contract import Evaluation
-from pytest_edgeopt.agent.outputs import output_names, read_outputs
+from pytest_edgeopt.agent.outputs import check_outputs, output_names, read_outputs
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.metric import Fidelity, Metric, fidelity
 from pytest_edgeopt.models.base import EdgeModel
 
+HOST_OUTPUTS_CAP = 16 << 30  # bytes an outputs file may declare: within a 24 GiB machine, whatever a device says
 IDENTICAL = Fidelity(sqnr_db=math.inf, cosine=1.0, max_abs=0.0, mean_abs=0.0)  # the reference vs itself
 
 
@@ -99,6 +101,8 @@ def score(
     """Fidelity of every output against the reference's (identical for the reference itself),
     and the metric on this artifact's outputs; the reference's metric comes with it, or is
     computed here on the reference's outputs (a teacher measured without this metric)."""
+    for path in (evaluation.outputs_file, reference_file):
+        _check_outputs(path, model=model)
     if is_reference:
         metric = _metric(model, evaluation.outputs_file)
         return Scores(fidelity={o.name: IDENTICAL for o in evaluation.outputs}, metric=metric, reference_metric=metric)
@@ -107,6 +111,15 @@ def score(
     if metric is not None and reference_metric is None:
         reference_metric = _metric(model, reference_file)
     return Scores(fidelity=fidelities, metric=metric, reference_metric=reference_metric)
+
+
+def _check_outputs(path: Optional[str], *, model: EdgeModel) -> None:
+    if path is None:
+        return
+    try:
+        check_outputs(path, rows=model.eval_count, max_bytes=HOST_OUTPUTS_CAP)
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise EdgeOptError(f"model {model.name!r}: {error}") from None
 
 
 def _fidelities(current: Optional[str], reference: str) -> Dict[str, Fidelity]:

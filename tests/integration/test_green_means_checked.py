@@ -403,13 +403,18 @@ def test_an_agent_orphaned_by_a_killed_pytest_ends_itself(pytester: pytest.Pytes
     assert _agents_of(marker), "the agent never started"
     pytest_run.send_signal(signal.SIGKILL)  # no cleanup runs: only the agent's own deadline can end it
     pytest_run.wait()
+    assert not agents_left(marker), "the agent kept timing after pytest was killed"
+
+
+def agents_left(marker: str) -> List[int]:
+    """Agents still running 20 s on (killed then, so a failing test leaves none behind)."""
     deadline = time.monotonic() + 20
     while _agents_of(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     leftovers = _agents_of(marker)
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
-    assert not leftovers, "the agent kept timing after pytest was killed"
+    return leftovers
 
 
 # -- 7. trusted inputs ------------------------------------------------------------------------------------------

@@ -295,3 +295,32 @@ def test_flops_of_a_fixed_batch_onnx_file_are_per_sample(tmp_path: Path) -> None
         )
         flops[batch] = artifact.flops
     assert flops[1] == flops[4] == 2 * 64 * 10
+
+
+# -- issue 24 item 11: `python -m pytest_edgeopt cache info|prune` on a damaged cache ---------------------------
+
+
+@pytest.mark.parametrize("damage", ["dangling-record", "directory-named-like-an-artifact"])
+@pytest.mark.parametrize("command", [["info"], ["prune", "--max-mb", "0"]])
+def test_cache_commands_survive_a_damaged_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, command: List[str]
+) -> None:
+    from pytest_edgeopt.cli import main
+
+    cache = ArtifactCache(tmp_path)
+    path, _ = cache.get_or_build({"stage": "x"}, suffix=".onnx", build=lambda p: p.write_bytes(b"x" * 10) and {})
+    key = path.stem
+    if damage == "dangling-record":  # the record is a link whose target is gone
+        (tmp_path / f"{key}.json").rename(tmp_path / "gone.json")
+        (tmp_path / f"{key}.json").symlink_to(tmp_path / "gone-for-good.json")
+        (tmp_path / "gone.json").unlink()
+    else:  # a directory holding a file, named like the entry's artifact
+        path.unlink()
+        path.mkdir()
+        (path / "keep").write_text("not ours")
+    status = main(["cache", *command, "--cache-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out.startswith(f"{tmp_path}: ") and len(out.splitlines()) == 1
+    if damage != "dangling-record":
+        assert (path / "keep").read_text() == "not ours"  # never deleted as if it were an artifact

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_edgeopt.agent import feeds
-from pytest_edgeopt.agent.outputs import OutputsTooLarge, OutputsWriter, batch_first, output_names, read_outputs
+from pytest_edgeopt.agent.outputs import (
+    OutputsTooLarge,
+    OutputsWriter,
+    batch_first,
+    check_outputs,
+    output_names,
+    read_outputs,
+)
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.measure.metric import Metric, fidelity
 
@@ -91,3 +100,44 @@ def test_a_metric_that_raises_or_returns_text_is_one_line() -> None:
     with pytest.raises(EdgeOptError, match="returned 'x': it must return one finite number"):
         Metric("IoU", lambda o, y: "x").score({}, None, model="m")
     assert Metric("n", lambda o, y: np.float32(0.5)).score({}, None, model="m") == 0.5
+
+
+# -- issue 24 item 5: an outputs file from a device is untrusted -------------------------------------------------
+
+
+def _written(tmp_path: Path, rows: int) -> str:
+    path = str(tmp_path / "outputs.npz")
+    writer = OutputsWriter(path, ["logits"], max_mb=10)
+    writer.add([np.zeros((rows, 4), dtype=np.float32)])
+    writer.close()
+    return path
+
+
+def test_an_honest_outputs_file_passes_the_checks(tmp_path: Path) -> None:
+    check_outputs(_written(tmp_path, 8), rows=8, max_bytes=1 << 20)
+
+
+def test_an_outputs_file_with_more_rows_than_eval_inputs_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A 0.4 MB npz of zeros that inflates to 25M rows: refused from its header, nothing inflated."""
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("names.npy", _npy(np.array(["logits"])))
+        archive.writestr("0.npy", _npy(np.zeros((25_000_000, 1), dtype=np.uint8)))
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(ValueError, match=r"^the outputs file holds 25000000 rows of output 0 for 8 eval inputs$"):
+        check_outputs(str(path), rows=8, max_bytes=16 << 30)
+    with pytest.raises(ValueError, match="declares more than the cap of 1 MB"):
+        check_outputs(str(path), rows=8, max_bytes=10**6)
+
+
+def test_a_member_name_the_agent_never_writes_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "odd.npz"
+    np.savez(path, names=np.array(["logits"]), logits=np.zeros((8, 4)))
+    with pytest.raises(ValueError, match=r"^the outputs file holds a member this agent never writes: 'logits.npy'$"):
+        check_outputs(str(path), rows=8, max_bytes=1 << 20)
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
