@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "--columns",
         choices=("fit", "all"),
         default="fit",
-        help="fit: the columns that fit this terminal (the default); all: every column",
+        help="fit: stacked blocks that fit this terminal's width, every value kept (the default); all: one block",
     )
     table.set_defaults(run=_table)
     for sub in (info, pruner):
