@@ -15,6 +15,7 @@ import pytest
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, NotOnPlatform
 from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.measure.values import measured_values
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
 from pytest_edgeopt.optimize.precisions import PRECISIONS
@@ -97,30 +98,10 @@ class EdgeRunner:
             )
 
     def _record_properties(self, m: Measurement) -> None:
+        """Every measured number on the JUnit XML test case: `edgeopt.<model>.<precision>.<name>`."""
         prefix = f"edgeopt.{m.model}.{m.precision}"
-        labelled = m.top1 is not None and m.reference_top1 is not None
-        for name, value in (
-            ("latency_ms", m.latency_ms),
-            ("top1", m.top1),
-            ("agreement", m.agreement),
-            ("top5_agreement", m.top5_agreement),
-            ("size_mb", m.size_mb),
-            ("storage_mb", m.storage_mb),
-            ("params", m.params),
-            ("peak_rss_mb", m.peak_rss_mb),
-            ("throughput", m.throughput),
-        ):
+        for name, value in measured_values(m).items():
             self._record(f"{prefix}.{name}", value)
-        for name, value in (
-            ("accuracy_drop", m.accuracy_drop if labelled else None),
-            ("gflops", m.gflops),
-            ("energy_w", m.energy_w),
-            ("energy_mj", m.energy_mj),
-            ("arena_kb", m.arena_kb),
-            ("flash_kb", m.flash_kb),
-        ):
-            if value is not None:  # only what this measurement has
-                self._record(f"{prefix}.{name}", value)
 
 
 def default_runtime(model: EdgeModel, platform: Platform, runtimes: Mapping[str, RuntimeSpec]) -> str:
