@@ -23,6 +23,7 @@ from pytest_edgeopt.models.base import EdgeModel, InputData, count_of
 from pytest_edgeopt.optimize.export import require_torch, sample_args, torch_flops
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.precisions import REFERENCE
+from pytest_edgeopt.runtimes.causes import cause_line
 
 PRECISIONS = (REFERENCE, "int8")
 
@@ -93,7 +94,7 @@ def lower(exported: Any) -> Tuple[bytes, int]:
         edge = exir.to_edge_transform_and_lower(exported, partitioner=[partitioner.XnnpackPartitioner()])
         return bytes(edge.to_executorch().buffer), weight_bytes
     except Exception as error:
-        raise EdgeOptError(f"ExecuTorch lowering failed: {_first_line(error)}") from None
+        raise EdgeOptError(f"ExecuTorch lowering failed: {cause_line(error)}") from None
 
 
 def quantize_int8(module: Any, args: Tuple[Any, ...], calibration: InputData, *, batch: int) -> Tuple[Any, int]:
@@ -169,8 +170,3 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
         yield
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -21,6 +21,7 @@ from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
 from pytest_edgeopt.models.base import InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
+from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 
 
 def require_quantization() -> Any:
@@ -80,7 +81,7 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int,
 
 def _quantize(run: Callable[[Path], object], src: Path) -> None:
     """Pre-process (shape inference, BN/const folding) in a scratch dir, then quantize."""
-    with tempfile.TemporaryDirectory(prefix="edgeopt-quant-") as scratch:
+    with own_warning_filters(), tempfile.TemporaryDirectory(prefix="edgeopt-quant-") as scratch:
         pre = Path(scratch) / "pre.onnx"
         _preprocess(src, pre)
         try:
@@ -88,7 +89,7 @@ def _quantize(run: Callable[[Path], object], src: Path) -> None:
         except EdgeOptError:
             raise
         except Exception as error:
-            raise EdgeOptError(f"quantization of {src.name} failed: {_first_line(error)}") from None
+            raise EdgeOptError(f"quantization of {src.name} failed: {cause_line(error)}") from None
 
 
 # per-channel DequantizeLinear (the axis attribute) exists from opset 13; older files are upgraded
@@ -158,8 +159,3 @@ class _CalibrationReader:
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
         return next(self._batches, None)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

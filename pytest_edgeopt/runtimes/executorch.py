@@ -16,6 +16,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 import numpy as np
 
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
+from pytest_edgeopt.runtimes.causes import cause_line
 
 EXTENSION = "executorch.extension.pybindings._C"
 METHOD = "forward"
@@ -42,7 +43,7 @@ class ExecuTorch:
             self._module = self._api._load_for_executorch(artifact)
             meta = self._module.method_meta(METHOD)
         except Exception as error:  # RuntimeError: not a program, no forward method, a missing kernel
-            raise ArtifactError(_first_line(error)) from None
+            raise ArtifactError(cause_line(error)) from None
         self._inputs = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
         self._outputs = [_spec(f"output_{i}", meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
 
@@ -62,7 +63,7 @@ class ExecuTorch:
         except KeyError as missing:
             raise InputError(f"no data for input {missing}") from None
         except Exception as error:  # RuntimeError: the shapes do not fit the memory plan
-            raise InputError(_first_line(error)) from None
+            raise InputError(cause_line(error)) from None
 
     def info(self) -> RuntimeInfo:
         return RuntimeInfo(name=self.name, version=_version(), xnnpack=self._delegated())
@@ -92,8 +93,3 @@ def _version() -> str:
         return metadata.version("executorch")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__

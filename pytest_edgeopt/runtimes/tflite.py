@@ -24,6 +24,7 @@ from pytest_edgeopt.runtimes.base import (
     RuntimeOptions,
     TensorSpec,
 )
+from pytest_edgeopt.runtimes.causes import cause_line
 
 LEGACY_NOTE = (
     "tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
@@ -57,7 +58,7 @@ class LiteRT:
             )
             self._interpreter.allocate_tensors()
         except Exception as error:  # ValueError (not a flatbuffer), RuntimeError (op missing, prepare failed)
-            raise ArtifactError(_first_line(error)) from None
+            raise ArtifactError(cause_line(error)) from None
         self._inputs = list(self._interpreter.get_input_details())
         self._outputs = list(self._interpreter.get_output_details())
         self._artifact, self._threads = artifact, int(threads)
@@ -82,7 +83,7 @@ class LiteRT:
         except KeyError as missing:
             raise InputError(f"no data for input {missing}") from None
         except Exception as error:
-            raise InputError(_first_line(error)) from None
+            raise InputError(cause_line(error)) from None
 
     def _resize(self, feeds: Mapping[str, np.ndarray]) -> None:
         it = self._interpreter
@@ -218,8 +219,3 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__
