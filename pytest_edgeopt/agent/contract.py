@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, Union
 
 from pytest_edgeopt.agent.power import PowerMeterError, PowerReading
 from pytest_edgeopt.runtimes.base import RuntimeInfo, RuntimeOptions
+from pytest_edgeopt.runtimes.install import install_hint
 
 CONTRACT_VERSION = 2
 JsonObject = Dict[str, object]
@@ -93,12 +94,7 @@ class RuntimeRef:
     extra: str = ""
 
     def install_hint(self) -> str:
-        if self.extra:
-            return (
-                f'{self.package} is not installed: pip install "pytest-edgeopt[{self.extra}]" '
-                f"(or pip install {self.package})"
-            )
-        return f"{self.package or self.module} is not installed: pip install {self.package or self.module}"
+        return install_hint(self.package or self.module, self.extra)
 
 
 @dataclass(frozen=True)
