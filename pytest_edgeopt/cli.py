@@ -3,6 +3,7 @@
 python -m pytest_edgeopt cache info [--cache-dir DIR]
 python -m pytest_edgeopt cache prune --max-mb N [--cache-dir DIR]
 python -m pytest_edgeopt table [BASELINES_DIR] [--report table.md|.html|.json ...] [--columns fit|all]
+python -m pytest_edgeopt compare OLD.json NEW.json [--fail-on METRIC:LIMIT ...]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import TableColumns
 from pytest_edgeopt.optimize.cache import entries, prune
+from pytest_edgeopt.report.compare import Limit, compare_lines, parse_limit, read_report
 from pytest_edgeopt.report.files import write_report
 from pytest_edgeopt.report.table import table_lines
 from pytest_edgeopt.settings import REPORT_SUFFIXES
@@ -31,14 +33,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     errors: List[str] = []
     try:
-        lines: List[str] = args.run(args, errors) if args.command == "table" else args.run(args)
+        lines: List[str] = args.run(args, errors) if args.command in ("table", "compare") else args.run(args)
     except (OSError, EdgeOptError) as error:  # a file that changed under us, a lock that is not a file
         lines, errors = [], [str(error)]
     for line in lines:
         print(line)
     for line in errors:
         print(f"ERROR {line}", file=sys.stderr)
-    return 1 if errors else 0
+    if args.command == "compare" and not errors:
+        return 1 if args.breaches else 0
+    return (2 if args.command == "compare" else 1) if errors else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,9 +73,27 @@ def _parser() -> argparse.ArgumentParser:
         "--columns",
         choices=TableColumns.choices(),
         default=TableColumns.FIT.value,
-        help="fit: the columns that fit this terminal (the default); all: every column",
+        help="fit: stacked blocks that fit this terminal's width, every value kept (the default); all: one block",
     )
     table.set_defaults(run=_table)
+    compare = commands.add_parser(
+        "compare",
+        help="two JSON reports (--edge-report x.json) side by side; exit 1 when a --fail-on limit is broken",
+        description="Per case (model/precision/runtime@platform) the change of each metric between two runs; "
+        "exit 1 on a breach, 2 on a file that cannot be read, else 0.",
+    )
+    compare.add_argument("old", type=Path, help="the earlier report (.json)")
+    compare.add_argument("new", type=Path, help="the later report (.json)")
+    compare.add_argument(
+        "--fail-on",
+        action="append",
+        type=_limit,
+        default=[],
+        metavar="METRIC:LIMIT",
+        help="fail when METRIC gets worse by more than LIMIT: 10%% (relative) or 0.01 (absolute, "
+        "in the metric's unit), e.g. latency_ms:10%% or top1:0.01 (repeatable)",
+    )
+    compare.set_defaults(run=_compare, breaches=0)
     for sub in (info, pruner):
         sub.add_argument(
             "--cache-dir",
@@ -126,6 +148,23 @@ def _table(args: argparse.Namespace, errors: List[str]) -> List[str]:
         else:
             lines.append(f"wrote {path}")
     return lines
+
+
+def _compare(args: argparse.Namespace, errors: List[str]) -> List[str]:
+    try:
+        old, new = read_report(args.old), read_report(args.new)
+    except ValueError as error:
+        errors.append(str(error))
+        return []
+    lines, args.breaches = compare_lines(old, new, args.fail_on)
+    return lines
+
+
+def _limit(text: str) -> Limit:
+    try:
+        return parse_limit(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _report_path(text: str) -> Path:

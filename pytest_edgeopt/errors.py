@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_edgeopt.runtimes.install import install_command
+
 
 class EdgeOptError(Exception):
     """Bad input or a failed measurement; the message is the whole report, so it names the fix."""
@@ -23,7 +25,7 @@ class MissingDependency(EdgeOptError):
     def __init__(self, *, package: str, extra: str, purpose: str) -> None:
         self.package = package
         self.extra = extra
-        super().__init__(f'{package} is not installed ({purpose}): pip install "pytest-edgeopt[{extra}]"')
+        super().__init__(f"{package} is not installed ({purpose}): {install_command(extra)}")
 
 
 class EdgeOptWarning(pytest.PytestWarning):

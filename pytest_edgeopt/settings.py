@@ -63,7 +63,8 @@ INI_OPTIONS = {
         DEFAULT_FINGERPRINT_MISMATCH.value,
     ),
     "edgeopt_table_columns": (
-        "the terminal table's columns: fit (those that fit the terminal; -v shows all) or all",
+        "the terminal table's layout: fit (blocks that fit the terminal's width, every value kept; -v: one block) "
+        "or all (one block of every column)",
         DEFAULT_TABLE_COLUMNS.value,
     ),
     "edgeopt_progress": (
@@ -520,8 +521,9 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
         dict(
             choices=TableColumns.choices(),
             default=None,
-            help="fit: the terminal table keeps the columns that fit the terminal's width (the default; "
-            "-v shows every column); all: every column, as in the report files",
+            help="fit: the terminal table wraps into stacked blocks that fit the terminal's width (80 columns "
+            "in a CI log), every value kept (the default; -v shows one block); all: one block of every column, "
+            "as in the report files",
         ),
     ),
     (

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar, Uni
 
 from pytest_edgeopt.agent.power import PowerMeterError, PowerReading
 from pytest_edgeopt.runtimes.base import RuntimeInfo, RuntimeOptions
+from pytest_edgeopt.runtimes.install import install_hint
 
 CONTRACT_VERSION = 2
 DEFAULT_MAX_OUTPUTS_MB = 512.0  # the eval set's outputs a job may bring back (edgeopt_max_outputs_mb)
@@ -117,12 +118,7 @@ class RuntimeRef:
     extra: str = ""
 
     def install_hint(self) -> str:
-        if self.extra:
-            return (
-                f'{self.package} is not installed: pip install "pytest-edgeopt[{self.extra}]" '
-                f"(or pip install {self.package})"
-            )
-        return f"{self.package or self.module} is not installed: pip install {self.package or self.module}"
+        return install_hint(self.package or self.module, self.extra)
 
 
 @dataclass(frozen=True)

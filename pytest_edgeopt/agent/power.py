@@ -36,6 +36,8 @@ from typing import (
     Tuple,
 )
 
+from pytest_edgeopt.runtimes.causes import first_line
+
 
 class MeterKind(str, Enum):
     """The built-in meters; a plugin's meter is named by its own PowerMeterSpec.kind."""
@@ -370,13 +372,6 @@ class JetsonMeter(_SampledMeter):
 # Commands: the Pi 5 PMIC ADC through vcgencmd, or any user command that prints watts.
 
 
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return ""
-
-
 def _run(label: str, argv: Sequence[str], timeout: float, not_found: str) -> str:
     """Run without a shell (argv is the user's, never re-parsed) and return stdout; every failure
     becomes a one-line PowerMeterError quoting the command and what it said."""
@@ -392,7 +387,7 @@ def _run(label: str, argv: Sequence[str], timeout: float, not_found: str) -> str
             f"{label}: `{shown}` took longer than {timeout:g} s (make it faster, {OTHER_METER})"
         ) from None
     if done.returncode != 0:
-        said = _first_line(done.stderr) or _first_line(done.stdout) or "no output"
+        said = first_line(done.stderr) or first_line(done.stdout) or "no output"
         raise PowerMeterError(f"{label}: `{shown}` exited {done.returncode}: {said!r} (fix the command, {OTHER_METER})")
     return done.stdout
 
@@ -436,7 +431,7 @@ class Pi5PmicMeter(_SampledMeter):
         if not rails:
             raise PowerMeterError(
                 f"pi5-pmic: `{shlex.join(self.command)}` printed no rail current/voltage pairs "
-                f"(got {_first_line(out) or 'no output'!r}; firmware too old? `sudo apt full-upgrade` "
+                f"(got {first_line(out) or 'no output'!r}; firmware too old? `sudo apt full-upgrade` "
                 f"and `sudo rpi-eeprom-update -a`, {OTHER_METER})"
             )
         return sum(rails.values())
@@ -467,7 +462,7 @@ class CommandMeter(_SampledMeter):
         if not match:
             raise PowerMeterError(
                 f"command: `{shlex.join(self.command)}` printed no number: "
-                f"{_first_line(out) or 'no output'!r} (it must print watts, e.g. 4.25)"
+                f"{first_line(out) or 'no output'!r} (it must print watts, e.g. 4.25)"
             )
         return float(match.group(0))
 

@@ -144,6 +144,10 @@ METRICS: Tuple[MetricSpec, ...] = (
     MetricSpec("eval_count", "", _HIGH, _DET, None, stored=Stored.ALWAYS),
     MetricSpec("load_ms", "ms", _LOW, _NOISY, None, stored=Stored.ALWAYS),
     MetricSpec("first_inference_ms", "ms", _LOW, _NOISY, None, stored=Stored.ALWAYS),
+    MetricSpec("latency_mean_ms", "ms", _LOW, _NOISY, None),
+    MetricSpec("latency_stddev_ms", "ms", _LOW, _NOISY, None),
+    MetricSpec("cpu_latency_ms", "ms", _LOW, _NOISY, None),
+    MetricSpec("gflops_per_s", "GFLOP/s", _HIGH, _NOISY, "compute"),
 )  # fmt: skip
 
 # The comparison table's columns in their order (Arena and Flash only with MCU rows).

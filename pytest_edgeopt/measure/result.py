@@ -359,6 +359,19 @@ class Measurement:
         return self.batch * 1000.0 / self.latency.median_ms if self.latency.median_ms else 0.0
 
     @property
+    def latency_mean_ms(self) -> float:
+        return self.latency.mean_ms
+
+    @property
+    def latency_stddev_ms(self) -> float:
+        return self.latency.stddev_ms
+
+    @property
+    def cpu_latency_ms(self) -> float:
+        """The median process CPU time of one inference (above the wall time: several threads)."""
+        return self.cpu_latency.median_ms
+
+    @property
     def gflops_per_s(self) -> Optional[float]:
         if self.gflops is None:
             return None

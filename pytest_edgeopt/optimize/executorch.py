@@ -24,6 +24,7 @@ from pytest_edgeopt.models.base import EdgeModel, InputData, count_of
 from pytest_edgeopt.optimize.export import require_torch, sample_args, torch_flops
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.precisions import REFERENCE
+from pytest_edgeopt.runtimes.causes import cause_line
 
 PRECISIONS = (REFERENCE, "int8")
 
@@ -104,12 +105,12 @@ def lower(exported: Any) -> Lowered:
         edge = exir.to_edge_transform_and_lower(exported, partitioner=[partitioner.XnnpackPartitioner()])
         return Lowered(bytes(edge.to_executorch().buffer), weight_bytes)
     except Exception as error:
-        refused = _first_line(error)
+        refused = cause_line(error)
     try:
         portable = exir.to_edge_transform_and_lower(exported, partitioner=[]).to_executorch()
     except Exception as error:
         raise EdgeOptError(
-            f"ExecuTorch lowering failed: XNNPACK: {refused}; portable kernels: {_first_line(error)}"
+            f"ExecuTorch lowering failed: XNNPACK: {refused}; portable kernels: {cause_line(error)}"
         ) from None
     note = f"XNNPACK could not lower it ({refused}): measured on ExecuTorch's portable kernels, without the delegate"
     return Lowered(bytes(portable.buffer), weight_bytes, note=note)
@@ -183,8 +184,3 @@ def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         warnings.simplefilter("ignore")
         yield
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
+from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 
 OPSET = 20
 
@@ -40,7 +41,7 @@ def export_torch(module: Any, example: Union[np.ndarray, Dict[str, np.ndarray]],
     names, args = sample_args(example, batch)
     log = io.StringIO()
     try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), torch.no_grad():
+        with own_warning_filters(), contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), torch.no_grad():
             torch.onnx.export(
                 module,
                 args,
@@ -53,7 +54,7 @@ def export_torch(module: Any, example: Union[np.ndarray, Dict[str, np.ndarray]],
                 verbose=False,
             )
     except Exception as error:
-        raise EdgeOptError(f"ONNX export failed: {_first_line(error)}") from None
+        raise EdgeOptError(f"ONNX export failed: {cause_line(error)}") from None
     strip_source_paths(dest)
     return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, args))
 
@@ -114,7 +115,7 @@ def torch_flops(module: Any, args: Tuple[Any, ...]) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
+    with own_warning_filters(), counter, torch.no_grad():
         module(*args)
     return int(counter.get_total_flops())
 
@@ -129,8 +130,3 @@ def _require_onnxscript() -> None:
         import onnxscript  # noqa: F401  (the dynamo exporter imports it lazily and fails late)
     except ImportError:
         raise MissingDependency(package="onnxscript", extra="torch", purpose="the dynamo ONNX exporter") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -24,6 +24,7 @@ from pytest_edgeopt.models.base import EdgeModel, InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.quantize import preprocessed
+from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 from pytest_edgeopt.runtimes.openvino import import_openvino
 
 ORT_ONLY = ("int8-u8s8", "int8-s8s8", "int8-dynamic")
@@ -71,11 +72,11 @@ def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int) 
     nncf = require_nncf()
     batches = onnx_batches(src, calibration, batch=batch)
     dataset = nncf.Dataset(batches)
-    with preprocessed(src) as pre, _quiet():
+    with _quiet(), preprocessed(src) as pre:
         try:
             quantized = nncf.quantize(load_onnx(pre), dataset, subset_size=len(batches))
         except Exception as error:
-            raise EdgeOptError(f"NNCF quantization of {src.name} failed: {_first_line(error)}") from None
+            raise EdgeOptError(f"NNCF quantization of {src.name} failed: {cause_line(error)}") from None
     require_onnx().save(quantized, str(dest))
     return len(batches) * batch
 
@@ -87,7 +88,7 @@ def _quiet() -> Iterator[None]:
     nncf_log.setLevel(logging.ERROR)
     sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with own_warning_filters(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             yield
     finally:
         nncf_log.setLevel(level)
@@ -125,8 +126,3 @@ def _stats(path: Path) -> ArtifactStats:
     from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
     return artifact_stats(path)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -21,6 +21,7 @@ from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
 from pytest_edgeopt.models.base import InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
+from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 
 
 def require_quantization() -> Any:
@@ -92,13 +93,13 @@ def preprocessed(src: Path) -> Iterator[Path]:
 
 def _quantize(run: Callable[[Path], object], src: Path) -> None:
     """Pre-process in a scratch dir, then quantize."""
-    with preprocessed(src) as pre:
+    with own_warning_filters(), preprocessed(src) as pre:
         try:
             run(pre)
         except EdgeOptError:
             raise
         except Exception as error:
-            raise EdgeOptError(f"quantization of {src.name} failed: {_first_line(error)}") from None
+            raise EdgeOptError(f"quantization of {src.name} failed: {cause_line(error)}") from None
 
 
 # per-channel DequantizeLinear (the axis attribute) exists from opset 13; older files are upgraded
@@ -168,8 +169,3 @@ class _CalibrationReader:
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
         return next(self._batches, None)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

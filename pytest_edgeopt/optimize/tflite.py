@@ -20,6 +20,7 @@ from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.models.base import InputData, count_of
 from pytest_edgeopt.optimize.export import Exported
+from pytest_edgeopt.runtimes.causes import cause_line
 
 # Calibration runs the float model once per sample: this bounds its time on big calibration sets.
 MAX_CALIBRATION_SAMPLES = 256
@@ -58,7 +59,7 @@ def convert_torch(module: Any, example: InputData, *, batch: int, dest: Path) ->
         with _quiet(), torch.no_grad():
             litert_torch.convert(module.eval(), args).export(str(dest))
     except Exception as error:
-        raise EdgeOptError(f"TFLite conversion (litert-torch) failed: {_first_line(error)}") from None
+        raise EdgeOptError(f"TFLite conversion (litert-torch) failed: {cause_line(error)}") from None
     return Exported(params=int(sum(p.numel() for p in module.parameters())), flops=torch_flops(module, args))
 
 
@@ -152,7 +153,7 @@ def _quantize(src: Path, dest: Path, configure: Callable[[Any], None], *, calibr
     except EdgeOptError:
         raise
     except Exception as error:
-        raise EdgeOptError(f"TFLite quantization (ai-edge-quantizer) failed: {_first_line(error)}") from None
+        raise EdgeOptError(f"TFLite quantization (ai-edge-quantizer) failed: {cause_line(error)}") from None
 
 
 def _calibration_set(src: Path, batches: Any) -> Dict[str, Any]:
@@ -212,8 +213,3 @@ def _quiet() -> Iterator[None]:
             yield
         finally:
             root.setLevel(level)
-
-
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__

@@ -7,6 +7,7 @@ against schemas/report.schema.json; HTML is one self-contained page.
 from __future__ import annotations
 
 import datetime as _dt
+import html
 import json
 import re
 from pathlib import Path
@@ -29,7 +30,9 @@ def write_report(path: Path, rows: Sequence[Row], *, platform: str, by_platform:
     atomic_write_text(path, renderers[path.suffix.lower()](rows, platform=platform, by_platform=by_platform))
 
 
-def markdown(rows: Sequence[Row], *, platform: str, by_platform: bool = False) -> str:
+def markdown(rows: Sequence[Row], *, platform: str, by_platform: bool = False, findings: Sequence[str] = ()) -> str:
+    """The table, its notes, the broken budgets and `findings` (what was not checked) as GitHub
+    Markdown; every cell and line is escaped (`|`, newlines, HTML) so a note cannot break the table."""
     headers, body, notes = table_cells(rows, by_platform=by_platform)
     lines = [f"## pytest-edgeopt on `{_md(platform)}`", ""]
     if not body:
@@ -42,7 +45,16 @@ def markdown(rows: Sequence[Row], *, platform: str, by_platform: bool = False) -
     failing = [f"- `{_md(r.measurement.nodeid)}`: {_md(v)}" for r in rows for v in r.judgement.violations]
     if failing:
         lines += ["", "### Broken budgets", ""] + failing
+    if findings:
+        lines += ["", "### Not checked", ""] + [f"- {_md(line)}" for line in findings]
     return "\n".join(lines) + "\n"
+
+
+def append_step_summary(path: Path, rows: Sequence[Row], *, platform: str, findings: Sequence[str]) -> None:
+    """GitHub Actions shows $GITHUB_STEP_SUMMARY on the run's page: the table goes there unasked;
+    appended, since other steps and tools write to the same file."""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(markdown(rows, platform=platform, findings=findings) + "\n")
 
 
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # what starts HTML; "limit <= 5" stays as it is

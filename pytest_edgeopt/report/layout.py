@@ -1,31 +1,36 @@
-"""Fitting the comparison table into the terminal: which columns a narrow terminal keeps.
+"""Laying the comparison table out at a width: stacked blocks that keep every value.
 
-The full table has 19-21 columns and was 367 characters wide on the suites: in a normal terminal
-it wrapped into noise. The fitted table keeps what decides the verdict and what names the case,
-puts a column that has one value on every row into a line above the table, and drops the rest in
-a fixed order, saying which; `-v` (or `--edge-table-columns=all`) and the report files keep every
-column in the table's own order. Pure functions of cells: the plugin decides the width.
+The full table has 19-21 columns and was 367 characters wide on the suites; a CI log (GitHub
+Actions, GitLab, Jenkins, `| tee`) is 80 columns. Dropping columns to fit left a CI log with no
+numbers, so the table wraps instead, as pandas prints a wide frame: blocks stacked one under the
+other, each repeating the columns that name a row (Model, Bit-width, Runtime) and carrying the
+next columns that fit, the verdict's first. Nothing is dropped: a column with one value on every
+row moves into the line above the table, a runtime's only version into that line too, a header or
+cell too wide for any block is shortened and a legend under the table gives its full text.
+Columns are named by id (measure/registry.py) and titled only where a block is rendered. Pure
+functions of column ids, cells and a width: the plugin decides the width.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Set, Tuple
+import textwrap
+from dataclasses import dataclass, replace
+from typing import Callable, Dict, List, Mapping, Sequence, Set, Tuple
+
+from tabulate import tabulate
 
 from pytest_edgeopt.measure.registry import TITLES
 
 Cells = Tuple[str, ...]
-Render = Callable[[Sequence[str], Sequence[Cells]], List[str]]
+Render = Callable[[Sequence[str], Sequence[Cells], Mapping[str, str]], List[str]]
+Groups = Sequence[Tuple[str, int]]  # (title, number of rows) in row order
 
-# Columns are named by id (measure/registry.py); titles are the render's business.
-# never dropped: what names the case, what it was judged, and the numbers of its notes
-ALWAYS = ("model", "bitwidth", "verdict", "notes")
-# the fitted table's column order, most important first; columns are dropped from the end
-FIT_ORDER = (
-    "model",
-    "bitwidth",
-    "runtime",
+# repeated in every block: what names the row
+KEYS = ("model", "bitwidth", "runtime")
+# the blocks' column order after the keys, most important first (a broken budget's column comes
+# right after the Verdict); a column not named here follows in the table's own order
+WRAP_ORDER = (
     "verdict",
     "delta",
     "latency",
@@ -47,70 +52,157 @@ FIT_ORDER = (
 )
 # a column that moves into the line above the table when every row has the same value in it
 SHAREABLE = ("runtime", "platform", "compute", "energy_w", "energy_mj", "peak_rss")
+EMPTY = ("-",)
+REF = "*"  # a shortened cell ends in `*3`; the legend line `*3 Delta: ...` gives it whole
 
 
 @dataclass(frozen=True)
-class Fitted:
-    """The columns a width keeps, the values every row shares, and what was left out."""
+class Table:
+    """Columns and cells, the values every row shares, and the legend of what was shortened."""
 
     headers: Tuple[str, ...]  # column ids
     body: List[Cells]
     shared: Tuple[str, ...] = ()  # "Platform: host: AMD EPYC (x86_64), 1 thr"
-    hidden: Tuple[str, ...] = ()  # dropped columns whose values differ between rows
+    empty: Tuple[str, ...] = ()  # columns that say "-" on every row
+    legend: Tuple[str, ...] = ()  # "*1 Delta: +25.0% (cpu, paired A/B vs baseline, 40 pairs)"
+    titles: Tuple[Tuple[str, str], ...] = ()  # id -> a shortened title, where one was needed
+
+    def title(self, column: str) -> str:
+        return dict(self.titles).get(column, TITLES.get(column, column))
 
 
-def fit(
-    headers: Sequence[str], body: Sequence[Cells], *, width: int, render: Render, marked: Sequence[str] = ()
-) -> Fitted:
-    """The widest table that fits `width` characters. `marked` columns (a broken budget's " !")
-    decide the verdict and are kept like ALWAYS; the full table comes back when it already fits."""
-    full = Fitted(tuple(headers), list(body))
-    if _width(render(full.headers, full.body)) <= width:
-        return full
-    table = _compact(_share(_without_empty(full), keep=set(ALWAYS) | set(marked)))
-    keep = [h for h in FIT_ORDER if h in table.headers] + [h for h in table.headers if h not in FIT_ORDER]
-    table = _select(table, keep)
-    for name in reversed(keep):
-        if _width(render(table.headers, table.body)) <= width:
-            break
-        if name not in ALWAYS and name not in marked:
-            table = _drop(table, name)
-    return table
+def render_simple(columns: Sequence[str], body: Sequence[Cells], titles: Mapping[str, str] = TITLES) -> List[str]:
+    headers = [titles.get(c, c) for c in columns]
+    return str(tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)).splitlines()
 
 
-def shared_line(table: Fitted) -> List[str]:
-    return [f"all rows: {'; '.join(table.shared)}"] if table.shared else []
+def wrap_table(
+    columns: Sequence[str],
+    body: Sequence[Cells],
+    *,
+    width: int,
+    first: Sequence[str] = (),
+    groups: Groups = (),
+    render: Render = render_simple,
+) -> List[str]:
+    """The table in lines of at most `width` characters (when its key columns and the longest
+    title fit), every value of every row kept. `first`: columns placed right after the Verdict (a
+    broken budget's). `groups`: a title line before each run of rows (the platforms of the
+    stored-baselines table), in every block. The full table comes back when it already fits."""
+    if _width(render(columns, body, TITLES)) <= width:
+        return grouped(render(columns, body, TITLES), groups)
+    table = _compact(_share(_empties(Table(tuple(columns), list(body)))))
+    keys = [c for c in KEYS if c in table.headers]
+    rest = _ordered([c for c in table.headers if c not in keys], first)
+    table = _shorten(table, keys, width=width, render=render)
+    lines = wrap_text(_above(table), width)
+    for index, block in enumerate(_blocks(table, keys, rest, width=width, render=render)):
+        lines += ([""] if index else []) + grouped(_rendered(table, block, render), groups)
+    return lines + wrap_text(table.legend, width)
 
 
-def hidden_line(table: Fitted, *, width: int) -> List[str]:
-    if not table.hidden:
-        return []
-    hidden = ", ".join(TITLES[c] for c in table.hidden)
-    return [f"not shown to fit {width} columns: {hidden} (-v or --edge-table-columns=all shows them)"]
+def grouped(lines: List[str], groups: Groups) -> List[str]:
+    """A title line before each group's rows (lines are header, rule, one line per row)."""
+    if not groups:
+        return lines
+    out, at = lines[:2], 2
+    for title, count in groups:
+        out += [f"-- {title} --"] + lines[at : at + count]
+        at += count
+    return out
 
 
-def _share(table: Fitted, *, keep: Set[str]) -> Fitted:
+def wrap_text(lines: Sequence[str], width: int) -> List[str]:
+    """Lines around the table wrap at the width too, continued under an indent."""
+    wrap = textwrap.TextWrapper(width=max(width, 40), subsequent_indent="    ", break_on_hyphens=False)
+    return [part for line in lines for part in (wrap.wrap(line) or [line])]
+
+
+def _rendered(table: Table, columns: Sequence[str], render: Render) -> List[str]:
+    ids, body = _select(table, columns)
+    return render(ids, body, {c: table.title(c) for c in ids})
+
+
+def _above(table: Table) -> List[str]:
+    lines = [f"all rows: {'; '.join(table.shared)}"] if table.shared else []
+    return lines + ([f"- on every row: {', '.join(table.empty)}"] if table.empty else [])
+
+
+def _ordered(columns: Sequence[str], first: Sequence[str]) -> List[str]:
+    rank = {column: i for i, column in enumerate(WRAP_ORDER)}
+    known = sorted((c for c in columns if c in rank), key=lambda c: rank[c])
+    lead = [c for c in known[:1] if c == "verdict"] + [c for c in first if c in columns and c != "verdict"]
+    return lead + [c for c in known if c not in lead] + [c for c in columns if c not in rank]
+
+
+def _blocks(table: Table, keys: List[str], rest: List[str], *, width: int, render: Render) -> List[List[str]]:
+    """Greedy, like pandas: a block takes the next column while the block still fits."""
+    blocks: List[List[str]] = []
+    current: List[str] = []
+    for column in rest:
+        if current and _width(_rendered(table, keys + current + [column], render)) > width:
+            blocks.append(keys + current)
+            current = []
+        current.append(column)
+    return blocks + [keys + current] if current or not blocks else blocks
+
+
+def _shorten(table: Table, keys: List[str], *, width: int, render: Render) -> Table:
+    """A title or cell wider than the room beside the keys is shortened, the legend giving it
+    whole: `Compute` for "Compute (GFLOPs, GFLOP/s)", `+25.0% *1` for a Delta with its method."""
+    room = width - (_width(_rendered(table, keys, render)) + 2 if keys else 0)
+    body = [list(row) for row in table.body]
+    titles: Dict[str, str] = {}
+    renamed: List[str] = []
+    cells: List[str] = []
+    refs: Dict[Tuple[str, str], str] = {}
+    for at, column in enumerate(table.headers):
+        if column in keys:
+            continue
+        title = table.title(column)
+        for row in body:
+            if len(row[at]) > room:
+                if (column, row[at]) not in refs:
+                    refs[(column, row[at])] = f"{REF}{len(refs) + 1}"
+                    cells.append(f"{refs[(column, row[at])]} {title}: {row[at]}")
+                row[at] = _reference(row[at], refs[(column, row[at])], room)
+        short = title.split(" (")[0] if len(title) > room else title
+        if short != title and short not in titles.values():
+            titles[column] = short
+            renamed.append(f"{short} = {title}")
+    legend = [f"short headers: {'; '.join(renamed)}"] if renamed else []
+    return replace(table, body=[tuple(row) for row in body], legend=(*legend, *cells), titles=tuple(titles.items()))
+
+
+def _reference(cell: str, ref: str, room: int) -> str:
+    """`+25.0% *1`: the cell's head before its parenthesis stays when it fits with the reference."""
+    head = cell.split(" (")[0]
+    return f"{head} {ref}" if head != cell and len(head) + len(ref) + 1 <= room else ref
+
+
+def _share(table: Table) -> Table:
     """Columns with one value on every row (the platform of a run) become one line above the table."""
     shared = list(table.shared)
-    for name in SHAREABLE:
-        if name in table.headers and name not in keep:
-            values = {row[table.headers.index(name)] for row in table.body}
+    for column in SHAREABLE:
+        if column in table.headers:
+            values = {row[table.headers.index(column)] for row in table.body}
             if len(values) == 1:
-                shared.append(f"{TITLES[name]}: {values.pop()}")
-                table = _without(table, name)
-    return Fitted(table.headers, table.body, tuple(shared), table.hidden)
+                shared.append(f"{table.title(column)}: {values.pop()}")
+                table = _without(table, column)
+    return replace(table, shared=tuple(shared))
 
 
-def _without_empty(table: Fitted) -> Fitted:
-    """A column that says `-` on every row (no energy meter, no baseline) tells nothing: it goes first."""
-    empty = [h for i, h in enumerate(table.headers) if h not in ALWAYS and all(r[i] in ("", "-") for r in table.body)]
-    return _select(table, [h for h in table.headers if h not in empty])
+def _empties(table: Table) -> Table:
+    """A column that says `-` on every row (no energy meter, no baseline) is named in one line."""
+    columns = enumerate(table.headers)
+    empty = [c for i, c in columns if c not in KEYS and table.body and all(r[i] in EMPTY for r in table.body)]
+    kept = [c for c in table.headers if c not in empty]
+    headers, body = _select(table, kept)
+    return replace(table, headers=headers, body=body, empty=tuple(table.title(c) for c in empty))
 
 
-def _compact(table: Fitted) -> Fitted:
-    """`+25.0% (cpu)`: the Delta keeps its signal (how the baseline was obtained is in the full
-    table); `tflite (XNNPACK)`: a runtime's version moves above the table when it has only one."""
-    table = _replace_cells(table, "delta", lambda cell: _DETAIL.sub(r" (\1)", cell))
+def _compact(table: Table) -> Table:
+    """`tflite (XNNPACK)`: a runtime's version moves above the table when it has only one."""
     if "runtime" not in table.headers:
         return table
     at = table.headers.index("runtime")
@@ -122,34 +214,21 @@ def _compact(table: Fitted) -> Fitted:
     if not all(parsed) or any(len(v) > 1 for v in versions.values()):
         return table
     shared = (*table.shared, "versions: " + ", ".join(f"{name} {v.pop()}" for name, v in versions.items()))
-    short = _replace_cells(table, "runtime", lambda cell: _RUNTIME.sub(r"\1\3", cell))
-    return Fitted(short.headers, short.body, shared, short.hidden)
+    body = [row[:at] + (_RUNTIME.sub(r"\1\3", row[at]),) + row[at + 1 :] for row in table.body]
+    return replace(table, body=body, shared=shared)
 
 
-def _replace_cells(table: Fitted, name: str, change: Callable[[str], str]) -> Fitted:
-    if name not in table.headers:
-        return table
-    at = table.headers.index(name)
-    body = [row[:at] + (change(row[at]),) + row[at + 1 :] for row in table.body]
-    return Fitted(table.headers, body, table.shared, table.hidden)
-
-
-_DETAIL = re.compile(r" \(([^,()]*),.*\)$")  # "(cpu, vs stored samples (weaker: ...))" -> "(cpu)"
 _RUNTIME = re.compile(r"^(\S+) (\S+)( \(XNNPACK\))?$")
 
 
-def _drop(table: Fitted, name: str) -> Fitted:
-    narrower = _without(table, name)
-    return Fitted(narrower.headers, narrower.body, table.shared, (name, *table.hidden))
+def _without(table: Table, column: str) -> Table:
+    headers, body = _select(table, [c for c in table.headers if c != column])
+    return replace(table, headers=headers, body=body)
 
 
-def _without(table: Fitted, name: str) -> Fitted:
-    return _select(table, [h for h in table.headers if h != name])
-
-
-def _select(table: Fitted, names: Sequence[str]) -> Fitted:
-    index = [table.headers.index(n) for n in names]
-    return Fitted(tuple(names), [tuple(row[i] for i in index) for row in table.body], table.shared, table.hidden)
+def _select(table: Table, columns: Sequence[str]) -> Tuple[Tuple[str, ...], List[Cells]]:
+    index = [table.headers.index(c) for c in columns]
+    return tuple(columns), [tuple(row[i] for i in index) for row in table.body]
 
 
 def _width(lines: Sequence[str]) -> int:

@@ -6,7 +6,6 @@ reporter forced shims in its CLI, and the same cells also feed the markdown and 
 
 from __future__ import annotations
 
-import textwrap
 from collections import Counter
 from dataclasses import replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -20,7 +19,7 @@ from pytest_edgeopt.kinds import Note, NoteKind
 from pytest_edgeopt.measure.registry import COLUMNS, JUDGED_COLUMNS, MCU_COLUMNS, METRICS, TITLES
 from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.precisions import PRECISIONS
-from pytest_edgeopt.report.layout import fit, hidden_line, shared_line
+from pytest_edgeopt.report.layout import grouped, render_simple, wrap_table, wrap_text
 
 COLUMN_IDS: Tuple[str, ...] = tuple(c.id for c in COLUMNS if c.id not in MCU_COLUMNS)
 HEADERS: Tuple[str, ...] = tuple(TITLES[c] for c in COLUMN_IDS)  # the table's columns, by title
@@ -35,17 +34,17 @@ _PRECISION_ORDER = {name: index for index, name in enumerate(PRECISIONS)}
 
 def table_lines(rows: Sequence[Row], *, width: Optional[int] = None, by_platform: bool = False) -> List[str]:
     """The table plus numbered notes; empty when nothing was measured. With a `width` (the
-    terminal's) the table keeps the columns that fit (report/layout.py); without, every column."""
+    terminal's, 80 in a CI log) the columns wrap into stacked blocks that fit it and keep every
+    value (report/layout.py); without, one block of every column."""
     columns, body, notes = column_cells(rows, by_platform=by_platform)
     if not body:
         return []
+    groups = platform_groups(rows) if by_platform else []
+    numbered = [f"[{number}] {note}" for note, number in notes.items()]
     if width is None:
-        lines = _grouped(_render(columns, body), _groups(rows, by_platform))
-        return lines + [f"[{number}] {note}" for note, number in notes.items()]
-    fitted = fit(columns, body, width=width, render=_render, marked=_marked(columns, body))
-    table = _grouped(_render(fitted.headers, fitted.body), _groups(rows, by_platform))
-    after = hidden_line(fitted, width=width) + [f"[{number}] {note}" for note, number in notes.items()]
-    return _wrapped(shared_line(fitted), width) + table + _wrapped(after, width)
+        return grouped(render_simple(columns, body), groups) + numbered
+    table = wrap_table(columns, body, width=width, first=_marked(columns, body), groups=groups)
+    return table + wrap_text(numbered, width)
 
 
 def table_cells(
@@ -85,35 +84,9 @@ def platform_groups(rows: Sequence[Row]) -> List[Tuple[str, int]]:
     return [(titles[platform], count) for platform, count in counts.items()]
 
 
-def _groups(rows: Sequence[Row], by_platform: bool) -> List[Tuple[str, int]]:
-    return platform_groups(rows) if by_platform else []
-
-
-def _grouped(lines: List[str], groups: Sequence[Tuple[str, int]]) -> List[str]:
-    """A title line before each platform's rows (lines are header, rule, one line per row)."""
-    if not groups:
-        return lines
-    out, at = lines[:2], 2
-    for platform, count in groups:
-        out += [f"-- {platform} --"] + lines[at : at + count]
-        at += count
-    return out
-
-
-def _render(columns: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
-    headers = [TITLES[c] for c in columns]
-    return str(tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)).splitlines()
-
-
 def _marked(columns: Sequence[str], body: Sequence[Tuple[str, ...]]) -> List[str]:
     """Columns with a broken budget's mark in some row: they decide the verdict, so they stay."""
     return [c for i, c in enumerate(columns) if any(row[i].endswith(FAIL_MARK) for row in body)]
-
-
-def _wrapped(lines: Sequence[str], width: int) -> List[str]:
-    """The lines around a fitted table wrap at the width too, continued under an indent."""
-    wrap = textwrap.TextWrapper(width=max(width, 40), subsequent_indent="    ", break_on_hyphens=False)
-    return [part for line in lines for part in (wrap.wrap(line) or [line])]
 
 
 def columns_for(rows: Sequence[Row]) -> Tuple[str, ...]:

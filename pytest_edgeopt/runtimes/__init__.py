@@ -13,6 +13,7 @@ from importlib import import_module
 from typing import Dict, Iterable, Optional, Tuple
 
 from pytest_edgeopt.runtimes.base import Runtime
+from pytest_edgeopt.runtimes.install import install_hint
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,7 @@ class RuntimeSpec:
     builder: str = ""
 
     def install_hint(self) -> str:
-        extra = (
-            f'pip install "pytest-edgeopt[{self.extra}]" (or pip install {self.package})'
-            if self.extra
-            else f"pip install {self.package}"
-        )
-        return f"{self.package} is not installed: {extra}"
+        return install_hint(self.package, self.extra)
 
 
 BUILTIN_RUNTIMES: Tuple[RuntimeSpec, ...] = (

@@ -15,6 +15,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from pytest_edgeopt.runtimes.causes import cause_line
 from pytest_edgeopt.runtimes.base import (
     ArtifactError,
     InputError,
@@ -51,7 +52,7 @@ class ExecuTorch:
             self._module = self._api._load_for_executorch(artifact)
             meta = self._module.method_meta(METHOD)
         except Exception as error:  # RuntimeError: not a program, no forward method, a missing kernel
-            raise ArtifactError(_first_line(error)) from None
+            raise ArtifactError(cause_line(error)) from None
         with open(artifact, "rb") as handle:  # a program lowered without the delegate names no backend
             self._calls_xnnpack = XNNPACK_BACKEND in handle.read()
         self._inputs = [_spec(f"input_{i}", meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
@@ -73,7 +74,7 @@ class ExecuTorch:
         except KeyError as missing:
             raise InputError(f"no data for input {missing}") from None
         except Exception as error:  # RuntimeError: the shapes do not fit the memory plan
-            raise InputError(_first_line(error)) from None
+            raise InputError(cause_line(error)) from None
 
     def info(self) -> RuntimeInfo:
         return RuntimeInfo(name=self.name, version=package_version("executorch"), xnnpack=self._delegated())
@@ -101,6 +102,3 @@ def _dtype(info: Any) -> str:
     return _DTYPES.get(int(code) if isinstance(code, int) else -1, "float32")
 
 
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__

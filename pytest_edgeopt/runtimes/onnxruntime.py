@@ -19,6 +19,7 @@ from pytest_edgeopt.runtimes.base import (
     RuntimeOptions,
     TensorSpec,
 )
+from pytest_edgeopt.runtimes.causes import cause_line
 
 _DTYPES: Dict[str, str] = {
     "tensor(float)": "float32",
@@ -49,7 +50,7 @@ class OnnxRuntime:
                 artifact, sess_options=_session_options(threads), providers=self._providers
             )
         except Exception as error:
-            raise ArtifactError(_first_line(error)) from None
+            raise ArtifactError(cause_line(error)) from None
 
     def inputs(self) -> Sequence[TensorSpec]:
         return [_spec(meta) for meta in self._loaded().get_inputs()]
@@ -61,7 +62,7 @@ class OnnxRuntime:
         try:
             return list(self._loaded().run(None, dict(feeds)))
         except Exception as error:
-            raise InputError(_first_line(error)) from None
+            raise InputError(cause_line(error)) from None
 
     def info(self) -> RuntimeInfo:
         used = self._session.get_providers() if self._session else self._providers
@@ -86,7 +87,7 @@ class OnnxRuntime:
                 with open(session.end_profiling(), encoding="utf-8") as handle:
                     trace = json.load(handle)
             except Exception as error:
-                raise ProfilerUnavailable(f"onnxruntime profiling failed: {_first_line(error)}") from None
+                raise ProfilerUnavailable(f"onnxruntime profiling failed: {cause_line(error)}") from None
         return _node_kernels(trace)
 
     def _loaded(self) -> ort.InferenceSession:
@@ -137,8 +138,3 @@ def _session_options(threads: int) -> ort.SessionOptions:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     return options
-
-
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__

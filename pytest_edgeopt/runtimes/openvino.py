@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from pytest_edgeopt.runtimes.base import ArtifactError, InputError, RuntimeInfo, RuntimeOptions, TensorSpec
+from pytest_edgeopt.runtimes.causes import cause_line
 
 TELEMETRY = "openvino_telemetry"
 DEVICES = ("CPU", "GPU", "NPU", "AUTO")
@@ -48,7 +49,7 @@ class OpenVINO:
             self._compiled = self._core.compile_model(model, self._device, compile_config(self._device, threads))
             self._request = self._compiled.create_infer_request()
         except Exception as error:  # RuntimeError: not a model, an op the plugin lacks
-            raise ArtifactError(_first_line(error)) from None
+            raise ArtifactError(cause_line(error)) from None
         self._output_count = len(self._compiled.outputs)
         self._names = file_names(model, self._compiled)
         ports = zip(self._names[0], self._compiled.inputs)
@@ -72,7 +73,7 @@ class OpenVINO:
             request.infer()
             return [np.array(request.get_output_tensor(i).data) for i in range(self._output_count)]
         except Exception as error:
-            raise InputError(_first_line(error)) from None
+            raise InputError(cause_line(error)) from None
 
     def _feed(self, name: str, value: np.ndarray) -> None:
         buffer = self._buffers.get(name)
@@ -176,8 +177,3 @@ def _spec(port: Any, name: str) -> TensorSpec:
     except Exception:
         dtype = "float32"
     return TensorSpec(name=name, shape=shape, dtype=dtype)
-
-
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__

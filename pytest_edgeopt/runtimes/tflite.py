@@ -25,6 +25,7 @@ from pytest_edgeopt.runtimes.base import (
     TensorSpec,
     package_version,
 )
+from pytest_edgeopt.runtimes.causes import cause_line
 
 LEGACY_NOTE = (
     "tflite-runtime 2.14 is legacy: no XNNPACK for INT8, rejects newer op versions and "
@@ -58,7 +59,7 @@ class LiteRT:
             )
             self._interpreter.allocate_tensors()
         except Exception as error:  # ValueError (not a flatbuffer), RuntimeError (op missing, prepare failed)
-            raise ArtifactError(_first_line(error)) from None
+            raise ArtifactError(cause_line(error)) from None
         self._inputs = list(self._interpreter.get_input_details())
         self._outputs = list(self._interpreter.get_output_details())
         self._artifact, self._threads = artifact, int(threads)
@@ -83,7 +84,7 @@ class LiteRT:
         except KeyError as missing:
             raise InputError(f"no data for input {missing}") from None
         except Exception as error:
-            raise InputError(_first_line(error)) from None
+            raise InputError(cause_line(error)) from None
 
     def _resize(self, feeds: Mapping[str, np.ndarray]) -> None:
         it = self._interpreter
@@ -214,6 +215,3 @@ def _io_label(inp: Dict[str, Any], out: Dict[str, Any]) -> str:
     return f"{np.dtype(inp['dtype']).name} in, {np.dtype(out['dtype']).name} out"
 
 
-def _first_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] if text else type(error).__name__

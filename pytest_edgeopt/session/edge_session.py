@@ -9,6 +9,7 @@ what they collected, the controller renders the table and is the only process th
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.optimize.cache import prune
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport
-from pytest_edgeopt.report.files import write_report
+from pytest_edgeopt.report.files import append_step_summary, write_report
 from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.session import parametrize
@@ -150,9 +151,22 @@ class EdgeSession:
                 self.errors.append(f"{path}: cannot write the report ({error.strerror or error})")
             else:
                 self.written_reports.append(path)
+        self._step_summary()
         self._prune_cache()
         if self.errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _step_summary(self) -> None:
+        """On GitHub Actions ($GITHUB_STEP_SUMMARY set) the table and findings go to the run's page."""
+        target = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not target or not self.rows:
+            return
+        try:
+            append_step_summary(
+                Path(target), self.rows, platform=self.platform.name, findings=unchecked_lines(self.rows)
+            )
+        except OSError as error:
+            self.errors.append(f"{target}: cannot append the step summary ($GITHUB_STEP_SUMMARY): {error}")
 
     def _with_outcome(self, row: Row) -> Row:
         """A test that failed its own assert (or raised) after measuring shows `fail`, not `-`: the

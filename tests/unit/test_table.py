@@ -6,11 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from pytest_edgeopt.baselines.entry import BaselineEntry, entry_from_measurement
-from pytest_edgeopt.baselines.store import Update
+from pytest_edgeopt.baselines.store import Update, read_tree
 from pytest_edgeopt.judge.types import Judgement, Row
 from pytest_edgeopt.measure.compare import LatencyVerdict
 from pytest_edgeopt.measure.result import LatencyStats
-from pytest_edgeopt.report.table import HEADERS, baseline_lines, bitwidth_label, table_lines
+from pytest_edgeopt.report.table import HEADERS, baseline_lines, bitwidth_label, table_cells, table_lines
+from tests.pytester_helpers import read_table
 from tests.unit.test_result import make_measurement
 
 SEED_COLUMNS = (
@@ -154,36 +155,52 @@ def test_full_table_is_wider_than_a_terminal_and_keeps_the_seed_order() -> None:
     assert lines[0].index("Size (MB)") < lines[0].index("Latency (ms, p50)") < lines[0].index("Verdict")
 
 
-def test_fitted_table_fits_the_width_with_the_verdict_columns_first() -> None:
-    for width in (80, 120):
-        lines = table_lines(wide_rows(), width=width)
-        assert max(len(line) for line in lines) <= width, "\n".join(lines)  # the notes are wrapped too
-        header = next(line for line in lines if line.startswith("Model "))
-        assert header.index("Bit-width (W/A)") < header.index("Verdict") < header.index("Notes")
-        assert "Storage (MB)" in header  # the broken budget's column decides the verdict: it stays
-        assert "0.600 !" in next(line for line in lines if " fail " in line)
-        assert header.rstrip().endswith("Notes") and any(line.rstrip().endswith("1") for line in lines)
+def full_rows(rows: list, *, by_platform: bool = False) -> list:
+    headers, body, _ = table_cells(rows, by_platform=by_platform)
+    return [dict(zip(headers, cells)) for cells in body]
 
 
-def test_fitted_table_moves_shared_values_above_and_names_what_it_left_out() -> None:
-    lines = table_lines(wide_rows(), width=120)
-    assert lines[0].startswith("all rows: ") and "Platform: host: CPU (x86_64), 1 thr" in lines[0]
-    text = " ".join(line.strip() for line in lines)
-    hidden = text[text.index("not shown to fit 120 columns: ") : text.index("[1]")]
-    assert "Params (M)" in hidden and "(-v or --edge-table-columns=all shows them)" in hidden
-    assert "Energy" not in hidden  # a column of "-" on every row is left out without a word
-    regressed = next(line for line in lines if " fail " in line)
-    assert "+25.0% (cpu) " in regressed and "40 pairs" not in regressed
-    assert "Runtime: onnxruntime 1.0" in lines[0]  # one runtime on every row: above the table
-
-
-def test_fitted_runtimes_keep_their_names_and_move_their_versions_above() -> None:
+def test_the_wrapped_table_fits_the_width_and_keeps_every_value() -> None:
     fp32, int8 = wide_rows()
     tflite = Row(measurement=replace(fp32.measurement, runtime="tflite", runtime_version="2.3.0", artifact_sha="t"))
-    lines = table_lines([fp32, int8, tflite], width=120)
+    for cases in ([fp32, int8], [fp32, int8, tflite]):
+        for width in (80, 120):
+            lines = table_lines(cases, width=width)
+            assert max(len(line) for line in lines) <= width, "\n".join(lines)  # the notes are wrapped too
+            assert read_table(lines) == full_rows(cases), "\n".join(lines)
+            assert sum(line.startswith("[") and "a note a note" in line for line in lines) == 1
+
+
+def test_every_block_repeats_the_keys_and_the_first_holds_the_verdict_and_the_broken_budget() -> None:
+    fp32, int8 = wide_rows()
+    tflite = Row(measurement=replace(fp32.measurement, runtime="tflite", runtime_version="2.3.0", artifact_sha="t"))
+    lines = table_lines([fp32, int8, tflite], width=80)
+    headers = [line.split() for line in lines if line.startswith("Model ")]
+    assert len(headers) > 2 and all(h[:3] == ["Model", "Bit-width", "(W/A)"] and h[3] == "Runtime" for h in headers)
+    assert headers[0][4:7] == ["Verdict", "Storage", "(MB)"]  # the broken budget's column right after the verdict
+    assert "0.600 !" in next(line for line in lines if " fail " in line)
     assert "versions: onnxruntime 1.0, tflite 2.3.0" in " ".join(line.strip() for line in lines[:2])
-    body = [line for line in lines if "FP32/FP32" in line or "INT8/INT8" in line]
-    assert [" tflite " in line for line in body] == [False, False, True] and " 1.0 " not in body[0]
+
+
+def test_what_is_shortened_or_moved_says_so_in_a_line() -> None:
+    fp32, int8 = wide_rows()
+    tflite = Row(measurement=replace(fp32.measurement, runtime="tflite", runtime_version="2.3.0", artifact_sha="t"))
+    lines = table_lines([fp32, int8, tflite], width=80)
+    assert lines[0].startswith("all rows: ") and "Platform: host: CPU (x86_64), 1 thr" in lines[0]
+    assert any(line.startswith("- on every row: ") and "Energy (W)" in line for line in lines)
+    assert any("+25.0% *1" in line for line in lines)  # the Delta's method is too long for 80 columns
+    text = " ".join(line.strip() for line in lines)
+    assert "*1 Delta: +25.0% (cpu, paired A/B vs baseline, 40 pairs)" in text
+    assert not any(line.startswith("not shown") for line in lines)
+
+
+def test_the_stored_baselines_table_keeps_every_value_at_80_and_120_columns() -> None:
+    tree = read_tree(Path(__file__).resolve().parents[2] / "baselines")
+    stored = [Row(measurement=m) for m in tree.measurements]
+    for width in (80, 120):
+        lines = table_lines(stored, width=width, by_platform=True)
+        assert max(len(line) for line in lines) <= width
+        assert read_table(lines) == full_rows(stored, by_platform=True)
 
 
 def test_a_table_that_fits_is_the_full_table() -> None:
