@@ -12,8 +12,8 @@ from typing import List, Sequence, Tuple
 from tabulate import tabulate
 
 from pytest_edgeopt.judge.types import Row
-from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.measure.registry import BY_ID
+from pytest_edgeopt.measure.result import Measurement
 from pytest_edgeopt.measure.values import higher_is_better, measured_values
 
 

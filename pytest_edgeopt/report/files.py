@@ -7,7 +7,6 @@ against schemas/report.schema.json; HTML is one self-contained page.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import re
 from pathlib import Path

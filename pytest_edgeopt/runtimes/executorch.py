@@ -15,7 +15,6 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from pytest_edgeopt.runtimes.causes import cause_line
 from pytest_edgeopt.runtimes.base import (
     ArtifactError,
     InputError,
@@ -24,6 +23,7 @@ from pytest_edgeopt.runtimes.base import (
     TensorSpec,
     package_version,
 )
+from pytest_edgeopt.runtimes.causes import cause_line
 
 EXTENSION = "executorch.extension.pybindings._C"
 XNNPACK_BACKEND = b"XnnpackBackend"  # the delegate's id, stored in a .pte that calls it
@@ -100,5 +100,3 @@ def _spec(name: str, info: Any) -> TensorSpec:
 def _dtype(info: Any) -> str:
     code = info.dtype()
     return _DTYPES.get(int(code) if isinstance(code, int) else -1, "float32")
-
-

@@ -213,5 +213,3 @@ def _dequantize(output: np.ndarray, detail: Dict[str, Any]) -> np.ndarray:
 
 def _io_label(inp: Dict[str, Any], out: Dict[str, Any]) -> str:
     return f"{np.dtype(inp['dtype']).name} in, {np.dtype(out['dtype']).name} out"
-
-
