@@ -287,6 +287,7 @@ def test_a_full_disk_while_writing_the_eval_file_is_one_line(pytester: pytest.Py
     pytester.makeconftest(
         """
         import numpy as np
+        import pytest
         from pytest_edgeopt.optimize import artifacts
 
         def _full(inputs, dest):
@@ -294,7 +295,10 @@ def test_a_full_disk_while_writing_the_eval_file_is_one_line(pytester: pytest.Py
                 np.save(handle, np.zeros(1 << 16))
                 handle.flush()
 
-        artifacts._save_inputs = _full
+        @pytest.fixture(autouse=True)
+        def _disk_full(monkeypatch):
+            # undone after the test: the in-process run shares this module with the tests that follow
+            monkeypatch.setattr(artifacts, "_save_inputs", _full)
         """
     )
     pytester.makepyfile(test_x=PLAIN_CASE)
