@@ -54,25 +54,35 @@ def run_isolated(what: str, function: Callable[..., T], *args: Any) -> T:
     payload = pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL)
     scratch = tempfile.mkdtemp(prefix="edgeopt-child-")
     try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "pytest_edgeopt._isolate"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_child_env(scratch, seconds),
-            start_new_session=True,
-        )
+        log = Path(scratch) / "stderr.log"  # a file, not a pipe: however much the graph code prints
+        with log.open("wb") as stderr:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "pytest_edgeopt._isolate"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=_child_env(scratch, seconds),
+                start_new_session=True,
+            )
         try:
-            stdout, stderr = child.communicate(payload, timeout=seconds)
+            stdout, _ = child.communicate(payload, timeout=seconds)
         except subprocess.TimeoutExpired:
             _kill_group(child)
             raise TimedOut(f"{what} did not finish within {seconds:g} s (raise --edge-timeout)") from None
         except BaseException:  # Ctrl-C, SIGTERM, pytest-timeout: never leave it running
             _kill_group(child)
             raise
+        return _answer(what, child.returncode, stdout, _last_line(log), seconds)  # type: ignore[no-any-return]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return _answer(what, child.returncode, stdout, stderr, seconds)  # type: ignore[no-any-return]
+
+
+def _last_line(log: Path) -> str:
+    """The child's last stderr line (why it died), read from the end of its log."""
+    with log.open("rb") as stream:
+        stream.seek(max(0, log.stat().st_size - 4096))
+        lines = stream.read().decode(errors="replace").strip().splitlines()
+    return lines[-1][:300] if lines else ""
 
 
 def _child_env(scratch: str, seconds: float) -> Dict[str, str]:
@@ -86,15 +96,14 @@ def _child_env(scratch: str, seconds: float) -> Dict[str, str]:
     return env
 
 
-def _answer(what: str, returncode: int, stdout: bytes, stderr: bytes, seconds: float) -> Any:
+def _answer(what: str, returncode: int, stdout: bytes, last_line: str, seconds: float) -> Any:
     if returncode == -signal.SIGALRM:  # its own deadline ended it (the parent's clock was late)
         raise TimedOut(f"{what} did not finish within {seconds:g} s (raise --edge-timeout)")
     try:
         ok, value = pickle.loads(stdout)
     except Exception:  # nothing, or a partial answer: it died on the way
-        lines = stderr.decode(errors="replace").strip().splitlines()
-        last = f": {lines[-1][:300]}" if lines else ""
-        raise ChildDied(f"{what} ended without an answer (exit code {returncode}){last}") from None
+        said = f": {last_line}" if last_line else ""
+        raise ChildDied(f"{what} ended without an answer (exit code {returncode}){said}") from None
     if not ok:
         raise value
     return value
