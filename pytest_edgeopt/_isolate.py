@@ -32,6 +32,11 @@ T = TypeVar("T")
 HOST_PID_VAR = "EDGEOPT_HOST_PID"  # as the local agent's: the child ends itself when pytest is gone
 
 
+# The child runs ONNX and TFLite graphs, never torch; onnxruntime.tools imports torch merely
+# because it is installed (quant_pre_process), which took 2-3 s of every calibration child here.
+UNNEEDED = ("torch",)
+
+
 class Deadline:
     """The job deadline (--edge-timeout), set by the session's configure; the default is
     settings.DEFAULT_TIMEOUT_S, for code that runs outside a session."""
@@ -135,6 +140,8 @@ def _child_main() -> int:
 
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    for name in UNNEEDED:  # seen as not installed
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     _watch_parent(_host_pid())
     _arm_deadline(float(os.environ.get("EDGEOPT_CHILD_DEADLINE_S", "0")) + 1)
     function, args = pickle.load(sys.stdin.buffer)
