@@ -13,16 +13,18 @@ import contextlib
 import io
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 from pytest_edgeopt.models.base import EdgeModel, InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
+from pytest_edgeopt.optimize.onnx_builder import shown_as
 from pytest_edgeopt.optimize.quantize import preprocessed
 from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 from pytest_edgeopt.runtimes.openvino import import_openvino
@@ -48,7 +50,9 @@ class OpenVINOBuilder:
         if request.source is None:
             raise EdgeOptError("NNCF quantizes the FP32 .onnx file: no source file was given")
         calibration = request.model.calibration
-        samples = quantize_int8(request.source, request.dest, calibration=calibration, batch=request.batch)
+        samples = quantize_int8(
+            request.source, request.dest, calibration=calibration, batch=request.batch, shown_as=shown_as(request.model)
+        )
         return ArtifactRecord(stats=_stats(request.dest), quantization=_quantization(request.dest, samples))
 
 
@@ -65,20 +69,27 @@ def require_nncf() -> Any:
     return nncf
 
 
-def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int) -> int:
+def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int, shown_as: str = "") -> int:
     """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
     batch, on the file as ONNX Runtime's quantizer reads it (opset 13, pre-processed); returns the
-    samples used. Its progress bars and log lines stay out of pytest's output."""
-    nncf = require_nncf()
+    samples used. Calibration runs the user's graph: in a child process under the job's deadline
+    (isolate.py), which fails the build naming `shown_as` when the graph does not finish."""
+    require_nncf()
     batches = onnx_batches(src, calibration, batch=batch)
-    dataset = nncf.Dataset(batches)
+    run_isolated(f"NNCF INT8 calibration of {shown_as or src.name}", _nncf_int8, src, dest, batches)
+    return len(batches) * batch
+
+
+def _nncf_int8(src: Path, dest: Path, batches: List[Dict[str, np.ndarray]]) -> None:
+    """nncf.quantize and the save of its result (in the child process); its progress bars and log
+    lines stay out of pytest's output."""
+    nncf = require_nncf()
     with _quiet(), preprocessed(src) as pre:
         try:
-            quantized = nncf.quantize(load_onnx(pre), dataset, subset_size=len(batches))
+            quantized = nncf.quantize(load_onnx(pre), nncf.Dataset(batches), subset_size=len(batches))
         except Exception as error:
             raise EdgeOptError(f"NNCF quantization of {src.name} failed: {cause_line(error)}") from None
     require_onnx().save(quantized, str(dest))
-    return len(batches) * batch
 
 
 @contextlib.contextmanager

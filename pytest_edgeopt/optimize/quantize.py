@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
@@ -53,10 +54,30 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     )
 
 
-def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int, activation: str) -> Quantization:
+def to_int8_static(
+    src: Path, dest: Path, *, calibration: InputData, batch: int, activation: str, shown_as: str = ""
+) -> Quantization:
+    """Calibration runs the user's graph: in a child process under the job's deadline (isolate.py),
+    which fails the build naming `shown_as` when the graph does not finish."""
+    require_quantization()
+    batches = onnx_batches(src, calibration, batch=batch)
+    samples = run_isolated(
+        f"ONNX Runtime INT8 calibration of {shown_as or src.name}", _static_int8, src, dest, batches, batch, activation
+    )
+    return Quantization(
+        weight_type="int8 per-channel",
+        activation_type=activation,
+        format="QDQ",
+        per_channel=True,
+        calibration_samples=samples,
+    )
+
+
+def _static_int8(src: Path, dest: Path, batches: List[Dict[str, np.ndarray]], batch: int, activation: str) -> int:
+    """quantize_static with MinMax calibration (in the child process); returns the samples used."""
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
-    reader = _CalibrationReader(onnx_batches(src, calibration, batch=batch), batch)
+    reader = _CalibrationReader(batches, batch)
     _quantize(
         lambda pre: q.quantize_static(
             str(pre),
@@ -70,13 +91,7 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int,
         ),
         src,
     )
-    return Quantization(
-        weight_type="int8 per-channel",
-        activation_type=activation,
-        format="QDQ",
-        per_channel=True,
-        calibration_samples=reader.samples,
-    )
+    return reader.samples
 
 
 @contextlib.contextmanager
