@@ -53,9 +53,11 @@ class TerminalProgress:
         reporter = self._config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return False
+        # bool(), not a call: TerminalReporter.isatty is a plain bool up to pytest 8.4 (the floor is 7.4)
+        # and a callable bool from 9.0 on
         return shown(
             mode=self._mode,
-            isatty=bool(reporter.isatty()),
+            isatty=bool(reporter.isatty),
             verbosity=reporter.verbosity,
             worker=hasattr(self._config, "workerinput"),
         )
