@@ -30,6 +30,7 @@ def text_iou(outputs: dict, masks: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def detector() -> EdgeModel:
+    pytest.importorskip("PIL", reason="the rendered text pages (suites/synthetic.py) need pillow")
     pages, masks = text_images(count=12, seed=0)
     calibration, _ = text_images(count=8, seed=1)
     return EdgeModel.from_onnx(

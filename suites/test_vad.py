@@ -32,6 +32,7 @@ def frame_accuracy(outputs: dict, labels: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def silero() -> EdgeModel:
+    pytest.importorskip("scipy.signal", reason="the synthetic speech (suites/synthetic.py) needs scipy")
     eval_inputs, labels = vad_frames(MODEL, seed=1)
     calibration, _ = vad_frames(MODEL, seed=2)
     return EdgeModel.from_onnx(

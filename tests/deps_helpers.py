@@ -55,3 +55,15 @@ def closure(extra: str) -> Set[str]:
             if nested.marker is None or nested.marker.evaluate(env):
                 todo.append(nested)
     return seen
+
+
+def not_installed(extra: str) -> List[str]:
+    """The packages `extra` names directly that this venv lacks: without them closure() cannot
+    follow their requirements (the floor job's venv has the host stack only)."""
+    missing = []
+    for requirement in _extras(extras(), extra):
+        try:
+            metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            missing.append(requirement.name)
+    return missing

@@ -13,7 +13,7 @@ from pytest_edgeopt.runtimes import BUILTIN_RUNTIMES
 from pytest_edgeopt.runtimes.install import COMMANDS, EXECUTORCH_VERSION, install_command
 
 pytest.importorskip("tomllib")
-from tests.deps_helpers import closure, extras, normal
+from tests.deps_helpers import closure, extras, normal, not_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMED = re.compile(r'MissingDependency\(package="([^"]+)", extra="([^"]+)"')
@@ -30,11 +30,18 @@ def test_every_extra_a_hint_names_installs_its_package() -> None:
     found = hints()
     assert ("onnxruntime", "onnx") in found and ("executorch", "executorch") in found and len(found) > 10
     declared = extras()
+    unknown = {}
     for package, extra in sorted(found):
         assert extra in declared, (package, extra)
-        if extra in COMMANDS:
+        if extra in COMMANDS or normal(package) in closure(extra):
             continue
-        assert normal(package) in closure(extra), f'pip install "pytest-edgeopt[{extra}]" does not bring {package}'
+        # pip's view goes through installed metadata: a package the extra brings indirectly (pillow
+        # through scikit-image) is found only where the extra is installed, which the floor venv is not
+        missing = not_installed(extra)
+        assert missing, f'pip install "pytest-edgeopt[{extra}]" does not bring {package}'
+        unknown[package] = f"[{extra}] without {', '.join(missing)}"
+    if unknown:
+        pytest.skip(f"not installed here, so not followed: {unknown}")
 
 
 def test_the_executorch_hint_names_the_commands_that_install_it() -> None:

@@ -74,6 +74,8 @@ def test_a_child_that_segfaults_is_a_reason_not_a_crash(tmp_path: Path, monkeypa
 
 
 def test_a_child_that_fails_says_how(tmp_path: Path) -> None:
+    # the child reaches the feeds only once it has loaded the wheel's libLiteRt.so
+    pytest.importorskip("ai_edge_litert")
     request = PassRequest("m.tflite", "f.npz", ("x",), 1, 1, 1, "delegate", str(tmp_path / "result.json"))
     (tmp_path / "request.json").write_text(json.dumps({**request.to_dict(), "feeds": str(tmp_path / "none.npz")}))
     result = _run_child(request)
