@@ -1,4 +1,4 @@
-"""The MCU profiles' latency estimates against published results: the README's calibration table.
+"""The MCU profiles' latency estimates against published results: the calibration table of docs/mcu.md.
 
     python benchmarks/mcu_calibration.py
 

@@ -3,7 +3,7 @@
 No board is timed: latency = (cycles per MAC of each kernel class x that class's MACs + cycles
 per element x the other ops' element operations) / clock, and energy = the board's active power
 x that latency. The cycles per MAC are an engine's (TFLM + CMSIS-NN, ESP-NN) speed on a core,
-fitted to published MLPerf Tiny results (README "MCU platform"), so every figure made here is an
+fitted to published MLPerf Tiny results (docs/mcu.md, "Calibration"), so every figure made here is an
 estimate and is labelled so wherever it is shown. Pure: facts in, numbers out.
 """
 

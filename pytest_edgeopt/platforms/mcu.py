@@ -3,7 +3,7 @@ latency and energy are estimated from (clock, cycles per MAC, active power), wit
 
 A board hangs off a Platform profile (`Platform.mcu`). Users override any fact in pyproject.toml,
 e.g. `[tool.edgeopt.platforms.my-board] extends = "cortex-m4", mcu = {sram_kb = 256}`; the
-built-in figures and how they were calibrated are in the README's "MCU platform" section.
+built-in figures and how they were calibrated are in docs/mcu.md ("Microcontrollers").
 """
 
 from __future__ import annotations
