@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -53,12 +53,29 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     )
 
 
-def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int, activation: str) -> Quantization:
+def to_int8_static(
+    src: Path,
+    dest: Path,
+    *,
+    calibration: InputData,
+    batch: int,
+    activation: str,
+    keep_float: Tuple[str, ...] = (),
+    where: str = "",
+) -> Quantization:
+    """`keep_float`: patterns of nodes left in float (sensitivity.resolve_keep_float), resolved on
+    the pre-processed graph the quantizer reads; the names it kept are in the returned record."""
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
     reader = _CalibrationReader(onnx_batches(src, calibration, batch=batch), batch)
-    _quantize(
-        lambda pre: q.quantize_static(
+    kept: List[Tuple[str, ...]] = [()]
+
+    def run(pre: Path) -> None:
+        if keep_float:
+            from pytest_edgeopt.optimize.sensitivity import graph_layers, node_sources, resolve_keep_float
+
+            kept[0] = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where or src.name)
+        q.quantize_static(
             str(pre),
             str(dest),
             reader,
@@ -67,15 +84,18 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int,
             activation_type=act,
             weight_type=q.QuantType.QInt8,
             calibrate_method=q.CalibrationMethod.MinMax,
-        ),
-        src,
-    )
+            nodes_to_exclude=list(kept[0]),
+        )
+
+    _quantize(run, src)
     return Quantization(
         weight_type="int8 per-channel",
         activation_type=activation,
         format="QDQ",
         per_channel=True,
         calibration_samples=reader.samples,
+        bitwidth=f"INT8 mixed, {len(kept[0])} layers float" if keep_float else None,
+        kept_float=kept[0] if keep_float else None,
     )
 
 

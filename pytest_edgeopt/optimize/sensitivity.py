@@ -1,0 +1,186 @@
+"""Which layers INT8 hurts, and which layers a user keeps in float.
+
+Sensitivity compares real intermediate activations: the FP32 graph and ONNX Runtime's own QDQ graph
+run on the same eval samples with every node output exposed (onnxruntime.quantization.qdq_loss_debug),
+and each node's output is scored by its SQNR against float. A node's own harm is the SQNR it loses
+against its worst input: error from upstream is not blamed on every layer below it.
+
+keep_float patterns resolve here to node names of the graph ORT quantizes: an exact name, an fnmatch
+glob on a node's name or on its source (the torch module path the exporter recorded), or an op type.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.measure.result import LayerError
+
+SENSITIVITY_SAMPLES = 32  # eval samples whose activations are compared: enough to rank, cheap to run
+_SCOPES = "pkg.torch.onnx.name_scopes"  # torch.onnx (dynamo) records the module path of each node
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A node of the graph: its name, op type and where it came from (a torch module path or the
+    node name itself for a file exported elsewhere)."""
+
+    name: str
+    op_type: str
+    source: str
+
+
+def node_sources(path: Path) -> Dict[str, str]:
+    """node name -> the torch module path it came from ("body.1"), read from the exporter's metadata."""
+    from pytest_edgeopt.inspect.onnx_file import load_onnx
+
+    sources: Dict[str, str] = {}
+    for node in load_onnx(path).graph.node:
+        scopes = next((p.value for p in node.metadata_props if p.key == _SCOPES), None)
+        module = _module_path(scopes) if scopes else None
+        if module:
+            sources[node.name] = module
+    return sources
+
+
+def _module_path(scopes: str) -> Optional[str]:
+    """['', 'body', 'body.0', 'conv2d'] -> 'body.0': the innermost module (the last entry is the op)."""
+    try:
+        names = [str(n) for n in json.loads(scopes.replace("'", '"'))]
+    except ValueError:
+        return None
+    modules = [n for n in names[:-1] if n]
+    return modules[-1] if modules else None
+
+
+def graph_layers(path: Path, sources: Mapping[str, str]) -> List[Layer]:
+    from pytest_edgeopt.inspect.onnx_file import load_onnx
+
+    return [Layer(node.name, node.op_type, sources.get(node.name, node.name)) for node in load_onnx(path).graph.node]
+
+
+def resolve_keep_float(patterns: Sequence[str], layers: Sequence[Layer], *, where: str) -> Tuple[str, ...]:
+    """The node names `patterns` select, in graph order; a pattern that selects nothing is the
+    user's typo and fails naming it (a silent no-op would quantize the layer they meant to keep)."""
+    chosen: List[str] = []
+    for pattern in patterns:
+        hits = [layer.name for layer in layers if matches(pattern, layer)]
+        if not hits:
+            raise EdgeOptError(
+                f"{where}: keep_float pattern {pattern!r} matches no node (by name, glob on name or "
+                "torch module path, or op type)"
+            )
+        chosen += hits
+    order = {layer.name: i for i, layer in enumerate(layers)}
+    return tuple(sorted(set(chosen), key=order.__getitem__))
+
+
+def matches(pattern: str, layer: Layer) -> bool:
+    """An op type ("Sigmoid"), a node name, or a glob on the name or source ("/model.22/*")."""
+    if pattern == layer.op_type or pattern == layer.name or pattern == layer.source:
+        return True
+    return fnmatch.fnmatchcase(layer.name, pattern) or fnmatch.fnmatchcase(layer.source, pattern)
+
+
+def rank(scores: Sequence[LayerError]) -> Tuple[LayerError, ...]:
+    """Worst first: the most SQNR a layer loses itself, then the lowest SQNR."""
+    return tuple(sorted(scores, key=lambda e: (-e.loss_db, e.sqnr_db, e.name)))
+
+
+def layer_scores(
+    sqnr: Mapping[str, float], producers: Mapping[str, Layer], inputs: Mapping[str, Sequence[str]]
+) -> List[LayerError]:
+    """Per node (by its first scored output tensor): its SQNR, and what it loses against its
+    worst scored input (a graph input counts as exact)."""
+    scores: List[LayerError] = []
+    for tensor, value in sqnr.items():
+        layer = producers.get(tensor)
+        if layer is None:
+            continue
+        upstream = [sqnr[t] for t in inputs.get(layer.name, ()) if t in sqnr]
+        worst_in = min(upstream) if upstream else None
+        loss = value - worst_in if worst_in is not None else value - _EXACT_DB
+        own = abs(round(max(-loss, 0.0), 2))  # abs: no -0.0 in a report
+        scores.append(LayerError(layer.name, layer.op_type, layer.source, round(value, 2), own))
+    return scores
+
+
+_EXACT_DB = 100.0  # a graph input, or a tensor INT8 does not touch, as an SQNR
+
+
+def onnx_sensitivity(
+    root: Path, pre: Path, quantized: Path, batches: Sequence[Dict[str, np.ndarray]]
+) -> Tuple[LayerError, ...]:
+    """The QDQ file's per-layer SQNR against the FP32 file `root` as the quantizer read it (`pre`,
+    quantize.preprocessed: the tensor names match), on `batches` of real eval inputs."""
+    from onnxruntime.quantization import qdq_loss_debug as debug
+
+    from pytest_edgeopt.inspect.onnx_file import load_onnx
+
+    sources = node_sources(root)
+    with tempfile.TemporaryDirectory(prefix="edgeopt-sens-") as scratch:
+        float_acts = _activations(debug, pre, Path(scratch) / "float.onnx", batches)
+        qdq_acts = _activations(debug, quantized, Path(scratch) / "qdq.onnx", batches)
+    producers, inputs = _qdq_nodes(load_onnx(quantized).graph, sources)
+    sqnr: Dict[str, float] = {}
+    read = set(producers) | {name for names in inputs.values() for name in names}
+    for tensor in read:
+        exact = float_acts.get(tensor, qdq_acts.get(tensor) if tensor not in producers else None)
+        seen = qdq_acts.get(tensor + _DQ_OUT, qdq_acts.get(tensor))  # what the next layer reads
+        if exact is not None and seen is not None:  # an untouched tensor counts as exact (100 dB)
+            sqnr[tensor] = min(float(debug.compute_signal_to_quantization_noice_ratio(exact, seen)), _EXACT_DB)
+    return rank(layer_scores(sqnr, producers, inputs))
+
+
+# ONNX Runtime's QDQ names: T -> QuantizeLinear -> DequantizeLinear -> T_DequantizeLinear_Output, or
+# for a graph output T_QuantizeLinear_Input -> Q -> DQ -> T
+_DQ_OUT, _Q_IN, _Q_OUT = "_DequantizeLinear_Output", "_QuantizeLinear_Input", "_QuantizeLinear_Output"
+_QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+def _base(tensor: str) -> str:
+    for suffix in (_DQ_OUT, _Q_IN, _Q_OUT):
+        if tensor.endswith(suffix):
+            return tensor[: -len(suffix)]
+    return tensor
+
+
+def _qdq_nodes(graph: Any, sources: Mapping[str, str]) -> Tuple[Dict[str, Layer], Dict[str, List[str]]]:
+    """The QDQ graph's compute nodes by the float tensor they produce (the quantizer may fold a
+    Relu into the Gemm before it, which then produces the Relu's tensor), and their float inputs."""
+    producers: Dict[str, Layer] = {}
+    inputs: Dict[str, List[str]] = {}
+    for node in graph.node:
+        if node.op_type in _QDQ_OPS or not node.output:
+            continue
+        producers[_base(node.output[0])] = Layer(node.name, node.op_type, sources.get(node.name, node.name))
+        inputs[node.name] = [_base(name) for name in node.input]
+    return producers, inputs
+
+
+def _activations(
+    debug: Any, model: Path, augmented: Path, batches: Sequence[Dict[str, np.ndarray]]
+) -> Dict[str, List[np.ndarray]]:
+    debug.modify_model_output_intermediate_tensors(str(model), str(augmented))
+    acts: Dict[str, List[np.ndarray]] = debug.collect_activations(str(augmented), _Reader(batches))
+    return acts
+
+
+class _Reader:
+    """qdq_loss_debug's CalibrationDataReader over our batches."""
+
+    def __init__(self, batches: Sequence[Dict[str, np.ndarray]]) -> None:
+        self._batches: Iterator[Dict[str, np.ndarray]] = iter(batches)
+
+    def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+        return next(self._batches, None)
+
+    def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
+        return self._batches

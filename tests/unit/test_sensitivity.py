@@ -1,0 +1,79 @@
+"""Pure parts of sensitivity and int8-mixed: pattern matching, the ranking, the search's steps."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pytest_edgeopt.errors import EdgeOptError
+from pytest_edgeopt.measure.result import LayerError
+from pytest_edgeopt.optimize.sensitivity import Layer, layer_scores, matches, rank, resolve_keep_float
+from pytest_edgeopt.session.mixed import steps
+
+LAYERS = [
+    Layer("/model.0/conv/Conv", "Conv", "/model.0/conv/Conv"),
+    Layer("/model.22/cv2/Conv", "Conv", "/model.22/cv2/Conv"),
+    Layer("/model.22/Sigmoid", "Sigmoid", "/model.22/Sigmoid"),
+    Layer("node_linear_1", "Gemm", "head.fc1"),
+]
+
+
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [
+        ("/model.22/*", ("/model.22/cv2/Conv", "/model.22/Sigmoid")),
+        ("Sigmoid", ("/model.22/Sigmoid",)),
+        ("head.*", ("node_linear_1",)),
+        ("node_linear_1", ("node_linear_1",)),
+        ("Conv", ("/model.0/conv/Conv", "/model.22/cv2/Conv")),
+    ],
+)
+def test_patterns_select_by_glob_name_source_and_op_type(pattern: str, expected: tuple) -> None:
+    assert resolve_keep_float([pattern], LAYERS, where="m") == expected
+
+
+def test_resolved_names_keep_graph_order_without_repeats() -> None:
+    chosen = resolve_keep_float(["Sigmoid", "/model.*", "Conv"], LAYERS, where="m")
+    assert chosen == ("/model.0/conv/Conv", "/model.22/cv2/Conv", "/model.22/Sigmoid")
+
+
+def test_a_pattern_matching_nothing_is_refused_by_name() -> None:
+    with pytest.raises(EdgeOptError, match=re.escape("yolo: keep_float pattern '/model.99/*' matches no node")):
+        resolve_keep_float(["/model.22/*", "/model.99/*"], LAYERS, where="yolo")
+
+
+def test_a_glob_is_case_sensitive_as_node_names_are() -> None:
+    assert not matches("sigmoid", LAYERS[2])
+
+
+def test_a_layer_is_blamed_for_the_sqnr_it_loses_not_for_upstream_error() -> None:
+    layers = {"a": Layer("A", "Conv", "a"), "b": Layer("B", "Gemm", "b"), "c": Layer("C", "Relu", "c")}
+    inputs = {"A": ["x"], "B": ["a"], "C": ["b"]}
+    sqnr = {"x": 40.0, "a": 38.0, "b": 5.0, "c": 4.5}  # B collapses; C only inherits its error
+    ranked = rank(layer_scores(sqnr, layers, inputs))
+    assert [e.name for e in ranked] == ["B", "A", "C"]
+    assert ranked[0] == LayerError("B", "Gemm", "b", 5.0, 33.0)
+
+
+def test_ties_on_loss_put_the_lower_sqnr_first() -> None:
+    errors = [LayerError("a", "Conv", "a", 20.0, 1.0), LayerError("b", "Conv", "b", 10.0, 1.0)]
+    assert [e.name for e in rank(errors)] == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    "ranked, cap, expected",
+    [
+        (3, 16, [1, 2, 3]),
+        (40, 16, [1, 2, 3, 4, 6, 9, 14, 16]),
+        (40, 1, [1]),
+        (0, 16, []),
+    ],
+)
+def test_the_search_reverts_one_layer_at_a_time_then_in_growing_steps(ranked: int, cap: int, expected: list) -> None:
+    assert steps(ranked, cap) == expected
+
+
+def test_a_layer_error_round_trips_through_json() -> None:
+    error = LayerError("/model.22/Concat", "Concat", "/model.22/Concat", 12.5, 8.25)
+    assert LayerError.from_dict(error.to_dict()) == error
