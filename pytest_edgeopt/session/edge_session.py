@@ -30,6 +30,7 @@ from pytest_edgeopt.optimize.cache import prune
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.report.files import append_step_summary, write_report
+from pytest_edgeopt.report.recommend import recommendation_lines
 from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.session import parametrize
@@ -225,6 +226,7 @@ class EdgeSession:
         width = None if full else terminal_width
         sections = [
             ("pytest-edgeopt: comparison table", table_lines(self.rows, width=width) if self.settings.table else []),
+            ("pytest-edgeopt: what to deploy", recommendation_lines(self.rows) if self.settings.table else []),
             ("pytest-edgeopt: not checked", unchecked_lines(self.rows)),
             (
                 "pytest-edgeopt: devices",

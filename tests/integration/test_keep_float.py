@@ -238,3 +238,36 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
         "EdgeOptError: keep_float= is supported on runtime='onnxruntime' (its QDQ files) so far, not on "
         "'openvino': measure the case with runtime='onnxruntime'"
     )
+
+
+def test_the_run_and_the_stored_baselines_say_what_to_deploy(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_edgeopt.cli import main
+
+    result = _run(
+        pytester,
+        """
+        import pytest
+        from sens_model import sensitive
+
+        @pytest.mark.parametrize("precision", ["fp32", "int8", "int8-mixed"])
+        def test_p(edge_runner, precision):
+            edge_runner.measure(sensitive(), precision=precision, max_accuracy_drop=1.0)
+        """,
+        "--update-baselines",
+        "--edge-report=report.json",
+    )
+    result.assert_outcomes(passed=2, failed=1)  # plain int8 breaks the budget
+    out = result.stdout.str()
+    deploy = out[out.index("pytest-edgeopt: what to deploy") :].splitlines()[1]
+    assert deploy.startswith("sensitive-mlp on host: fastest ")
+    assert "smallest int8-mixed on onnxruntime [INT8 mixed, 1 layers float]" in deploy
+    assert "x FP32)" in deploy and "top-1 +0.00 pp vs FP32" in deploy
+    assert "[INT8/INT8" not in deploy  # the failed int8 row is never recommended
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["recommendations"][0]["smallest"]["precision"] == "int8-mixed"
+    assert main(["table", "--recommend", str(pytester.path / "baselines")]) == 0
+    printed = capsys.readouterr().out
+    assert "what to deploy (budgets are not stored: every stored entry counts as passing):" in printed
+    assert "smallest int8-mixed on onnxruntime [INT8 mixed, 1 layers float]" in printed
