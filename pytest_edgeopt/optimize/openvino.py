@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from pytest_edgeopt.models.base import EdgeModel, InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.quantize import preprocessed
+from pytest_edgeopt.optimize.sensitivity import graph_layers, node_sources, resolve_keep_float
 from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 from pytest_edgeopt.runtimes.openvino import import_openvino
 
@@ -48,8 +50,18 @@ class OpenVINOBuilder:
         if request.source is None:
             raise EdgeOptError("NNCF quantizes the FP32 .onnx file: no source file was given")
         calibration = request.model.calibration
-        samples = quantize_int8(request.source, request.dest, calibration=calibration, batch=request.batch)
-        return ArtifactRecord(stats=_stats(request.dest), quantization=_quantization(request.dest, samples))
+        samples, kept = quantize_int8(
+            request.source,
+            request.dest,
+            calibration=calibration,
+            batch=request.batch,
+            keep_float=request.keep_float,
+            where=request.model.name,
+        )
+        quantization = _quantization(request.dest, samples)
+        if request.keep_float:
+            quantization = replace(quantization, kept_float=kept, bitwidth=f"INT8 mixed, {len(kept)} layers float")
+        return ArtifactRecord(stats=_stats(request.dest), quantization=quantization)
 
 
 BUILDER = OpenVINOBuilder()
@@ -65,20 +77,33 @@ def require_nncf() -> Any:
     return nncf
 
 
-def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int) -> int:
+def quantize_int8(
+    src: Path,
+    dest: Path,
+    *,
+    calibration: InputData,
+    batch: int,
+    keep_float: Tuple[str, ...] = (),
+    where: str = "",
+) -> Tuple[int, Tuple[str, ...]]:
     """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
     batch, on the file as ONNX Runtime's quantizer reads it (opset 13, pre-processed); returns the
-    samples used. Its progress bars and log lines stay out of pytest's output."""
+    samples used and the nodes `keep_float` kept float (NNCF's IgnoredScope by node name). Its
+    progress bars and log lines stay out of pytest's output."""
     nncf = require_nncf()
     batches = onnx_batches(src, calibration, batch=batch)
     dataset = nncf.Dataset(batches)
+    kept: Tuple[str, ...] = ()
     with _quiet(), preprocessed(src) as pre:
+        if keep_float:
+            kept = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where or src.name)
+        scope = nncf.IgnoredScope(names=list(kept)) if kept else None
         try:
-            quantized = nncf.quantize(load_onnx(pre), dataset, subset_size=len(batches))
+            quantized = nncf.quantize(load_onnx(pre), dataset, subset_size=len(batches), ignored_scope=scope)
         except Exception as error:
             raise EdgeOptError(f"NNCF quantization of {src.name} failed: {cause_line(error)}") from None
     require_onnx().save(quantized, str(dest))
-    return len(batches) * batch
+    return len(batches) * batch, kept
 
 
 @contextlib.contextmanager

@@ -120,9 +120,16 @@ class EdgeRunner:
         if not case.keep_float and case.precision != MIXED:
             return
         asked = "int8-mixed" if case.precision == MIXED else "keep_float="
+        if case.precision != MIXED and case.runtime == OPENVINO and case.precision == "int8":
+            return  # NNCF's IgnoredScope keeps them float
         if not explainable(self._session.runtimes[case.runtime], case.precision):
+            where = (
+                "runtime='onnxruntime' (its QDQ files)"
+                if asked == "int8-mixed"
+                else "runtime='onnxruntime' and 'openvino' (their QDQ files)"
+            )
             raise EdgeOptError(
-                f"{asked} is supported on runtime='onnxruntime' (its QDQ files) so far, not on {case.runtime!r}: "
+                f"{asked} is supported on {where} so far, not on {case.runtime!r}: "
                 "measure the case with runtime='onnxruntime'"
             )
 
@@ -144,6 +151,7 @@ class EdgeRunner:
 
 
 LITERT = "tflite"  # the runtime (and the format) a .tflite file means
+OPENVINO = "openvino"
 
 
 def default_runtime(model: object, platform: Platform, runtimes: Mapping[str, RuntimeSpec]) -> str:

@@ -225,19 +225,47 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
         def test_no_goal(edge_runner):
             edge_runner.measure(sensitive(), precision="int8-mixed")
 
-        def test_openvino(edge_runner):
-            edge_runner.measure(sensitive(), precision="int8", runtime="openvino", keep_float=["fc1"])
+        def test_litert(edge_runner):
+            edge_runner.measure(sensitive(), precision="int8", runtime="tflite", keep_float=["fc1"])
+
+        def test_mixed_on_openvino(edge_runner):
+            edge_runner.measure(sensitive(), precision="int8-mixed", runtime="openvino", max_accuracy_drop=1)
         """,
     )
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     texts = failures(result)
     assert texts["test_no_goal"].startswith(
         "EdgeOptError: sensitive-mlp [int8-mixed, onnxruntime]: precision='int8-mixed' needs an accuracy goal"
     )
-    assert texts["test_openvino"] == (
-        "EdgeOptError: keep_float= is supported on runtime='onnxruntime' (its QDQ files) so far, not on "
-        "'openvino': measure the case with runtime='onnxruntime'"
+    assert texts["test_litert"] == (
+        "EdgeOptError: keep_float= is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
+        "not on 'tflite': measure the case with runtime='onnxruntime'"
     )
+    assert texts["test_mixed_on_openvino"] == (
+        "EdgeOptError: int8-mixed is supported on runtime='onnxruntime' (its QDQ files) so far, "
+        "not on 'openvino': measure the case with runtime='onnxruntime'"
+    )
+
+
+def test_keep_float_on_openvino_goes_through_nncfs_ignored_scope(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    result = _run(
+        pytester,
+        """
+        from sens_model import sensitive
+
+        def test_openvino(edge_runner):
+            plain = edge_runner.measure(sensitive(), precision="int8", runtime="openvino")
+            kept = edge_runner.measure(sensitive(), precision="int8", runtime="openvino", keep_float=["fc1"])
+            assert kept.kept_float == ("node_linear_1",) and plain.kept_float == ()
+            assert kept.bitwidth.startswith("INT8 mixed, 1 layers float")
+            print("OPENVINO", plain.accuracy_drop, kept.accuracy_drop)
+            assert plain.accuracy_drop > 50 and kept.accuracy_drop < 10  # 90.6 -> 6.25 pp here
+        """,
+        "-s",
+    )
+    result.assert_outcomes(passed=1)
 
 
 def test_the_run_and_the_stored_baselines_say_what_to_deploy(
