@@ -1,8 +1,9 @@
 """Which layers INT8 hurts, and which layers a user keeps in float.
 
 Sensitivity compares real intermediate activations: the FP32 graph and ONNX Runtime's own QDQ graph
-run on the same eval samples with every node output exposed (onnxruntime.quantization.qdq_loss_debug),
-and each node's output is scored by its SQNR against float. A node's own harm is the SQNR it loses
+run on the same eval samples with every node output exposed (as onnxruntime.quantization.qdq_loss_debug
+does, keeping each tensor's shape), and each node's output is scored by its worst channel's SQNR
+against float. A node's own harm is the SQNR it loses
 against its worst input: error from upstream is not blamed on every layer below it.
 
 keep_float patterns resolve here to node names of the graph ORT quantizes: an exact name, an fnmatch
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -120,23 +120,47 @@ def onnx_sensitivity(
 ) -> Tuple[LayerError, ...]:
     """The QDQ file's per-layer SQNR against the FP32 file `root` as the quantizer read it (`pre`,
     quantize.preprocessed: the tensor names match), on `batches` of real eval inputs."""
-    from onnxruntime.quantization import qdq_loss_debug as debug
-
     from pytest_edgeopt.inspect.onnx_file import load_onnx
 
     sources = node_sources(root)
-    with tempfile.TemporaryDirectory(prefix="edgeopt-sens-") as scratch:
-        float_acts = _activations(debug, pre, Path(scratch) / "float.onnx", batches)
-        qdq_acts = _activations(debug, quantized, Path(scratch) / "qdq.onnx", batches)
+    float_acts = _activations(pre, batches)
+    qdq_acts = _activations(quantized, batches)
     producers, inputs = _qdq_nodes(load_onnx(quantized).graph, sources)
     sqnr: Dict[str, float] = {}
     read = set(producers) | {name for names in inputs.values() for name in names}
     for tensor in read:
         exact = float_acts.get(tensor, qdq_acts.get(tensor) if tensor not in producers else None)
         seen = qdq_acts.get(tensor + _DQ_OUT, qdq_acts.get(tensor))  # what the next layer reads
-        if exact is not None and seen is not None:  # an untouched tensor counts as exact (100 dB)
-            sqnr[tensor] = min(float(debug.compute_signal_to_quantization_noice_ratio(exact, seen)), _EXACT_DB)
+        if exact is not None and seen is not None and _comparable(exact, seen):  # untouched: exact (100 dB)
+            sqnr[tensor] = min(worst_channel_sqnr(np.concatenate(exact), np.concatenate(seen)), _EXACT_DB)
     return rank(layer_scores(sqnr, producers, inputs))
+
+
+QUIET_CHANNEL = 1e-3  # a channel this much weaker than the strongest is not scored (near-dead: noise)
+
+
+def worst_channel_sqnr(exact: np.ndarray, seen: np.ndarray) -> float:
+    """The SQNR (dB) of the worst channel (axis 1) that carries signal: one tensor can hold values of
+    very different ranges (YOLOv8's output concatenates boxes in pixels and class scores in 0..1),
+    and a whole-tensor SQNR then looks fine (29.6 dB) while every class score is gone."""
+    x = exact.astype(np.float64)
+    y = seen.astype(np.float64)
+    if x.ndim < 2:
+        x, y = x.reshape(1, 1, -1), y.reshape(1, 1, -1)
+    signal = np.sqrt(np.sum(np.moveaxis(x, 1, 0).reshape(x.shape[1], -1) ** 2, axis=1))
+    noise = np.sqrt(np.sum(np.moveaxis(x - y, 1, 0).reshape(x.shape[1], -1) ** 2, axis=1))
+    strong = signal >= QUIET_CHANNEL * max(float(signal.max()), np.finfo(np.float64).tiny)
+    eps = np.finfo(np.float32).eps
+    ratios = np.maximum(signal[strong], eps) / np.maximum(noise[strong], eps)
+    return float(20 * np.log10(ratios.min())) if ratios.size else _EXACT_DB
+
+
+def _comparable(exact: Sequence[np.ndarray], seen: Sequence[np.ndarray]) -> bool:
+    """Float activations of the same shapes: shape arithmetic (int64 Range, ConstantOfShape) is
+    never quantized and says nothing about INT8."""
+    return len(exact) == len(seen) and all(
+        np.issubdtype(a.dtype, np.floating) and a.shape == b.shape for a, b in zip(exact, seen)
+    )
 
 
 # ONNX Runtime's QDQ names: T -> QuantizeLinear -> DequantizeLinear -> T_DequantizeLinear_Output, or
@@ -165,22 +189,30 @@ def _qdq_nodes(graph: Any, sources: Mapping[str, str]) -> Tuple[Dict[str, Layer]
     return producers, inputs
 
 
-def _activations(
-    debug: Any, model: Path, augmented: Path, batches: Sequence[Dict[str, np.ndarray]]
-) -> Dict[str, List[np.ndarray]]:
-    debug.modify_model_output_intermediate_tensors(str(model), str(augmented))
-    acts: Dict[str, List[np.ndarray]] = debug.collect_activations(str(augmented), _Reader(batches))
+def _activations(model: Path, batches: Sequence[Dict[str, np.ndarray]]) -> Dict[str, List[np.ndarray]]:
+    """Every float node output of `model` on `batches`, in its own shape (qdq_loss_debug's
+    augmentation flattens them, and the worst channel needs the channel axis), graph outputs too;
+    graph optimizations off, as qdq_loss_debug runs them: the file's own Q/DQ numerics."""
+    import onnx
+    import onnxruntime as ort
+
+    graph_model = onnx.load(str(model))
+    inferred = onnx.shape_inference.infer_shapes(graph_model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.output]}
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    exposed = {o.name for o in graph_model.graph.output}
+    for node in graph_model.graph.node:
+        for name in node.output:
+            if name and name not in exposed and types.get(name) in floats:
+                graph_model.graph.output.append(onnx.helper.make_tensor_value_info(name, types[name], None))
+                exposed.add(name)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(graph_model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    acts: Dict[str, List[np.ndarray]] = {}
+    for feed in batches:
+        for name, value in [*zip(names, session.run(None, feed)), *feed.items()]:  # graph inputs too
+            acts.setdefault(name, []).append(np.asarray(value))
     return acts
-
-
-class _Reader:
-    """qdq_loss_debug's CalibrationDataReader over our batches."""
-
-    def __init__(self, batches: Sequence[Dict[str, np.ndarray]]) -> None:
-        self._batches: Iterator[Dict[str, np.ndarray]] = iter(batches)
-
-    def get_next(self) -> Optional[Dict[str, np.ndarray]]:
-        return next(self._batches, None)
-
-    def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
-        return self._batches

@@ -77,3 +77,26 @@ def test_the_search_reverts_one_layer_at_a_time_then_in_growing_steps(ranked: in
 def test_a_layer_error_round_trips_through_json() -> None:
     error = LayerError("/model.22/Concat", "Concat", "/model.22/Concat", 12.5, 8.25)
     assert LayerError.from_dict(error.to_dict()) == error
+
+
+def test_a_collapsed_channel_shows_although_the_whole_tensor_looks_fine() -> None:
+    import numpy as np
+
+    from pytest_edgeopt.optimize.sensitivity import worst_channel_sqnr
+
+    rng = np.random.default_rng(0)
+    exact = np.concatenate([rng.uniform(0, 320, (2, 4, 50)), rng.uniform(0, 1, (2, 3, 50))], axis=1)
+    seen = exact.copy()
+    seen[:, 4:] = np.round(seen[:, 4:] / 1.25) * 1.25  # class scores on the boxes' 8-bit grid: all gone
+    whole = 20 * np.log10(np.linalg.norm(exact) / np.linalg.norm(exact - seen))
+    assert whole > 40 and worst_channel_sqnr(exact, seen) < 3
+
+
+def test_a_silent_channel_is_not_scored() -> None:
+    import numpy as np
+
+    from pytest_edgeopt.optimize.sensitivity import worst_channel_sqnr
+
+    exact = np.stack([np.linspace(1, 2, 10), np.zeros(10)])[None]
+    seen = exact + np.stack([np.full(10, 1e-3), np.full(10, 1e-6)])[None]
+    assert worst_channel_sqnr(exact, seen) > 60
