@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 import numpy as np
 
+from pytest_edgeopt._isolate import ChildDied, run_isolated
 from pytest_edgeopt.agent import feeds
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.facts import ArtifactStats
@@ -39,13 +40,13 @@ Sample = Union[np.ndarray, Mapping[str, np.ndarray]]  # one eval sample (no batc
 OBSERVE_MAX_BYTES = 1 << 30  # files above this are not run to observe their shapes
 
 
-def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactStats:
+def artifact_stats(path: Path, *, sample: Optional[Sample] = None, shown_as: str = "") -> ArtifactStats:
     """Describe an ONNX file without loading its weight data, so multi-GB models stay cheap.
 
     `sample` is one eval sample without its batch axis (a dict by input name for several
     inputs): a graph whose inputs have dynamic dims (PP-OCR's `[-1, 3, ?, ?]`) is counted at the
     shape it is measured on, not with each unknown dim taken as 1 (which once printed negative
-    GFLOPs)."""
+    GFLOPs). `shown_as` names the user's file in messages (`path` is the cache's copy)."""
     path = Path(path)
     model = _load_graph(path)
     storage_bytes = _storage_bytes(model, path)  # before _model_flops inlines small external tensors
@@ -55,7 +56,7 @@ def artifact_stats(path: Path, *, sample: Optional[Sample] = None) -> ArtifactSt
         _pin_inputs(model.graph, {name: tuple(v.shape) for name, v in values.items()})
     flops, exact = _model_flops(model, base_dir=path.parent)
     if not exact and values:
-        flops, exact = _observed_flops(path, model, values) or (flops, exact)
+        flops, exact = _observed_flops(path, model, values, shown_as=shown_as or path.name) or (flops, exact)
     typed = _flops_by_type(model, _inferred_shapes(model, base_dir=path.parent))
     return ArtifactStats(
         params=params,
@@ -304,15 +305,30 @@ def _pin_inputs(graph: Any, shapes: Mapping[str, Tuple[int, ...]]) -> None:
                 dim.ClearField("dim_value")
 
 
-def _observed_flops(path: Path, model: Any, values: Mapping[str, np.ndarray]) -> Optional[FlopCount]:
+def _observed_flops(path: Path, model: Any, values: Mapping[str, np.ndarray], *, shown_as: str) -> Optional[FlopCount]:
     """Where static inference stops (a Reshape to a computed shape, an If on the sample rate), one
     run of the file on the first eval sample shows every tensor's real shape and the branch taken;
-    None without onnxruntime, with an input the sample does not fit, or when the run fails."""
+    None without onnxruntime, with an input the sample does not fit, or when the run fails.
+    The run is the user's graph: in a child process under the job's deadline (a Loop of 1e12
+    iterations once hung the run holding both locks); past it the build fails naming `shown_as`."""
+    if path.stat().st_size > OBSERVE_MAX_BYTES:  # one protobuf cannot hold it, and the run would cost minutes
+        return None
+    try:
+        observed = run_isolated(f"the FLOPs probe of {shown_as}", observed_shapes, path, dict(values))
+    except ChildDied:  # a crash in the runtime: FLOPs stay what static inference found
+        return None
+    if observed is None:
+        return None
+    declared: Shapes = {**_declared_shapes(model.graph), **observed}
+    return _counted(model, declared)
+
+
+def observed_shapes(path: Path, values: Mapping[str, np.ndarray]) -> Optional[Shapes]:
+    """Every tensor's shape in one run of the file (in the probe's child process); None without
+    onnxruntime or when the run fails."""
     try:
         import onnxruntime as ort
     except ImportError:
-        return None
-    if path.stat().st_size > OBSERVE_MAX_BYTES:  # one protobuf cannot hold it, and the run would cost minutes
         return None
     onnx = require_onnx()
     probe = onnx.load(str(path))
@@ -325,9 +341,7 @@ def _observed_flops(path: Path, model: Any, values: Mapping[str, np.ndarray]) ->
         observed = session.run(None, probe_feeds)
     except Exception:  # an input without a shape, or a graph ORT refuses with extra outputs
         return None
-    declared: Shapes = {**_declared_shapes(model.graph)}
-    declared.update({out.name: tuple(value.shape) for out, value in zip(session.get_outputs(), observed)})
-    return _counted(model, declared)
+    return {out.name: tuple(value.shape) for out, value in zip(session.get_outputs(), observed)}
 
 
 def _probe_input(onnx_type: str, value: np.ndarray) -> np.ndarray:

@@ -87,7 +87,7 @@ def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:
             converter="torch.onnx (dynamo)",
         )
     graph_batch = _copy_onnx(model.file(), dest)
-    stats = onnx_stats(dest, sample=_first_sample(model.eval_inputs))
+    stats = onnx_stats(dest, sample=_first_sample(model.eval_inputs), shown_as=model.file().name)
     return ArtifactRecord(stats=stats, graph_batch=graph_batch, converter="user")
 
 
@@ -107,7 +107,7 @@ def _derive(request: BuildRequest, src: Path) -> ArtifactRecord:
             batch=request.batch,
             activation=activation,
             keep_float=request.keep_float,
-            where=model.name,
+            shown_as=shown_as(model),
         )
     stats = onnx_stats(dest)
     if name.startswith("int8"):
@@ -152,10 +152,18 @@ def _first_sample(inputs: InputData) -> Union[np.ndarray, Dict[str, np.ndarray]]
     return {k: v[0] for k, v in inputs.items()} if isinstance(inputs, dict) else inputs[0]
 
 
-def onnx_stats(path: Path, *, sample: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None) -> ArtifactStats:
+def onnx_stats(
+    path: Path, *, sample: Optional[Union[np.ndarray, Dict[str, np.ndarray]]] = None, shown_as: str = ""
+) -> ArtifactStats:
     from pytest_edgeopt.inspect.onnx_stats import artifact_stats
 
-    return artifact_stats(path, sample=sample)
+    return artifact_stats(path, sample=sample, shown_as=shown_as)
+
+
+def shown_as(model: EdgeModel) -> str:
+    """The user's file a message names (a cached artifact's name is its key): the .onnx given,
+    or the model's name for a torch module."""
+    return model.file().name if model.kind == ModelKind.ONNX else model.name
 
 
 def shapes_json(data: InputData) -> object:

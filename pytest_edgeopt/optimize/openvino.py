@@ -14,16 +14,18 @@ import io
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
 from pytest_edgeopt.inspect.onnx_file import load_onnx, require_onnx
 from pytest_edgeopt.models.base import EdgeModel, InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
+from pytest_edgeopt.optimize.onnx_builder import shown_as
 from pytest_edgeopt.optimize.quantize import preprocessed
 from pytest_edgeopt.optimize.sensitivity import graph_layers, node_sources, resolve_keep_float
 from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
@@ -56,7 +58,7 @@ class OpenVINOBuilder:
             calibration=calibration,
             batch=request.batch,
             keep_float=request.keep_float,
-            where=request.model.name,
+            shown_as=shown_as(request.model),
         )
         quantization = _quantization(request.dest, samples)
         if request.keep_float:
@@ -84,26 +86,40 @@ def quantize_int8(
     calibration: InputData,
     batch: int,
     keep_float: Tuple[str, ...] = (),
-    where: str = "",
+    shown_as: str = "",
 ) -> Tuple[int, Tuple[str, ...]]:
     """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
     batch, on the file as ONNX Runtime's quantizer reads it (opset 13, pre-processed); returns the
-    samples used and the nodes `keep_float` kept float (NNCF's IgnoredScope by node name). Its
-    progress bars and log lines stay out of pytest's output."""
-    nncf = require_nncf()
+    samples used and the nodes `keep_float` kept float (NNCF's IgnoredScope by node name).
+    Calibration runs the user's graph: in a child process under the job's deadline (isolate.py),
+    which fails the build naming `shown_as` when the graph does not finish."""
+    require_nncf()
     batches = onnx_batches(src, calibration, batch=batch)
-    dataset = nncf.Dataset(batches)
+    where = shown_as or src.name
+    kept = run_isolated(f"NNCF INT8 calibration of {where}", _nncf_int8, src, dest, batches, keep_float, where)
+    return len(batches) * batch, kept
+
+
+def _nncf_int8(
+    src: Path, dest: Path, batches: List[Dict[str, np.ndarray]], keep_float: Tuple[str, ...], where: str
+) -> Tuple[str, ...]:
+    """nncf.quantize and the save of its result (in the child process), `keep_float` resolved on the
+    pre-processed graph as on ONNX Runtime; returns the kept names. Its progress bars and log lines
+    stay out of pytest's output."""
+    nncf = require_nncf()
     kept: Tuple[str, ...] = ()
     with _quiet(), preprocessed(src) as pre:
         if keep_float:
-            kept = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where or src.name)
+            kept = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where)
         scope = nncf.IgnoredScope(names=list(kept)) if kept else None
         try:
-            quantized = nncf.quantize(load_onnx(pre), dataset, subset_size=len(batches), ignored_scope=scope)
+            quantized = nncf.quantize(
+                load_onnx(pre), nncf.Dataset(batches), subset_size=len(batches), ignored_scope=scope
+            )
         except Exception as error:
             raise EdgeOptError(f"NNCF quantization of {src.name} failed: {cause_line(error)}") from None
     require_onnx().save(quantized, str(dest))
-    return len(batches) * batch, kept
+    return kept
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
@@ -61,20 +62,57 @@ def to_int8_static(
     batch: int,
     activation: str,
     keep_float: Tuple[str, ...] = (),
-    where: str = "",
+    shown_as: str = "",
 ) -> Quantization:
-    """`keep_float`: patterns of nodes left in float (sensitivity.resolve_keep_float), resolved on
-    the pre-processed graph the quantizer reads; the names it kept are in the returned record."""
+    """Calibration runs the user's graph: in a child process under the job's deadline (isolate.py),
+    which fails the build naming `shown_as` when the graph does not finish. `keep_float`: patterns
+    of nodes left in float (sensitivity.resolve_keep_float), resolved on the pre-processed graph
+    the quantizer reads; the names it kept are in the returned record."""
+    require_quantization()
+    batches = onnx_batches(src, calibration, batch=batch)
+    samples, kept = run_isolated(
+        f"ONNX Runtime INT8 calibration of {shown_as or src.name}",
+        _static_int8,
+        src,
+        dest,
+        batches,
+        batch,
+        activation,
+        keep_float,
+        shown_as or src.name,
+    )
+    return Quantization(
+        weight_type="int8 per-channel",
+        activation_type=activation,
+        format="QDQ",
+        per_channel=True,
+        calibration_samples=samples,
+        bitwidth=f"INT8 mixed, {len(kept)} layers float" if keep_float else None,
+        kept_float=kept if keep_float else None,
+    )
+
+
+def _static_int8(
+    src: Path,
+    dest: Path,
+    batches: List[Dict[str, np.ndarray]],
+    batch: int,
+    activation: str,
+    keep_float: Tuple[str, ...],
+    where: str,
+) -> Tuple[int, Tuple[str, ...]]:
+    """quantize_static with MinMax calibration (in the child process), `keep_float` resolved on the
+    pre-processed graph and passed as nodes_to_exclude; returns the samples used and the kept names."""
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
-    reader = _CalibrationReader(onnx_batches(src, calibration, batch=batch), batch)
+    reader = _CalibrationReader(batches, batch)
     kept: List[Tuple[str, ...]] = [()]
 
     def run(pre: Path) -> None:
         if keep_float:
             from pytest_edgeopt.optimize.sensitivity import graph_layers, node_sources, resolve_keep_float
 
-            kept[0] = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where or src.name)
+            kept[0] = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where)
         q.quantize_static(
             str(pre),
             str(dest),
@@ -88,15 +126,7 @@ def to_int8_static(
         )
 
     _quantize(run, src)
-    return Quantization(
-        weight_type="int8 per-channel",
-        activation_type=activation,
-        format="QDQ",
-        per_channel=True,
-        calibration_samples=reader.samples,
-        bitwidth=f"INT8 mixed, {len(kept[0])} layers float" if keep_float else None,
-        kept_float=kept[0] if keep_float else None,
-    )
+    return reader.samples, kept[0]
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.models.base import InputData, count_of
@@ -96,12 +97,11 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
 
 
 def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int) -> Quantization:
-    """Full integer: int8 weights and activations, int8 input and output tensors."""
+    """Full integer: int8 weights and activations, int8 input and output tensors. Calibration runs
+    the user's graph: in a child process under the job's deadline (isolate.py)."""
     require_quantizer()
-    from ai_edge_quantizer import recipe
-
     batches = _batches(calibration, batch)
-    _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()), calibration=batches)
+    run_isolated("TFLite INT8 calibration", _static_int8, src, dest, batches)
     return Quantization(
         weight_type="int8",
         activation_type="int8",
@@ -109,6 +109,13 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int)
         calibration_samples=len(batches) * batch,
         tool="ai-edge-quantizer",
     )
+
+
+def _static_int8(src: Path, dest: Path, batches: Any) -> None:
+    """ai-edge-quantizer's static recipe, calibrated on `batches` (in the child process)."""
+    from ai_edge_quantizer import recipe
+
+    _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()), calibration=batches)
 
 
 def same_outputs(first: Path, second: Path) -> Optional[float]:

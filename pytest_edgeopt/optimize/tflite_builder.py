@@ -115,10 +115,12 @@ def _plain_fp32(model: EdgeModel, shipped: Path, dest: Path) -> Tuple[str, ...]:
 
 def _compare_outputs(shipped: Path, rewritten: Path) -> str:
     """The widened file must compute what the shipped one does: both run once on one seeded
-    input with TFLite's builtin kernels; a difference fails the build, naming the file."""
+    input with TFLite's builtin kernels; a difference fails the build, naming the file. The runs
+    are the user's graph: in a child process under the job's deadline (isolate.py)."""
+    from pytest_edgeopt._isolate import run_isolated
     from pytest_edgeopt.optimize.tflite import same_outputs
 
-    difference = same_outputs(shipped, rewritten)
+    difference = run_isolated(f"the output check of {shipped.name}", same_outputs, shipped, rewritten)
     if difference is None:
         return " (outputs not compared: the interpreter cannot load the file)"
     if difference > 0:

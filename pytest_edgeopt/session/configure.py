@@ -9,6 +9,7 @@ from typing import Dict, Sequence, Set
 
 import pytest
 
+from pytest_edgeopt._isolate import Deadline
 from pytest_edgeopt.agent.power import KINDS, PowerMeterSpec
 from pytest_edgeopt.optimize.precisions import unknown_precision
 from pytest_edgeopt.platforms.profiles import platform_table
@@ -45,6 +46,7 @@ def configure(config: pytest.Config) -> EdgeSession:
     session.measurer.cache.progress = TerminalProgress(config, mode=settings.progress)
     session.collection.narrowed = _modules_named_by_node_id(config)
     session.restore_signals = end_like_sigint()
+    Deadline.seconds = settings.timeout_s  # the user's graph run on the host (FLOPs probe, calibration) obeys it too
     config.stash[session_key] = session
     config.pluginmanager.register(OutcomeRecorder(session), "edgeopt-outcomes")
     return session

@@ -22,6 +22,7 @@ pytest.importorskip("executorch.backends.xnnpack.quantizer.xnnpack_quantizer")
 pytest.importorskip("torchao.quantization.pt2e.quantize_pt2e")
 
 from pytest_edgeopt.plugins.executorch import EXECUTORCH
+from pytest_edgeopt.runtimes.install import install_command
 from tests.agent.agent_helpers import make_job, run_agent
 from tests.pytester_helpers import QUICK, failures, notes, table
 from tests.runtime_helpers import build_in_process, shadow_package
@@ -143,7 +144,7 @@ def test_a_host_without_an_export_dependency_names_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == (
-        'ruamel.yaml is not installed (ExecuTorch export needs it): pip install "pytest-edgeopt[executorch]"'
+        "ruamel.yaml is not installed (ExecuTorch export needs it): " + install_command("executorch")
     ), done.stderr
 
 

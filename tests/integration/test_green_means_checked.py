@@ -362,8 +362,8 @@ def test_slow(edge_runner):
 """
 
 
-def _agents_of(marker: str) -> List[int]:
-    """Agent processes whose environment carries `marker` (this test's own)."""
+def _agents_of(marker: str, module: bytes = b"pytest_edgeopt.agent") -> List[int]:
+    """Agent processes (or others running `module`) whose environment carries `marker` (this test's own)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -373,7 +373,7 @@ def _agents_of(marker: str) -> List[int]:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if marker.encode() in environ and b"pytest_edgeopt.agent" in cmdline:
+        if marker.encode() in environ and module in cmdline:
             found.append(int(proc.name))
     return found
 
@@ -406,12 +406,13 @@ def test_an_agent_orphaned_by_a_killed_pytest_ends_itself(pytester: pytest.Pytes
     assert not agents_left(marker), "the agent kept timing after pytest was killed"
 
 
-def agents_left(marker: str) -> List[int]:
-    """Agents still running 20 s on (killed then, so a failing test leaves none behind)."""
+def agents_left(marker: str, module: bytes = b"pytest_edgeopt.agent") -> List[int]:
+    """Agents (or `module`'s processes) still running 20 s on (killed then, so a failing test
+    leaves none behind)."""
     deadline = time.monotonic() + 20
-    while _agents_of(marker) and time.monotonic() < deadline:
+    while _agents_of(marker, module) and time.monotonic() < deadline:
         time.sleep(0.2)
-    leftovers = _agents_of(marker)
+    leftovers = _agents_of(marker, module)
     for pid in leftovers:
         os.kill(pid, signal.SIGKILL)
     return leftovers

@@ -287,6 +287,7 @@ def test_a_full_disk_while_writing_the_eval_file_is_one_line(pytester: pytest.Py
     pytester.makeconftest(
         """
         import numpy as np
+        import pytest
         from pytest_edgeopt.optimize import artifacts
 
         def _full(inputs, dest):
@@ -294,7 +295,10 @@ def test_a_full_disk_while_writing_the_eval_file_is_one_line(pytester: pytest.Py
                 np.save(handle, np.zeros(1 << 16))
                 handle.flush()
 
-        artifacts._save_inputs = _full
+        @pytest.fixture(autouse=True)
+        def _disk_full(monkeypatch):
+            # undone after the test: the in-process run shares this module with the tests that follow
+            monkeypatch.setattr(artifacts, "_save_inputs", _full)
         """
     )
     pytester.makepyfile(test_x=PLAIN_CASE)
@@ -387,6 +391,123 @@ def test_an_external_data_file_outside_the_model_folder_is_not_read_into_the_key
         (tmp_path / "outside.bin").write_bytes(fill * 256)
         keys.append(EdgeModel.from_onnx(folder / "m.onnx", eval_data=x).content_hash())
     assert keys[0] == keys[1]
+
+
+# -- 2. the user's graph on the host runs in a child process under the deadline, killed as a group ---------------
+
+CHILD = b"pytest_edgeopt._isolate"
+SPIN_CASES = """
+import numpy as np
+import pytest
+
+from pytest_edgeopt import EdgeModel
+
+ONES = np.ones((8, 4), np.float32)
+ENDLESS = np.full((8, 4), 1e12, np.float32)  # the Loop runs max(x) times
+
+
+def test_probe(edge_runner):
+    edge_runner.measure(EdgeModel.from_onnx("probe.onnx", eval_data=ENDLESS), precision="fp32")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_calibration(edge_runner, runtime):
+    model = EdgeModel.from_onnx("spin.onnx", eval_data=ONES, calibration_data=ENDLESS)
+    edge_runner.measure(model, precision="int8", runtime=runtime)
+"""
+
+
+def _spin_models(folder: Path) -> None:
+    """y = MatMul(Loop(x), w), the Loop running max(x) times: the data decides whether it ends
+    (the FLOPs probe runs an eval sample, the quantizers the calibration data). Two files (the
+    graph named apart): the FP32 file's key has the eval data's shape, not its values, so the
+    calibration cases' cached spin.onnx would skip the probe case's probe in the second run."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["go_in"], ["go_on"]), helper.make_node("Mul", ["v", "one"], ["v_next"])],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("go_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, None),
+        ],
+        [
+            helper.make_tensor_value_info("go_on", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_next", TensorProto.FLOAT, None),
+        ],
+        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])],
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMax", ["x"], ["top"], keepdims=0),
+            helper.make_node("Cast", ["top"], ["trips"], to=TensorProto.INT64),
+            helper.make_node("Loop", ["trips", "go", "x"], ["looped"], body=body),
+            helper.make_node("MatMul", ["looped", "w"], ["y"]),
+        ],
+        "spin",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            helper.make_tensor("go", TensorProto.BOOL, [], [True]),
+            helper.make_tensor("w", TensorProto.FLOAT, [4, 4], np.eye(4, dtype=np.float32).ravel()),
+        ],
+    )
+    for name in ("spin", "probe"):
+        graph.name = name
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(folder / f"{name}.onnx"))
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the child process")
+def test_a_graph_that_never_ends_fails_its_step_in_one_line_and_blocks_no_later_run(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The FLOPs probe, ONNX Runtime's and NNCF's calibration each run a Loop of 1e12 iterations:
+    each case fails naming the step and the file, the child is gone, the locks are free (a second
+    run on the same cache ends the same way) and no temp dir stays."""
+    pytest.importorskip("nncf")
+    _spin_models(pytester.path)
+    pytester.makepyfile(test_x=SPIN_CASES)
+    marker = f"EDGEOPT_SPIN_TEST={tmp_path.name}"
+    monkeypatch.setenv("EDGEOPT_SPIN_TEST", tmp_path.name)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    for _ in range(2):
+        result = pytester.runpytest_subprocess(*QUICK, OWN_CACHE, "--edge-timeout=5", timeout=600)  # a hang guard
+        result.assert_outcomes(failed=3)
+        result.stdout.fnmatch_lines_random(
+            [
+                "*the FLOPs probe of probe.onnx did not finish within 5 s (raise --edge-timeout)",
+                "*ONNX Runtime INT8 calibration of spin.onnx did not finish within 5 s (raise --edge-timeout)",
+                "*NNCF INT8 calibration of spin.onnx did not finish within 5 s (raise --edge-timeout)",
+            ]
+        )
+        assert "Traceback" not in result.stdout.str()
+        assert agents_left(marker, CHILD) == [], "the graph's child process outlived its deadline"
+    assert list(tmp_path.glob("edgeopt-*")) == []
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the child process")
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_signal_to_pytest_ends_the_graphs_child_process(pytester: pytest.Pytester, tmp_path: Path, sent: str) -> None:
+    """Ctrl-C and SIGTERM kill the child's group and free the locks; after SIGKILL (no cleanup
+    on the host) the child sees its parent gone and ends itself, long before its deadline."""
+    _spin_models(pytester.path)
+    pytester.makepyfile(test_x=SPIN_CASES)
+    marker = f"EDGEOPT_SPIN_TEST={tmp_path.name}"
+    env = {**os.environ, "EDGEOPT_SPIN_TEST": tmp_path.name, "TMPDIR": str(tmp_path), "PYTEST_ADDOPTS": "-p no:anyio"}
+    command = [sys.executable, "-m", "pytest", *QUICK, OWN_CACHE, "--edge-timeout=600", "-k", "probe"]
+    run = subprocess.Popen(command, cwd=pytester.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not _agents_of(marker, CHILD) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.2)
+    assert _agents_of(marker, CHILD), "the probe's child never started"
+    run.send_signal(getattr(signal, sent))
+    output = run.communicate(timeout=120)[0].decode()
+    assert agents_left(marker, CHILD) == [], "the graph's child process kept running"
+    if sent != "SIGKILL":
+        assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+        assert list(tmp_path.glob("edgeopt-*")) == []
 
 
 # -- 3. SIGTERM and SIGHUP end the agent as Ctrl-C does; an agent whose host died ends itself ------------------
