@@ -1,6 +1,6 @@
-"""YOLOv8n (NudeNet's 320n.onnx, as the `nudenet` wheel ships it): ONNX Runtime's static INT8
-breaks detection, m.sensitivity names the layers, int8-mixed keeps the fewest in float that meet
-the budget, and the run says what to deploy.
+"""YOLOv8n (NudeNet's 320n.onnx, as the `nudenet` wheel ships it): static INT8 breaks detection on
+ONNX Runtime and on OpenVINO (NNCF), m.sensitivity names the layers, int8-mixed keeps the fewest in
+float that meet the budget, and the run says what to deploy.
 
 The file is read from the installed package (nudenet is AGPL-3.0: it is installed with --no-deps to
 carry the file, never copied here). Eval inputs are real photos (scikit-image's astronaut, camera
@@ -111,20 +111,22 @@ def test_fp32(detector, edge_runner):
     assert m.metric == 1.0
 
 
-def test_onnxruntime_int8_breaks_detection_and_names_the_layers(detector, edge_runner):
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_int8_breaks_detection_and_names_the_layers(detector, edge_runner, runtime):
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+        pytest.importorskip("nncf")
     with pytest.raises(BudgetExceeded) as failed:
-        edge_runner.measure(detector, precision="int8", **BUDGET)
+        edge_runner.measure(detector, precision="int8", runtime=runtime, **BUDGET)
     assert "the layers INT8 hurts most" in str(failed.value)
     assert "precision='int8-mixed'" in str(failed.value)
 
 
-def test_onnxruntime_int8_mixed_meets_the_budget(detector, edge_runner):
-    m = edge_runner.measure(detector, precision="int8-mixed", **BUDGET)
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_int8_mixed_meets_the_budget(detector, edge_runner, runtime):
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+        pytest.importorskip("nncf")
+    m = edge_runner.measure(detector, precision="int8-mixed", runtime=runtime, **BUDGET)
     assert m.kept_float and m.metric_drop <= BUDGET["max_metric_drop"]
     assert m.quantized is not None and m.quantized.mac_share is not None and m.quantized.mac_share > 0.5
-
-
-def test_openvino_int8(detector, edge_runner):
-    pytest.importorskip("openvino")
-    pytest.importorskip("nncf")
-    edge_runner.measure(detector, precision="int8", runtime="openvino", **BUDGET)

@@ -5,6 +5,12 @@ OpenVINO reads .onnx directly, so FP32 and FP16 are the very files the ONNX Runt
 NNCF's post-training quantization of the FP32 .onnx, calibrated on the model's calibration data
 in the graph's batch (as the ONNX Runtime INT8 path is), saved as a QDQ .onnx: NNCF places
 quantizers where OpenVINO's CPU plugin fuses them, which ONNX Runtime's quantizer does not know.
+
+keep_float= and int8-mixed put the chosen nodes in NNCF's IgnoredScope. int8-mixed's layers come
+from the same greedy search as on ONNX Runtime (session/mixed.py), ranked by each layer's SQNR on
+NNCF's own QDQ graph (optimize/sensitivity.py), not from nncf.quantize_with_accuracy_control: that
+ranks and reverts inside one quantizer call with its own validation loop, outside the agent that
+measures every row, the run's time and layer caps and the list stored with the baseline.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class OpenVINOBuilder:
 
     suffix = ".onnx"
     packages = ("nncf", "openvino", "onnx")
-    owns = ("int8",)
+    owns = ("int8", "int8-mixed")  # int8-mixed: int8 with the search's layers in IgnoredScope
 
     def check(self, model: EdgeModel, precision: str) -> None:
         if precision in ORT_ONLY:

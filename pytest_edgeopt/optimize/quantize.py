@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
+from pytest_edgeopt.measure.result import LayerError
 from pytest_edgeopt.models.base import InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
@@ -139,6 +140,17 @@ def preprocessed(src: Path) -> Iterator[Path]:
         pre = Path(scratch) / "pre.onnx"
         _preprocess(src, pre)
         yield pre
+
+
+def isolated_sensitivity(
+    root: Path, quantized: Path, batches: Sequence[Dict[str, np.ndarray]]
+) -> Tuple[LayerError, ...]:
+    """sensitivity.onnx_sensitivity on `root` pre-processed as the quantizers read it: the body
+    of the child process (_isolate.run_isolated) that runs the user's graph for the ranking."""
+    from pytest_edgeopt.optimize.sensitivity import onnx_sensitivity
+
+    with preprocessed(root) as pre:
+        return onnx_sensitivity(root, pre, quantized, batches)
 
 
 def _quantize(run: Callable[[Path], object], src: Path) -> None:

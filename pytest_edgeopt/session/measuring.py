@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Optional, Protocol, Tuple
 
 from pytest_edgeopt._fs import machine_lock_dir
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.agent.contract import (
     Failure,
     FailureKind,
@@ -188,20 +189,21 @@ class Jobs:
         )
 
     def sensitivity(self, case: Case, artifact: Artifact) -> Optional[Tuple[LayerError, ...]]:
-        """Per-layer SQNR of the case's QDQ file against its FP32 file on up to
-        SENSITIVITY_SAMPLES eval samples; None where the runtime's INT8 is not ONNX Runtime's QDQ
-        (OpenVINO's NNCF file, LiteRT, a microcontroller)."""
+        """Per-layer SQNR of the case's QDQ file (ONNX Runtime's or NNCF's) against its FP32 file
+        on up to SENSITIVITY_SAMPLES eval samples; None where the INT8 file is not a QDQ .onnx
+        (LiteRT, a microcontroller). The user's graph runs in a child process under the job's
+        deadline, as calibration does (_isolate.py)."""
         if not explainable(self.runtimes[case.runtime], case.precision) or self.platform.mcu is not None:
             return None
         from pytest_edgeopt.optimize.calibration import onnx_batches
-        from pytest_edgeopt.optimize.quantize import preprocessed
-        from pytest_edgeopt.optimize.sensitivity import SENSITIVITY_SAMPLES, onnx_sensitivity
+        from pytest_edgeopt.optimize.quantize import isolated_sensitivity
+        from pytest_edgeopt.optimize.sensitivity import SENSITIVITY_SAMPLES
 
         root = self.artifact(case.at(REFERENCE))
         count = max(case.batch, (SENSITIVITY_SAMPLES // case.batch) * case.batch)
         batches = onnx_batches(root.path, _head(case.model.eval_inputs, count), batch=case.batch)
-        with preprocessed(root.path) as pre:
-            return onnx_sensitivity(root.path, pre, artifact.path, batches)
+        what = f"the per-layer INT8 ranking of {case.label}"
+        return run_isolated(what, isolated_sensitivity, root.path, artifact.path, batches)
 
     def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
         """The artifact a baseline was measured on, if this cache still holds it intact."""
@@ -445,12 +447,15 @@ class HostMeasurer:
         return self.jobs.send(job, case, artifact)
 
 
+QDQ_BUILDERS = ("", "pytest_edgeopt.optimize.openvino:BUILDER")  # ONNX Runtime's quantizer, NNCF
+
+
 def explainable(spec: RuntimeSpec, precision: str) -> bool:
-    """ONNX Runtime's static INT8 (a QDQ file of the ONNX format's own builder): the runtime whose
-    quantized graph sensitivity and keep_float read and write."""
+    """Static INT8 as a QDQ .onnx, by ONNX Runtime's quantizer (the ONNX format's own builder) or
+    by NNCF for OpenVINO: the files whose quantized graph sensitivity and keep_float read and write."""
     return (
         spec.format == PARITY_FORMAT
-        and not spec.builder
+        and spec.builder in QDQ_BUILDERS
         and precision.startswith("int8")
         and (precision != "int8-dynamic")
     )

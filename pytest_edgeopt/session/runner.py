@@ -116,21 +116,14 @@ class EdgeRunner:
             )
 
     def _check_keep_float(self, case: Case) -> None:
-        """Float layers exist in ONNX Runtime's QDQ files (the only ones this keeps float so far)."""
+        """Float layers exist in QDQ .onnx files: ONNX Runtime's quantizer's and NNCF's (OpenVINO)."""
         if not case.keep_float and case.precision != MIXED:
             return
-        asked = "int8-mixed" if case.precision == MIXED else "keep_float="
-        if case.precision != MIXED and case.runtime == OPENVINO and case.precision == "int8":
-            return  # NNCF's IgnoredScope keeps them float
         if not explainable(self._session.runtimes[case.runtime], case.precision):
-            where = (
-                "runtime='onnxruntime' (its QDQ files)"
-                if asked == "int8-mixed"
-                else "runtime='onnxruntime' and 'openvino' (their QDQ files)"
-            )
+            asked = "int8-mixed" if case.precision == MIXED else "keep_float="
             raise EdgeOptError(
-                f"{asked} is supported on {where} so far, not on {case.runtime!r}: "
-                "measure the case with runtime='onnxruntime'"
+                f"{asked} is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
+                f"not on {case.runtime!r}: measure the case with runtime='onnxruntime' or 'openvino'"
             )
 
     def _check_supported(self, precision: str) -> None:
@@ -151,7 +144,6 @@ class EdgeRunner:
 
 
 LITERT = "tflite"  # the runtime (and the format) a .tflite file means
-OPENVINO = "openvino"
 
 
 def default_runtime(model: object, platform: Platform, runtimes: Mapping[str, RuntimeSpec]) -> str:

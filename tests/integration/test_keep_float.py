@@ -228,8 +228,8 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
         def test_litert(edge_runner):
             edge_runner.measure(sensitive(), precision="int8", runtime="tflite", keep_float=["fc1"])
 
-        def test_mixed_on_openvino(edge_runner):
-            edge_runner.measure(sensitive(), precision="int8-mixed", runtime="openvino", max_accuracy_drop=1)
+        def test_mixed_on_litert(edge_runner):
+            edge_runner.measure(sensitive(), precision="int8-mixed", runtime="tflite", max_accuracy_drop=1)
         """,
     )
     result.assert_outcomes(failed=3)
@@ -237,14 +237,11 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
     assert texts["test_no_goal"].startswith(
         "EdgeOptError: sensitive-mlp [int8-mixed, onnxruntime]: precision='int8-mixed' needs an accuracy goal"
     )
-    assert texts["test_litert"] == (
-        "EdgeOptError: keep_float= is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
-        "not on 'tflite': measure the case with runtime='onnxruntime'"
-    )
-    assert texts["test_mixed_on_openvino"] == (
-        "EdgeOptError: int8-mixed is supported on runtime='onnxruntime' (its QDQ files) so far, "
-        "not on 'openvino': measure the case with runtime='onnxruntime'"
-    )
+    for name, asked in (("test_litert", "keep_float="), ("test_mixed_on_litert", "int8-mixed")):
+        assert texts[name] == (
+            f"EdgeOptError: {asked} is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
+            "not on 'tflite': measure the case with runtime='onnxruntime' or 'openvino'"
+        )
 
 
 def test_keep_float_on_openvino_goes_through_nncfs_ignored_scope(pytester: pytest.Pytester) -> None:
@@ -266,6 +263,42 @@ def test_keep_float_on_openvino_goes_through_nncfs_ignored_scope(pytester: pytes
         "-s",
     )
     result.assert_outcomes(passed=1)
+
+
+def test_openvino_ranks_nncfs_graph_and_int8_mixed_keeps_the_sensitive_layer_float(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    result = _run(
+        pytester,
+        """
+        from sens_model import sensitive
+
+        def test_int8(edge_runner):
+            m = edge_runner.measure(sensitive(), precision="int8", runtime="openvino")
+            worst = m.sensitivity[0]  # --edge-explain: ranked on NNCF's QDQ graph
+            assert (worst.name, worst.op_type, worst.source) == ("node_linear_1", "Gemm", "fc1")
+            assert worst.loss_db > 30
+
+        def test_int8_breaks_its_budget(edge_runner):
+            edge_runner.measure(sensitive(), precision="int8", runtime="openvino", max_accuracy_drop=10.0)
+
+        def test_mixed(edge_runner):
+            m = edge_runner.measure(sensitive(), precision="int8-mixed", runtime="openvino", max_accuracy_drop=10.0)
+            assert m.kept_float == ("node_linear_1",) and m.accuracy_drop <= 10.0
+            assert m.bitwidth.startswith("INT8 mixed, 1 layers float")
+            print("NOTE", [n for n in m.note_texts() if n.startswith("int8-mixed:")])
+        """,
+        "-s",
+        "--edge-explain",
+    )
+    assert_gate_failed(result, failed=1, passed=2)
+    text = failures(result)["test_int8_breaks_its_budget"]
+    lines = text.splitlines()
+    first = lines.index(next(line for line in lines if "the layers INT8 hurts most" in line))
+    assert "node_linear_1 (fc1) Gemm" in lines[first + 1]
+    result.stdout.fnmatch_lines(["*int8-mixed: 1 layers kept float after 2 candidate(s) in *met the goal*"])
 
 
 def test_the_run_and_the_stored_baselines_say_what_to_deploy(
