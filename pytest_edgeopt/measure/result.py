@@ -202,16 +202,22 @@ class QuantizedShare:
 class LayerError:
     """One layer of a quantized graph against float, from real activations of the eval set:
     `source` is the torch module path (or the node name) it came from, `sqnr_db` its output's SQNR
-    against the FP32 graph, `loss_db` the SQNR it loses itself against its worst input (the rank)."""
+    against the FP32 graph, `loss_db` the SQNR it loses itself against its worst input (the rank).
+    `readers`: when the Q/DQ pair on its output (not its own computation) loses the SQNR, the nodes
+    reading that pair: they stay float with it, or the pair stays (YOLOv8's class-score Sigmoid
+    feeds a Concat whose quantizer shares one scale with boxes in pixels)."""
 
     name: str
     op_type: str
     source: str
     sqnr_db: float
     loss_db: float = 0.0
+    readers: Tuple[str, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["readers"] = list(self.readers)
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "LayerError":
@@ -221,11 +227,18 @@ class LayerError:
             source=str(data["source"]),
             sqnr_db=float(data["sqnr_db"]),
             loss_db=float(data.get("loss_db", 0.0)),
+            readers=tuple(str(n) for n in data.get("readers", ())),
         )
+
+    @property
+    def float_set(self) -> Tuple[str, ...]:
+        """The nodes kept float to keep this layer's output float."""
+        return (self.name, *self.readers)
 
     def describe(self) -> str:
         where = "" if self.source == self.name else f" ({self.source})"
-        return f"{self.name}{where} {self.op_type}: {self.sqnr_db:.1f} dB SQNR, loses {self.loss_db:.1f} dB itself"
+        text = f"{self.name}{where} {self.op_type}: {self.sqnr_db:.1f} dB SQNR, loses {self.loss_db:.1f} dB itself"
+        return text + (f" (in its output's Q/DQ, read by {', '.join(self.readers)})" if self.readers else "")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -148,23 +148,67 @@ def onnx_sensitivity(
         seen = read_as if read_as in seen_run.names else tensor
         if seen in seen_run.names:
             pairs[tensor] = (exact, seen)
+            computed = _computed(tensor, producers, graph)  # before the output's Q/DQ
+            if computed and computed != seen and computed in seen_run.names:
+                pairs[_PAIR + tensor] = ((False, computed), seen)
+    sqnr = _sqnr(pairs, exact_run, seen_run, batches)
+    pair = {t[len(_PAIR) :]: v for t, v in sqnr.items() if t.startswith(_PAIR)}
+    scores = layer_scores({t: v for t, v in sqnr.items() if not t.startswith(_PAIR)}, producers, inputs)
+    return rank([_with_readers(e, pair, producers, graph, dequantized) for e in scores])
+
+
+_PAIR = "\0q/dq:"  # the key of the SQNR a tensor's own Q/DQ pair keeps (its value before vs after)
+# A Q/DQ pair whose scale fits its tensor keeps 30-50 dB; below this its scale was set by another
+# tensor (a Concat's shared scale: YOLOv8's class scores in 0..1 beside boxes in pixels)
+PAIR_FLOOR_DB = 20.0
+
+
+def _computed(tensor: str, producers: Mapping[str, Layer], graph: Any) -> Optional[str]:
+    layer = producers.get(tensor)
+    node = next((n for n in graph.node if layer is not None and n.name == layer.name), None)
+    return node.output[0] if node is not None and node.output else None
+
+
+def _with_readers(
+    error: LayerError,
+    pair: Mapping[str, float],
+    producers: Mapping[str, Layer],
+    graph: Any,
+    dequantized: Mapping[str, str],
+) -> LayerError:
+    """`error` with the readers of its output's Q/DQ pair when that pair, not the layer, loses
+    the SQNR: keeping the layer alone float would leave the pair (its readers are quantized)."""
+    tensor = next((t for t, layer in producers.items() if layer.name == error.name), None)
+    if tensor is None or pair.get(tensor, _EXACT_DB) >= PAIR_FLOOR_DB:
+        return error
+    carried = dequantized.get(tensor, tensor + _DQ_OUT)
+    readers = [n.name for n in graph.node if n.op_type not in _QDQ_OPS and carried in n.input]
+    return replace(error, readers=tuple(dict.fromkeys(readers)))
+
+
+def _sqnr(
+    pairs: Mapping[str, Tuple[Tuple[bool, str], str]],
+    exact_run: "_Exposed",
+    seen_run: "_Exposed",
+    batches: Sequence[Dict[str, np.ndarray]],
+) -> Dict[str, float]:
+    """Each pair's worst-channel SQNR over all batches, from per-channel sums."""
     sums: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
     dropped: Set[str] = set()
     for feed in batches:
         float_out, qdq_out = exact_run.run(feed), seen_run.run(feed)
-        for tensor, ((from_float, exact_name), seen_name) in pairs.items():
-            if tensor in dropped:
+        for key, ((from_float, exact_name), seen_name) in pairs.items():
+            if key in dropped:
                 continue
             x = (float_out if from_float else qdq_out)[exact_name]
             y = qdq_out[seen_name]
             if not _comparable([x], [y]):  # untouched shape arithmetic, or a scalar
-                dropped.add(tensor)
+                dropped.add(key)
                 continue
             signal, noise = channel_sums(x, y)
-            before = sums.get(tensor)
-            sums[tensor] = (signal, noise) if before is None else (before[0] + signal, before[1] + noise)
-    sqnr = {t: min(sqnr_of_sums(*v), _EXACT_DB) for t, v in sums.items() if t not in dropped}
-    return rank(layer_scores(sqnr, producers, inputs))
+            before = sums.get(key)
+            sums[key] = (signal, noise) if before is None else (before[0] + signal, before[1] + noise)
+    return {t: min(sqnr_of_sums(*v), _EXACT_DB) for t, v in sums.items() if t not in dropped}
 
 
 QUIET_CHANNEL = 1e-3  # a channel this much weaker than the strongest is not scored (near-dead: noise)

@@ -115,7 +115,7 @@ def sensitivity_lines(ranking: Optional[Tuple[LayerError, ...]], m: Measurement)
     if not ranking:
         return ()
     top = ranking[:TOP_LAYERS]
-    names = ", ".join(repr(e.name) for e in top[:3])
+    names = ", ".join(repr(name) for name in dict.fromkeys(n for e in top[:3] for n in e.float_set))
     lines = ["the layers INT8 hurts most (SQNR of their outputs against FP32 on eval samples), worst first:"]
     lines += [f"  {e.describe()}" for e in top]
     if m.precision == MIXED:

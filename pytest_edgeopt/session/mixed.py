@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Mapping, Sequence, Tuple
 from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.judge.budgets import ABSOLUTE, ACCURACY_BUDGETS, limit_of
 from pytest_edgeopt.kinds import DataSplit
-from pytest_edgeopt.measure.result import Measurement
+from pytest_edgeopt.measure.result import LayerError, Measurement
 from pytest_edgeopt.optimize.precisions import MIXED
 from pytest_edgeopt.session.measuring import Case, Measurer
 
@@ -112,14 +112,14 @@ def search(
     ranking = measurer.sensitivity(replace(case, precision=MIXED, keep_float=()))
     if not ranking:
         raise EdgeOptError(f"{case.label}: int8-mixed found no layer ranking for this runtime's INT8 file")
-    names = _unique([e.name for e in ranking])
+    sets = _float_sets(ranking)
     best: Tuple[float, Tuple[str, ...], List[str]] = (score, (), broken)
     tried, stopped = 1, f"the layer cap {max_layers}"
-    for k in steps(len(names), max_layers):
+    for k in steps(len(sets), max_layers):
         if clock() - start > max_s:
             stopped = f"the time cap {max_s:g} s"
             break
-        keep = tuple(names[:k])
+        keep = tuple(_unique([name for chosen in sets[:k] for name in chosen]))
         score, broken = shortfall(measurer.measurement(replace(case, precision=MIXED, keep_float=keep)), goal)
         tried += 1
         if score < best[0]:
@@ -127,9 +127,18 @@ def search(
         if score == 0:
             return MixedSearch(keep, True, tried, clock() - start)
     else:
-        if len(names) < max_layers:
-            stopped = f"every one of the {len(names)} ranked layers"
+        if len(sets) < max_layers:
+            stopped = f"every one of the {len(sets)} ranked layers"
     return MixedSearch(best[1], False, tried, clock() - start, gap="; ".join(best[2]), stopped=stopped)
+
+
+def _float_sets(ranking: Sequence[LayerError]) -> List[Tuple[str, ...]]:
+    """Per ranked layer (worst first, each once), the nodes kept float with it: itself, and the
+    readers of its output when its output's Q/DQ is the harm (LayerError.readers)."""
+    seen: Dict[str, Tuple[str, ...]] = {}
+    for error in ranking:
+        seen.setdefault(error.name, error.float_set)
+    return list(seen.values())
 
 
 def _unique(names: Sequence[str]) -> List[str]:

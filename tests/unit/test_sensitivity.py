@@ -100,3 +100,22 @@ def test_a_silent_channel_is_not_scored() -> None:
     exact = np.stack([np.linspace(1, 2, 10), np.zeros(10)])[None]
     seen = exact + np.stack([np.full(10, 1e-3), np.full(10, 1e-6)])[None]
     assert worst_channel_sqnr(exact, seen) > 60
+
+
+def test_a_layer_whose_output_qdq_is_the_harm_keeps_its_readers_float_with_it() -> None:
+    from pytest_edgeopt.session.mixed import _float_sets
+
+    sigmoid = LayerError("/model.22/Sigmoid", "Sigmoid", "/model.22/Sigmoid", -0.9, 28.2, ("/model.22/Concat_25",))
+    conv = LayerError("/model.0/conv/Conv", "Conv", "/model.0/conv/Conv", 22.2, 17.8)
+    assert LayerError.from_dict(sigmoid.to_dict()) == sigmoid
+    assert "in its output's Q/DQ, read by /model.22/Concat_25" in sigmoid.describe()
+    assert _float_sets([sigmoid, conv, sigmoid]) == [
+        ("/model.22/Sigmoid", "/model.22/Concat_25"),
+        ("/model.0/conv/Conv",),
+    ]
+
+
+def test_a_layer_above_int8s_floor_loses_nothing() -> None:
+    layers = {"r": Layer("Range", "Range", "r"), "c": Layer("Conv", "Conv", "c")}
+    scores = {e.name: e.loss_db for e in layer_scores({"r": 54.3, "c": 22.2}, layers, {})}
+    assert scores == {"Range": 0.0, "Conv": 17.8}
