@@ -109,7 +109,9 @@ def search(
     score, broken = shortfall(first, goal)
     if score == 0:
         return MixedSearch((), True, 1, clock() - start)
-    ranking = measurer.sensitivity(replace(case, precision=MIXED, keep_float=()))
+    ranking = first.sensitivity  # --edge-explain ranked it already
+    if ranking is None:
+        ranking = measurer.sensitivity(replace(case, precision=MIXED, keep_float=()))
     if not ranking:
         raise EdgeOptError(f"{case.label}: int8-mixed found no layer ranking for this runtime's INT8 file")
     sets = _float_sets(ranking)
