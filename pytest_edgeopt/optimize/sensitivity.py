@@ -136,6 +136,7 @@ def onnx_sensitivity(
     sources = node_sources(root)
     graph = load_onnx(quantized).graph
     dequantized = _dequantized(graph)
+    first_output = {n.name: n.output[0] for n in graph.node if n.output}
     producers, inputs = _qdq_nodes(graph, sources, dequantized)
     exact_run, seen_run = _Exposed(pre), _Exposed(quantized)
     read = set(producers) | {name for names in inputs.values() for name in names}
@@ -148,13 +149,15 @@ def onnx_sensitivity(
         seen = read_as if read_as in seen_run.names else tensor
         if seen in seen_run.names:
             pairs[tensor] = (exact, seen)
-            computed = _computed(tensor, producers, graph)  # before the output's Q/DQ
+            computed = first_output.get(producers[tensor].name) if tensor in producers else None  # before Q/DQ
             if computed and computed != seen and computed in seen_run.names:
                 pairs[_PAIR + tensor] = ((False, computed), seen)
     sqnr = _sqnr(pairs, exact_run, seen_run, batches)
     pair = {t[len(_PAIR) :]: v for t, v in sqnr.items() if t.startswith(_PAIR)}
     scores = layer_scores({t: v for t, v in sqnr.items() if not t.startswith(_PAIR)}, producers, inputs)
-    return rank([_with_readers(e, pair, producers, graph, dequantized) for e in scores])
+    tensor_of = {layer.name: tensor for tensor, layer in producers.items()}
+    weighted = _weighted(graph)
+    return rank([_with_readers(e, tensor_of.get(e.name), pair, weighted, graph, dequantized) for e in scores])
 
 
 _PAIR = "\0q/dq:"  # the key of the SQNR a tensor's own Q/DQ pair keeps (its value before vs after)
@@ -163,28 +166,22 @@ _PAIR = "\0q/dq:"  # the key of the SQNR a tensor's own Q/DQ pair keeps (its val
 PAIR_FLOOR_DB = 20.0
 
 
-def _computed(tensor: str, producers: Mapping[str, Layer], graph: Any) -> Optional[str]:
-    layer = producers.get(tensor)
-    node = next((n for n in graph.node if layer is not None and n.name == layer.name), None)
-    return node.output[0] if node is not None and node.output else None
-
-
-def _weighted(name: str, graph: Any) -> bool:
-    """Whether node `name` reads a weight (an initializer, or one behind a DequantizeLinear): a
+def _weighted(graph: Any) -> Set[str]:
+    """The nodes that read a weight (an initializer, or one behind a DequantizeLinear): a
     weighted layer's loss can be its own rounded weights (kept float by keeping it float); a
     weightless one computes in float on dequantized inputs, so all it loses is its output's Q/DQ."""
     initializers = {t.name for t in graph.initializer}
     weights = initializers | {
         n.output[0] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in initializers
     }
-    node = next((n for n in graph.node if n.name == name), None)
-    return node is not None and any(i in weights for i in node.input)
+    return {n.name for n in graph.node if any(i in weights for i in n.input)}
 
 
 def _with_readers(
     error: LayerError,
+    tensor: Optional[str],
     pair: Mapping[str, float],
-    producers: Mapping[str, Layer],
+    weighted: Set[str],
     graph: Any,
     dequantized: Mapping[str, str],
 ) -> LayerError:
@@ -192,8 +189,7 @@ def _with_readers(
     the SQNR (a weightless layer whose pair keeps less than PAIR_FLOOR_DB): keeping the layer
     alone float would leave the pair, as its readers are quantized. On YOLOv8n ORT keeping the
     Sigmoid alone float left F1 at 0.71; with the Concat reading it, 0.96."""
-    tensor = next((t for t, layer in producers.items() if layer.name == error.name), None)
-    if tensor is None or pair.get(tensor, _EXACT_DB) >= PAIR_FLOOR_DB or _weighted(error.name, graph):
+    if tensor is None or pair.get(tensor, _EXACT_DB) >= PAIR_FLOOR_DB or error.name in weighted:
         return error
     carried = dequantized.get(tensor, tensor + _DQ_OUT)
     readers = [n.name for n in graph.node if n.op_type not in _QDQ_OPS and carried in n.input]
