@@ -17,6 +17,7 @@ _EXPORTS = {
     "Metric": "pytest_edgeopt.measure.metric",
     "Fidelity": "pytest_edgeopt.measure.metric",
     "LatencyStats": "pytest_edgeopt.measure.result",
+    "LayerError": "pytest_edgeopt.measure.result",
     "EdgeRunner": "pytest_edgeopt.session.runner",
     "EdgeOptError": "pytest_edgeopt.errors",
     "BudgetExceeded": "pytest_edgeopt.errors",

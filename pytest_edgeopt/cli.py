@@ -22,6 +22,7 @@ from pytest_edgeopt.kinds import TableColumns
 from pytest_edgeopt.optimize.cache import entries, prune
 from pytest_edgeopt.report.compare import Limit, compare_lines, parse_limit, read_report
 from pytest_edgeopt.report.files import write_report
+from pytest_edgeopt.report.recommend import recommendation_lines
 from pytest_edgeopt.report.table import table_lines
 from pytest_edgeopt.settings import REPORT_SUFFIXES
 
@@ -74,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=TableColumns.choices(),
         default=TableColumns.FIT.value,
         help="fit: stacked blocks that fit this terminal's width, every value kept (the default); all: one block",
+    )
+    table.add_argument(
+        "--recommend",
+        action="store_true",
+        help="after the table, per model and platform the fastest and the smallest stored configuration",
     )
     table.set_defaults(run=_table)
     compare = commands.add_parser(
@@ -140,6 +146,9 @@ def _table(args: argparse.Namespace, errors: List[str]) -> List[str]:
     width = None if TableColumns(args.columns) == TableColumns.ALL else shutil.get_terminal_size().columns
     lines = [f"stored baselines in {root}: {len(tree.measurements)} entries, platforms {platforms}"]
     lines += table_lines(rows, width=width, by_platform=True)
+    if args.recommend:
+        lines += ["", "what to deploy (budgets are not stored: every stored entry counts as passing):"]
+        lines += [f"  {line}" for line in recommendation_lines(rows)]
     for path in args.report:
         try:
             write_report(path, rows, platform=platforms, by_platform=True)

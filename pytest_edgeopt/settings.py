@@ -37,6 +37,8 @@ DEFAULT_FINGERPRINT_MISMATCH = Policy.WARN
 DEFAULT_TABLE_COLUMNS = TableColumns.FIT
 DEFAULT_PROGRESS = ProgressMode.AUTO
 DEFAULT_MCU_FIT = McuFit.FAIL
+DEFAULT_MIXED_MAX_S = 600  # an int8-mixed search's re-measurements (NNCF's ranking took 19 min: #3118)
+DEFAULT_MIXED_MAX_LAYERS = 16
 
 # ini name -> (help, default)
 INI_OPTIONS = {
@@ -86,6 +88,14 @@ INI_OPTIONS = {
         "cache each hold a copy, which fits a 24 GiB machine with two xdist workers)",
         f"{DEFAULT_MAX_EVAL_MB:g}",
     ),
+    "edgeopt_mixed_max_time": (
+        "seconds an int8-mixed search may spend re-measuring candidates before it stops with the best one",
+        str(DEFAULT_MIXED_MAX_S),
+    ),
+    "edgeopt_mixed_max_layers": (
+        "layers an int8-mixed search may keep in float before it stops with the best candidate",
+        str(DEFAULT_MIXED_MAX_LAYERS),
+    ),
 }
 
 
@@ -129,6 +139,9 @@ class Settings:
     profile: bool = False  # --edge-profile: a per-op profiled pass after every timed job
     max_outputs_mb: float = DEFAULT_MAX_OUTPUTS_MB  # edgeopt_max_outputs_mb: the outputs file's cap
     max_eval_mb: float = DEFAULT_MAX_EVAL_MB  # --edge-max-eval-mb: eval inputs past it are cut, the row says so
+    explain: bool = False  # --edge-explain: every quantized row gets its per-layer sensitivity
+    mixed_max_s: float = DEFAULT_MIXED_MAX_S  # --edge-mixed-max-time: an int8-mixed search's time cap
+    mixed_max_layers: int = DEFAULT_MIXED_MAX_LAYERS  # --edge-mixed-max-layers: its cap of float layers
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "Settings":
@@ -166,6 +179,9 @@ class Settings:
             profile=option.edge_profile,
             max_outputs_mb=_ini_float(config, None, "edgeopt_max_outputs_mb"),
             max_eval_mb=_ini_float(config, option.edge_max_eval_mb, "edgeopt_max_eval_mb"),
+            explain=option.edge_explain,
+            mixed_max_s=_ini_float(config, option.edge_mixed_max_time, "edgeopt_mixed_max_time"),
+            mixed_max_layers=_ini_int(config, option.edge_mixed_max_layers, "edgeopt_mixed_max_layers", minimum=1),
             progress=_mode(ProgressMode, option.edge_progress or config.getini("edgeopt_progress"), "--edge-progress"),
             table_columns=_mode(
                 TableColumns,
@@ -505,6 +521,35 @@ _OPTIONS: Tuple[Tuple[Tuple[str, ...], Dict[str, Any]], ...] = (
             default=False,
             help="profile every case per op after its timed samples (a regressed paired verdict always is): "
             "the report gets the per-op tables, --update-baselines stores the per-op summary",
+        ),
+    ),
+    (
+        ("--edge-explain",),
+        dict(
+            action="store_true",
+            default=False,
+            help="rank the layers of every ONNX Runtime INT8 row by their SQNR against FP32 on the eval set "
+            "(m.sensitivity; a broken accuracy, metric or fidelity budget always does)",
+        ),
+    ),
+    (
+        ("--edge-mixed-max-time",),
+        dict(
+            metavar="S",
+            type=positive_float,
+            default=None,
+            help="seconds an int8-mixed search may re-measure candidates (default "
+            f"{DEFAULT_MIXED_MAX_S}, ini edgeopt_mixed_max_time)",
+        ),
+    ),
+    (
+        ("--edge-mixed-max-layers",),
+        dict(
+            metavar="N",
+            type=int,
+            default=None,
+            help="layers an int8-mixed search may keep in float (default "
+            f"{DEFAULT_MIXED_MAX_LAYERS}, ini edgeopt_mixed_max_layers)",
         ),
     ),
     (

@@ -303,6 +303,7 @@ def _info(m: Measurement) -> Dict[str, object]:
         "plugin_version": pytest_edgeopt.__version__,
         "git_commit": git_commit(),
         "cpu_flags": list(m.facts.cpu_flags),
+        **({"kept_float": list(m.kept_float), "search_key": m.search_key} if m.search_key else {}),
     }
 
 

@@ -78,6 +78,7 @@ class Quantization:
     bitwidth: Optional[str] = None  # set when a format stores a precision differently (FP16/FP32)
     as_given: bool = False  # a user's file measured as it came, already quantized
     tool: Optional[str] = None  # what produced it
+    kept_float: Optional[Tuple[str, ...]] = None  # node names keep_float= / int8-mixed left in float
 
     def to_dict(self) -> Dict[str, object]:
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
@@ -86,4 +87,7 @@ class Quantization:
     def from_dict(cls, data: Mapping[str, object]) -> "Quantization":
         names = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in names}
+        kept = values.get("kept_float")
+        if isinstance(kept, (list, tuple)):
+            values["kept_float"] = tuple(str(n) for n in kept)
         return cls(**values)  # type: ignore[arg-type]

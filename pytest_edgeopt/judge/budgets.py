@@ -50,6 +50,20 @@ MACHINE_DEPENDENT: Tuple[str, ...] = tuple(
     name for name, spec in budgets_of(BudgetKind.RELATIVE).items() if spec.machine_dependent
 )
 
+# budgets on what quantization changes (accuracy, task metric, fidelity): a broken one ranks the
+# layers (m.sensitivity), and they are the goal an int8-mixed search meets
+ACCURACY_BUDGETS: Tuple[str, ...] = (
+    "max_accuracy_drop",
+    "max_metric_drop",
+    "min_sqnr_db",
+    "min_cosine",
+    "min_agreement",
+    "min_top5_agreement",
+    "min_top1",
+    "min_metric",
+    "max_metric",
+)
+
 
 def validate_budgets(budgets: Budgets, *, where: str) -> Dict[str, object]:
     """Reject unknown names and malformed values up front, naming where they came from."""

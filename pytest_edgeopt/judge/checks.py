@@ -91,9 +91,10 @@ def _judge(runs: Runs, budgets: Budgets, context: Context) -> Judgement:
 
 def _unquantized(m: Measurement, budgets: Budgets) -> List[str]:
     """A derivation that left (nearly) everything in float fails unless the test set its own floor:
-    an INT8 row that is an FP32 file under another name is not a passing INT8 row."""
+    an INT8 row that is an FP32 file under another name is not a passing INT8 row. Layers kept
+    float on purpose (keep_float=, int8-mixed) are the user's choice, not a derivation that failed."""
     share = m.quantized
-    if "min_quantized_share" in budgets or share is None or share.share is None:
+    if "min_quantized_share" in budgets or share is None or share.share is None or m.kept_float:
         return []
     if share.share >= DEFAULT_MIN_QUANTIZED_SHARE:
         return []

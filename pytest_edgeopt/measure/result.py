@@ -199,6 +199,49 @@ class QuantizedShare:
 
 
 @dataclass(frozen=True)
+class LayerError:
+    """One layer of a quantized graph against float, from real activations of the eval set:
+    `source` is the torch module path (or the node name) it came from, `sqnr_db` its output's SQNR
+    against the FP32 graph, `loss_db` the SQNR it loses itself against its worst input (the rank).
+    `readers`: when the Q/DQ pair on its output (not its own computation) loses the SQNR, the nodes
+    reading that pair: they stay float with it, or the pair stays (YOLOv8's class-score Sigmoid
+    feeds a Concat whose quantizer shares one scale with boxes in pixels)."""
+
+    name: str
+    op_type: str
+    source: str
+    sqnr_db: float
+    loss_db: float = 0.0
+    readers: Tuple[str, ...] = ()
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["readers"] = list(self.readers)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LayerError":
+        return cls(
+            name=str(data["name"]),
+            op_type=str(data["op_type"]),
+            source=str(data["source"]),
+            sqnr_db=float(data["sqnr_db"]),
+            loss_db=float(data.get("loss_db", 0.0)),
+            readers=tuple(str(n) for n in data.get("readers", ())),
+        )
+
+    @property
+    def float_set(self) -> Tuple[str, ...]:
+        """The nodes kept float to keep this layer's output float."""
+        return (self.name, *self.readers)
+
+    def describe(self) -> str:
+        where = "" if self.source == self.name else f" ({self.source})"
+        text = f"{self.name}{where} {self.op_type}: {self.sqnr_db:.1f} dB SQNR, loses {self.loss_db:.1f} dB itself"
+        return text + (f" (in its output's Q/DQ, read by {', '.join(self.readers)})" if self.readers else "")
+
+
+@dataclass(frozen=True)
 class SizePart:
     params: int
     size_mb: float
@@ -281,6 +324,8 @@ class Measurement:
     estimates: Tuple[str, ...] = ()  # the fields that are estimates, not measurements (e.g. latency_ms)
     notes: Tuple[Note, ...] = ()
     nodeid: str = ""
+    sensitivity: Optional[Tuple[LayerError, ...]] = None  # worst first; on a broken budget or --edge-explain
+    search_key: str = ""  # int8-mixed: the key of what its search saw, stored with its kept_float list
     _checker: Optional[Checker] = field(default=None, repr=False, compare=False)
 
     eval_count = _Flat[int]("accuracy")
@@ -413,6 +458,11 @@ class Measurement:
         return self.quantized.share if self.quantized is not None else None
 
     @property
+    def kept_float(self) -> Tuple[str, ...]:
+        """The node names keep_float= or int8-mixed left in float (resolved from the patterns)."""
+        return tuple(str(n) for n in self.quantization.get("kept_float") or ())  # type: ignore[attr-defined]
+
+    @property
     def latency_ratio(self) -> Optional[float]:
         """This median latency over the reference's FP32 one (the teacher's with reference=)."""
         if not self.reference_latency_ms:
@@ -454,6 +504,7 @@ class Measurement:
             op_profile=self.op_profile.to_dict() if self.op_profile else None,
             fidelity={name: f.to_dict() for name, f in self.fidelity.items()},
             quantized=self.quantized.to_dict() if self.quantized else None,
+            sensitivity=None if self.sensitivity is None else [e.to_dict() for e in self.sensitivity],
             notes=list(self.note_texts()),
             note_kinds=[n.kind.value for n in self.notes],
         )
@@ -479,6 +530,9 @@ class Measurement:
             op_profile=OpProfile.from_dict(data["op_profile"]) if data.get("op_profile") else None,
             fidelity={name: Fidelity.from_dict(f) for name, f in (data.get("fidelity") or {}).items()},
             quantized=QuantizedShare.from_dict(data["quantized"]) if data.get("quantized") else None,
+            sensitivity=None
+            if data.get("sensitivity") is None
+            else tuple(LayerError.from_dict(e) for e in data["sensitivity"]),
             notes=tuple(
                 Note.from_dict({"kind": kind, "text": text})
                 for text, kind in zip(data.get("notes", ()), data.get("note_kinds", ()))
@@ -503,6 +557,7 @@ _TYPED = (
     "op_profile",
     "fidelity",
     "quantized",
+    "sensitivity",
 ) + _TUPLES
 
 

@@ -61,9 +61,11 @@ def build_artifact(
     cache: ArtifactCache,
     fmt: str = "onnx",
     builder: str = "",
+    keep_float: Tuple[str, ...] = (),
 ) -> Artifact:
     """`builder` is a runtime's own ArtifactBuilder ("module:attribute"): the precisions it owns
-    are built by it, the rest by the format's builder."""
+    are built by it, the rest by the format's builder. `keep_float` keys the file: another list
+    of float layers is another artifact."""
     custom, own = load_builder(builder), FORMAT_BUILDERS.get(fmt)
     if custom is not None:
         custom.check(model, precision.name)
@@ -83,8 +85,11 @@ def build_artifact(
         source=root.path,
         source_weight_bytes=root.stats.weight_bytes,
         arch=arch,
+        keep_float=keep_float,
     )
     parts = _derived_parts(model, precision.name, root=root, batch=batch, arch=arch, fmt=fmt, builder=builder)
+    if keep_float:
+        parts["keep_float"] = list(keep_float)
     return _derived_artifact(request, parts, root=root, precision=precision, cache=cache, maker=maker, own=own)
 
 

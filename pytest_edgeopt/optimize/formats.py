@@ -72,6 +72,7 @@ class BuildRequest:
     source: Optional[Path] = None
     source_weight_bytes: int = 0  # the FP32 root's weights: an INT8 file no smaller says what stayed float
     arch: str = ""  # the target's machine (x86_64, aarch64): ONNX Runtime's INT8 activation type follows it
+    keep_float: Tuple[str, ...] = ()  # patterns of layers left in float (names, globs, op types)
 
 
 class ArtifactBuilder(Protocol):

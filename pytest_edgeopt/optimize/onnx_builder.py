@@ -33,7 +33,7 @@ class OnnxBuilder:
     name = "ONNX"
     suffix = ".onnx"
     packages: Tuple[str, ...] = ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt")
-    owns: Tuple[str, ...] = ("fp32", "fp16", "int8", "int8-u8s8", "int8-s8s8", "int8-dynamic")
+    owns: Tuple[str, ...] = ("fp32", "fp16", "int8", "int8-u8s8", "int8-s8s8", "int8-mixed", "int8-dynamic")
 
     def check(self, model: EdgeModel, precision: str) -> None:
         if model.kind == ModelKind.TFLITE:
@@ -106,6 +106,7 @@ def _derive(request: BuildRequest, src: Path) -> ArtifactRecord:
             calibration=model.calibration,
             batch=request.batch,
             activation=activation,
+            keep_float=request.keep_float,
             shown_as=shown_as(model),
         )
     stats = onnx_stats(dest)

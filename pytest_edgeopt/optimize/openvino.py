@@ -5,6 +5,12 @@ OpenVINO reads .onnx directly, so FP32 and FP16 are the very files the ONNX Runt
 NNCF's post-training quantization of the FP32 .onnx, calibrated on the model's calibration data
 in the graph's batch (as the ONNX Runtime INT8 path is), saved as a QDQ .onnx: NNCF places
 quantizers where OpenVINO's CPU plugin fuses them, which ONNX Runtime's quantizer does not know.
+
+keep_float= and int8-mixed put the chosen nodes in NNCF's IgnoredScope. int8-mixed's layers come
+from the same greedy search as on ONNX Runtime (session/mixed.py), ranked by each layer's SQNR on
+NNCF's own QDQ graph (optimize/sensitivity.py), not from nncf.quantize_with_accuracy_control: that
+ranks and reverts inside one quantizer call with its own validation loop, outside the agent that
+measures every row, the run's time and layer caps and the list stored with the baseline.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
@@ -26,6 +33,7 @@ from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.onnx_builder import shown_as
 from pytest_edgeopt.optimize.quantize import preprocessed
+from pytest_edgeopt.optimize.sensitivity import graph_layers, node_sources, resolve_keep_float
 from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
 from pytest_edgeopt.runtimes.openvino import import_openvino
 
@@ -37,7 +45,7 @@ class OpenVINOBuilder:
 
     suffix = ".onnx"
     packages = ("nncf", "openvino", "onnx")
-    owns = ("int8",)
+    owns = ("int8", "int8-mixed")  # int8-mixed: int8 with the search's layers in IgnoredScope
 
     def check(self, model: EdgeModel, precision: str) -> None:
         if precision in ORT_ONLY:
@@ -50,10 +58,18 @@ class OpenVINOBuilder:
         if request.source is None:
             raise EdgeOptError("NNCF quantizes the FP32 .onnx file: no source file was given")
         calibration = request.model.calibration
-        samples = quantize_int8(
-            request.source, request.dest, calibration=calibration, batch=request.batch, shown_as=shown_as(request.model)
+        samples, kept = quantize_int8(
+            request.source,
+            request.dest,
+            calibration=calibration,
+            batch=request.batch,
+            keep_float=request.keep_float,
+            shown_as=shown_as(request.model),
         )
-        return ArtifactRecord(stats=_stats(request.dest), quantization=_quantization(request.dest, samples))
+        quantization = _quantization(request.dest, samples)
+        if request.keep_float:
+            quantization = replace(quantization, kept_float=kept, bitwidth=f"INT8 mixed, {len(kept)} layers float")
+        return ArtifactRecord(stats=_stats(request.dest), quantization=quantization)
 
 
 BUILDER = OpenVINOBuilder()
@@ -69,27 +85,47 @@ def require_nncf() -> Any:
     return nncf
 
 
-def quantize_int8(src: Path, dest: Path, *, calibration: InputData, batch: int, shown_as: str = "") -> int:
+def quantize_int8(
+    src: Path,
+    dest: Path,
+    *,
+    calibration: InputData,
+    batch: int,
+    keep_float: Tuple[str, ...] = (),
+    shown_as: str = "",
+) -> Tuple[int, Tuple[str, ...]]:
     """NNCF's defaults (symmetric weights per channel, fast bias correction) on every calibration
     batch, on the file as ONNX Runtime's quantizer reads it (opset 13, pre-processed); returns the
-    samples used. Calibration runs the user's graph: in a child process under the job's deadline
-    (isolate.py), which fails the build naming `shown_as` when the graph does not finish."""
+    samples used and the nodes `keep_float` kept float (NNCF's IgnoredScope by node name).
+    Calibration runs the user's graph: in a child process under the job's deadline (isolate.py),
+    which fails the build naming `shown_as` when the graph does not finish."""
     require_nncf()
     batches = onnx_batches(src, calibration, batch=batch)
-    run_isolated(f"NNCF INT8 calibration of {shown_as or src.name}", _nncf_int8, src, dest, batches)
-    return len(batches) * batch
+    where = shown_as or src.name
+    kept = run_isolated(f"NNCF INT8 calibration of {where}", _nncf_int8, src, dest, batches, keep_float, where)
+    return len(batches) * batch, kept
 
 
-def _nncf_int8(src: Path, dest: Path, batches: List[Dict[str, np.ndarray]]) -> None:
-    """nncf.quantize and the save of its result (in the child process); its progress bars and log
-    lines stay out of pytest's output."""
+def _nncf_int8(
+    src: Path, dest: Path, batches: List[Dict[str, np.ndarray]], keep_float: Tuple[str, ...], where: str
+) -> Tuple[str, ...]:
+    """nncf.quantize and the save of its result (in the child process), `keep_float` resolved on the
+    pre-processed graph as on ONNX Runtime; returns the kept names. Its progress bars and log lines
+    stay out of pytest's output."""
     nncf = require_nncf()
+    kept: Tuple[str, ...] = ()
     with _quiet(), preprocessed(src) as pre:
+        if keep_float:
+            kept = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where)
+        scope = nncf.IgnoredScope(names=list(kept)) if kept else None
         try:
-            quantized = nncf.quantize(load_onnx(pre), nncf.Dataset(batches), subset_size=len(batches))
+            quantized = nncf.quantize(
+                load_onnx(pre), nncf.Dataset(batches), subset_size=len(batches), ignored_scope=scope
+            )
         except Exception as error:
             raise EdgeOptError(f"NNCF quantization of {src.name} failed: {cause_line(error)}") from None
     require_onnx().save(quantized, str(dest))
+    return kept
 
 
 @contextlib.contextmanager

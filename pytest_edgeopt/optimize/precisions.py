@@ -29,6 +29,12 @@ PRECISIONS: Dict[str, Precision] = {
         Precision("int8-u8s8", "INT8", "INT8", "static QDQ, uint8 activations, int8 per-channel weights"),
         Precision("int8-s8s8", "INT8", "INT8", "static QDQ, int8 activations, int8 per-channel weights"),
         Precision(
+            "int8-mixed",
+            "INT8",
+            "INT8",
+            "static QDQ with the fewest most sensitive layers kept float that meet the case's accuracy budget",
+        ),
+        Precision(
             "int8-dynamic",
             "INT8",
             "FP32",
@@ -38,6 +44,7 @@ PRECISIONS: Dict[str, Precision] = {
 }
 
 REFERENCE = "fp32"
+MIXED = "int8-mixed"  # chosen per case by a search (session/mixed.py): keep_float is its result
 
 
 def precision_names() -> Tuple[str, ...]:

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import Quantization
 from pytest_edgeopt.inspect.onnx_file import default_opset, load_onnx, require_onnx
+from pytest_edgeopt.measure.result import LayerError
 from pytest_edgeopt.models.base import InputData
 from pytest_edgeopt.optimize.calibration import onnx_batches
 from pytest_edgeopt.runtimes.causes import cause_line, own_warning_filters
@@ -55,14 +56,31 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
 
 
 def to_int8_static(
-    src: Path, dest: Path, *, calibration: InputData, batch: int, activation: str, shown_as: str = ""
+    src: Path,
+    dest: Path,
+    *,
+    calibration: InputData,
+    batch: int,
+    activation: str,
+    keep_float: Tuple[str, ...] = (),
+    shown_as: str = "",
 ) -> Quantization:
     """Calibration runs the user's graph: in a child process under the job's deadline (isolate.py),
-    which fails the build naming `shown_as` when the graph does not finish."""
+    which fails the build naming `shown_as` when the graph does not finish. `keep_float`: patterns
+    of nodes left in float (sensitivity.resolve_keep_float), resolved on the pre-processed graph
+    the quantizer reads; the names it kept are in the returned record."""
     require_quantization()
     batches = onnx_batches(src, calibration, batch=batch)
-    samples = run_isolated(
-        f"ONNX Runtime INT8 calibration of {shown_as or src.name}", _static_int8, src, dest, batches, batch, activation
+    samples, kept = run_isolated(
+        f"ONNX Runtime INT8 calibration of {shown_as or src.name}",
+        _static_int8,
+        src,
+        dest,
+        batches,
+        batch,
+        activation,
+        keep_float,
+        shown_as or src.name,
     )
     return Quantization(
         weight_type="int8 per-channel",
@@ -70,16 +88,33 @@ def to_int8_static(
         format="QDQ",
         per_channel=True,
         calibration_samples=samples,
+        bitwidth=f"INT8 mixed, {len(kept)} layers float" if keep_float else None,
+        kept_float=kept if keep_float else None,
     )
 
 
-def _static_int8(src: Path, dest: Path, batches: List[Dict[str, np.ndarray]], batch: int, activation: str) -> int:
-    """quantize_static with MinMax calibration (in the child process); returns the samples used."""
+def _static_int8(
+    src: Path,
+    dest: Path,
+    batches: List[Dict[str, np.ndarray]],
+    batch: int,
+    activation: str,
+    keep_float: Tuple[str, ...],
+    where: str,
+) -> Tuple[int, Tuple[str, ...]]:
+    """quantize_static with MinMax calibration (in the child process), `keep_float` resolved on the
+    pre-processed graph and passed as nodes_to_exclude; returns the samples used and the kept names."""
     q = require_quantization()
     act = q.QuantType.QUInt8 if activation == "uint8" else q.QuantType.QInt8
     reader = _CalibrationReader(batches, batch)
-    _quantize(
-        lambda pre: q.quantize_static(
+    kept: List[Tuple[str, ...]] = [()]
+
+    def run(pre: Path) -> None:
+        if keep_float:
+            from pytest_edgeopt.optimize.sensitivity import graph_layers, node_sources, resolve_keep_float
+
+            kept[0] = resolve_keep_float(keep_float, graph_layers(pre, node_sources(src)), where=where)
+        q.quantize_static(
             str(pre),
             str(dest),
             reader,
@@ -88,10 +123,11 @@ def _static_int8(src: Path, dest: Path, batches: List[Dict[str, np.ndarray]], ba
             activation_type=act,
             weight_type=q.QuantType.QInt8,
             calibrate_method=q.CalibrationMethod.MinMax,
-        ),
-        src,
-    )
-    return reader.samples
+            nodes_to_exclude=list(kept[0]),
+        )
+
+    _quantize(run, src)
+    return reader.samples, kept[0]
 
 
 @contextlib.contextmanager
@@ -104,6 +140,17 @@ def preprocessed(src: Path) -> Iterator[Path]:
         pre = Path(scratch) / "pre.onnx"
         _preprocess(src, pre)
         yield pre
+
+
+def isolated_sensitivity(
+    root: Path, quantized: Path, batches: Sequence[Dict[str, np.ndarray]]
+) -> Tuple[LayerError, ...]:
+    """sensitivity.onnx_sensitivity on `root` pre-processed as the quantizers read it: the body
+    of the child process (_isolate.run_isolated) that runs the user's graph for the ranking."""
+    from pytest_edgeopt.optimize.sensitivity import onnx_sensitivity
+
+    with preprocessed(root) as pre:
+        return onnx_sensitivity(root, pre, quantized, batches)
 
 
 def _quantize(run: Callable[[Path], object], src: Path) -> None:

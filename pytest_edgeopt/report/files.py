@@ -18,6 +18,7 @@ import pytest_edgeopt
 from pytest_edgeopt._fs import atomic_write_text
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.report.html import html_page
+from pytest_edgeopt.report.recommend import recommend, recommendation_lines
 from pytest_edgeopt.report.table import platform_groups, table_cells
 
 REPORT_VERSION = 1
@@ -44,6 +45,9 @@ def markdown(rows: Sequence[Row], *, platform: str, by_platform: bool = False, f
     failing = [f"- `{_md(r.measurement.nodeid)}`: {_md(v)}" for r in rows for v in r.judgement.violations]
     if failing:
         lines += ["", "### Broken budgets", ""] + failing
+    deploy = recommendation_lines(rows)
+    if deploy:
+        lines += ["", "### What to deploy", ""] + [f"- {_md(line)}" for line in deploy]
     if findings:
         lines += ["", "### Not checked", ""] + [f"- {_md(line)}" for line in findings]
     return "\n".join(lines) + "\n"
@@ -78,6 +82,7 @@ def report_data(rows: Sequence[Row], *, platform: str) -> Dict[str, Any]:
         "platform": platform,
         "created": _now(),
         "rows": [_json_row(r) for r in rows],
+        "recommendations": [r.to_dict() for r in recommend(rows)],
     }
 
 

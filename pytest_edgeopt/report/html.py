@@ -14,6 +14,7 @@ from pytest_edgeopt.agent.contract import OpProfile
 from pytest_edgeopt.judge.types import Row
 from pytest_edgeopt.kinds import Verdict
 from pytest_edgeopt.report.plots import PLOT_INSTALL, ModelPlot, model_plots, pareto_front, svg
+from pytest_edgeopt.report.recommend import recommendation_lines
 from pytest_edgeopt.report.table import FAIL_MARK, ordered_rows, platform_groups, table_cells
 
 
@@ -30,6 +31,7 @@ def html_page(rows: Sequence[Row], *, platform: str, by_platform: bool = False) 
             html_table(headers, body, groups),
             "<ol class='notes'>" + "".join(f"<li>{html.escape(note)}</li>" for note in notes) + "</ol>",
             *_broken(rows),
+            *_deploy(rows),
             "<h2>Accuracy vs latency</h2>",
             *_plots(ordered_rows(rows, by_platform=by_platform)),
             *_diagnoses(ordered_rows(rows, by_platform=by_platform)),
@@ -39,6 +41,13 @@ def html_page(rows: Sequence[Row], *, platform: str, by_platform: bool = False) 
         f"<style>{_CSS}</style></head><body><h1>{title}</h1>{''.join(sections)}"
         f"<p class='created'>{_now()}</p></body></html>\n"
     )
+
+
+def _deploy(rows: Sequence[Row]) -> List[str]:
+    lines = recommendation_lines(rows)
+    if not lines:
+        return []
+    return ["<h2>What to deploy</h2><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"]
 
 
 def html_table(headers: Sequence[str], body: Sequence[Tuple[str, ...]], groups: Sequence[Tuple[str, int]]) -> str:

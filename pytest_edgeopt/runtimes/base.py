@@ -32,11 +32,16 @@ class RuntimeOptions:
     providers: Tuple[str, ...] = ()  # ONNX Runtime execution providers, in preference order
     device: Optional[str] = None  # e.g. OpenVINO's CPU / GPU / NPU
     arena_bytes: Optional[int] = None  # a microcontroller runtime's first arena: the host's estimate
+    # layers kept float in a QDQ file: ONNX Runtime (1.20+) must not re-quantize their float weights
+    # at load (its WeightBiasQuantization pass did, and a kept layer lost 70 pp of top-1 again)
+    keep_float_weights: bool = False
 
     def to_dict(self) -> Dict[str, object]:
         data: Dict[str, object] = {"providers": list(self.providers), "device": self.device}
         if self.arena_bytes is not None:
             data["arena_bytes"] = self.arena_bytes
+        if self.keep_float_weights:
+            data["keep_float_weights"] = True
         return data
 
     @classmethod
@@ -50,6 +55,7 @@ class RuntimeOptions:
             providers=tuple(str(p) for p in providers),
             device=None if device is None else str(device),
             arena_bytes=arena,
+            keep_float_weights=bool(data.get("keep_float_weights", False)),
         )
 
 

@@ -40,14 +40,20 @@ class OnnxRuntime:
         self._session: Optional[ort.InferenceSession] = None
         self._providers: List[str] = []
         self._artifact, self._threads = "", 1
+        self._disabled: List[str] = []
 
     def load(self, artifact: str, *, threads: int, options: RuntimeOptions) -> None:
         self._artifact, self._threads = artifact, threads
         wanted = list(options.providers) or ["CPUExecutionProvider"]
         self._providers = [p for p in wanted if p in ort.get_available_providers()] or ["CPUExecutionProvider"]
+        # a layer kept float stays float: ORT would otherwise quantize its weights when loading
+        self._disabled = ["WeightBiasQuantization"] if options.keep_float_weights else []
         try:
             self._session = ort.InferenceSession(
-                artifact, sess_options=_session_options(threads), providers=self._providers
+                artifact,
+                sess_options=_session_options(threads),
+                providers=self._providers,
+                disabled_optimizers=self._disabled,
             )
         except Exception as error:
             raise ArtifactError(cause_line(error)) from None
@@ -80,7 +86,9 @@ class OnnxRuntime:
         with tempfile.TemporaryDirectory(prefix="edgeopt-profile-") as tmp:
             options.profile_file_prefix = os.path.join(tmp, "ort")
             try:
-                session = ort.InferenceSession(self._artifact, sess_options=options, providers=self._providers)
+                session = ort.InferenceSession(
+                    self._artifact, sess_options=options, providers=self._providers, disabled_optimizers=self._disabled
+                )
                 session.run(None, dict(feeds[0]))  # the warm-up: left out of the sums
                 for index in range(runs):
                     session.run(None, dict(feeds[index % len(feeds)]))

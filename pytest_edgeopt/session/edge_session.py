@@ -30,11 +30,13 @@ from pytest_edgeopt.optimize.cache import prune
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport
 from pytest_edgeopt.report.files import append_step_summary, write_report
+from pytest_edgeopt.report.recommend import recommendation_lines
 from pytest_edgeopt.report.table import baseline_lines, device_lines, table_lines, unchecked_lines
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.session import parametrize
 from pytest_edgeopt.session.mcu import measurer_for
 from pytest_edgeopt.session.measuring import Case, PairRequest
+from pytest_edgeopt.session.mixed import MixedSearch, goal_of, search, search_key
 from pytest_edgeopt.settings import Settings
 
 session_key = pytest.StashKey["EdgeSession"]()
@@ -91,6 +93,34 @@ class EdgeSession:
         row = Row(measurement=replace(self.measurer.measurement(case, pair), nodeid=nodeid))
         self.rows.append(row)
         return row
+
+    def mixed(self, case: Case, *, nodeid: str, budgets: Mapping[str, object]) -> Tuple[Case, MixedSearch]:
+        """int8-mixed's float layers: the baseline entry's list when it was found for this very
+        model, data and goal (no search), else a search within the run's caps."""
+        goal = goal_of(budgets, where=case.label)
+        key = search_key(case, goal)
+        stored = self._stored_mixed(case, nodeid, key)
+        if stored is not None:
+            found = MixedSearch(stored, True, 0, 0.0)
+        else:
+            settings = self.settings
+            found = search(self.measurer, case, goal, max_s=settings.mixed_max_s, max_layers=settings.mixed_max_layers)
+        return replace(case, keep_float=found.keep_float, search_key=key), found
+
+    def _stored_mixed(self, case: Case, nodeid: str, key: str) -> Optional[Tuple[str, ...]]:
+        if self.settings.update_baselines:
+            return None
+        entry_key = key_of(
+            nodeid, model=case.model.name, precision=case.precision, runtime=case.runtime, batch=case.batch
+        )
+        try:
+            entry = self.book.entry(module_of(nodeid), entry_key)
+        except EdgeOptError:  # the gate reports a damaged file itself
+            return None
+        if entry is None or entry.info.get("search_key") != key:
+            return None
+        kept = entry.info.get("kept_float")
+        return tuple(str(n) for n in kept) if isinstance(kept, list) else None
 
     def _baseline_pair(self, case: Case, nodeid: str, budgets: Mapping[str, object]) -> Optional[PairRequest]:
         if "max_latency_regression" not in budgets or self.settings.update_baselines:
@@ -196,6 +226,7 @@ class EdgeSession:
         width = None if full else terminal_width
         sections = [
             ("pytest-edgeopt: comparison table", table_lines(self.rows, width=width) if self.settings.table else []),
+            ("pytest-edgeopt: what to deploy", recommendation_lines(self.rows) if self.settings.table else []),
             ("pytest-edgeopt: not checked", unchecked_lines(self.rows)),
             (
                 "pytest-edgeopt: devices",

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 from pytest_edgeopt.baselines.entry import BaselineEntry, case_key, mismatch_reason, module_of
 from pytest_edgeopt.errors import EdgeOptWarning
+from pytest_edgeopt.judge.budgets import ACCURACY_BUDGETS
 from pytest_edgeopt.judge.checks import check, raise_if_failed
-from pytest_edgeopt.judge.types import Context, Row
+from pytest_edgeopt.judge.types import Context, Judgement, Row
 from pytest_edgeopt.kinds import Policy, UpdateMode, Verdict
-from pytest_edgeopt.measure.result import Measurement, PairedComparison
+from pytest_edgeopt.measure.result import LayerError, Measurement, PairedComparison
+from pytest_edgeopt.optimize.precisions import MIXED, REFERENCE
 from pytest_edgeopt.session.mcu import fit_limits
 from pytest_edgeopt.session.measuring import Case, PairRequest
 
@@ -30,6 +32,7 @@ class Checker:
         settings = self._session.settings
         context = self._context(m)
         judged, judgement = check(m, budgets, context)
+        judged, judgement = self._explained(judged, judgement)
         self._row.merge(replace(judged, _checker=None), judgement)
         if judgement.verdict == Verdict.INCONCLUSIVE and settings.inconclusive == Policy.WARN:
             warnings.warn(  # noqa: B028  (the default stacklevel points at this gate, not at pytest)
@@ -40,6 +43,19 @@ class Checker:
             )
         raise_if_failed(judged, judgement, inconclusive_fails=settings.inconclusive == Policy.FAIL)
         return replace(judged, _checker=self)
+
+    def _explained(self, m: Measurement, judgement: Judgement) -> Tuple[Measurement, Judgement]:
+        """A broken accuracy, metric or fidelity budget of a quantized row names the layers that
+        lose the most (m.sensitivity, computed now if --edge-explain did not) and how to keep them."""
+        broken = any(v.split(":", 1)[0] in ACCURACY_BUDGETS for v in judgement.violations)
+        if not broken or judgement.verdict not in (Verdict.FAIL, Verdict.REGRESSED) or m.precision == REFERENCE:
+            return m, judgement
+        ranking = m.sensitivity
+        if ranking is None:
+            case = replace(self._case, precision=m.precision, runtime=m.runtime, batch=m.batch)
+            ranking = self._session.measurer.sensitivity(case)
+            m = m.replace(sensitivity=ranking)
+        return m, replace(judgement, diagnosis=judgement.diagnosis + sensitivity_lines(ranking, m))
 
     def _context(self, m: Measurement) -> Context:
         session = self._session
@@ -87,6 +103,25 @@ class Checker:
             return measurer.paired(case, PairRequest("baseline", artifact, limit)) if artifact else None
 
         return pair
+
+
+TOP_LAYERS = 5  # the layers a failure message names
+
+
+def sensitivity_lines(ranking: Optional[Tuple[LayerError, ...]], m: Measurement) -> Tuple[str, ...]:
+    """The failure's next step: the worst layers and the two ways to keep them in float."""
+    if ranking is None:
+        return (f"no per-layer ranking on {m.runtime}: m.sensitivity is computed on QDQ .onnx files (ORT, OpenVINO)",)
+    if not ranking:
+        return ()
+    top = ranking[:TOP_LAYERS]
+    names = ", ".join(repr(name) for name in dict.fromkeys(n for e in top[:3] for n in e.float_set))
+    lines = ["the layers INT8 hurts most (SQNR of their outputs against FP32 on eval samples), worst first:"]
+    lines += [f"  {e.describe()}" for e in top]
+    if m.precision == MIXED:
+        return (*lines,)
+    lines.append(f"keep them in float: keep_float=[{names}], or precision='int8-mixed' with this budget")
+    return tuple(lines)
 
 
 @dataclass(frozen=True)

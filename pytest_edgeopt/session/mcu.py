@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from pytest_edgeopt._fs import machine_lock_dir
 from pytest_edgeopt.agent.contract import Success
@@ -22,7 +22,7 @@ from pytest_edgeopt.errors import NotOnPlatform
 from pytest_edgeopt.judge.fit import FitLimits
 from pytest_edgeopt.judge.validity import fingerprint_note
 from pytest_edgeopt.kinds import McuFit
-from pytest_edgeopt.measure.result import Measurement, PairedComparison
+from pytest_edgeopt.measure.result import LayerError, Measurement, PairedComparison
 from pytest_edgeopt.optimize.artifacts import Artifact
 from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.mcu import for_mcu
@@ -83,6 +83,10 @@ class McuMeasurer:
     def artifact_of(self, case: Case) -> Artifact:
         """The INT8 .tflite with its weights inside the flatbuffer, as a board flashes it."""
         return for_mcu(self.jobs.artifact(case), self.cache, case.model)
+
+    def sensitivity(self, case: Case) -> Optional[Tuple[LayerError, ...]]:
+        """An MCU model is whole-integer: no layer can stay float, so none is ranked for it."""
+        return None
 
     def close(self) -> None:
         self.jobs.close()

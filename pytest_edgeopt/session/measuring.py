@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Optional, Protocol, Tuple
 
 from pytest_edgeopt._fs import machine_lock_dir
+from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.agent.contract import (
     Failure,
     FailureKind,
@@ -34,8 +35,8 @@ from pytest_edgeopt.judge.validity import fingerprint_note, timing_problem
 from pytest_edgeopt.kinds import DataSplit, ModelKind, Note, NoteKind, OnUnreachable
 from pytest_edgeopt.measure import parity
 from pytest_edgeopt.measure.compare import choose_signal
-from pytest_edgeopt.measure.result import LatencyStats, Measurement, PairedComparison
-from pytest_edgeopt.models.base import EdgeModel, array_hash
+from pytest_edgeopt.measure.result import LatencyStats, LayerError, Measurement, PairedComparison
+from pytest_edgeopt.models.base import EdgeModel, InputData, array_hash
 from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
 from pytest_edgeopt.optimize.cache import ArtifactCache
 from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
@@ -48,7 +49,7 @@ from pytest_edgeopt.settings import Settings
 
 PARITY_RUNTIME, PARITY_FORMAT = "onnxruntime", "onnx"  # every other runtime's FP32 is compared with it
 PROFILE_RUNS = 10  # profiled inferences per side, after the timed samples
-CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int, Optional[str], str]
+CaseKey = Tuple[str, str, str, Optional[str], Optional[str], str, str, int, Optional[str], str, Tuple[str, ...]]
 PairKey = Optional[Tuple[str, str, float]]
 
 
@@ -73,9 +74,11 @@ class Case:
     runtime: str
     batch: int
     reference: Optional[EdgeModel] = None  # reference=: judged against this model's FP32 (a teacher)
+    keep_float: Tuple[str, ...] = ()  # layer patterns left in float (keep_float=, or int8-mixed's choice)
+    search_key: str = ""  # int8-mixed: what its search saw (stored with the baseline beside keep_float)
 
     def at(self, precision: str) -> "Case":
-        return replace(self, precision=precision)
+        return replace(self, precision=precision, keep_float=())
 
     def yardstick(self) -> Optional["Case"]:
         """The FP32 case this one is judged against; None for the FP32 reference itself."""
@@ -104,6 +107,7 @@ class Case:
             self.batch,
             self.reference.content_hash() if self.reference is not None else None,
             _scoring_key(model),
+            self.keep_float,
         )
 
 
@@ -127,6 +131,9 @@ class Measurer(Protocol):
         """The artifact a baseline was measured on, if this cache still holds it intact."""
 
     def artifact_of(self, case: Case) -> Artifact: ...
+
+    def sensitivity(self, case: Case) -> Optional[Tuple[LayerError, ...]]:
+        """The case's per-layer errors, worst first; None where its runtime's INT8 cannot say."""
 
     def close(self) -> None: ...
 
@@ -178,7 +185,25 @@ class Jobs:
             cache=self.cache,
             fmt=self.runtimes[case.runtime].format,
             builder=self.runtimes[case.runtime].builder,
+            keep_float=case.keep_float,
         )
+
+    def sensitivity(self, case: Case, artifact: Artifact) -> Optional[Tuple[LayerError, ...]]:
+        """Per-layer SQNR of the case's QDQ file (ONNX Runtime's or NNCF's) against its FP32 file
+        on up to SENSITIVITY_SAMPLES eval samples; None where the INT8 file is not a QDQ .onnx
+        (LiteRT, a microcontroller). The user's graph runs in a child process under the job's
+        deadline, as calibration does (_isolate.py)."""
+        if not explainable(self.runtimes[case.runtime], case.precision) or self.platform.mcu is not None:
+            return None
+        from pytest_edgeopt.optimize.calibration import onnx_batches
+        from pytest_edgeopt.optimize.quantize import isolated_sensitivity
+        from pytest_edgeopt.optimize.sensitivity import SENSITIVITY_SAMPLES
+
+        root = self.artifact(case.at(REFERENCE))
+        count = max(case.batch, (SENSITIVITY_SAMPLES // case.batch) * case.batch)
+        batches = onnx_batches(root.path, _head(case.model.eval_inputs, count), batch=case.batch)
+        what = f"the per-layer INT8 ranking of {case.label}"
+        return run_isolated(what, isolated_sensitivity, root.path, artifact.path, batches)
 
     def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
         """The artifact a baseline was measured on, if this cache still holds it intact."""
@@ -238,7 +263,11 @@ class Jobs:
             ),
             batch=case.batch,
             threads=threads,
-            options=RuntimeOptions(providers=tuple(self.platform.providers), device=self.platform.runtime_device),
+            options=RuntimeOptions(
+                providers=tuple(self.platform.providers),
+                device=self.platform.runtime_device,
+                keep_float_weights=bool(artifact.quantization.kept_float),
+            ),
             plan=self.settings.plan,
             topk=5,
             power=self._power(),
@@ -328,6 +357,9 @@ class HostMeasurer:
     def artifact_of(self, case: Case) -> Artifact:
         return self.jobs.artifact(case)
 
+    def sensitivity(self, case: Case) -> Optional[Tuple[LayerError, ...]]:
+        return self.jobs.sensitivity(case, self.jobs.artifact(case))
+
     def remeasure(self, case: Case) -> Measurement:
         """A fresh run of the same artifact, for an inconclusive latency verdict."""
         return self._fresh(case).measurement
@@ -360,6 +392,8 @@ class HostMeasurer:
         if pair is not None and result.paired is not None:
             measured = measured.replace(paired=paired_comparison(result, pair))
         measured = _with_note(measured, fingerprint_note(measured, self.platform))
+        if self.jobs.settings.explain and case.precision != REFERENCE:
+            measured = measured.replace(sensitivity=self.jobs.sensitivity(case, artifact))
         if needs_parity:
             checked = self._parity(case, result)
             if checked is not None:
@@ -411,6 +445,24 @@ class HostMeasurer:
     ) -> Success:
         job = self.jobs.job(artifact, case, evaluate_only=evaluate_only, keep_outputs=keep_outputs, pair=pair)
         return self.jobs.send(job, case, artifact)
+
+
+QDQ_BUILDERS = ("", "pytest_edgeopt.optimize.openvino:BUILDER")  # ONNX Runtime's quantizer, NNCF
+
+
+def explainable(spec: RuntimeSpec, precision: str) -> bool:
+    """Static INT8 as a QDQ .onnx, by ONNX Runtime's quantizer (the ONNX format's own builder) or
+    by NNCF for OpenVINO: the files whose quantized graph sensitivity and keep_float read and write."""
+    return (
+        spec.format == PARITY_FORMAT
+        and spec.builder in QDQ_BUILDERS
+        and precision.startswith("int8")
+        and (precision != "int8-dynamic")
+    )
+
+
+def _head(data: InputData, count: int) -> InputData:
+    return {k: v[:count] for k, v in data.items()} if isinstance(data, dict) else data[:count]
 
 
 def users_file(error: str, model: EdgeModel, artifact: Artifact) -> str:

@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import pytest
 
 from pytest_edgeopt.errors import DeviceUnreachable, EdgeOptError, MissingDependency, NotOnPlatform
-from pytest_edgeopt.kinds import ModelKind
+from pytest_edgeopt.judge.budgets import validate_budgets
+from pytest_edgeopt.kinds import ModelKind, Note, NoteKind
 from pytest_edgeopt.measure.registry import METRICS, Junit
 from pytest_edgeopt.measure.result import Measurement, measured_value
 from pytest_edgeopt.models.base import MODEL_FILE_SUFFIXES, EdgeModel, within
 from pytest_edgeopt.models.zoo import ZOO, load_zoo_model, unknown_model_message
-from pytest_edgeopt.optimize.precisions import unknown_precision
+from pytest_edgeopt.optimize.precisions import MIXED, unknown_precision
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.runtimes import RuntimeSpec
 from pytest_edgeopt.session.gate import Checker
-from pytest_edgeopt.session.measuring import Case
+from pytest_edgeopt.session.measuring import Case, explainable
 
 if TYPE_CHECKING:
     from pytest_edgeopt.session.edge_session import EdgeSession
@@ -59,16 +60,23 @@ class EdgeRunner:
         runtime: Optional[str] = None,
         batch: int = 1,
         reference: Optional[ModelRef] = None,
+        keep_float: Optional[Sequence[str]] = None,
+        **budgets: object,
     ) -> Measurement:
         """Optimize `model` to `precision`, measure it on this runner's platform, record the row.
         `reference=` judges it against another model's FP32 (the teacher of a pruned, distilled
         or low-rank student): accuracy drop, agreement, fidelity, metric drop and the latency and
-        size ratios are then against that model."""
+        size ratios are then against that model. `keep_float=` leaves layers (names, globs on
+        names or torch module paths, op types) in float in an INT8 file; `budgets` (e.g.
+        `max_accuracy_drop=1.0`) join the test's, and are the goal of precision='int8-mixed'."""
+        merged = {**self._budgets, **budgets}
         try:
             cap = int(self._session.settings.max_eval_mb * 1e6)
             edge_model = within(resolve_model(model), max_bytes=cap)
             teacher = within(resolve_model(reference), max_bytes=cap) if reference is not None else None
             _check_arguments(precision, runtime, batch, self._session.runtimes)
+            validate_budgets(budgets, where=f"edge_runner.measure({edge_model.name!r})")
+            self._refuse_float_layers_on_mcu(keep_float, precision)
             self._check_supported(precision)
             case = Case(
                 model=edge_model,
@@ -76,8 +84,17 @@ class EdgeRunner:
                 batch=batch,
                 runtime=runtime or self._runtime or default_runtime(edge_model, self.platform, self._session.runtimes),
                 reference=teacher,
+                keep_float=_keep_float(keep_float, precision),
             )
-            row = self._session.measure(case, nodeid=self._nodeid, budgets=self._budgets)
+            self._check_keep_float(case)
+            search = None
+            if precision == MIXED:
+                case, search = self._session.mixed(case, nodeid=self._nodeid, budgets=merged)
+            row = self._session.measure(case, nodeid=self._nodeid, budgets=merged)
+            if search is not None:
+                row.measurement = row.measurement.replace(
+                    notes=row.measurement.notes + (Note(NoteKind.ARTIFACT, search.note()),), search_key=case.search_key
+                )
         except (MissingDependency, NotOnPlatform) as missing:  # not installed here / not runnable on this target
             pytest.skip(str(missing))
         except DeviceUnreachable as unreachable:  # MissingOnDevice too: the platform's on_unreachable decides
@@ -87,7 +104,27 @@ class EdgeRunner:
         checker = Checker(self._session, row, case)
         measurement = replace(row.measurement, _checker=checker)
         self._record_properties(measurement)
-        return checker(measurement, self._budgets)
+        return checker(measurement, merged)
+
+    def _refuse_float_layers_on_mcu(self, keep_float: Optional[Sequence[str]], precision: str) -> None:
+        """Before the platform's precision list skips it: asking for float layers on a board is an error."""
+        if self.platform.mcu is not None and (keep_float or precision == MIXED):
+            asked = "int8-mixed" if precision == MIXED else "keep_float="
+            raise EdgeOptError(
+                f"{asked} on {self.platform.name}: an MCU model cannot keep float layers (TFLite Micro runs "
+                "whole-integer files); measure precision='int8'"
+            )
+
+    def _check_keep_float(self, case: Case) -> None:
+        """Float layers exist in QDQ .onnx files: ONNX Runtime's quantizer's and NNCF's (OpenVINO)."""
+        if not case.keep_float and case.precision != MIXED:
+            return
+        if not explainable(self._session.runtimes[case.runtime], case.precision):
+            asked = "int8-mixed" if case.precision == MIXED else "keep_float="
+            raise EdgeOptError(
+                f"{asked} is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
+                f"not on {case.runtime!r}: measure the case with runtime='onnxruntime' or 'openvino'"
+            )
 
     def _check_supported(self, precision: str) -> None:
         """A precision the target cannot run (e.g. fp16 on a CPU without fp16 kernels) skips."""
@@ -131,6 +168,22 @@ def resolve_model(model: ModelRef) -> EdgeModel:
     raise EdgeOptError(
         f"cannot measure a {type(model).__name__}: pass a zoo name, an EdgeModel, or a .onnx or .tflite path"
     )
+
+
+def _keep_float(patterns: Optional[Sequence[str]], precision: str) -> Tuple[str, ...]:
+    """keep_float= as given: a list of non-empty strings, on a static INT8 precision."""
+    if patterns is None:
+        return ()
+    if isinstance(patterns, str) or not all(isinstance(p, str) and p for p in patterns):
+        raise EdgeOptError(
+            f"keep_float={patterns!r}: expected a list of node names, glob patterns or op types, "
+            'e.g. keep_float=["/model.22/*", "Sigmoid"]'
+        )
+    if precision == MIXED:
+        raise EdgeOptError("keep_float= is int8-mixed's own result: pass it with precision='int8', or drop it")
+    if not precision.startswith("int8") or precision == "int8-dynamic":
+        raise EdgeOptError(f"keep_float= keeps layers float in a static INT8 file, not in {precision}")
+    return tuple(patterns)
 
 
 def _check_arguments(precision: str, runtime: Optional[str], batch: int, runtimes: Mapping[str, RuntimeSpec]) -> None:
