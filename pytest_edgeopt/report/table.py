@@ -284,10 +284,12 @@ def _delta(row: Row) -> str:
 
 
 def _compute(m: Measurement) -> str:
-    """GFLOPs that could not be counted (a shape known only at run time) are n/a, never a guess."""
+    """GFLOPs that could not be counted (a shape known only at run time) are n/a, never a guess;
+    a stored baseline keeps no compute unit, so its cell names none."""
+    unit = f" ({m.compute_unit})" if m.compute_unit else ""
     if m.gflops is None or m.gflops_per_s is None:
-        return f"n/a ({m.compute_unit})"
-    return f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')} ({m.compute_unit})"
+        return f"n/a{unit}"
+    return f"{m.gflops:.3g}, {_est(m, 'gflops_per_s', f'{m.gflops_per_s:.3g}')}{unit}"
 
 
 def _millions(count: int) -> str:

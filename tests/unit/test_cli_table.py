@@ -48,6 +48,7 @@ def test_every_column_and_the_report_files(capsys: pytest.CaptureFixture[str], t
     assert code == 0 and f"wrote {md}" in lines
     header = next(line for line in lines if line.startswith("Model "))
     assert header.index("Size (MB)") < header.index("Top-1 (%)") < header.index("Platform")
+    assert not [line for line in lines if "()" in line]  # a stored entry keeps no compute unit: none is named
     text = md.read_text(encoding="utf-8")
     for platform in PLATFORMS:
         assert f"| **{platform}: " in text
