@@ -166,8 +166,13 @@ def _shorten(table: Table, keys: List[str], *, width: int, render: Render) -> Ta
                     refs[(column, row[at])] = f"{REF}{len(refs) + 1}"
                     cells.append(f"{refs[(column, row[at])]} {title}: {row[at]}")
                 row[at] = _reference(row[at], refs[(column, row[at])], room)
-        short = title.split(" (")[0] if len(title) > room else title
-        if short != title and short not in titles.values():
+    cut = replace(table, body=[tuple(row) for row in body])
+    for column in (c for c in table.headers if c not in keys):
+        # rendered beside the keys, not counted: the renderer pads a numeric column's title
+        title = table.title(column)
+        short = title.split(" (")[0]
+        wide = len(title) > room or _width(_rendered(cut, keys + [column], render)) > width
+        if wide and short != title and short not in titles.values():
             titles[column] = short
             renamed.append(f"{short} = {title}")
     legend = [f"short headers: {'; '.join(renamed)}"] if renamed else []

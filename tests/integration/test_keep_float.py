@@ -327,7 +327,9 @@ def test_the_run_and_the_stored_baselines_say_what_to_deploy(
     out = result.stdout.str()
     deploy = out[out.index("pytest-edgeopt: what to deploy") :].splitlines()[1]
     assert deploy.startswith("sensitive-mlp on host: fastest ")
-    assert "smallest int8-mixed on onnxruntime [INT8 mixed, 1 layers float]" in deploy
+    mixed = "int8-mixed on onnxruntime [INT8 mixed, 1 layers float]"
+    # the smallest is int8-mixed; when it is also the fastest (timing decides that), the line says "the same"
+    assert f"smallest {mixed}" in deploy or (f"fastest {mixed}" in deploy and deploy.endswith("smallest the same"))
     assert "x FP32)" in deploy and "top-1 +0.00 pp vs FP32" in deploy
     assert "[INT8/INT8" not in deploy  # the failed int8 row is never recommended
     report = json.loads((pytester.path / "report.json").read_text())
@@ -335,4 +337,4 @@ def test_the_run_and_the_stored_baselines_say_what_to_deploy(
     assert main(["table", "--recommend", str(pytester.path / "baselines")]) == 0
     printed = capsys.readouterr().out
     assert "what to deploy (budgets are not stored: every stored entry counts as passing):" in printed
-    assert "smallest int8-mixed on onnxruntime [INT8 mixed, 1 layers float]" in printed
+    assert f"smallest {mixed}" in printed or (f"fastest {mixed}" in printed and "smallest the same" in printed)

@@ -45,7 +45,8 @@ def _platform_cells(result: pytest.RunResult) -> list:
     section = next(i for i, line in enumerate(lines) if "pytest-edgeopt: comparison table" in line)
     header = next(i for i in range(section, len(lines)) if lines[i].startswith("Model "))
     column = lines[header].index("Platform")
-    rows = [line for line in lines[header + 2 :] if line.strip() and not line.startswith(("[", "="))]
+    end = next((i for i in range(header, len(lines)) if "pytest-edgeopt: what to deploy" in lines[i]), len(lines))
+    rows = [line for line in lines[header + 2 : end] if line.strip() and not line.startswith(("[", "="))]
     return [row[column:].split("  ")[0].strip() for row in rows]
 
 
