@@ -91,7 +91,8 @@ def _describe_object(value: Any, depth: int) -> bytes:
         return _code_bytes(code) + describe(_closure_values(value), depth + 1)
     if isinstance(value, types.ModuleType):
         return f"module {value.__name__}".encode()
-    if hasattr(value, "named_modules"):  # a module held outside `_modules` (in a plain list)
+    if hasattr(value, "named_modules") and not isinstance(value, type):  # a module held outside `_modules`
+        # (in a plain list); a module *class* (torchvision's `_norm_layer = nn.BatchNorm2d`) is its name
         return _ADDRESS.sub("", repr(value)).encode() + b"".join(tensor_parts(value))
     if hasattr(value, "__dict__") and not isinstance(value, type):
         return type(value).__qualname__.encode() + describe(dict(vars(value)), depth + 1)

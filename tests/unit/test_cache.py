@@ -326,3 +326,17 @@ def test_cache_commands_survive_a_damaged_cache(
     assert out.startswith(f"{tmp_path}: ") and len(out.splitlines()) == 1
     if damage != "dangling-record":
         assert (path / "keep").read_text() == "not ours"  # never deleted as if it were an artifact
+
+
+def test_a_module_class_held_as_an_attribute_keys_by_its_name() -> None:
+    """torchvision's ResNet holds `_norm_layer = nn.BatchNorm2d`, a class: it is named, not walked."""
+    torch = pytest.importorskip("torch")
+    from pytest_edgeopt.models.torch_key import module_key
+
+    class Net(torch.nn.Module):
+        def __init__(self, norm: Any) -> None:
+            super().__init__()
+            self._norm_layer = norm
+
+    batch, layer = (module_key(Net(norm)).hexdigest() for norm in (torch.nn.BatchNorm2d, torch.nn.LayerNorm))
+    assert batch != layer and module_key(Net(torch.nn.BatchNorm2d)).hexdigest() == batch
