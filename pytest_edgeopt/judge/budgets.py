@@ -52,16 +52,8 @@ MACHINE_DEPENDENT: Tuple[str, ...] = tuple(
 
 # budgets on what quantization changes (accuracy, task metric, fidelity): a broken one ranks the
 # layers (m.sensitivity), and they are the goal an int8-mixed search meets
-ACCURACY_BUDGETS: Tuple[str, ...] = (
-    "max_accuracy_drop",
-    "max_metric_drop",
-    "min_sqnr_db",
-    "min_cosine",
-    "min_agreement",
-    "min_top5_agreement",
-    "min_top1",
-    "min_metric",
-    "max_metric",
+ACCURACY_BUDGETS: Tuple[str, ...] = tuple(
+    name for name, (spec, budget) in budget_index().items() if spec.accuracy and budget.kind == BudgetKind.ABSOLUTE
 )
 
 

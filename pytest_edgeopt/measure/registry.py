@@ -77,6 +77,9 @@ class MetricSpec:
     stored: Stored = Stored.NEVER
     junit: Junit = Junit.WHEN_PRESENT
     machine_dependent: bool = False  # relative budgets compared only against this machine's baseline
+    # what quantization changes (accuracy, task metric, fidelity): a broken absolute budget of it
+    # ranks the layers (m.sensitivity), and those budgets are the goal an int8-mixed search meets
+    accuracy: bool = False
     # why a row may have no value, said by a budget that cannot be checked ({platform} is the row's)
     absent: str = "is not available (the eval set has no labels): gate on agreement"
 
@@ -108,11 +111,11 @@ METRICS: Tuple[MetricSpec, ...] = (
                machine_dependent=True, budgets=_b("max_latency_ms") + _b("max_latency_regression", kind=_REL)
                + _b("max_latency_ratio_vs", kind=BudgetKind.PAIRED)),
     MetricSpec("top1", "", _HIGH, _DET, "top1", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
-               budgets=_b("min_top1") + _b("max_top1_regression", kind=_PTS)),
+               accuracy=True, budgets=_b("min_top1") + _b("max_top1_regression", kind=_PTS)),
     MetricSpec("agreement", "", _HIGH, _DET, "agreement", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
-               budgets=_b("min_agreement") + _b("max_agreement_regression", kind=_PTS)),
+               accuracy=True, budgets=_b("min_agreement") + _b("max_agreement_regression", kind=_PTS)),
     MetricSpec("top5_agreement", "", _HIGH, _DET, "agreement", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
-               budgets=_b("min_top5_agreement")),
+               accuracy=True, budgets=_b("min_top5_agreement")),
     MetricSpec("size_mb", "MB", _LOW, _DET, "size", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
                budgets=_b("max_size_mb") + _b("max_size_regression", kind=_REL)),
     MetricSpec("storage_mb", "MB", _LOW, _DET, "storage", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
@@ -122,7 +125,7 @@ METRICS: Tuple[MetricSpec, ...] = (
                machine_dependent=True, budgets=_b("max_peak_rss_mb") + _b("max_peak_rss_regression", kind=_REL)),
     MetricSpec("throughput", "inf/s", _HIGH, _NOISY, "throughput", stored=Stored.ALWAYS, junit=Junit.ALWAYS,
                budgets=_b("min_throughput")),
-    MetricSpec("accuracy_drop", "pp", _LOW, _DET, "top1", budgets=_b("max_accuracy_drop")),
+    MetricSpec("accuracy_drop", "pp", _LOW, _DET, "top1", accuracy=True, budgets=_b("max_accuracy_drop")),
     MetricSpec("gflops", "GFLOPs", _LOW, _DET, "compute", stored=Stored.ALWAYS),
     MetricSpec("quantized_share", "", _HIGH, _DET, "bitwidth", stored=Stored.WHEN_PRESENT,
                budgets=_b("min_quantized_share"),
@@ -135,10 +138,11 @@ METRICS: Tuple[MetricSpec, ...] = (
                budgets=_b("max_arena_kb") + _b("sram_fit", kind=BudgetKind.FIT), absent=_MCU_ONLY),
     MetricSpec("flash_kb", "KB", _LOW, _DET, "flash", stored=Stored.WHEN_PRESENT,
                budgets=_b("max_flash_kb") + _b("flash_fit", kind=BudgetKind.FIT), absent=_MCU_ONLY),
-    MetricSpec("metric_drop", "%", _LOW, _DET, "top1", budgets=_b("max_metric_drop")),  # % of the reference's value
-    MetricSpec("metric", "", _HIGH, _DET, "top1", budgets=_b("min_metric", "max_metric")),
-    MetricSpec("min_sqnr_db", "dB", _HIGH, _DET, "agreement", budgets=_b("min_sqnr_db")),  # worst output vs FP32
-    MetricSpec("min_cosine", "", _HIGH, _DET, "agreement", budgets=_b("min_cosine")),
+    # metric_drop: % of the reference's value; min_sqnr_db: the worst output against FP32
+    MetricSpec("metric_drop", "%", _LOW, _DET, "top1", accuracy=True, budgets=_b("max_metric_drop")),
+    MetricSpec("metric", "", _HIGH, _DET, "top1", accuracy=True, budgets=_b("min_metric", "max_metric")),
+    MetricSpec("min_sqnr_db", "dB", _HIGH, _DET, "agreement", accuracy=True, budgets=_b("min_sqnr_db")),
+    MetricSpec("min_cosine", "", _HIGH, _DET, "agreement", accuracy=True, budgets=_b("min_cosine")),
     MetricSpec("latency_ratio", "", _LOW, _NOISY, "latency", budgets=_b("max_latency_ratio")),  # vs the reference
     MetricSpec("size_ratio", "", _LOW, _DET, "size", budgets=_b("max_size_ratio")),
     MetricSpec("eval_count", "", _HIGH, _DET, None, stored=Stored.ALWAYS),
