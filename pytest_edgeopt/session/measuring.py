@@ -189,9 +189,9 @@ class Jobs:
         )
 
     def sensitivity(self, case: Case, artifact: Artifact) -> Optional[Tuple[LayerError, ...]]:
-        """Per-layer SQNR of the case's QDQ file (ONNX Runtime's or NNCF's) against its FP32 file
-        on up to SENSITIVITY_SAMPLES eval samples; None where the INT8 file is not a QDQ .onnx
-        (LiteRT, a microcontroller). The user's graph runs in a child process under the job's
+        """Per-layer SQNR of the case's INT8 file (ONNX Runtime's QDQ .onnx, NNCF's IR) against its
+        FP32 file on up to SENSITIVITY_SAMPLES eval samples; None where the runtime has no ranking
+        (a microcontroller). The user's graph runs in a child process under the job's
         deadline, as calibration does (_isolate.py)."""
         if not explainable(self.runtimes[case.runtime], case.precision) or self.platform.mcu is not None:
             return None
@@ -203,6 +203,10 @@ class Jobs:
         count = max(case.batch, (SENSITIVITY_SAMPLES // case.batch) * case.batch)
         batches = onnx_batches(root.path, _head(case.model.eval_inputs, count), batch=case.batch)
         what = f"the per-layer INT8 ranking of {case.label}"
+        if artifact.path.suffix == IR_SUFFIX:  # NNCF's IR, ranked on OpenVINO's own execution
+            from pytest_edgeopt.optimize.openvino_sensitivity import isolated_ir_sensitivity
+
+            return run_isolated(what, isolated_ir_sensitivity, root.path, artifact.path, batches)
         return run_isolated(what, isolated_sensitivity, root.path, artifact.path, batches)
 
     def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
@@ -448,11 +452,12 @@ class HostMeasurer:
 
 
 QDQ_BUILDERS = ("", "pytest_edgeopt.optimize.openvino:BUILDER")  # ONNX Runtime's quantizer, NNCF
+IR_SUFFIX = ".xml"  # NNCF's INT8 for OpenVINO is an IR
 
 
 def explainable(spec: RuntimeSpec, precision: str) -> bool:
-    """Static INT8 as a QDQ .onnx, by ONNX Runtime's quantizer (the ONNX format's own builder) or
-    by NNCF for OpenVINO: the files whose quantized graph sensitivity and keep_float read and write."""
+    """Static INT8 by ONNX Runtime's quantizer (the ONNX format's own builder, a QDQ .onnx) or by
+    NNCF for OpenVINO (an IR): the files whose quantized graph sensitivity and keep_float read and write."""
     return (
         spec.format == PARITY_FORMAT
         and spec.builder in QDQ_BUILDERS
