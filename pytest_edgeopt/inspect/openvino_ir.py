@@ -74,7 +74,7 @@ def weight_constant(node: Any) -> Optional[Any]:
 
 
 def type_name(element_type: Any) -> str:
-    name = element_type.get_type_name()
+    name = str(element_type.get_type_name())
     return _TYPE_NAMES.get(name, name)
 
 

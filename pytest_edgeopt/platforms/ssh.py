@@ -239,7 +239,7 @@ class SshTransport:
                 sftp,
                 f"{root}/{stem}{companion.suffix}",
                 companion.stat().st_size,
-                lambda partial, c=companion: sftp.put(str(c), partial),
+                _uploader(sftp, companion),
                 replace_all=replace_all,
             )
         return self._put(
@@ -533,3 +533,7 @@ def _paramiko() -> Any:
 def _pair_sha(digests: List[str]) -> str:
     """One name for files that only work together (an IR's .xml and .bin)."""
     return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def _uploader(sftp: Any, path: Path) -> Callable[[str], object]:
+    return lambda partial: sftp.put(str(path), partial)
