@@ -132,6 +132,8 @@ METRICS: Tuple[MetricSpec, ...] = (
                absent="is not available: an FP32 row, or an artifact whose types were not read (a .pte)"),
     MetricSpec("int8_weight_share", "", _HIGH, _DET, "bitwidth", budgets=_b("min_int8_weight_share"),
                absent="is not available: the artifact stores no weights"),
+    MetricSpec("float_layers", "", _LOW, _DET, "bitwidth", budgets=_b("max_float_layers"),
+               absent="is not available: the row is not a static INT8 file (FP32, FP16, int8-dynamic)"),
     MetricSpec("energy_w", "W", _LOW, _NOISY, "energy_w", budgets=_b("max_energy_w"), absent=_NO_METER),
     MetricSpec("energy_mj", "mJ/inf", _LOW, _NOISY, "energy_mj", budgets=_b("max_energy_mj"), absent=_NO_METER),
     MetricSpec("arena_kb", "KB", _LOW, _DET, "arena", stored=Stored.WHEN_PRESENT,  # KiB, as MCU datasheets count

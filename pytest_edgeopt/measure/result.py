@@ -463,6 +463,13 @@ class Measurement:
         return tuple(str(n) for n in self.quantization.get("kept_float") or ())  # type: ignore[attr-defined]
 
     @property
+    def float_layers(self) -> Optional[int]:
+        """How many layers keep_float= or int8-mixed left float in a static INT8 file (0: none);
+        None for a row that is not one. `max_float_layers=` caps what a search may keep."""
+        static = self.precision.startswith("int8") and self.precision != "int8-dynamic"
+        return len(self.kept_float) if static else None
+
+    @property
     def latency_ratio(self) -> Optional[float]:
         """This median latency over the reference's FP32 one (the teacher's with reference=)."""
         if not self.reference_latency_ms:
