@@ -60,14 +60,30 @@ def _op(graph: Graph, index: int) -> Optional[TfliteOp]:
     names = [graph.tensors[t].name for t in op.outputs if graph.tensors[t].name]
     if not names:
         return None
-    return TfliteOp(Layer(names[0], op.name, module_path(names[0]) or names[0]), "".join(f"{n};" for n in names))
+    return TfliteOp(Layer(names[0], op.name, _source(graph, index, names[0])), "".join(f"{n};" for n in names))
+
+
+def _source(graph: Graph, index: int, name: str) -> str:
+    """The torch module path in the op's output name, else in its weights' names (a graph output
+    is renamed after the signature: serving_default_output_0_output), else the name itself."""
+    weights = [graph.tensors[t].name for t in graph.operators[index].inputs if t in graph.constants]
+    paths = [module_path(n) for n in (name, *weights)]
+    return next((path for path in paths if path), name)
 
 
 def module_path(tensor: str) -> Optional[str]:
     """'__main__.Net/torch.nn.modules.container.Sequential_body/torch.nn.modules.conv.Conv2d_0;' ->
     'body.0': litert-torch names a tensor by its torch module stack, each level the module's class
-    and '_' and its attribute name (the root has none); None for a name it did not make."""
-    levels = tensor.split(";", 1)[0].split("/")
+    and '_' and its attribute name (the root has none). A fused op's name lists each fused op's
+    stack, the op it was built on last (conv+batchnorm+relu: 'ReLU_2;;BatchNorm2d_1;;Conv2d_0;2'
+    -> the conv's path). None for a name litert-torch did not make."""
+    paths = [_stack_path(part) for part in tensor.split(";")]
+    found = [path for path in paths if path]
+    return found[-1] if found else None
+
+
+def _stack_path(part: str) -> Optional[str]:
+    levels = part.split("/")
     if len(levels) < 2:
         return None
     attributes = [_attribute(level) for level in levels[1:]]

@@ -101,7 +101,7 @@ def test_edge_explain_ranks_the_litert_int8_row(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=2)
 
 
-def test_a_users_own_tflite_file_keeps_layers_float_by_op_type(pytester: pytest.Pytester) -> None:
+def test_a_users_own_tflite_file_keeps_layers_float_by_op_type_and_module_path(pytester: pytest.Pytester) -> None:
     result = _run(
         pytester,
         """
@@ -125,6 +125,11 @@ def test_a_users_own_tflite_file_keeps_layers_float_by_op_type(pytester: pytest.
             assert len(m.kept_float) == 3 and m.bitwidth.startswith("INT8 mixed, 3 layers float")
             assert "int8" not in m.quantized.weight_bytes  # every weight stays float32
             assert m.accuracy_drop <= 15.0
+            # a glob on the torch module paths litert-torch wrote into the file's tensor names; the
+            # last op's output is renamed after the signature, its weights still name fc2
+            two = edge_runner.measure(model, precision="int8", keep_float=["fc[12]"])
+            assert two.kept_float == m.kept_float[1:]
+            assert two.kept_float[1] == "serving_default_output_0_output"
         """,
     )
     result.assert_outcomes(passed=1)

@@ -20,6 +20,12 @@ from pytest_edgeopt.optimize.tflite_sensitivity import TfliteOp, dequantize, mod
         ("m.Net/torch.nn.modules.container.Sequential_body/torch.nn.modules.conv.Conv2d_0;", "body.0"),
         ("m.Net/m.Block_conv_out/torch.nn.modules.conv.Conv2d_proj;", "conv_out.proj"),  # '_' in an attribute
         ("test_x.make.<locals>.Net/torch.nn.modules.linear.Linear_head;", "head"),
+        (  # conv + batchnorm + relu fused: the conv's path
+            "m.Net/torch.nn.modules.container.Sequential_body/torch.nn.modules.activation.ReLU_2;;"
+            "m.Net/torch.nn.modules.container.Sequential_body/torch.nn.modules.batchnorm.BatchNorm2d_1;;"
+            "m.Net/torch.nn.modules.container.Sequential_body/torch.nn.modules.conv.Conv2d_0;2",
+            "body.0",
+        ),
         ("serving_default_output_0_output", None),  # a name litert-torch did not make
         ("sequential/dense/MatMul;sequential/dense/BiasAdd", None),  # TensorFlow's converter
         ("__main__.Sensitive;", None),  # the root module alone
