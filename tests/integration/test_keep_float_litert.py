@@ -108,7 +108,7 @@ def test_a_users_own_tflite_file_keeps_layers_float_by_op_type_and_module_path(p
         import numpy as np
         import torch
         from pytest_edgeopt import EdgeModel
-        from pytest_edgeopt.optimize.tflite import convert_torch
+        from pytest_edgeopt.optimize.tflite import convert_torch, to_int8_static
         from sens_model import Sensitive
 
         def test_own_file(edge_runner, tmp_path):
@@ -130,6 +130,18 @@ def test_a_users_own_tflite_file_keeps_layers_float_by_op_type_and_module_path(p
             two = edge_runner.measure(model, precision="int8", keep_float=["fc[12]"])
             assert two.kept_float == m.kept_float[1:]
             assert two.kept_float[1] == "serving_default_output_0_output"
+
+        def test_a_file_already_quantized_has_no_float_layers_to_keep(edge_runner, tmp_path):
+            module = Sensitive().eval()
+            x = np.random.default_rng(0).normal(0, 1, (8, 17)).astype(np.float32)
+            convert_torch(module, x[:1], batch=1, dest=tmp_path / "fp32.tflite")
+            to_int8_static(tmp_path / "fp32.tflite", tmp_path / "int8.tflite", calibration=x, batch=1)
+            model = EdgeModel.from_tflite(tmp_path / "int8.tflite", eval_data=x)
+            edge_runner.measure(model, precision="int8", keep_float=["fc1"])
         """,
     )
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=1, failed=1)
+    assert failures(result)["test_a_file_already_quantized_has_no_float_layers_to_keep"] == (
+        "EdgeOptError: int8: the file is already quantized (INT8/INT8), so keep_float= cannot keep layers float "
+        "in it: pass its FP32 file"
+    )
