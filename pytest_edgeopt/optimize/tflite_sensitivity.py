@@ -83,8 +83,10 @@ def module_path(tensor: str) -> Optional[str]:
 
 
 def _stack_path(part: str) -> Optional[str]:
+    """One module stack; every level names a class by its module ('__main__.Net'), which tells
+    it from a TensorFlow scope ('conv2d/Kernel_dequantize')."""
     levels = part.split("/")
-    if len(levels) < 2:
+    if len(levels) < 2 or not all("." in level for level in levels):
         return None
     attributes = [_attribute(level) for level in levels[1:]]
     return ".".join(attributes) if all(attributes) else None  # type: ignore[arg-type]
@@ -127,7 +129,8 @@ def tflite_sensitivity(root: Path, quantized: Path, batches: Sequence[Dict[str, 
     producers, inputs = _layers(graph, ops)
     wanted = set(producers) | {name for names in inputs.values() for name in names}
     read_as = _read_as(graph)
-    exact_run, seen_run = _Preserved(root), _Preserved(quantized)
+    exact_run = _Preserved(root, wanted)
+    seen_run = _Preserved(quantized, {read_as.get(name, name) for name in wanted})
     sums: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
     dropped: Set[str] = set()
     for feed in batches:
@@ -195,9 +198,10 @@ def _comparable(exact: np.ndarray, seen: np.ndarray) -> bool:
 
 class _Preserved:
     """A LiteRT interpreter of `path` that keeps every tensor (builtin kernels, no XNNPACK), fed by
-    the signature's inputs (quantized with their own scale when the file takes integers)."""
+    the signature's inputs (quantized with their own scale when the file takes integers); `read`
+    names the tensors each run returns (not the weights)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read: Set[str]) -> None:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self._path = Path(path)
@@ -208,10 +212,10 @@ class _Preserved:
         )
         self._it.allocate_tensors()
         self._inputs = self._it.get_signature_runner().get_input_details()
-        self._tensors = [d for d in self._it.get_tensor_details() if d["name"]]
+        self._tensors = [d for d in self._it.get_tensor_details() if d["name"] in read]
 
     def run(self, feed: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Every named tensor after one batch, integer ones dequantized."""
+        """The tensors it reads after one batch, integer ones dequantized."""
         from pytest_edgeopt.optimize.tflite import signature_keys
 
         keys = signature_keys(self._path, self._inputs, dict(feed))
