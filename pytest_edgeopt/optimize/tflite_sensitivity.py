@@ -18,7 +18,7 @@ recorded in that name ("body.0"), else the name. keep_float= patterns resolve on
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -28,7 +28,15 @@ from pytest_edgeopt.errors import EdgeOptError
 from pytest_edgeopt.inspect.tflite_graph import FLOAT_TYPES, Graph, read_graph
 from pytest_edgeopt.measure.result import LayerError
 from pytest_edgeopt.models.base import InputData
-from pytest_edgeopt.optimize.sensitivity import _EXACT_DB, Layer, channel_sums, layer_scores, rank, sqnr_of_sums
+from pytest_edgeopt.optimize.sensitivity import (
+    _EXACT_DB,
+    PAIR_FLOOR_DB,
+    Layer,
+    channel_sums,
+    layer_scores,
+    rank,
+    sqnr_of_sums,
+)
 
 CHANNEL_AXIS = -1  # NHWC, [batch, features], [batch, tokens, features]
 _CONVERSIONS = ("QUANTIZE", "DEQUANTIZE")  # what the quantizer inserts around float ops: not layers
@@ -131,20 +139,64 @@ def tflite_sensitivity(root: Path, quantized: Path, batches: Sequence[Dict[str, 
     read_as = _read_as(graph)
     exact_run = _Preserved(root, wanted)
     seen_run = _Preserved(quantized, {read_as.get(name, name) for name in wanted})
-    sums: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
-    dropped: Set[str] = set()
+    weightless = _weightless(graph, producers)
+    scored, pairs = _Sums(), _Sums()
     for feed in batches:
         exact, seen = exact_run.run(feed), seen_run.run(feed)
-        for tensor in wanted - dropped:
+        for tensor in wanted:
             x, y = exact.get(tensor), seen.get(read_as.get(tensor, tensor))
-            if x is None or y is None or not _comparable(x, y):
-                dropped.add(tensor)
-                continue
-            signal, noise = channel_sums(x, y, axis=CHANNEL_AXIS)
-            before = sums.get(tensor)
-            sums[tensor] = (signal, noise) if before is None else (before[0] + signal, before[1] + noise)
-    sqnr = {t: min(sqnr_of_sums(*v), _EXACT_DB) for t, v in sums.items() if t not in dropped}
-    return rank(layer_scores(sqnr, producers, inputs))
+            scored.add(tensor, x, y)
+            if tensor in weightless and x is not None:
+                pairs.add(tensor, x, seen_run.requantized(read_as.get(tensor, tensor), x))
+    pair = pairs.sqnr()
+    errors = layer_scores(scored.sqnr(), producers, inputs)
+    return rank([_with_readers(e, pair, graph) for e in errors])
+
+
+class _Sums:
+    """Per tensor, the per-channel sums of squares of float and of its error, over all batches;
+    a tensor once missing or not comparable (an index, a shape) is dropped."""
+
+    def __init__(self) -> None:
+        self._sums: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+        self._dropped: Set[str] = set()
+
+    def add(self, tensor: str, exact: Optional[np.ndarray], seen: Optional[np.ndarray]) -> None:
+        if tensor in self._dropped:
+            return
+        if exact is None or seen is None or not _comparable(exact, seen):
+            self._dropped.add(tensor)
+            return
+        signal, noise = channel_sums(exact, seen, axis=CHANNEL_AXIS)
+        before = self._sums.get(tensor)
+        self._sums[tensor] = (signal, noise) if before is None else (before[0] + signal, before[1] + noise)
+
+    def sqnr(self) -> Dict[str, float]:
+        return {t: min(sqnr_of_sums(*v), _EXACT_DB) for t, v in self._sums.items() if t not in self._dropped}
+
+
+def _weightless(graph: Graph, producers: Mapping[str, Layer]) -> Set[str]:
+    """The layers' output tensors whose op reads no weight (RELU, ADD, MEAN, LOGISTIC): what such a
+    layer loses is its output's quantization, which its readers see whether it is float or not."""
+    constant_readers = {
+        graph.tensors[op.outputs[0]].name for op in graph.operators if op.outputs and set(op.inputs) & graph.constants
+    }
+    return {tensor for tensor in producers if tensor not in constant_readers}
+
+
+def _with_readers(error: LayerError, pair: Mapping[str, float], graph: Graph) -> LayerError:
+    """`error` with the ops reading its output when a weightless layer's output quantization keeps
+    less than PAIR_FLOOR_DB of float's values on the eval samples (its scale clips them): keeping
+    the layer alone float would leave that quantization in front of its readers."""
+    if pair.get(error.name, _EXACT_DB) >= PAIR_FLOOR_DB:
+        return error
+    base = _bases(graph)
+    readers = []
+    for op in graph.operators:
+        names = [graph.tensors[t].name for t in op.inputs]
+        if op.name not in _CONVERSIONS and op.outputs and error.name in (base.get(n, n) for n in names):
+            readers.append(graph.tensors[op.outputs[0]].name)
+    return replace(error, readers=tuple(dict.fromkeys(readers)))
 
 
 def _layers(graph: Graph, ops: Sequence[TfliteOp]) -> Tuple[Dict[str, Layer], Dict[str, List[str]]]:
@@ -213,6 +265,15 @@ class _Preserved:
         self._it.allocate_tensors()
         self._inputs = self._it.get_signature_runner().get_input_details()
         self._tensors = [d for d in self._it.get_tensor_details() if d["name"] in read]
+        self._details = {d["name"]: d for d in self._tensors}
+
+    def requantized(self, tensor: str, values: np.ndarray) -> Optional[np.ndarray]:
+        """`values` through `tensor`'s own quantization in this file (its scale and zero point):
+        what that quantization alone keeps of float; None for a float tensor."""
+        detail = self._details.get(tensor)
+        if detail is None or not np.issubdtype(np.dtype(detail["dtype"]), np.integer):
+            return None
+        return dequantize(_quantize(values, detail), detail)
 
     def run(self, feed: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """The tensors it reads after one batch, integer ones dequantized."""

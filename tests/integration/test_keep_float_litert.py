@@ -12,6 +12,7 @@ int8 graph input clips at about 1.7 sigma, and the FP32 model fed those clipped 
 from __future__ import annotations
 
 from importlib.util import find_spec
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,33 @@ def test_a_users_own_tflite_file_keeps_layers_float_by_op_type_and_module_path(p
         "EdgeOptError: int8: the file is already quantized (INT8/INT8), so keep_float= cannot keep layers float "
         "in it: pass its FP32 file"
     )
+
+
+def test_a_vendors_file_is_ranked_with_the_readers_of_a_clipping_output_quantization(
+    pytester: pytest.Pytester,
+) -> None:
+    """MediaPipe's BlazeFace (TensorFlow's tensor names, no torch module path): its residual RELUs
+    compute in int8 with an output scale that clips (13.9 dB lost by the worst), which no float RELU
+    alone avoids: the ranking names the ops reading it, which int8-mixed keeps float with it."""
+    models = Path(__file__).resolve().parents[2] / "suites" / "models"
+    result = _run(
+        pytester,
+        f"""
+        import numpy as np
+        from pytest_edgeopt import EdgeModel
+
+        def test_face(edge_runner):
+            x = np.random.default_rng(0).uniform(-1, 1, (8, 128, 128, 3)).astype(np.float32)
+            model = EdgeModel.from_tflite({str(models / "face_detection_short_range.tflite")!r}, eval_data=x)
+            m = edge_runner.measure(model, precision="int8", runtime="tflite")
+            names = {{e.name for e in m.sensitivity}}
+            assert all(e.source == e.name for e in m.sensitivity)  # TensorFlow's names are not module paths
+            clipped = [e for e in m.sensitivity if e.readers]
+            assert clipped and all(e.op_type == "RELU" and e.loss_db > 3 for e in clipped[:3])
+            assert all(set(e.readers) <= names for e in clipped)
+            kept = edge_runner.measure(model, precision="int8", runtime="tflite", keep_float=list(clipped[0].float_set))
+            assert set(kept.kept_float) == set(clipped[0].float_set)  # the RELU and its readers
+        """,
+        "--edge-explain",
+    )
+    result.assert_outcomes(passed=1)
