@@ -12,7 +12,7 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator, Tuple, TypeVar
 
 from pytest_edgeopt.errors import EdgeOptError
 
@@ -101,19 +101,28 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_build(path, lambda tmp: tmp.write_bytes(data))
 
 
-def atomic_build(path: Path, build: Callable[[Path], T]) -> T:
-    """`build(tmp)` writes the file; it is fsynced and renamed into place only when complete."""
+def atomic_build(path: Path, build: Callable[[Path], T], *, companions: Tuple[str, ...] = ()) -> T:
+    """`build(tmp)` writes the file; it is fsynced and renamed into place only when complete.
+    `companions` are suffixes of files the build writes beside it (an OpenVINO IR's `.bin` next to
+    its `.xml`: `tmp.with_suffix(".bin")`): they are renamed into place first, so a file in place
+    always has its companions."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     tmp = Path(tmp_name)
     shareable(tmp)
+    beside = [(tmp.with_suffix(suffix), path.with_suffix(suffix)) for suffix in companions]
     try:
         result = build(tmp)
+        for written, final in beside:
+            fsync_file(written)
+            os.replace(written, final)
         fsync_file(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        for written, _ in beside:
+            written.unlink(missing_ok=True)
     return result
 
 

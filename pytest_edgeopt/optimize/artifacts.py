@@ -132,6 +132,7 @@ def _derived_artifact(
         suffix=maker.suffix,
         build=lambda dest: maker.build(replace(request, dest=dest)).to_dict(),
         what=_derive_what(model, precision.name, _format_name(maker, own)),
+        companions=maker.companions,
     )
     record = ArtifactRecord.from_dict(info)
     notes = root.notes + _artifact_notes(record.notes) + _calibration_note(model, precision)
@@ -251,7 +252,11 @@ def _root_artifact(
         what = f"exporting {model.name} to {maker.suffix}"
     request = BuildRequest(model=model, precision=REFERENCE, dest=Path(), batch=batch)
     path, info = cache.get_or_build(
-        parts, suffix=maker.suffix, build=lambda dest: maker.build(replace(request, dest=dest)).to_dict(), what=what
+        parts,
+        suffix=maker.suffix,
+        build=lambda dest: maker.build(replace(request, dest=dest)).to_dict(),
+        what=what,
+        companions=maker.companions,
     )
     return _record_artifact(path, info)
 

@@ -60,10 +60,18 @@ class ArtifactCache:
         self.build_lock = build_lock  # held shared while building: the host's timing lock (see _building)
 
     def get_or_build(
-        self, parts: Mapping[str, object], *, suffix: str, build: Builder, what: str = ""
+        self,
+        parts: Mapping[str, object],
+        *,
+        suffix: str,
+        build: Builder,
+        what: str = "",
+        companions: Tuple[str, ...] = (),
     ) -> Tuple[Path, Info]:
         """Return (path, info) for the entry, building it once; info is the builder's metadata.
-        `what` names the work for the progress line, shown only when the entry is really built."""
+        `what` names the work for the progress line, shown only when the entry is really built.
+        `companions`: suffixes of the files the build writes beside the entry (an IR's `.bin`),
+        recorded and checked like the entry itself."""
         key = cache_key(parts)
         path, meta = self.root / f"{key}{suffix}", self.root / f"{key}.json"
         try:
@@ -72,13 +80,15 @@ class ArtifactCache:
                 found = _intact(path, meta)
                 if found is None:
                     with self._building(what):
-                        info = atomic_build(path, build)
+                        info = atomic_build(path, build, companions=companions)
                     record = {
                         "parts": dict(parts),
                         "info": info,
                         "size": path.stat().st_size,
                         "sha256": file_sha256(path),
                     }
+                    if companions:
+                        record["companions"] = {s: _fingerprint(path.with_suffix(s)) for s in companions}
                     atomic_write_text(meta, json.dumps(record, default=str))
                     found = info
                 _touch(meta)
@@ -141,8 +151,17 @@ def _intact(path: Path, meta: Path) -> Optional[Info]:
         return None
     if sha is not None and file_sha256(path) != sha:
         return None
+    for suffix, recorded in (record.get("companions") or {}).items():
+        beside = path.with_suffix(str(suffix))
+        if not beside.is_file() or _fingerprint(beside) != recorded:
+            return None
     info: Info = record["info"]
     return info
+
+
+def _fingerprint(path: Path) -> Dict[str, object]:
+    """What a companion file is checked against on reuse, as the entry itself is."""
+    return {"size": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _touch(meta: Path) -> None:

@@ -33,6 +33,7 @@ class ExecuTorchBuilder:
     """Every ExecuTorch precision is built here, from the torch module."""
 
     suffix = ".pte"
+    companions: Tuple[str, ...] = ()
     packages = ("executorch", "torch", "torchao")
     owns = PRECISIONS
 

@@ -78,7 +78,8 @@ class BuildRequest:
 class ArtifactBuilder(Protocol):
     """A runtime's own artifact build, named by `RuntimeSpec.builder`."""
 
-    suffix: str  # of the files it writes: ".pte", ".onnx"
+    suffix: str  # of the files it writes: ".pte", ".onnx", ".xml"
+    companions: Tuple[str, ...]  # suffixes of files written beside it (an OpenVINO IR's ".bin")
     packages: Tuple[str, ...]  # distributions whose versions shape its files: they key the cache
     owns: Tuple[str, ...]  # the precisions it builds itself; the others come from the format's own path
 

@@ -30,6 +30,7 @@ class McuBuilder:
     """The file a board flashes, derived from any precision's .tflite (request.source)."""
 
     suffix = ".tflite"
+    companions: Tuple[str, ...] = ()
     packages: Tuple[str, ...] = ()  # a byte rewrite of our own: RECIPE versions it
     owns: Tuple[str, ...] = ()  # it derives from every precision's file rather than making one
 

@@ -32,6 +32,7 @@ class OnnxBuilder:
 
     name = "ONNX"
     suffix = ".onnx"
+    companions: Tuple[str, ...] = ()
     packages: Tuple[str, ...] = ("torch", "onnx", "onnxruntime", "onnxscript", "pytest-edgeopt")
     owns: Tuple[str, ...] = ("fp32", "fp16", "int8", "int8-u8s8", "int8-s8s8", "int8-mixed", "int8-dynamic")
 

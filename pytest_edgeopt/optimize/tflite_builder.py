@@ -29,6 +29,7 @@ class TfliteBuilder:
 
     name = "TFLite"
     suffix = ".tflite"
+    companions: Tuple[str, ...] = ()
     packages: Tuple[str, ...] = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "pytest-edgeopt")
     owns: Tuple[str, ...] = ("fp32", "fp16", "int8", "int8-mixed", "int8-dynamic")
 

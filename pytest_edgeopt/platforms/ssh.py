@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Dict, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from pytest_edgeopt._fs import file_lock
 from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, Success, failure
@@ -230,10 +230,21 @@ class SshTransport:
         return self._remote_dir
 
     def _put_file(self, sftp: Any, root: str, path: Path, *, replace_all: bool) -> str:
-        name = f"{self._sha(path)[:24]}{''.join(path.suffixes[-1:])}"
+        """The file under its content's name; an OpenVINO IR's .bin goes beside its .xml under
+        the same stem (read_model looks for it there), both named by the pair's content."""
+        beside = [path.with_suffix(".bin")] if path.suffix == ".xml" and path.with_suffix(".bin").is_file() else []
+        stem = self._sha(path)[:24] if not beside else _pair_sha([self._sha(path), self._sha(beside[0])])[:24]
+        for companion in beside:
+            self._put(
+                sftp,
+                f"{root}/{stem}{companion.suffix}",
+                companion.stat().st_size,
+                _uploader(sftp, companion),
+                replace_all=replace_all,
+            )
         return self._put(
             sftp,
-            f"{root}/{name}",
+            f"{root}/{stem}{''.join(path.suffixes[-1:])}",
             path.stat().st_size,
             lambda partial: sftp.put(str(path), partial),
             replace_all=replace_all,
@@ -517,3 +528,12 @@ def _paramiko() -> Any:
     import paramiko
 
     return paramiko
+
+
+def _pair_sha(digests: List[str]) -> str:
+    """One name for files that only work together (an IR's .xml and .bin)."""
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def _uploader(sftp: Any, path: Path) -> Callable[[str], object]:
+    return lambda partial: sftp.put(str(path), partial)

@@ -106,7 +106,7 @@ def bitwidth_label(row: Measurement) -> str:
 
 def _types(row: Measurement) -> str:
     activation = str(row.quantization.get("activation_type", ""))
-    if row.quantization.get("format") == "QDQ":  # NNCF mixes: "uint8+int8" -> U8+S8 activations
+    if str(row.quantization.get("format", "")).startswith(("QDQ", "IR")):  # NNCF: "uint8+int8" -> U8+S8
         kinds = "+".join("U8" if part == "uint8" else "S8" for part in activation.split("+"))
         return f"{kinds}S8" if "+" not in kinds else f"{kinds} act, S8 w"
     return "dynamic" if row.precision == "int8-dynamic" else ""

@@ -189,9 +189,9 @@ class Jobs:
         )
 
     def sensitivity(self, case: Case, artifact: Artifact) -> Optional[Tuple[LayerError, ...]]:
-        """Per-layer SQNR of the case's QDQ file (ONNX Runtime's or NNCF's) against its FP32 file
-        on up to SENSITIVITY_SAMPLES eval samples; None where the INT8 file is not a QDQ .onnx
-        (LiteRT, a microcontroller). The user's graph runs in a child process under the job's
+        """Per-layer SQNR of the case's INT8 file (ONNX Runtime's QDQ .onnx, NNCF's IR, ai-edge-
+        quantizer's .tflite) against its FP32 file on up to SENSITIVITY_SAMPLES eval samples; None
+        where the runtime has no ranking (a microcontroller) or the file came quantized. The user's graph runs in a child process under the job's
         deadline, as calibration does (_isolate.py)."""
         spec = self.runtimes[case.runtime]
         if not explainable(spec, case.precision) or self.platform.mcu is not None or artifact.quantization.as_given:
@@ -208,6 +208,10 @@ class Jobs:
 
             return isolated_ranking(what, root.path, artifact.path, _head(case.model.eval_inputs, count), case.batch)
         batches = onnx_batches(root.path, _head(case.model.eval_inputs, count), batch=case.batch)
+        if artifact.path.suffix == IR_SUFFIX:  # NNCF's IR, ranked on OpenVINO's own execution
+            from pytest_edgeopt.optimize.openvino_sensitivity import isolated_ir_sensitivity
+
+            return run_isolated(what, isolated_ir_sensitivity, root.path, artifact.path, batches)
         return run_isolated(what, isolated_sensitivity, root.path, artifact.path, batches)
 
     def cached(self, case: Case, sha: Optional[str]) -> Optional[Artifact]:
@@ -455,12 +459,13 @@ class HostMeasurer:
 QDQ_BUILDERS = ("", "pytest_edgeopt.optimize.openvino:BUILDER")  # ONNX Runtime's quantizer, NNCF
 LITERT_FORMAT = "tflite"  # ai-edge-quantizer's full-integer file (the TFLite format's own builder)
 WHOLE_INTEGER = ("tflm",)  # TFLite Micro runs integer files only: no float layer, nothing to rank
+IR_SUFFIX = ".xml"  # NNCF's INT8 for OpenVINO is an IR
 
 
 def explainable(spec: RuntimeSpec, precision: str) -> bool:
-    """Static INT8 as a QDQ .onnx, by ONNX Runtime's quantizer (the ONNX format's own builder) or
-    by NNCF for OpenVINO, or as ai-edge-quantizer's .tflite: the files whose quantized graph
-    sensitivity and keep_float read and write."""
+    """Static INT8 by ONNX Runtime's quantizer (the ONNX format's own builder, a QDQ .onnx), by
+    NNCF for OpenVINO (an IR) or by ai-edge-quantizer for LiteRT (a full-integer .tflite): the
+    files whose quantized graph sensitivity and keep_float read and write."""
     qdq = spec.format == PARITY_FORMAT and spec.builder in QDQ_BUILDERS
     litert = spec.format == LITERT_FORMAT and not spec.builder and spec.name not in WHOLE_INTEGER
     return (qdq or litert) and precision.startswith("int8") and (precision != "int8-dynamic")

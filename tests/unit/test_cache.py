@@ -340,3 +340,27 @@ def test_a_module_class_held_as_an_attribute_keys_by_its_name() -> None:
 
     batch, layer = (module_key(Net(norm)).hexdigest() for norm in (torch.nn.BatchNorm2d, torch.nn.LayerNorm))
     assert batch != layer and module_key(Net(torch.nn.BatchNorm2d)).hexdigest() == batch
+
+
+def test_a_companion_file_is_renamed_with_its_entry_and_checked_on_reuse(tmp_path: Path) -> None:
+    """An OpenVINO IR is an .xml and a .bin: both land under the entry's key, and a .bin changed
+    or gone since the build makes the entry be rebuilt, as the entry itself would."""
+    calls: List[Path] = []
+
+    def build(dest: Path) -> Dict[str, object]:
+        calls.append(dest)
+        dest.write_text("<net/>")
+        dest.with_suffix(".bin").write_bytes(b"weights")
+        return {}
+
+    cache = ArtifactCache(tmp_path)
+    path, _ = cache.get_or_build({"k": "ir"}, suffix=".xml", build=build, companions=(".bin",))
+    assert path.with_suffix(".bin").read_bytes() == b"weights"
+    assert sorted(p.suffix for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [".bin", ".json", ".xml"]
+    cache.get_or_build({"k": "ir"}, suffix=".xml", build=build, companions=(".bin",))
+    assert len(calls) == 1
+    path.with_suffix(".bin").write_bytes(b"edited!")
+    cache.get_or_build({"k": "ir"}, suffix=".xml", build=build, companions=(".bin",))
+    assert len(calls) == 2 and path.with_suffix(".bin").read_bytes() == b"weights"
+    path.with_suffix(".bin").unlink()
+    assert cache.lookup(path.stem, suffix=".xml") is None

@@ -33,7 +33,7 @@ def test_a_builders_precisions_are_keyed_by_the_builder_and_its_packages_version
     # FP16 on OpenVINO is the ONNX format's own file: the same key as ONNX Runtime's
     fp16 = _derived_parts(model, "fp16", root=root, batch=1, arch="x86_64", fmt="onnx", builder=OPENVINO)
     assert fp16 == _derived_parts(model, "fp16", root=root, batch=1, arch="x86_64", fmt="onnx", builder="")
-    assert suffix_of("onnx", OPENVINO, "int8") == ".onnx" and suffix_of("pte", EXECUTORCH, "fp32") == ".pte"
+    assert suffix_of("onnx", OPENVINO, "int8") == ".xml" and suffix_of("pte", EXECUTORCH, "fp32") == ".pte"
 
 
 def test_a_builder_that_cannot_be_loaded_is_one_line() -> None:
