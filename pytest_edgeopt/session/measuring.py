@@ -191,8 +191,8 @@ class Jobs:
     def sensitivity(self, case: Case, artifact: Artifact) -> Optional[Tuple[LayerError, ...]]:
         """Per-layer SQNR of the case's INT8 file (ONNX Runtime's QDQ .onnx, NNCF's IR, ai-edge-
         quantizer's .tflite) against its FP32 file on up to SENSITIVITY_SAMPLES eval samples; None
-        where the runtime has no ranking (a microcontroller) or the file came quantized. The user's graph runs in a child process under the job's
-        deadline, as calibration does (_isolate.py)."""
+        where the runtime has no ranking (a microcontroller) or the file came quantized. The user's
+        graph runs in a child process under the job's deadline, as calibration does (_isolate.py)."""
         spec = self.runtimes[case.runtime]
         if not explainable(spec, case.precision) or self.platform.mcu is not None or artifact.quantization.as_given:
             return None
