@@ -203,6 +203,14 @@ def onnx_names(model: Any, nodes: Mapping[str, Sequence[str]]) -> Dict[str, str]
     return {op: node for node, ops in op_names(model, nodes).items() for op in ops}
 
 
+def _activation_type(low: np.ndarray, high: np.ndarray, levels: int) -> str:
+    """int8 for a symmetric range around zero (low = -high * 128/127 at 256 levels); uint8 for
+    one starting at 0 or an asymmetric one (a zero point: preset MIXED)."""
+    half = levels // 2
+    symmetric = np.allclose(low, -high * half / (half - 1), rtol=1e-3, atol=1e-6)
+    return "int8" if symmetric and float(np.min(low)) < 0 else "uint8"
+
+
 def onnx_outputs(path: Path) -> Dict[str, Tuple[str, ...]]:
     """The .onnx file's node names and the tensors each makes."""
     from pytest_edgeopt.inspect.onnx_file import load_onnx
@@ -258,7 +266,7 @@ def activation_types(model: Any) -> str:
     for op in model.get_ordered_ops():
         if op.get_type_name() != "FakeQuantize" or weight_constant(op.input_value(0).get_node()) is not None:
             continue
-        low = op.input_value(3).get_node()
-        if low.get_type_name() == "Constant":
-            types.add("uint8" if float(np.min(low.get_data())) >= 0 else "int8")
+        low, high = op.input_value(3).get_node(), op.input_value(4).get_node()
+        if low.get_type_name() == "Constant" and high.get_type_name() == "Constant":
+            types.add(_activation_type(low.get_data(), high.get_data(), int(op.get_levels())))
     return "+".join(sorted(types, reverse=True)) or "uint8"
