@@ -65,6 +65,7 @@ class Tensor:
     buffer: int
     variable: bool
     scales: int  # quantization scales stored (0: not quantized, >1: per channel)
+    name: str = ""  # what the converter named it (litert-torch: the torch module path, ';'-joined)
 
     @property
     def elements(self) -> int:
@@ -203,6 +204,7 @@ def _tensor(tensor: Any, index: int) -> Tensor:
         buffer=int(tensor.Buffer()),
         variable=bool(tensor.IsVariable()),
         scales=int(q.ScaleLength()) if q is not None else 0,
+        name=(tensor.Name() or b"").decode(errors="replace"),
     )
 
 

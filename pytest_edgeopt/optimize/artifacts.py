@@ -76,7 +76,7 @@ def build_artifact(
     if precision.name == REFERENCE:
         return root
     if root.quantization.as_given:
-        return _as_given(root, model, precision)
+        return _as_given(root, model, precision, keep_float)
     request = BuildRequest(
         model=model,
         precision=precision.name,
@@ -97,9 +97,15 @@ def build_artifact(
 GIVEN_PRECISIONS = {"INT8/INT8": "int8", "INT8/FP32": "int8-dynamic"}
 
 
-def _as_given(root: Artifact, model: EdgeModel, precision: Precision) -> Artifact:
+def _as_given(root: Artifact, model: EdgeModel, precision: Precision, keep_float: Tuple[str, ...] = ()) -> Artifact:
     """A user's file already quantized is measured as it came when the precision it holds is
-    asked (a full-integer .tflite as int8); another precision cannot be derived from it."""
+    asked (a full-integer .tflite as int8); another precision cannot be derived from it, nor can
+    its layers be put back in float."""
+    if keep_float:
+        raise EdgeOptError(
+            f"{model.name}: the file is already quantized ({root.bitwidth}), so keep_float= cannot keep layers "
+            "float in it: pass its FP32 file"
+        )
     given = GIVEN_PRECISIONS.get(root.bitwidth, REFERENCE)
     if given != precision.name:
         raise EdgeOptError(

@@ -224,22 +224,24 @@ def _sqnr(
 QUIET_CHANNEL = 1e-3  # a channel this much weaker than the strongest is not scored (near-dead: noise)
 
 
-def worst_channel_sqnr(exact: np.ndarray, seen: np.ndarray) -> float:
+def worst_channel_sqnr(exact: np.ndarray, seen: np.ndarray, *, axis: int = 1) -> float:
     """The SQNR (dB) of the worst channel (axis 1) that carries signal: one tensor can hold values of
     very different ranges (YOLOv8's output concatenates boxes in pixels and class scores in 0..1),
     and a whole-tensor SQNR then looks fine (29.6 dB) while every class score is gone."""
-    return sqnr_of_sums(*channel_sums(exact, seen))
+    return sqnr_of_sums(*channel_sums(exact, seen, axis=axis))
 
 
-def channel_sums(exact: np.ndarray, seen: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Per channel (axis 1): the sum of squares of `exact` and of `exact - seen` (summed over
-    batches, then turned into an SQNR by sqnr_of_sums)."""
+def channel_sums(exact: np.ndarray, seen: np.ndarray, *, axis: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+    """Per channel: the sum of squares of `exact` and of `exact - seen` (summed over batches, then
+    turned into an SQNR by sqnr_of_sums). The channel `axis` is 1 in ONNX's NCHW and the last one
+    in TFLite's NHWC (and of its [batch, features] tensors)."""
     x = exact.astype(np.float64)
     y = seen.astype(np.float64)
-    if x.ndim < 2:
-        x, y = x.reshape(1, 1, -1), y.reshape(1, 1, -1)
-    signal = np.sum(np.moveaxis(x, 1, 0).reshape(x.shape[1], -1) ** 2, axis=1)
-    noise = np.sum(np.moveaxis(x - y, 1, 0).reshape(x.shape[1], -1) ** 2, axis=1)
+    if x.ndim < 2:  # one channel
+        x, y, axis = x.reshape(1, 1, -1), y.reshape(1, 1, -1), 1
+    channels = x.shape[axis]
+    signal = np.sum(np.moveaxis(x, axis, 0).reshape(channels, -1) ** 2, axis=1)
+    noise = np.sum(np.moveaxis(x - y, axis, 0).reshape(channels, -1) ** 2, axis=1)
     return signal, noise
 
 

@@ -12,7 +12,7 @@ import io
 import logging
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -96,12 +96,16 @@ def to_int8_dynamic(src: Path, dest: Path) -> Quantization:
     )
 
 
-def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int) -> Quantization:
-    """Full integer: int8 weights and activations, int8 input and output tensors. Calibration runs
-    the user's graph: in a child process under the job's deadline (isolate.py)."""
+def to_int8_static(
+    src: Path, dest: Path, *, calibration: InputData, batch: int, float_scopes: Tuple[str, ...] = ()
+) -> Quantization:
+    """Full integer: int8 weights and activations, int8 input and output tensors, but for the ops
+    whose scope one of `float_scopes` matches (regexes: tflite_sensitivity.float_scopes), which
+    stay float. Calibration runs the user's graph: in a child process under the job's deadline
+    (isolate.py)."""
     require_quantizer()
-    batches = _batches(calibration, batch)
-    run_isolated("TFLite INT8 calibration", _static_int8, src, dest, batches)
+    batches = calibration_batches(calibration, batch)
+    run_isolated("TFLite INT8 calibration", _static_int8, src, dest, batches, float_scopes)
     return Quantization(
         weight_type="int8",
         activation_type="int8",
@@ -111,11 +115,22 @@ def to_int8_static(src: Path, dest: Path, *, calibration: InputData, batch: int)
     )
 
 
-def _static_int8(src: Path, dest: Path, batches: Any) -> None:
-    """ai-edge-quantizer's static recipe, calibrated on `batches` (in the child process)."""
-    from ai_edge_quantizer import recipe
+def _static_int8(src: Path, dest: Path, batches: Any, float_scopes: Tuple[str, ...]) -> None:
+    """ai-edge-quantizer's static recipe, calibrated on `batches` (in the child process); a
+    NO_QUANTIZE entry per float scope, after the recipe's own (the later entry wins)."""
+    quantizer = require_quantizer()
+    from ai_edge_quantizer import qtyping, recipe
 
-    _quantize(src, dest, lambda q: q.load_quantization_recipe(recipe.static_wi8_ai8()), calibration=batches)
+    def configure(q: Any) -> None:
+        q.load_quantization_recipe(recipe.static_wi8_ai8())
+        for regex in float_scopes:
+            q.update_quantization_recipe(
+                regex=regex,
+                operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                algorithm_key=quantizer.AlgorithmName.NO_QUANTIZE,
+            )
+
+    _quantize(src, dest, configure, calibration=batches)
 
 
 def same_outputs(first: Path, second: Path) -> Optional[float]:
@@ -170,7 +185,7 @@ def _calibration_set(src: Path, batches: Any) -> Dict[str, Any]:
     from ai_edge_quantizer.utils import tfl_interpreter_utils
 
     details = Interpreter(model_path=str(src)).get_signature_runner().get_input_details()
-    keys = _signature_keys(src, details, batches[0])
+    keys = signature_keys(src, details, batches[0])
     return {
         tfl_interpreter_utils.DEFAULT_SIGNATURE_KEY: [
             {signature: rows[key] for signature, key in keys.items()} for rows in batches
@@ -178,7 +193,7 @@ def _calibration_set(src: Path, batches: Any) -> Dict[str, Any]:
     }
 
 
-def _signature_keys(src: Path, details: Dict[str, Any], rows: Dict[str, np.ndarray]) -> Dict[str, str]:
+def signature_keys(src: Path, details: Dict[str, Any], rows: Dict[str, np.ndarray]) -> Dict[str, str]:
     """Signature input -> eval array: by signature name, by tensor name (what the agent feeds
     by), else in order (litert-torch names them args_0, args_1, ... in forward's order)."""
     if len(rows) != len(details):
@@ -193,7 +208,7 @@ def _signature_keys(src: Path, details: Dict[str, Any], rows: Dict[str, np.ndarr
     return dict(zip(details, rows))
 
 
-def _batches(calibration: InputData, batch: int) -> List[Dict[str, np.ndarray]]:
+def calibration_batches(calibration: InputData, batch: int) -> List[Dict[str, np.ndarray]]:
     """Whole batches (at most MAX_CALIBRATION_SAMPLES samples), each input batch-first as given."""
     arrays = calibration if isinstance(calibration, dict) else {"inputs": calibration}
     data = {

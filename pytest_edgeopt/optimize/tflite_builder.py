@@ -7,8 +7,9 @@ One of the format builders artifacts.py keys and caches without knowing what the
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
@@ -16,6 +17,9 @@ from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.models.base import EdgeModel
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
 from pytest_edgeopt.optimize.precisions import REFERENCE
+
+if TYPE_CHECKING:
+    from pytest_edgeopt.optimize.tflite_sensitivity import TfliteOp
 
 ONNX_ONLY_PRECISIONS = ("int8-u8s8", "int8-s8s8")
 
@@ -27,7 +31,7 @@ class TfliteBuilder:
     suffix = ".tflite"
     companions: Tuple[str, ...] = ()
     packages: Tuple[str, ...] = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "pytest-edgeopt")
-    owns: Tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")
+    owns: Tuple[str, ...] = ("fp32", "fp16", "int8", "int8-mixed", "int8-dynamic")
 
     def check(self, model: EdgeModel, precision: str) -> None:
         if model.kind == ModelKind.ONNX:
@@ -134,19 +138,33 @@ def _compare_outputs(shipped: Path, rewritten: Path) -> str:
 
 def _derive(request: BuildRequest, src: Path) -> ArtifactRecord:
     """A failed quantization names the user's file and the precision, not the cache entry."""
+    model = request.model
+    source = model.path.name if model.path is not None else model.name
+    kept = _kept_float(request, src, where=f"{source} ({request.precision})")
     try:
-        quantization = _quantized(request, src)
+        quantization = _quantized(request, src, kept)
     except MissingDependency:
         raise
     except EdgeOptError as error:
-        model = request.model
-        source = model.path.name if model.path is not None else model.name
         said = str(error).replace(str(src), source).replace(src.name, source)
         raise EdgeOptError(f"{source} ({request.precision}): {said}") from None
     return ArtifactRecord(stats=tflite_stats(request.dest), quantization=quantization)
 
 
-def _quantized(request: BuildRequest, src: Path) -> Quantization:
+def _kept_float(request: BuildRequest, src: Path, *, where: str) -> Tuple[TfliteOp, ...]:
+    """keep_float='s patterns as the FP32 file's ops (read from the file, nothing run); a pattern
+    that matches no op fails naming it."""
+    if not request.keep_float:
+        return ()
+    from pytest_edgeopt.optimize.sensitivity import resolve_keep_float
+    from pytest_edgeopt.optimize.tflite_sensitivity import read_ops
+
+    ops = read_ops(src)
+    names = set(resolve_keep_float(request.keep_float, [op.layer for op in ops], where=where))
+    return tuple(op for op in ops if op.layer.name in names)
+
+
+def _quantized(request: BuildRequest, src: Path, kept: Tuple[TfliteOp, ...]) -> Quantization:
     from pytest_edgeopt.optimize import tflite
 
     name, dest = request.precision, request.dest
@@ -154,7 +172,16 @@ def _quantized(request: BuildRequest, src: Path) -> Quantization:
         return tflite.to_fp16(src, dest)
     if name == "int8-dynamic":
         return tflite.to_int8_dynamic(src, dest)
-    return tflite.to_int8_static(src, dest, calibration=request.model.calibration, batch=request.batch)
+    calibration = request.model.calibration
+    if not request.keep_float:
+        return tflite.to_int8_static(src, dest, calibration=calibration, batch=request.batch)
+    from pytest_edgeopt.optimize.tflite_sensitivity import check_kept_float
+
+    scopes = tuple(op.float_scope for op in kept)
+    quantization = tflite.to_int8_static(src, dest, calibration=calibration, batch=request.batch, float_scopes=scopes)
+    names = tuple(op.layer.name for op in kept)
+    check_kept_float(dest, names)
+    return replace(quantization, kept_float=names, bitwidth=f"INT8 mixed, {len(names)} layers float")
 
 
 def _as_given(path: Path) -> Tuple[Quantization, Tuple[str, ...]]:

@@ -111,7 +111,10 @@ TOP_LAYERS = 5  # the layers a failure message names
 def sensitivity_lines(ranking: Optional[Tuple[LayerError, ...]], m: Measurement) -> Tuple[str, ...]:
     """The failure's next step: the worst layers and the two ways to keep them in float."""
     if ranking is None:
-        return (f"no per-layer ranking on {m.runtime}: m.sensitivity is computed on QDQ .onnx files (ORT, OpenVINO)",)
+        return (
+            f"no per-layer ranking on {m.runtime}: m.sensitivity is computed on static INT8 files of "
+            "ONNX Runtime, OpenVINO and LiteRT",
+        )
     if not ranking:
         return ()
     top = ranking[:TOP_LAYERS]

@@ -189,11 +189,12 @@ class Jobs:
         )
 
     def sensitivity(self, case: Case, artifact: Artifact) -> Optional[Tuple[LayerError, ...]]:
-        """Per-layer SQNR of the case's INT8 file (ONNX Runtime's QDQ .onnx, NNCF's IR) against its
-        FP32 file on up to SENSITIVITY_SAMPLES eval samples; None where the runtime has no ranking
-        (a microcontroller). The user's graph runs in a child process under the job's
-        deadline, as calibration does (_isolate.py)."""
-        if not explainable(self.runtimes[case.runtime], case.precision) or self.platform.mcu is not None:
+        """Per-layer SQNR of the case's INT8 file (ONNX Runtime's QDQ .onnx, NNCF's IR, ai-edge-
+        quantizer's .tflite) against its FP32 file on up to SENSITIVITY_SAMPLES eval samples; None
+        where the runtime has no ranking (a microcontroller) or the file came quantized. The user's
+        graph runs in a child process under the job's deadline, as calibration does (_isolate.py)."""
+        spec = self.runtimes[case.runtime]
+        if not explainable(spec, case.precision) or self.platform.mcu is not None or artifact.quantization.as_given:
             return None
         from pytest_edgeopt.optimize.calibration import onnx_batches
         from pytest_edgeopt.optimize.quantize import isolated_sensitivity
@@ -201,8 +202,12 @@ class Jobs:
 
         root = self.artifact(case.at(REFERENCE))
         count = max(case.batch, (SENSITIVITY_SAMPLES // case.batch) * case.batch)
-        batches = onnx_batches(root.path, _head(case.model.eval_inputs, count), batch=case.batch)
         what = f"the per-layer INT8 ranking of {case.label}"
+        if spec.format == LITERT_FORMAT:
+            from pytest_edgeopt.optimize.tflite_sensitivity import isolated_ranking
+
+            return isolated_ranking(what, root.path, artifact.path, _head(case.model.eval_inputs, count), case.batch)
+        batches = onnx_batches(root.path, _head(case.model.eval_inputs, count), batch=case.batch)
         if artifact.path.suffix == IR_SUFFIX:  # NNCF's IR, ranked on OpenVINO's own execution
             from pytest_edgeopt.optimize.openvino_sensitivity import isolated_ir_sensitivity
 
@@ -452,18 +457,18 @@ class HostMeasurer:
 
 
 QDQ_BUILDERS = ("", "pytest_edgeopt.optimize.openvino:BUILDER")  # ONNX Runtime's quantizer, NNCF
+LITERT_FORMAT = "tflite"  # ai-edge-quantizer's full-integer file (the TFLite format's own builder)
+WHOLE_INTEGER = ("tflm",)  # TFLite Micro runs integer files only: no float layer, nothing to rank
 IR_SUFFIX = ".xml"  # NNCF's INT8 for OpenVINO is an IR
 
 
 def explainable(spec: RuntimeSpec, precision: str) -> bool:
-    """Static INT8 by ONNX Runtime's quantizer (the ONNX format's own builder, a QDQ .onnx) or by
-    NNCF for OpenVINO (an IR): the files whose quantized graph sensitivity and keep_float read and write."""
-    return (
-        spec.format == PARITY_FORMAT
-        and spec.builder in QDQ_BUILDERS
-        and precision.startswith("int8")
-        and (precision != "int8-dynamic")
-    )
+    """Static INT8 by ONNX Runtime's quantizer (the ONNX format's own builder, a QDQ .onnx), by
+    NNCF for OpenVINO (an IR) or by ai-edge-quantizer for LiteRT (a full-integer .tflite): the
+    files whose quantized graph sensitivity and keep_float read and write."""
+    qdq = spec.format == PARITY_FORMAT and spec.builder in QDQ_BUILDERS
+    litert = spec.format == LITERT_FORMAT and not spec.builder and spec.name not in WHOLE_INTEGER
+    return (qdq or litert) and precision.startswith("int8") and (precision != "int8-dynamic")
 
 
 def _head(data: InputData, count: int) -> InputData:

@@ -4,7 +4,8 @@ The layers are ranked once by their own SQNR loss on the INT8 file (m.sensitivit
 are reverted to float in growing steps (1, 2, 3, 4, 6, 8, ...), each candidate measured on the
 eval set, until one meets the goal or a cap (time, layers) stops the search; then the candidate
 nearest the goal is the row, which fails with its gap. The same search serves ONNX Runtime
-(quantize_static's nodes_to_exclude) and OpenVINO (NNCF's IgnoredScope): each candidate is that
+(quantize_static's nodes_to_exclude), OpenVINO (NNCF's IgnoredScope) and LiteRT (ai-edge-quantizer's
+no_quantize recipe entries): each candidate is that
 runtime's own INT8 file, measured by its agent like any row. The chosen list is stored with the baseline
 entry (with the key of what the search saw): the next run rebuilds that file without searching.
 """

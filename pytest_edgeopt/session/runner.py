@@ -116,14 +116,15 @@ class EdgeRunner:
             )
 
     def _check_keep_float(self, case: Case) -> None:
-        """Float layers exist in QDQ .onnx files: ONNX Runtime's quantizer's and NNCF's (OpenVINO)."""
+        """Float layers exist in QDQ .onnx files (ONNX Runtime's quantizer's, NNCF's for OpenVINO)
+        and in ai-edge-quantizer's .tflite files (LiteRT)."""
         if not case.keep_float and case.precision != MIXED:
             return
         if not explainable(self._session.runtimes[case.runtime], case.precision):
             asked = "int8-mixed" if case.precision == MIXED else "keep_float="
             raise EdgeOptError(
-                f"{asked} is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
-                f"not on {case.runtime!r}: measure the case with runtime='onnxruntime' or 'openvino'"
+                f"{asked} is supported on runtime='onnxruntime', 'openvino' and 'tflite' so far, "
+                f"not on {case.runtime!r}: measure the case with runtime='onnxruntime', 'openvino' or 'tflite'"
             )
 
     def _check_supported(self, precision: str) -> None:

@@ -231,11 +231,11 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
         def test_no_goal(edge_runner):
             edge_runner.measure(sensitive(), precision="int8-mixed")
 
-        def test_litert(edge_runner):
-            edge_runner.measure(sensitive(), precision="int8", runtime="tflite", keep_float=["fc1"])
+        def test_executorch(edge_runner):
+            edge_runner.measure(sensitive(), precision="int8", runtime="executorch", keep_float=["fc1"])
 
-        def test_mixed_on_litert(edge_runner):
-            edge_runner.measure(sensitive(), precision="int8-mixed", runtime="tflite", max_accuracy_drop=1)
+        def test_mixed_on_tflm(edge_runner):  # TFLite Micro runs whole-integer files
+            edge_runner.measure(sensitive(), precision="int8-mixed", runtime="tflm", max_accuracy_drop=1)
         """,
     )
     result.assert_outcomes(failed=3)
@@ -243,10 +243,13 @@ def test_int8_mixed_without_a_goal_and_on_another_runtime_fail_in_one_line(pytes
     assert texts["test_no_goal"].startswith(
         "EdgeOptError: sensitive-mlp [int8-mixed, onnxruntime]: precision='int8-mixed' needs an accuracy goal"
     )
-    for name, asked in (("test_litert", "keep_float="), ("test_mixed_on_litert", "int8-mixed")):
+    for name, asked, runtime in (
+        ("test_executorch", "keep_float=", "executorch"),
+        ("test_mixed_on_tflm", "int8-mixed", "tflm"),
+    ):
         assert texts[name] == (
-            f"EdgeOptError: {asked} is supported on runtime='onnxruntime' and 'openvino' (their QDQ files) so far, "
-            "not on 'tflite': measure the case with runtime='onnxruntime' or 'openvino'"
+            f"EdgeOptError: {asked} is supported on runtime='onnxruntime', 'openvino' and 'tflite' so far, "
+            f"not on {runtime!r}: measure the case with runtime='onnxruntime', 'openvino' or 'tflite'"
         )
 
 
