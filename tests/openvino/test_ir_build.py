@@ -18,10 +18,10 @@ except ImportError:
 onnx = pytest.importorskip("onnx")
 nncf = pytest.importorskip("nncf")
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 
-from pytest_edgeopt.inspect.openvino_ir import ir_stats  # noqa: E402
-from pytest_edgeopt.optimize.openvino import (  # noqa: E402
+from pytest_edgeopt.inspect.openvino_ir import ir_stats
+from pytest_edgeopt.optimize.openvino import (
     _activation_type,
     _save_ir,
     activation_types,
