@@ -106,16 +106,21 @@ def _reference(m: Measurement, fp32: Sequence[Measurement]) -> Optional[Measurem
     return chosen[0] if chosen else None
 
 
+def _signed(change: float) -> str:
+    """+1.25; no change is +0.00, never -0.00 (an F1 equal to FP32's printed as a loss)."""
+    return f"{round(change, 2) + 0.0:+.2f}"
+
+
 def _accuracy(m: Measurement) -> str:
     """Against FP32, by the strongest signal the row has."""
     if m.precision == REFERENCE:
         return "the FP32 reference"
     drop = measured_value(m, "accuracy_drop")
     if drop is not None:
-        return f"top-1 {0.0 - drop:+.2f} pp vs FP32"
+        return f"top-1 {_signed(-drop)} pp vs FP32"
     metric = measured_value(m, "metric_drop")
     if metric is not None:
-        return f"{m.metric_name or 'metric'} {-metric:+.2f} % vs FP32"
+        return f"{m.metric_name or 'metric'} {_signed(-metric)} % vs FP32"
     if m.agreement is not None:
         return f"agreement {m.agreement * 100:.1f} % with FP32"
     sqnr = m.min_sqnr_db

@@ -39,3 +39,18 @@ def test_fastest_and_smallest_can_differ_and_each_model_gets_its_own() -> None:
     (chosen,) = recommend(rows)
     assert chosen.fastest.precision == "fp16" and chosen.smallest.precision == "int8"
     assert not chosen.smallest.judged and "no budget applied" in chosen.line()
+
+
+def test_an_accuracy_equal_to_fp32s_is_no_change_never_a_negative_zero() -> None:
+    """YOLOv8n's int8-mixed on OpenVINO kept F1 1.0, as FP32: it read "F1 -0.00 % vs FP32"."""
+    stats = LatencyStats.from_values([3.0, 3.0, 3.0])
+    same = {"top1": None, "reference_top1": None, "metric": 1.0, "reference_metric": 1.0, "metric_name": "F1"}
+    rows = [
+        Row(measurement=make_measurement(precision="fp32", latency=stats, **same), judgement=Judgement(Verdict.PASS)),
+        Row(
+            measurement=make_measurement(precision="int8-mixed", latency=LatencyStats.from_values([1.0]), **same),
+            judgement=Judgement(verdict=Verdict.PASS),
+        ),
+    ]
+    (chosen,) = recommend(rows)
+    assert "F1 +0.00 % vs FP32" in chosen.line(), chosen.line()
