@@ -97,3 +97,21 @@ def test_the_ir_holds_int8_weights_and_names_what_stayed_float(tmp_path: Path) -
     assert weights["float32"] == (4 * 8 + 8) * 4  # the kept conv's weights and the bias, float32
     assert flops == {"int8": 2 * 16 * 16 * 8 * 27, "float32": 2 * 16 * 16 * 4 * 8}
     assert stats.storage_bytes == sum(p.stat().st_size for p in tmp_path.glob("int8.*"))
+
+
+def test_the_ranking_runs_openvino_on_the_ir_and_blames_layers_with_weights(tmp_path: Path) -> None:
+    """Real activations through OpenVINO's execution of both files, by ONNX node name; an activation
+    without weights computes in float on what it reads and loses nothing of its own."""
+    from pytest_edgeopt.optimize.openvino import quantize_int8
+    from pytest_edgeopt.optimize.openvino_sensitivity import ir_sensitivity
+
+    path = _conv_net(tmp_path / "net.onnx", silu=False)
+    x = np.random.default_rng(0).normal(0, 1, (8, 3, 16, 16)).astype(np.float32)
+    built = quantize_int8(path, tmp_path / "int8.xml", calibration=x, batch=1)
+    assert built.preset == "performance" and built.kept_float == ()
+    ranking = ir_sensitivity(path, tmp_path / "int8.xml", [{"x": x[i : i + 1]} for i in range(8)])
+    by_name = {error.name: error for error in ranking}
+    assert set(by_name) == {"/model.0/conv/Conv", "/model.0/act/Relu", "/model.22/Concat_25"}
+    assert by_name["/model.0/act/Relu"].loss_db == 0.0 and by_name["/model.0/act/Relu"].op_type == "Relu"
+    assert ranking[0].op_type == "Conv"
+    assert all(error.sqnr_db < 100 for error in ranking if error.name != "/model.0/act/Relu")
