@@ -20,6 +20,7 @@ import numpy as np
 
 from pytest_edgeopt.measure.result import LayerError
 from pytest_edgeopt.optimize.sensitivity import (
+    EXACT_DB,
     Layer,
     channel_sums,
     graph_layers,
@@ -29,7 +30,6 @@ from pytest_edgeopt.optimize.sensitivity import (
     sqnr_of_sums,
 )
 
-_EXACT_DB = 100.0
 # operations that carry a value to the next layer without computing it: traced through
 _CARRIERS = ("FakeQuantize", "Convert", "Subtract", "Multiply", "Reshape", "Transpose", "Unsqueeze", "Squeeze")
 _NOT_LAYERS = ("Constant", "Parameter", "Result", "FakeQuantize", "Convert", "ShapeOf")
@@ -52,7 +52,7 @@ def ir_sensitivity(root: Path, ir: Path, batches: Sequence[Dict[str, np.ndarray]
     pairs = {node: (name, name) for node, name in scored.items()}
     pairs.update({key: (scored.get(source, source), fq) for key, (source, fq) in read.items()})
     sums = _sums(core, fp32, int8, pairs, batches)
-    sqnr = {key: min(sqnr_of_sums(*pair), _EXACT_DB) for key, pair in sums.items()}
+    sqnr = {key: min(sqnr_of_sums(*pair), EXACT_DB) for key, pair in sums.items()}
     producers = {node: layers[node] for node in scored if node in sqnr}
     weighted = _weighted(int8, node_of)
     return rank([_own(error, weighted) for error in layer_scores(sqnr, producers, inputs)])

@@ -117,7 +117,7 @@ def layer_scores(
     return scores
 
 
-_EXACT_DB = 100.0  # a graph input, or a tensor INT8 does not touch, as an SQNR
+EXACT_DB = 100.0  # a graph input, or a tensor INT8 does not touch, as an SQNR
 # INT8's own noise floor (an ideal 8-bit full-scale signal is ~50 dB): a layer above it loses
 # nothing worth a float layer. Measured from exact (100 dB), YOLOv8n's float anchor Ranges at 54 dB
 # ranked above its first Conv at 22 dB.
@@ -189,7 +189,7 @@ def _with_readers(
     the SQNR (a weightless layer whose pair keeps less than PAIR_FLOOR_DB): keeping the layer
     alone float would leave the pair, as its readers are quantized. On YOLOv8n ORT keeping the
     Sigmoid alone float left F1 at 0.71; with the Concat reading it, 0.96."""
-    if tensor is None or pair.get(tensor, _EXACT_DB) >= PAIR_FLOOR_DB or error.name in weighted:
+    if tensor is None or pair.get(tensor, EXACT_DB) >= PAIR_FLOOR_DB or error.name in weighted:
         return error
     carried = dequantized.get(tensor, tensor + _DQ_OUT)
     readers = [n.name for n in graph.node if n.op_type not in _QDQ_OPS and carried in n.input]
@@ -218,7 +218,7 @@ def _sqnr(
             signal, noise = channel_sums(x, y)
             before = sums.get(key)
             sums[key] = (signal, noise) if before is None else (before[0] + signal, before[1] + noise)
-    return {t: min(sqnr_of_sums(*v), _EXACT_DB) for t, v in sums.items() if t not in dropped}
+    return {t: min(sqnr_of_sums(*v), EXACT_DB) for t, v in sums.items() if t not in dropped}
 
 
 QUIET_CHANNEL = 1e-3  # a channel this much weaker than the strongest is not scored (near-dead: noise)
@@ -250,7 +250,7 @@ def sqnr_of_sums(signal2: np.ndarray, noise2: np.ndarray) -> float:
     strong = signal >= QUIET_CHANNEL * max(float(signal.max()), np.finfo(np.float64).tiny)
     eps = np.finfo(np.float32).eps
     ratios = np.maximum(signal[strong], eps) / np.maximum(noise[strong], eps)
-    return float(20 * np.log10(ratios.min())) if ratios.size else _EXACT_DB
+    return float(20 * np.log10(ratios.min())) if ratios.size else EXACT_DB
 
 
 def _comparable(exact: Sequence[np.ndarray], seen: Sequence[np.ndarray]) -> bool:

@@ -29,7 +29,7 @@ from pytest_edgeopt.inspect.tflite_graph import FLOAT_TYPES, Graph, read_graph
 from pytest_edgeopt.measure.result import LayerError
 from pytest_edgeopt.models.base import InputData
 from pytest_edgeopt.optimize.sensitivity import (
-    _EXACT_DB,
+    EXACT_DB,
     PAIR_FLOOR_DB,
     Layer,
     channel_sums,
@@ -172,7 +172,7 @@ class _Sums:
         self._sums[tensor] = (signal, noise) if before is None else (before[0] + signal, before[1] + noise)
 
     def sqnr(self) -> Dict[str, float]:
-        return {t: min(sqnr_of_sums(*v), _EXACT_DB) for t, v in self._sums.items() if t not in self._dropped}
+        return {t: min(sqnr_of_sums(*v), EXACT_DB) for t, v in self._sums.items() if t not in self._dropped}
 
 
 def _weightless(graph: Graph, producers: Mapping[str, Layer]) -> Set[str]:
@@ -188,7 +188,7 @@ def _with_readers(error: LayerError, pair: Mapping[str, float], graph: Graph) ->
     """`error` with the ops reading its output when a weightless layer's output quantization keeps
     less than PAIR_FLOOR_DB of float's values on the eval samples (its scale clips them): keeping
     the layer alone float would leave that quantization in front of its readers."""
-    if pair.get(error.name, _EXACT_DB) >= PAIR_FLOOR_DB:
+    if pair.get(error.name, EXACT_DB) >= PAIR_FLOOR_DB:
         return error
     base = _bases(graph)
     readers = []

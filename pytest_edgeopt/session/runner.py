@@ -116,8 +116,8 @@ class EdgeRunner:
             )
 
     def _check_keep_float(self, case: Case) -> None:
-        """Float layers exist in QDQ .onnx files (ONNX Runtime's quantizer's, NNCF's for OpenVINO)
-        and in ai-edge-quantizer's .tflite files (LiteRT)."""
+        """Float layers exist in ONNX Runtime's QDQ .onnx files, NNCF's IR (OpenVINO) and
+        ai-edge-quantizer's .tflite files (LiteRT)."""
         if not case.keep_float and case.precision != MIXED:
             return
         if not explainable(self._session.runtimes[case.runtime], case.precision):
