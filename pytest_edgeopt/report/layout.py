@@ -147,15 +147,23 @@ def _blocks(table: Table, keys: List[str], rest: List[str], *, width: int, rende
     return blocks + [keys + current] if current or not blocks else blocks
 
 
+# what the keys leave beside them at least: a value ("F1 0.7059 !", "+2.2% (wall)") and its title
+MIN_ROOM = 20
+
+
 def _shorten(table: Table, keys: List[str], *, width: int, render: Render) -> Table:
     """A title or cell wider than the room beside the keys is shortened, the legend giving it
-    whole: `Compute` for "Compute (GFLOPs, GFLOP/s)", `+25.0% *1` for a Delta with its method."""
-    room = width - (_width(_rendered(table, keys, render)) + 2 if keys else 0)
+    whole: `Compute` for "Compute (GFLOPs, GFLOP/s)", `+25.0% *1` for a Delta with its method.
+    Key cells too long to leave MIN_ROOM beside them are shortened first the same way
+    (`INT8 mixed, 1 layers float *1`): otherwise every value became a reference and an 80-column
+    log of YOLOv8n's OpenVINO rows showed no number."""
     body = [list(row) for row in table.body]
-    titles: Dict[str, str] = {}
-    renamed: List[str] = []
     cells: List[str] = []
     refs: Dict[Tuple[str, str], str] = {}
+    table = _shorten_keys(table, keys, body, refs, cells, width=width, render=render)
+    room = width - (_width(_rendered(table, keys, render)) + 2 if keys else 0)
+    titles: Dict[str, str] = {}
+    renamed: List[str] = []
     for at, column in enumerate(table.headers):
         if column in keys:
             continue
@@ -177,6 +185,36 @@ def _shorten(table: Table, keys: List[str], *, width: int, render: Render) -> Ta
             renamed.append(f"{short} = {title}")
     legend = [f"short headers: {'; '.join(renamed)}"] if renamed else []
     return replace(table, body=[tuple(row) for row in body], legend=(*legend, *cells), titles=tuple(titles.items()))
+
+
+def _shorten_keys(
+    table: Table,
+    keys: List[str],
+    body: List[List[str]],
+    refs: Dict[Tuple[str, str], str],
+    cells: List[str],
+    *,
+    width: int,
+    render: Render,
+) -> Table:
+    """The widest key column's longest cells cut (in `body`, with `refs` and `cells` for the
+    legend) until the keys leave MIN_ROOM; the table with those cells."""
+    over = _width(_rendered(table, keys, render)) + 2 + MIN_ROOM - width
+    for column in sorted(keys, key=lambda c: -max((len(r[table.headers.index(c)]) for r in body), default=0)):
+        if over <= 0:
+            break
+        at = table.headers.index(column)
+        limit = max(max(len(row[at]) for row in body) - over, len(table.title(column)))
+        for row in body:
+            if len(row[at]) > limit:
+                key = (column, row[at])
+                if key not in refs:
+                    refs[key] = f"{REF}{len(refs) + 1}"
+                    cells.append(f"{refs[key]} {table.title(column)}: {row[at]}")
+                row[at] = _reference(row[at], refs[key], limit)
+        table = replace(table, body=[tuple(row) for row in body])
+        over = _width(_rendered(table, keys, render)) + 2 + MIN_ROOM - width
+    return table
 
 
 def _reference(cell: str, ref: str, room: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -206,3 +207,24 @@ def test_the_stored_baselines_table_keeps_every_value_at_80_and_120_columns() ->
 def test_a_table_that_fits_is_the_full_table() -> None:
     narrow = [Row(measurement=make_measurement())]
     assert table_lines(narrow, width=1000) == table_lines(narrow)
+
+
+def test_a_key_cell_too_long_for_80_columns_is_shortened_so_the_values_stay_numbers() -> None:
+    """YOLOv8n's OpenVINO int8-mixed row: a 57-character Bit-width left no room beside the keys,
+    and every value of the 80-column table became a `*N` reference to the legend."""
+    from pytest_edgeopt.report.layout import wrap_table
+
+    long = "INT8 mixed, 1 layers float (U8+S8 act, S8 w, 99% of MACs)"
+    columns = ("model", "bitwidth", "runtime", "verdict", "top1", "latency", "size", "storage", "throughput")
+    body = [
+        ("yolov8n-320n", "FP32/FP32", "onnxruntime", "pass", "F1 1", "21.5", "12.037", "12.150", "46.5"),
+        ("", long, "openvino", "pass", "F1 1", "10.9", "3.027", "4.057", "91.4"),
+    ]
+    lines = wrap_table(columns, body, width=80)
+    assert max(len(line) for line in lines) <= 80, "\n".join(lines)
+    row = next(line for line in lines if line.lstrip().startswith("INT8 mixed, 1 layers float *1"))
+    assert row.split()[-1] in ("pass", "F1", "1", "10.9", "3.027", "4.057", "91.4"), "\n".join(lines)
+    assert not any(re.search(r"openvino\s+\*\d+$", line) for line in lines), "\n".join(lines)
+    assert f"*1 Bit-width (W/A): {long}" in " ".join(line.strip() for line in lines)
+    table = read_table(lines)
+    assert table[1]["Bit-width (W/A)"] == long and table[1]["Latency (ms, p50)"] == "10.9"
