@@ -32,7 +32,7 @@ def ir_stats(path: Path, shapes: Mapping[str, Sequence[int]]) -> ArtifactStats:
     by_type: Dict[str, int] = {}
     for kind, nbytes, _ in weights:
         by_type[kind] = by_type.get(kind, 0) + nbytes
-    flops, exact = _flops_by_type(_reshaped(model, shapes))
+    flops, exact = _flops_by_type(reshaped(model, shapes))
     return ArtifactStats(
         params=sum(elements for _, _, elements in weights),
         weight_bytes=sum(by_type.values()),
@@ -78,8 +78,9 @@ def type_name(element_type: Any) -> str:
     return _TYPE_NAMES.get(name, name)
 
 
-def _reshaped(model: Any, shapes: Mapping[str, Sequence[int]]) -> Any:
-    """A copy at the eval batch's shapes; the model as saved when they do not fit it."""
+def reshaped(model: Any, shapes: Mapping[str, Sequence[int]]) -> Any:
+    """A copy at the eval batch's shapes (input name -> shape), so every output has one; the
+    model as it is when they do not fit it (a shape computed from a constant)."""
     copy = model.clone()
     ports = {name: port for port in copy.inputs for name in port.get_names()}
     wanted = {ports[name]: list(shape) for name, shape in shapes.items() if name in ports}

@@ -38,13 +38,14 @@ _NOT_LAYERS = ("Constant", "Parameter", "Result", "FakeQuantize", "Convert", "Sh
 def ir_sensitivity(root: Path, ir: Path, batches: Sequence[Dict[str, np.ndarray]]) -> Tuple[LayerError, ...]:
     """The IR's per-layer SQNR against the FP32 .onnx `root`, on `batches` of real eval inputs
     (only per-channel sums are kept, as on ONNX Runtime)."""
+    from pytest_edgeopt.inspect.openvino_ir import reshaped
     from pytest_edgeopt.optimize.openvino import onnx_names, onnx_outputs
     from pytest_edgeopt.runtimes.openvino import import_openvino
 
     ov = import_openvino()
     core = ov.Core()
     shapes = {name: value.shape for name, value in batches[0].items()}
-    fp32, int8 = _reshaped(core.read_model(str(root)), shapes), _reshaped(core.read_model(str(ir)), shapes)
+    fp32, int8 = reshaped(core.read_model(str(root)), shapes), reshaped(core.read_model(str(ir)), shapes)
     node_of = onnx_names(fp32, onnx_outputs(root))
     layers = {layer.name: layer for layer in graph_layers(root, node_sources(root))}
     scored = _scored_ops(fp32, int8, node_of, layers)
@@ -91,17 +92,6 @@ def _own(error: LayerError, weighted: Set[str]) -> LayerError:
 def isolated_ir_sensitivity(root: Path, ir: Path, batches: Sequence[Dict[str, np.ndarray]]) -> Tuple[LayerError, ...]:
     """The body of the child process (_isolate.run_isolated) that runs the user's graph."""
     return ir_sensitivity(root, ir, batches)
-
-
-def _reshaped(model: Any, shapes: Mapping[str, Sequence[int]]) -> Any:
-    """At the eval batch's shapes, so that every exposed output has one; a graph that cannot be
-    reshaped (a shape computed from a constant) runs with its own dynamic dims."""
-    ports = {name: port for port in model.inputs for name in port.get_names()}
-    try:
-        model.reshape({ports[name]: list(shape) for name, shape in shapes.items() if name in ports})
-    except Exception:
-        pass
-    return model
 
 
 def _scored_ops(fp32: Any, int8: Any, node_of: Mapping[str, str], layers: Mapping[str, Layer]) -> Dict[str, str]:
