@@ -12,7 +12,7 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Tuple, TypeVar
+from typing import Callable, Dict, Iterator, List, Tuple, TypeVar
 
 from pytest_edgeopt.errors import EdgeOptError
 
@@ -99,6 +99,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_build(path, lambda tmp: tmp.write_bytes(data))
+
+
+# files that only work together: an OpenVINO IR's weights (.bin) beside its graph (.xml), found
+# by read_model under the same stem. The IR's builder writes them, the cache and SSH carry them.
+COMPANIONS: Dict[str, Tuple[str, ...]] = {".xml": (".bin",)}
+
+
+def companions_of(path: Path) -> List[Path]:
+    """The files that travel with `path`, where they exist."""
+    found = [path.with_suffix(suffix) for suffix in COMPANIONS.get(path.suffix, ())]
+    return [beside for beside in found if beside.is_file()]
 
 
 def atomic_build(path: Path, build: Callable[[Path], T], *, companions: Tuple[str, ...] = ()) -> T:

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from pytest_edgeopt._fs import companions_of
 from pytest_edgeopt.inspect.facts import ArtifactStats
 
 # ops that compute with a weight on their second input, and how many weight dims are per-output work
@@ -36,7 +37,7 @@ def ir_stats(path: Path, shapes: Mapping[str, Sequence[int]]) -> ArtifactStats:
     return ArtifactStats(
         params=sum(elements for _, _, elements in weights),
         weight_bytes=sum(by_type.values()),
-        storage_bytes=path.stat().st_size + path.with_suffix(".bin").stat().st_size,
+        storage_bytes=sum(p.stat().st_size for p in (path, *companions_of(path))),
         flops=sum(flops.values()),
         weight_types=tuple(sorted(by_type)),
         flops_exact=exact,

@@ -35,6 +35,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from pytest_edgeopt._fs import COMPANIONS
 from pytest_edgeopt._isolate import run_isolated
 from pytest_edgeopt.errors import EdgeOptError, MissingDependency
 from pytest_edgeopt.inspect.facts import ArtifactStats, Quantization
@@ -53,7 +54,7 @@ class OpenVINOBuilder:
     """INT8 by NNCF as IR; every other precision is the ONNX format's own file."""
 
     suffix = ".xml"
-    companions: Tuple[str, ...] = (".bin",)  # the IR's weights, beside its .xml
+    companions: Tuple[str, ...] = COMPANIONS[".xml"]  # the IR's weights, beside its .xml
     packages = ("nncf", "openvino", "onnx")
     owns = ("int8", "int8-mixed")  # int8-mixed: int8 with the search's layers in IgnoredScope
 

@@ -25,9 +25,9 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
-from pytest_edgeopt._fs import file_lock
+from pytest_edgeopt._fs import companions_of, file_lock
 from pytest_edgeopt.agent.contract import Failure, FailureKind, Job, Result, Success, failure
 from pytest_edgeopt.platforms.bundle import agent_bundle
 from pytest_edgeopt.platforms.options import SshOptions
@@ -230,25 +230,16 @@ class SshTransport:
         return self._remote_dir
 
     def _put_file(self, sftp: Any, root: str, path: Path, *, replace_all: bool) -> str:
-        """The file under its content's name; an OpenVINO IR's .bin goes beside its .xml under
-        the same stem (read_model looks for it there), both named by the pair's content."""
-        beside = [path.with_suffix(".bin")] if path.suffix == ".xml" and path.with_suffix(".bin").is_file() else []
-        stem = self._sha(path)[:24] if not beside else _pair_sha([self._sha(path), self._sha(beside[0])])[:24]
+        """The file under its content's name; its companions (an OpenVINO IR's .bin) beside it
+        under the same stem, as read_model looks for them, all named by their joint content."""
+        beside = companions_of(path)
+        digests = [self._sha(p) for p in (path, *beside)]
+        stem = (digests[0] if not beside else hashlib.sha256("".join(digests).encode()).hexdigest())[:24]
         for companion in beside:
-            self._put(
-                sftp,
-                f"{root}/{stem}{companion.suffix}",
-                companion.stat().st_size,
-                _uploader(sftp, companion),
-                replace_all=replace_all,
-            )
-        return self._put(
-            sftp,
-            f"{root}/{stem}{''.join(path.suffixes[-1:])}",
-            path.stat().st_size,
-            lambda partial: sftp.put(str(path), partial),
-            replace_all=replace_all,
-        )
+            remote = f"{root}/{stem}{companion.suffix}"
+            self._put(sftp, remote, companion.stat().st_size, _uploader(sftp, companion), replace_all=replace_all)
+        remote = f"{root}/{stem}{''.join(path.suffixes[-1:])}"
+        return self._put(sftp, remote, path.stat().st_size, _uploader(sftp, path), replace_all=replace_all)
 
     def _put_bytes(self, sftp: Any, root: str, name: str, data: bytes, *, replace_all: bool) -> str:
         return self._put(
@@ -528,11 +519,6 @@ def _paramiko() -> Any:
     import paramiko
 
     return paramiko
-
-
-def _pair_sha(digests: List[str]) -> str:
-    """One name for files that only work together (an IR's .xml and .bin)."""
-    return hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
 def _uploader(sftp: Any, path: Path) -> Callable[[str], object]:
