@@ -466,7 +466,7 @@ class Measurement:
     def float_layers(self) -> Optional[int]:
         """How many layers keep_float= or int8-mixed left float in a static INT8 file (0: none);
         None for a row that is not one. `max_float_layers=` caps what a search may keep."""
-        static = self.precision.startswith("int8") and self.precision != "int8-dynamic"
+        static = self.precision.startswith("int8") and self.precision != "int8-dynamic"  # precisions.is_static_int8
         return len(self.kept_float) if static else None
 
     @property

@@ -29,7 +29,7 @@ from pytest_edgeopt.optimize.formats import (
 )
 from pytest_edgeopt.optimize.onnx_builder import BUILDER as ONNX_BUILDER
 from pytest_edgeopt.optimize.onnx_builder import shapes_json
-from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision
+from pytest_edgeopt.optimize.precisions import REFERENCE, Precision, get_precision, is_static_int8
 from pytest_edgeopt.optimize.tflite_builder import BUILDER as TFLITE_BUILDER
 
 FORMAT_BUILDERS: Dict[str, FormatBuilder] = {"onnx": ONNX_BUILDER, "tflite": TFLITE_BUILDER}
@@ -169,7 +169,7 @@ def _derived_parts(
     own = FORMAT_BUILDERS.get(fmt)
     maker = _maker(load_builder(builder), own, name, fmt)
     parts: Dict[str, object] = {"stage": name, "source": root.key, "batch": batch, **_tools(maker, own, builder)}
-    if name.startswith("int8") and name != "int8-dynamic":
+    if is_static_int8(name):
         parts.update(calibration=model.data_hash(DataSplit.CALIBRATION))
     if own is not None and maker is own:
         parts.update(own.derive_parts(model, name, source=root.path, arch=arch))
@@ -279,16 +279,18 @@ def _record_artifact(path: Path, info: Info) -> Artifact:
 
 
 def _derive_what(model: EdgeModel, precision: str, fmt_name: str) -> str:
-    calibrated = precision.startswith("int8") and precision != "int8-dynamic"
     verb = (
-        "calibrating and quantizing" if calibrated else "quantizing" if precision.startswith("int8") else "converting"
+        "calibrating and quantizing"
+        if is_static_int8(precision)
+        else "quantizing"
+        if precision.startswith("int8")
+        else "converting"
     )
     return f"{verb} {model.name} to {precision} ({fmt_name})"
 
 
 def _calibration_note(model: EdgeModel, precision: Precision) -> Tuple[Note, ...]:
-    static = precision.name.startswith("int8") and precision.name != "int8-dynamic"
-    if static and model.calibration_inputs is None:
+    if is_static_int8(precision.name) and model.calibration_inputs is None:
         return (Note(NoteKind.ARTIFACT, "calibrated on the eval inputs (no calibration_data given)"),)
     return ()
 

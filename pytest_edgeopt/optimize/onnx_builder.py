@@ -18,7 +18,7 @@ from pytest_edgeopt.kinds import ModelKind
 from pytest_edgeopt.models.base import EdgeModel, InputData, first_sample_shapes
 from pytest_edgeopt.optimize import quantize
 from pytest_edgeopt.optimize.formats import ArtifactRecord, BuildRequest
-from pytest_edgeopt.optimize.precisions import REFERENCE
+from pytest_edgeopt.optimize.precisions import REFERENCE, is_static_int8
 
 DYNAMIC_CONV_NOTE = (
     "int8-dynamic quantizes Conv as ConvInteger, which runs slower than FP32 on "
@@ -46,7 +46,7 @@ class OnnxBuilder:
 
     def derive_parts(self, model: EdgeModel, precision: str, *, source: Path, arch: str) -> Dict[str, object]:
         parts: Dict[str, object] = {}
-        if _static_int8(precision):
+        if is_static_int8(precision):
             parts["activation"] = activation_type(precision, arch)
         if precision.startswith("int8") and quantize.needs_opset_upgrade(source):
             parts["opset"] = quantize.PER_CHANNEL_OPSET  # quantized after an upgrade: not the old recipe
@@ -69,10 +69,6 @@ BUILDER = OnnxBuilder()
 def activation_type(precision: str, arch: str) -> str:
     """The activation type of a static INT8 file: asked for, or the one the target CPU runs fastest."""
     return _EXPLICIT_ACTIVATION.get(precision) or quantize.int8_activation_type(arch)
-
-
-def _static_int8(precision: str) -> bool:
-    return precision.startswith("int8") and precision != "int8-dynamic"
 
 
 def _root(model: EdgeModel, dest: Path, batch: int) -> ArtifactRecord:

@@ -47,6 +47,13 @@ REFERENCE = "fp32"
 MIXED = "int8-mixed"  # chosen per case by a search (session/mixed.py): keep_float is its result
 
 
+def is_static_int8(name: str) -> bool:
+    """A calibrated INT8 precision: int8 activations whose ranges come from calibration data,
+    the files whose layers can be ranked and kept float (int8-dynamic quantizes at run time).
+    measure/result.py's Measurement.float_layers repeats this rule: measure sits below optimize."""
+    return name.startswith("int8") and name != "int8-dynamic"
+
+
 def precision_names() -> Tuple[str, ...]:
     return tuple(PRECISIONS)
 

@@ -39,7 +39,7 @@ from pytest_edgeopt.measure.result import LatencyStats, LayerError, Measurement,
 from pytest_edgeopt.models.base import EdgeModel, InputData, array_hash
 from pytest_edgeopt.optimize.artifacts import Artifact, build_artifact, cached_artifact, eval_inputs_file
 from pytest_edgeopt.optimize.cache import ArtifactCache
-from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision
+from pytest_edgeopt.optimize.precisions import REFERENCE, get_precision, is_static_int8
 from pytest_edgeopt.platforms.profiles import Platform
 from pytest_edgeopt.platforms.transport import Transport, host_timing_lock
 from pytest_edgeopt.runtimes import RuntimeSpec
@@ -468,7 +468,7 @@ def explainable(spec: RuntimeSpec, precision: str) -> bool:
     files whose quantized graph sensitivity and keep_float read and write."""
     qdq = spec.format == PARITY_FORMAT and spec.builder in QDQ_BUILDERS
     litert = spec.format == LITERT_FORMAT and not spec.builder and spec.name not in WHOLE_INTEGER
-    return (qdq or litert) and precision.startswith("int8") and (precision != "int8-dynamic")
+    return (qdq or litert) and is_static_int8(precision)
 
 
 def _head(data: InputData, count: int) -> InputData:
